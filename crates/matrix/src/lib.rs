@@ -1,0 +1,193 @@
+//! The matrix model: CPython releases, debug variants, and the cells they expand to.
+//!
+//! The matrix is declared in TOML under `matrix/` (`versions.toml`, `variants.toml`,
+//! `cells.toml`). [`Matrix::load`] reads and validates it; [`Matrix::cells`] expands it into
+//! [`Cell`]s — versions × the variants valid for them — filtered by a [`Selection`].
+//!
+//! Everything here is pure: loading reads three files, nothing else does I/O.
+
+mod load;
+mod select;
+mod version;
+
+use std::collections::BTreeMap;
+
+use camino::Utf8PathBuf;
+
+pub use crate::load::MatrixError;
+pub use crate::select::{Pattern, Selection};
+pub use crate::version::PyVersion;
+
+/// The whole matrix as declared in a `matrix/` directory.
+#[derive(Debug, Clone)]
+pub struct Matrix {
+    /// The directory the matrix was read from.
+    pub dir: Utf8PathBuf,
+    /// CPython releases, in file order.
+    pub versions: Vec<Release>,
+    /// Debug variants, in file order.
+    pub variants: Vec<Variant>,
+    /// The default cell rules (`[default]` in `cells.toml`).
+    pub default_rules: CellRules,
+    /// Named selections (`[set.NAME]` in `cells.toml`).
+    pub sets: BTreeMap<String, CellRules>,
+}
+
+/// One CPython release and the pinned archive it is built from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Release {
+    /// The release, e.g. `3.13.5`.
+    pub version: PyVersion,
+    /// The upstream (python.org) URL of the source archive.
+    pub url: String,
+    /// Lowercase hex sha256 of the archive.
+    pub sha256: String,
+    /// Size of the archive in bytes.
+    pub size: u64,
+    /// Fingerprint of the OpenPGP key that signs the archive, if the release is signed;
+    /// the key itself is `matrix/keys/<fingerprint>.asc`.
+    pub signing_key: Option<String>,
+}
+
+impl Release {
+    /// The archive's file name, the last segment of its URL (`Python-3.13.5.tar.xz`).
+    pub fn file_name(&self) -> &str {
+        self.url.rsplit('/').next().unwrap_or(&self.url)
+    }
+
+    /// Path of the pinned signing key, if the release is signed.
+    pub fn signing_key_path(&self, matrix_dir: &camino::Utf8Path) -> Option<Utf8PathBuf> {
+        self.signing_key.as_ref().map(|fpr| matrix_dir.join("keys").join(format!("{fpr}.asc")))
+    }
+}
+
+/// A way of building and running CPython.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Variant {
+    /// Short name used in cell names (`debug` in `3.13.5+debug`).
+    pub name: String,
+    /// One line: what the variant exists to find.
+    pub purpose: String,
+    /// Arguments to `./configure`.
+    pub configure: Vec<String>,
+    /// Macros passed as `CFLAGS` to `./configure`.
+    pub cflags: Vec<String>,
+    /// Macros passed as `EXTRA_CFLAGS` to `make`.
+    pub extra_cflags: Vec<String>,
+    /// Environment for every run of the built interpreter.
+    pub runtime_env: BTreeMap<String, String>,
+    /// First version the variant is valid for.
+    pub since: Option<PyVersion>,
+    /// First version the variant is no longer valid for.
+    pub until: Option<PyVersion>,
+    /// Whether extensions built for the release build must be rebuilt for this variant.
+    pub rebuild_extensions: bool,
+    /// From this version on, no rebuild is needed after all.
+    pub abi_compatible_since: Option<PyVersion>,
+    /// What the built interpreter must show.
+    pub promise: Promise,
+}
+
+impl Variant {
+    /// Whether the variant can be built for `version`.
+    pub fn is_valid_for(&self, version: PyVersion) -> bool {
+        self.since.is_none_or(|since| version >= since)
+            && self.until.is_none_or(|until| version < until)
+    }
+
+    /// The range of versions the variant is valid for, for messages (`3.13+`, `3.8 until 3.10`).
+    pub fn valid_range(&self) -> String {
+        match (self.since, self.until) {
+            (None, None) => "every version".to_owned(),
+            (Some(s), None) => format!("{s}+"),
+            (None, Some(u)) => format!("versions before {u}"),
+            (Some(s), Some(u)) => format!("{s} until {u}"),
+        }
+    }
+
+    /// Whether an extension built for the release build of `version` must be rebuilt to load
+    /// correctly into this variant.
+    pub fn needs_extension_rebuild(&self, version: PyVersion) -> bool {
+        self.rebuild_extensions && self.abi_compatible_since.is_none_or(|since| version < since)
+    }
+}
+
+/// Facts a variant promises about its built interpreter.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Promise {
+    /// `sysconfig.get_config_var(name)` values; `0` also matches an undefined variable.
+    pub config_vars: BTreeMap<String, i64>,
+    /// `sys.abiflags`.
+    pub abiflags: Option<String>,
+    /// Whether `sys.gettotalrefcount` exists.
+    pub gettotalrefcount: Option<bool>,
+    /// Whether `sys.getobjects` exists.
+    pub getobjects: Option<bool>,
+    /// `sys._is_gil_enabled()` (true on versions that lack the function).
+    pub gil_enabled: Option<bool>,
+    /// The name of the memory allocator in use (`pymalloc`, `malloc_debug`, …).
+    pub allocator: Option<String>,
+}
+
+/// Include/exclude rules choosing which cells run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CellRules {
+    /// If non-empty, only cells matching one of these.
+    pub include: Vec<Pattern>,
+    /// Cells matching any of these are left out.
+    pub exclude: Vec<Pattern>,
+}
+
+impl CellRules {
+    fn admits(&self, release: &Release, variant: &Variant) -> bool {
+        (self.include.is_empty() || self.include.iter().any(|p| p.matches(release, variant)))
+            && !self.exclude.iter().any(|p| p.matches(release, variant))
+    }
+}
+
+/// One version × variant: the unit that is built, checked and tested.
+#[derive(Debug, Clone, Copy)]
+pub struct Cell<'m> {
+    /// The release.
+    pub release: &'m Release,
+    /// The variant.
+    pub variant: &'m Variant,
+}
+
+impl Cell<'_> {
+    /// The cell's name, `<version>+<variant>` in uv's habit: `3.13.5+debug`.
+    pub fn name(&self) -> String {
+        format!("{}+{}", self.release.version, self.variant.name)
+    }
+}
+
+impl Matrix {
+    /// Looks up a release by its exact version.
+    pub fn release(&self, version: PyVersion) -> Option<&Release> {
+        self.versions.iter().find(|r| r.version == version)
+    }
+
+    /// Looks up a variant by name.
+    pub fn variant(&self, name: &str) -> Option<&Variant> {
+        self.variants.iter().find(|v| v.name == name)
+    }
+
+    /// The cells chosen by `selection`, in version-then-variant file order.
+    pub fn cells(&self, selection: &Selection) -> Result<Vec<Cell<'_>>, MatrixError> {
+        select::cells(self, selection)
+    }
+
+    /// The releases the chosen cells use, each once, in file order.
+    pub fn releases_of<'m>(cells: &[Cell<'m>]) -> Vec<&'m Release> {
+        let mut releases: Vec<&Release> = Vec::new();
+        for cell in cells {
+            if !releases.iter().any(|r| r.version == cell.release.version) {
+                releases.push(cell.release);
+            }
+        }
+        releases
+    }
+}
+
+#[cfg(test)]
+mod tests;

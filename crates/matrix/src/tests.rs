@@ -1,0 +1,217 @@
+use camino::Utf8Path;
+use expect_test::{Expect, expect};
+
+use crate::{Matrix, Selection};
+
+fn real_matrix() -> Matrix {
+    let dir = Utf8Path::new(env!("CARGO_MANIFEST_DIR")).join("../../matrix");
+    match Matrix::load(&dir) {
+        Ok(m) => m,
+        Err(e) => panic!("the repository's matrix must load: {e}"),
+    }
+}
+
+fn check_cells(selection: Selection, expect: Expect) {
+    let matrix = real_matrix();
+    let actual = match matrix.cells(&selection) {
+        Ok(cells) => cells.iter().map(|c| c.name()).collect::<Vec<_>>().join("\n"),
+        Err(e) => format!("error: {e}"),
+    };
+    expect.assert_eq(&actual);
+}
+
+fn sel(versions: &[&str], variants: &[&str]) -> Selection {
+    Selection {
+        versions: versions.iter().map(|s| s.to_string()).collect(),
+        variants: variants.iter().map(|s| s.to_string()).collect(),
+        ..Selection::default()
+    }
+}
+
+#[test]
+fn default_cells() {
+    check_cells(
+        Selection::default(),
+        expect![[r#"
+            3.11.2+release
+            3.11.2+debug
+            3.11.2+ref-debug
+            3.11.2+trace-refs
+            3.11.2+valgrind
+            3.11.2+pymalloc-debug
+            3.11.2+asan
+            3.13.5+release
+            3.13.5+debug
+            3.13.5+ref-debug
+            3.13.5+trace-refs
+            3.13.5+valgrind
+            3.13.5+pymalloc-debug
+            3.13.5+asan
+            3.13.5+freethreaded
+            3.13.5+freethreaded-debug"#]],
+    );
+}
+
+#[test]
+fn selections() {
+    check_cells(sel(&["3.13"], &["debug"]), expect!["3.13.5+debug"]);
+    check_cells(
+        sel(&[], &["freethreaded"]),
+        expect!["3.13.5+freethreaded"],
+    );
+    check_cells(
+        Selection { set: Some("ci".into()), ..Selection::default() },
+        expect![[r#"
+            3.11.2+debug
+            3.13.5+release
+            3.13.5+debug
+            3.13.5+ref-debug
+            3.13.5+trace-refs
+            3.13.5+valgrind"#]],
+    );
+    check_cells(
+        Selection { cells: vec!["3.11.2+asan".into()], ..Selection::default() },
+        expect!["3.11.2+asan"],
+    );
+}
+
+#[test]
+fn selection_errors() {
+    check_cells(
+        sel(&["3.12"], &[]),
+        expect!["error: unknown version `3.12`: the matrix has 3.11.2, 3.13.5 (see matrix/versions.toml)"],
+    );
+    check_cells(
+        sel(&[], &["debugg"]),
+        expect!["error: unknown variant `debugg`: the matrix has release, debug, ref-debug, trace-refs, valgrind, pymalloc-debug, asan, freethreaded, freethreaded-debug (see matrix/variants.toml)"],
+    );
+    check_cells(
+        sel(&["3.11"], &["freethreaded"]),
+        expect!["error: variant `freethreaded` is not valid for 3.11.2: it is valid for 3.13+ (see matrix/variants.toml)"],
+    );
+    check_cells(
+        Selection { cells: vec!["3.11.2+freethreaded-debug".into()], ..Selection::default() },
+        expect!["error: variant `freethreaded-debug` is not valid for 3.11.2: it is valid for 3.13+ (see matrix/variants.toml)"],
+    );
+    check_cells(
+        Selection { cells: vec!["3.13.5-debug".into()], ..Selection::default() },
+        expect!["error: `3.13.5-debug` is not a cell name: expected VERSION+VARIANT, e.g. 3.13.5+debug (see `cargo xtask list`)"],
+    );
+    check_cells(
+        Selection { set: Some("nightly".into()), ..Selection::default() },
+        expect!["error: unknown cell set `nightly`: matrix/cells.toml defines ci"],
+    );
+}
+
+#[test]
+fn abi_rebuild_depends_on_version() {
+    let m = real_matrix();
+    let facts: Vec<String> = m
+        .versions
+        .iter()
+        .flat_map(|r| {
+            m.variants.iter().filter(|v| v.is_valid_for(r.version)).map(move |v| {
+                format!("{}+{}: rebuild={}", r.version, v.name, v.needs_extension_rebuild(r.version))
+            })
+        })
+        .filter(|s| s.contains("trace-refs") || s.contains("+debug"))
+        .collect();
+    expect![[r#"
+        3.11.2+debug: rebuild=false
+        3.11.2+trace-refs: rebuild=true
+        3.13.5+debug: rebuild=false
+        3.13.5+trace-refs: rebuild=false"#]]
+    .assert_eq(&facts.join("\n"));
+}
+
+const VERSIONS: &str = r#"
+[[version]]
+version = "3.13.5"
+url = "https://www.python.org/ftp/python/3.13.5/Python-3.13.5.tar.xz"
+sha256 = "93e583f243454e6e9e4588ca2c2662206ad961659863277afcdb96801647d640"
+size = 22856016
+"#;
+
+const VARIANTS: &str = r#"
+[[variant]]
+name = "debug"
+purpose = "p"
+configure = ["--with-pydebug"]
+rebuild-extensions = false
+"#;
+
+fn check_load(versions: &str, variants: &str, cells: &str, expect: Expect) {
+    let actual = match Matrix::from_strs(versions, variants, cells) {
+        Ok(m) => format!("ok: {} versions, {} variants", m.versions.len(), m.variants.len()),
+        Err(e) => format!("error: {e}"),
+    };
+    expect.assert_eq(&actual);
+}
+
+#[test]
+fn load_errors_name_file_line_and_column() {
+    check_load(VERSIONS, VARIANTS, "", expect!["ok: 1 versions, 1 variants"]);
+    check_load(
+        "[[version]]\nversion = \"3.13.5\nurl = 1\n",
+        VARIANTS,
+        "",
+        expect![[r#"
+            error: matrix/versions.toml:2:18: invalid basic string, expected `"`
+                 2 | version = "3.13.5
+                   |                  ^"#]],
+    );
+    check_load(
+        &VERSIONS.replace("3.13.5\"", "3.13.x\""),
+        VARIANTS,
+        "",
+        expect![[r#"
+            error: matrix/versions.toml:3:11: `3.13.x` is not a CPython version: expected MAJOR.MINOR or MAJOR.MINOR.PATCH, e.g. 3.13 or 3.13.5
+                 3 | version = "3.13.x"
+                   |           ^"#]],
+    );
+    check_load(
+        &VERSIONS.replace("93e583", "93E583"),
+        VARIANTS,
+        "",
+        expect![[r#"
+            error: matrix/versions.toml:5:10: sha256 must be 64 lowercase hex digits
+                 5 | sha256 = "93E583f243454e6e9e4588ca2c2662206ad961659863277afcdb96801647d640"
+                   |          ^"#]],
+    );
+    check_load(
+        VERSIONS,
+        &VARIANTS.replace("purpose", "porpose"),
+        "",
+        expect![[r#"
+            error: matrix/variants.toml:4:1: unknown field `porpose`, expected one of `name`, `purpose`, `configure`, `cflags`, `extra-cflags`, `runtime-env`, `since`, `until`, `rebuild-extensions`, `abi-compatible-since`, `promise`
+                 4 | porpose = "p"
+                   | ^"#]],
+    );
+    check_load(
+        VERSIONS,
+        &VARIANTS.replace("[\"--with-pydebug\"]", "[\"--disable-gil\", \"--with-trace-refs\"]"),
+        "",
+        expect![[r#"
+            error: matrix/variants.toml:3:8: variant `debug`: configure rejects --disable-gil with --with-trace-refs
+                 3 | name = "debug"
+                   |        ^"#]],
+    );
+    check_load(
+        VERSIONS,
+        &VARIANTS.replace("configure", "extra-cflags = [\"-DPYMALLOC_DEBUG\"]\nconfigure"),
+        "",
+        expect![[r#"
+            error: matrix/variants.toml:3:8: variant `debug`: PYMALLOC_DEBUG is not a build macro since 3.10; use runtime-env = { PYTHONMALLOC = "pymalloc_debug" } instead, or until = "3.10"
+                 3 | name = "debug"
+                   |        ^"#]],
+    );
+    check_load(
+        VERSIONS,
+        VARIANTS,
+        "[default]\nexclude = [{ variant = \"asan\" }]\n",
+        expect![[r#"
+            error: matrix/cells.toml:2:12: unknown variant `asan`: the matrix has debug (see matrix/variants.toml)
+                 2 | exclude = [{ variant = "asan" }]
+                   |            ^"#]],
+    );
+}

@@ -1,0 +1,197 @@
+//! Proves that bytes are the pinned release, before anything is built from them.
+//!
+//! - [`Pin`]: the size and sha256 an archive must have (from `matrix/versions.toml`).
+//! - [`HashingWriter`]: hashes while a download streams into a file, so checking costs no
+//!   second read.
+//! - [`check_file`]: re-reads a stored file and compares it with its pin.
+//! - [`check_signature`]: checks a detached OpenPGP signature (`.asc`) against a pinned key.
+//!
+//! Errors are typed ([`VerifyError`]) because callers branch on them: a mismatching mirror
+//! is skipped for the next source, a missing file is fetched, a bad signature stops everything.
+
+mod signature;
+
+use std::{fs::File, io};
+
+use camino::{Utf8Path, Utf8PathBuf};
+use sha2::{Digest, Sha256};
+
+pub use crate::signature::{SignatureInfo, check_signature};
+
+/// The size and sha256 an archive must have.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pin {
+    /// Lowercase hex sha256.
+    pub sha256: String,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+/// Why bytes were not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// The size differs from the pin (a truncated or padded file).
+    #[error(
+        "{what} has the wrong size: expected {expected} bytes, got {actual} bytes (pinned in matrix/versions.toml)"
+    )]
+    Size {
+        /// The file and where it came from.
+        what: String,
+        /// Pinned size.
+        expected: u64,
+        /// Actual size.
+        actual: u64,
+    },
+    /// The sha256 differs from the pin.
+    #[error(
+        "{what} does not match its pin:\n  expected sha256 {expected}\n  actual   sha256 {actual}\n(pinned in matrix/versions.toml; the file was not kept)"
+    )]
+    Digest {
+        /// The file and where it came from.
+        what: String,
+        /// Pinned digest.
+        expected: String,
+        /// Actual digest.
+        actual: String,
+    },
+    /// A file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: Utf8PathBuf,
+        /// The I/O error.
+        source: io::Error,
+    },
+    /// The pinned key file is unusable or is not the pinned fingerprint.
+    #[error("signing key {path}: {message}")]
+    Key {
+        /// The key file.
+        path: Utf8PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The signature does not verify, or cannot be parsed.
+    #[error("signature {path} does not verify {data}: {message}")]
+    Signature {
+        /// The `.asc` file.
+        path: Utf8PathBuf,
+        /// The signed file.
+        data: Utf8PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// A writer that forwards bytes to `inner` while counting and hashing them.
+pub struct HashingWriter<W> {
+    inner: W,
+    hasher: Sha256,
+    len: u64,
+}
+
+impl<W: io::Write> HashingWriter<W> {
+    /// Wraps `inner`.
+    pub fn new(inner: W) -> Self {
+        HashingWriter { inner, hasher: Sha256::new(), len: 0 }
+    }
+
+    /// Compares what was written with `pin`; `what` names the file and its origin in errors.
+    pub fn check(&self, pin: &Pin, what: &str) -> Result<(), VerifyError> {
+        compare(self.len, &hex::encode(self.hasher.clone().finalize()), pin, what)
+    }
+
+    /// Returns the inner writer.
+    pub fn into_inner(self) -> W {
+        self.inner
+    }
+}
+
+impl<W: io::Write> io::Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+fn compare(len: u64, digest: &str, pin: &Pin, what: &str) -> Result<(), VerifyError> {
+    if len != pin.size {
+        return Err(VerifyError::Size { what: what.to_owned(), expected: pin.size, actual: len });
+    }
+    if digest != pin.sha256 {
+        return Err(VerifyError::Digest {
+            what: what.to_owned(),
+            expected: pin.sha256.clone(),
+            actual: digest.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// Re-reads `path` and compares its size and sha256 with `pin`.
+pub fn check_file(path: &Utf8Path, pin: &Pin) -> Result<(), VerifyError> {
+    let io_err = |source| VerifyError::Io { path: path.to_owned(), source };
+    let mut file = File::open(path).map_err(io_err)?;
+    let mut writer = HashingWriter::new(io::sink());
+    io::copy(&mut file, &mut writer).map_err(io_err)?;
+    writer.check(pin, path.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use expect_test::{Expect, expect};
+
+    use super::*;
+
+    fn check(data: &[u8], pin: Pin, expect: Expect) {
+        let mut w = HashingWriter::new(Vec::new());
+        let outcome = match w.write_all(data) {
+            Ok(()) => match w.check(&pin, "x.tgz from mirror /m") {
+                Ok(()) => "ok".to_owned(),
+                Err(e) => e.to_string(),
+            },
+            Err(e) => e.to_string(),
+        };
+        expect.assert_eq(&outcome);
+        assert_eq!(w.into_inner(), data, "bytes pass through unchanged");
+    }
+
+    const HELLO: &str = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
+
+    #[test]
+    fn pins() {
+        check(b"hello", Pin { sha256: HELLO.into(), size: 5 }, expect!["ok"]);
+        check(
+            b"hell",
+            Pin { sha256: HELLO.into(), size: 5 },
+            expect!["x.tgz from mirror /m has the wrong size: expected 5 bytes, got 4 bytes (pinned in matrix/versions.toml)"],
+        );
+        check(
+            b"jello",
+            Pin { sha256: HELLO.into(), size: 5 },
+            expect![[r#"
+                x.tgz from mirror /m does not match its pin:
+                  expected sha256 2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824
+                  actual   sha256 64a3e6fb5d5cf0d2a8a2ff5e1df4c9e1f39e81d29eb9a3c6af9a84bb21ed4bfb
+                (pinned in matrix/versions.toml; the file was not kept)"#]],
+        );
+    }
+
+    #[test]
+    fn check_file_reads_from_disk() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let path = Utf8PathBuf::try_from(dir.path().join("f"))?;
+        std::fs::write(&path, b"hello")?;
+        check_file(&path, &Pin { sha256: HELLO.into(), size: 5 })?;
+        let err = check_file(&path, &Pin { sha256: HELLO.into(), size: 6 });
+        assert!(matches!(err, Err(VerifyError::Size { expected: 6, actual: 5, .. })), "{err:?}");
+        Ok(())
+    }
+}
