@@ -1,1 +1,96 @@
-fn main() {}
+//! `cargo xtask`: the debug-matrix command line. Thin by design: it parses flags
+//! ([`flags`]) and dispatches to the library crates; see ARCHITECTURE.md.
+
+mod flags;
+mod sources_cmd;
+
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use camino::{Utf8Path, Utf8PathBuf};
+use clap::Parser;
+use matrix::{Cell, Matrix, Selection};
+use xshell::Shell;
+
+use crate::flags::{Command, Flags};
+
+fn main() -> ExitCode {
+    let flags = Flags::parse();
+    let result = Shell::new().context("creating a shell").and_then(|sh| run(flags, &sh));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(flags: Flags, sh: &Shell) -> anyhow::Result<()> {
+    let ctx = Context::new(&flags.global)?;
+    match flags.command {
+        Command::List(cmd) => cmd.run(&ctx),
+        Command::Fetch(cmd) => cmd.run(&ctx, sh),
+        Command::Verify(cmd) => cmd.run(&ctx, sh),
+    }
+}
+
+/// What every command needs: the matrix, the work directory, the selection.
+pub(crate) struct Context {
+    pub(crate) matrix: Matrix,
+    pub(crate) layout: workdir::Layout,
+    pub(crate) selection: Selection,
+    pub(crate) mirrors: Vec<fetch::Mirror>,
+    pub(crate) upstream: bool,
+}
+
+impl Context {
+    fn new(global: &flags::Global) -> anyhow::Result<Context> {
+        let root = project_root();
+        let matrix_dir = global.matrix_dir.clone().unwrap_or_else(|| root.join("matrix"));
+        let matrix = Matrix::load(&matrix_dir)?;
+        let work_dir = match &global.work_dir {
+            Some(dir) => dir.clone(),
+            None => root.join("target/debug-matrix"),
+        };
+        let work_dir = absolute(&work_dir)?;
+        let mut mirrors = Vec::new();
+        for m in &global.mirror {
+            mirrors.push(m.parse::<fetch::Mirror>().map_err(anyhow::Error::msg)?);
+        }
+        if let Ok(env) = std::env::var("DEBUG_MATRIX_MIRROR") {
+            for m in env.split_whitespace() {
+                let mirror = m
+                    .parse::<fetch::Mirror>()
+                    .map_err(|e| anyhow::anyhow!("DEBUG_MATRIX_MIRROR: {e}"))?;
+                mirrors.push(mirror);
+            }
+        }
+        Ok(Context {
+            matrix,
+            layout: workdir::Layout::new(work_dir),
+            selection: global.selection(),
+            mirrors,
+            upstream: !global.no_upstream,
+        })
+    }
+
+    pub(crate) fn cells(&self) -> anyhow::Result<Vec<Cell<'_>>> {
+        Ok(self.matrix.cells(&self.selection)?)
+    }
+
+    pub(crate) fn fetcher(&self) -> fetch::Fetcher {
+        fetch::Fetcher::new(self.layout.cache_dir(), self.mirrors.clone(), self.upstream)
+    }
+}
+
+/// The repository root: the parent of the `xtask` crate.
+fn project_root() -> Utf8PathBuf {
+    let manifest = Utf8Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().unwrap_or(manifest).to_owned()
+}
+
+fn absolute(path: &Utf8Path) -> anyhow::Result<Utf8PathBuf> {
+    let abs = std::path::absolute(path).with_context(|| format!("resolving {path}"))?;
+    Utf8PathBuf::from_path_buf(abs).map_err(|p| anyhow::anyhow!("{} is not UTF-8", p.display()))
+}

@@ -1,1 +1,92 @@
-//! TODO
+//! Renderings for people and machines. Pure: text in memory, no file system, no processes.
+//!
+//! - [`cell_list_text`]: the table `cargo xtask list` prints.
+//! - [`cell_list_json`]: the same cells as JSON for GitHub Actions' `fromJson`
+//!   (`{"include": [{"cell": …, "version": …, "variant": …}]}`).
+
+use matrix::Cell;
+use serde::Serialize;
+
+/// One cell as GitHub Actions sees it.
+#[derive(Debug, Serialize)]
+pub struct CellEntry {
+    /// `3.13.5+debug`.
+    pub cell: String,
+    /// `3.13.5`.
+    pub version: String,
+    /// `debug`.
+    pub variant: String,
+    /// Whether extensions built for the release build must be rebuilt here.
+    pub rebuild_extensions: bool,
+}
+
+impl CellEntry {
+    /// The entry of `cell`.
+    pub fn of(cell: &Cell<'_>) -> CellEntry {
+        CellEntry {
+            cell: cell.name(),
+            version: cell.release.version.to_string(),
+            variant: cell.variant.name.clone(),
+            rebuild_extensions: cell.variant.needs_extension_rebuild(cell.release.version),
+        }
+    }
+}
+
+/// A table of cells: name, whether extensions need a rebuild, the configure line, purpose.
+pub fn cell_list_text(cells: &[Cell<'_>]) -> String {
+    let width = cells.iter().map(|c| c.name().len()).max().unwrap_or(4).max(4);
+    let mut out = format!("{:width$}  {:7}  {}\n", "cell", "rebuild", "build");
+    for cell in cells {
+        let v = cell.variant;
+        let mut build: Vec<String> = v.configure.clone();
+        build.extend(v.cflags.iter().map(|f| format!("CFLAGS={f}")));
+        build.extend(v.extra_cflags.iter().map(|f| format!("EXTRA_CFLAGS={f}")));
+        build.extend(v.runtime_env.iter().map(|(k, val)| format!("run:{k}={val}")));
+        let build = if build.is_empty() { "(defaults)".to_owned() } else { build.join(" ") };
+        let rebuild = if v.needs_extension_rebuild(cell.release.version) { "yes" } else { "no" };
+        out.push_str(&format!("{:width$}  {rebuild:7}  {build}\n", cell.name()));
+    }
+    out
+}
+
+/// The cells as one line of JSON, `{"include":[…]}`, for `$GITHUB_OUTPUT` and `fromJson`.
+pub fn cell_list_json(cells: &[Cell<'_>]) -> String {
+    #[derive(Serialize)]
+    struct Include {
+        include: Vec<CellEntry>,
+    }
+    let doc = Include { include: cells.iter().map(CellEntry::of).collect() };
+    serde_json::to_string(&doc).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use camino::Utf8Path;
+    use expect_test::expect;
+    use matrix::{Matrix, Selection};
+
+    use super::*;
+
+    #[test]
+    fn cell_lists() -> Result<(), matrix::MatrixError> {
+        let dir = Utf8Path::new(env!("CARGO_MANIFEST_DIR")).join("../../matrix");
+        let m = Matrix::load(&dir)?;
+        let cells = m.cells(&Selection { versions: vec!["3.13".into()], ..Selection::default() })?;
+        expect![[r#"
+            cell                       rebuild  build
+            3.13.5+release             no       (defaults)
+            3.13.5+debug               no       --with-pydebug
+            3.13.5+ref-debug           yes      EXTRA_CFLAGS=-DPy_REF_DEBUG
+            3.13.5+trace-refs          no       --with-pydebug --with-trace-refs
+            3.13.5+valgrind            no       --with-pydebug --without-pymalloc --with-valgrind
+            3.13.5+pymalloc-debug      no       run:PYTHONMALLOC=pymalloc_debug
+            3.13.5+asan                no       --with-address-sanitizer run:ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:symbolize=1
+            3.13.5+freethreaded        yes      --disable-gil
+            3.13.5+freethreaded-debug  yes      --disable-gil --with-pydebug
+        "#]]
+        .assert_eq(&cell_list_text(&cells));
+        expect![[r#"{"include":[{"cell":"3.13.5+release","version":"3.13.5","variant":"release","rebuild_extensions":false},{"cell":"3.13.5+debug","version":"3.13.5","variant":"debug","rebuild_extensions":false}]}"#]]
+            .assert_eq(&cell_list_json(&cells[..2]));
+        Ok(())
+    }
+}

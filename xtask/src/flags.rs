@@ -1,0 +1,76 @@
+//! Command-line flags (clap derive). One `///` line per command is its `--help`.
+
+use camino::Utf8PathBuf;
+use clap::{Args, Parser, Subcommand};
+use matrix::Selection;
+
+/// Build the matrix of CPython debug variants and test C extensions against every cell.
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask")]
+pub(crate) struct Flags {
+    #[command(flatten)]
+    pub(crate) global: Global,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Flags every command takes.
+#[derive(Debug, Args)]
+pub(crate) struct Global {
+    /// Work directory for caches, sources, builds and reports [default: target/debug-matrix]
+    #[arg(long, global = true, env = "DEBUG_MATRIX_DIR")]
+    pub(crate) work_dir: Option<Utf8PathBuf>,
+    /// Directory holding versions.toml, variants.toml, cells.toml [default: matrix/]
+    #[arg(long, global = true)]
+    pub(crate) matrix_dir: Option<Utf8PathBuf>,
+    /// Select cells of this version (prefix: 3.13 matches 3.13.5); repeatable
+    #[arg(long = "version", global = true, value_name = "VERSION")]
+    pub(crate) versions: Vec<String>,
+    /// Select cells of this variant; repeatable
+    #[arg(long = "variant", global = true, value_name = "VARIANT")]
+    pub(crate) variants: Vec<String>,
+    /// Use a named cell set from matrix/cells.toml (e.g. ci)
+    #[arg(long, global = true)]
+    pub(crate) set: Option<String>,
+    /// Archive mirror: a directory, file:// or https:// base URL; repeatable, tried in order
+    /// (also DEBUG_MATRIX_MIRROR, whitespace-separated)
+    #[arg(long, global = true, value_name = "DIR|URL")]
+    pub(crate) mirror: Vec<String>,
+    /// Never download from python.org; only the cache and mirrors
+    #[arg(long, global = true)]
+    pub(crate) no_upstream: bool,
+}
+
+impl Global {
+    pub(crate) fn selection(&self) -> Selection {
+        Selection {
+            set: self.set.clone(),
+            versions: self.versions.clone(),
+            variants: self.variants.clone(),
+            cells: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Print the selected cells (version × variant)
+    List(List),
+    /// Fetch, verify and extract the source of every selected cell's version
+    Fetch(Fetch),
+    /// Re-check every cached archive against its pin and its release manager's signature
+    Verify(Verify),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct List {
+    /// Print JSON for GitHub Actions' fromJson: {"include":[{"cell":…}]}
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct Fetch {}
+
+#[derive(Debug, Args)]
+pub(crate) struct Verify {}

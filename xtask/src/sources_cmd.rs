@@ -1,0 +1,94 @@
+//! `list`, `fetch` and `verify`: reporting on the matrix and preparing verified sources.
+
+use anyhow::bail;
+use matrix::Matrix;
+use sources::SignatureStatus;
+use xshell::Shell;
+
+use crate::{
+    Context,
+    flags::{Fetch, List, Verify},
+};
+
+impl List {
+    pub(crate) fn run(self, ctx: &Context) -> anyhow::Result<()> {
+        let cells = ctx.cells()?;
+        if self.json {
+            println!("{}", report::cell_list_json(&cells));
+        } else {
+            print!("{}", report::cell_list_text(&cells));
+        }
+        Ok(())
+    }
+}
+
+fn describe_signature(status: &Option<SignatureStatus>) -> String {
+    match status {
+        None => String::new(),
+        Some(SignatureStatus::NotSigned) => ", no signing key pinned".to_owned(),
+        Some(SignatureStatus::Unavailable) => ", no .asc signature available (sha256 pin checked)".to_owned(),
+        Some(SignatureStatus::Good(info)) => {
+            format!(", good signature by {} ({})", info.signer, info.fingerprint)
+        }
+    }
+}
+
+impl Fetch {
+    pub(crate) fn run(self, ctx: &Context, _sh: &Shell) -> anyhow::Result<()> {
+        let cells = ctx.cells()?;
+        let fetcher = ctx.fetcher();
+        let mut worked = false;
+        for release in Matrix::releases_of(&cells) {
+            let prepared = sources::prepare(&fetcher, &ctx.layout, &ctx.matrix.dir, release)?;
+            worked |= prepared.did_work();
+            let archive = match &prepared.archive.origin {
+                fetch::Origin::Cache => "archive cached".to_owned(),
+                origin => format!("fetched from {origin}, sha256 verified"),
+            };
+            let source = if prepared.extracted { "extracted" } else { "already extracted" };
+            println!(
+                "{}: {archive}{}; {source} in {}",
+                release.version,
+                describe_signature(&prepared.signature),
+                prepared.source_dir
+            );
+        }
+        if !worked {
+            println!("nothing to do: every archive is cached and every source is extracted");
+        }
+        Ok(())
+    }
+}
+
+impl Verify {
+    pub(crate) fn run(self, ctx: &Context, _sh: &Shell) -> anyhow::Result<()> {
+        let cells = ctx.cells()?;
+        let fetcher = ctx.fetcher();
+        let mut failures = Vec::new();
+        let mut checked = 0;
+        for release in Matrix::releases_of(&cells) {
+            match sources::verify_cached(&fetcher, &ctx.matrix.dir, release) {
+                Ok(check) => match &check.path {
+                    None => println!("{}: not cached (run `cargo xtask fetch`)", release.version),
+                    Some(path) => {
+                        checked += 1;
+                        println!(
+                            "{}: {path}: size and sha256 match the pin{}",
+                            release.version,
+                            describe_signature(&check.signature)
+                        );
+                    }
+                },
+                Err(err) => {
+                    eprintln!("{}: FAILED: {err:#}", release.version);
+                    failures.push(release.version.to_string());
+                }
+            }
+        }
+        if !failures.is_empty() {
+            bail!("verification failed for {}", failures.join(", "));
+        }
+        println!("verified {checked} cached archive(s)");
+        Ok(())
+    }
+}
