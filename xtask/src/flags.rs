@@ -60,6 +60,8 @@ pub(crate) enum Command {
     Fetch(Fetch),
     /// Re-check every cached archive against its pin and its release manager's signature
     Verify(Verify),
+    /// Build every selected cell out of tree and check each interpreter against its promise
+    Build(Build),
 }
 
 #[derive(Debug, Args)]
@@ -74,3 +76,18 @@ pub(crate) struct Fetch {}
 
 #[derive(Debug, Args)]
 pub(crate) struct Verify {}
+
+#[derive(Debug, Args)]
+pub(crate) struct Build {
+    /// Cells to build by name (3.13.5+debug); default: the selection flags
+    pub(crate) cells: Vec<String>,
+    /// How many cells to build side by side
+    #[arg(long, short = 'j', default_value_t = 1)]
+    pub(crate) jobs: usize,
+    /// `make -j` of each build [default: the number of CPUs]
+    #[arg(long)]
+    pub(crate) make_jobs: Option<usize>,
+    /// Longest any one build phase may take, in minutes
+    #[arg(long, default_value_t = 60)]
+    pub(crate) phase_timeout: u64,
+}

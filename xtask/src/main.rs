@@ -2,6 +2,7 @@
 //! ([`flags`]) and dispatches to the library crates; see ARCHITECTURE.md.
 
 mod flags;
+mod build_cmd;
 mod sources_cmd;
 
 use std::process::ExitCode;
@@ -32,6 +33,7 @@ fn run(flags: Flags, sh: &Shell) -> anyhow::Result<()> {
         Command::List(cmd) => cmd.run(&ctx),
         Command::Fetch(cmd) => cmd.run(&ctx, sh),
         Command::Verify(cmd) => cmd.run(&ctx, sh),
+        Command::Build(cmd) => cmd.run(&ctx),
     }
 }
 
@@ -77,6 +79,32 @@ impl Context {
 
     pub(crate) fn cells(&self) -> anyhow::Result<Vec<Cell<'_>>> {
         Ok(self.matrix.cells(&self.selection)?)
+    }
+
+    /// The cells named on the command line, or else the selection's.
+    pub(crate) fn named_cells(&self, names: &[String]) -> anyhow::Result<Vec<Cell<'_>>> {
+        if names.is_empty() {
+            return self.cells();
+        }
+        let selection = Selection { cells: names.to_vec(), ..self.selection.clone() };
+        Ok(self.matrix.cells(&selection)?)
+    }
+
+    /// Fetches, verifies and extracts the sources of `cells`; returns one build job per cell.
+    pub(crate) fn prepare_jobs<'m>(&self, cells: &[Cell<'m>]) -> anyhow::Result<Vec<build::Job<'m>>> {
+        let fetcher = self.fetcher();
+        let mut dirs = std::collections::BTreeMap::new();
+        for release in Matrix::releases_of(cells) {
+            let prepared = sources::prepare(&fetcher, &self.layout, &self.matrix.dir, release)?;
+            dirs.insert(release.version, prepared.source_dir);
+        }
+        Ok(cells
+            .iter()
+            .filter_map(|cell| {
+                let source_dir = dirs.get(&cell.release.version)?.clone();
+                Some(build::Job { cell: *cell, source_dir })
+            })
+            .collect())
     }
 
     pub(crate) fn fetcher(&self) -> fetch::Fetcher {

@@ -1,1 +1,212 @@
-//! TODO
+//! The build plan of a cell: what `configure`, `make` and `make install` are run with, the
+//! fixed environment they run in, and the cache key that identifies the output.
+//!
+//! Pure: given a cell and the facts of the machine ([`Toolchain`]), [`plan`] returns the
+//! same [`BuildPlan`] every time, and nothing here spawns a process. The key covers
+//! everything that changes the installed interpreter: the archive digest, the variant's build
+//! definition (configure arguments and macros, not its runtime environment), the fixed
+//! environment, the toolchain identity and [`PLAN_FORMAT`]. Two variants that build alike
+//! (`release` and `pymalloc-debug`, which differ only at run time) share one build.
+
+use std::collections::BTreeMap;
+
+use camino::Utf8Path;
+use matrix::Cell;
+use sha2::{Digest, Sha256};
+
+/// Bumped whenever the way builds are made changes, so old cache entries stop matching.
+pub const PLAN_FORMAT: u32 = 1;
+
+/// Arguments every build gets, whatever the variant.
+pub const FIXED_CONFIGURE_ARGS: &[&str] = &[
+    // pip is not needed in the prefix: venvs bring their own via ensurepip.
+    "--with-ensurepip=no",
+];
+
+/// Variables removed from the build environment so the user's shell cannot change a build
+/// behind the cache key's back.
+pub const SCRUBBED_ENV: &[&str] = &[
+    "CFLAGS", "CPPFLAGS", "LDFLAGS", "LIBS", "CC", "CXX", "CPP", "LD", "AR", "MAKEFLAGS", "MFLAGS",
+    "MAKELEVEL", "CFLAGS_NODIST", "LDFLAGS_NODIST", "EXTRA_CFLAGS", "OPT", "PYTHONPATH",
+    "PYTHONHOME", "PYTHONSTARTUP", "PYTHONMALLOC", "PYTHONDEVMODE", "PYTHONWARNINGS",
+    "PYTHONDONTWRITEBYTECODE", "VIRTUAL_ENV", "CONFIG_SITE", "LD_LIBRARY_PATH", "LD_PRELOAD",
+];
+
+/// The fixed environment every build runs in.
+pub fn fixed_env() -> BTreeMap<String, String> {
+    [
+        ("LC_ALL", "C"),
+        ("LANG", "C"),
+        ("TZ", "UTC"),
+        // 2025-01-01T00:00:00Z: a fixed timestamp for anything that embeds build time.
+        ("SOURCE_DATE_EPOCH", "1735689600"),
+        ("PYTHONHASHSEED", "0"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
+/// What identifies the machine's toolchain, read by the caller (`cc --version`, …).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Toolchain {
+    /// First line of `cc --version`, e.g. `gcc (Debian 12.2.0-14+deb12u1) 12.2.0`.
+    pub compiler: String,
+    /// `cc -dumpmachine`, e.g. `x86_64-linux-gnu`.
+    pub target: String,
+}
+
+/// Everything a cell's build runs with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildPlan {
+    /// The cache key: hex sha256 of every input that changes the output.
+    pub key: String,
+    /// Arguments to `configure`, after `--prefix=…`.
+    pub configure_args: Vec<String>,
+    /// Arguments to `make` (besides `-jN`), e.g. `EXTRA_CFLAGS=-DPy_REF_DEBUG`.
+    pub make_args: Vec<String>,
+    /// The fixed environment of every build step.
+    pub env: BTreeMap<String, String>,
+    /// The environment every run of the built interpreter gets (the variant's runtime env).
+    pub runtime_env: BTreeMap<String, String>,
+}
+
+impl BuildPlan {
+    /// The `configure` command line for `prefix`, as a person would type it in the build dir.
+    pub fn configure_line(&self, source_dir: &Utf8Path, prefix: &Utf8Path) -> Vec<String> {
+        let mut line = vec![source_dir.join("configure").into_string(), format!("--prefix={prefix}")];
+        line.extend(self.configure_args.iter().cloned());
+        line
+    }
+
+    /// A short form of the key for directory names and messages.
+    pub fn short_key(&self) -> &str {
+        self.key.get(..16).unwrap_or(&self.key)
+    }
+}
+
+/// The build plan of `cell` on `toolchain`.
+pub fn plan(cell: &Cell<'_>, toolchain: &Toolchain) -> BuildPlan {
+    let variant = cell.variant;
+    let mut configure_args: Vec<String> =
+        FIXED_CONFIGURE_ARGS.iter().map(|s| (*s).to_owned()).collect();
+    configure_args.extend(variant.configure.iter().cloned());
+    if !variant.cflags.is_empty() {
+        // VAR=VALUE on the configure line is recorded in config.status and sysconfig.
+        configure_args.push(format!("CFLAGS={}", variant.cflags.join(" ")));
+    }
+    let mut make_args = Vec::new();
+    if !variant.extra_cflags.is_empty() {
+        make_args.push(format!("EXTRA_CFLAGS={}", variant.extra_cflags.join(" ")));
+    }
+    let env = fixed_env();
+
+    let mut hasher = Sha256::new();
+    let mut field = |name: &str, value: &str| {
+        // Length-prefixed so that no two different inputs hash the same text.
+        hasher.update(format!("{name}:{}:{value}\n", value.len()));
+    };
+    field("format", &PLAN_FORMAT.to_string());
+    field("archive-sha256", &cell.release.sha256);
+    field("version", &cell.release.version.to_string());
+    for arg in &configure_args {
+        field("configure", arg);
+    }
+    for arg in &make_args {
+        field("make", arg);
+    }
+    for (k, v) in &env {
+        field("env", &format!("{k}={v}"));
+    }
+    for k in SCRUBBED_ENV {
+        field("scrubbed", k);
+    }
+    field("compiler", &toolchain.compiler);
+    field("target", &toolchain.target);
+    let key = hex::encode(hasher.finalize());
+
+    BuildPlan { key, configure_args, make_args, env, runtime_env: variant.runtime_env.clone() }
+}
+
+#[cfg(test)]
+mod tests {
+    use camino::Utf8Path;
+    use expect_test::expect;
+    use matrix::Matrix;
+
+    use super::*;
+
+    fn toolchain() -> Toolchain {
+        Toolchain { compiler: "gcc (Debian 12.2.0-14) 12.2.0".into(), target: "x86_64-linux-gnu".into() }
+    }
+
+    fn matrix() -> Matrix {
+        let dir = Utf8Path::new(env!("CARGO_MANIFEST_DIR")).join("../../matrix");
+        Matrix::load(&dir).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn plans() {
+        let m = matrix();
+        let show = |name: &str| {
+            let cell = m.cell(name).unwrap_or_else(|e| panic!("{e}"));
+            let p = plan(&cell, &toolchain());
+            format!(
+                "{name}: key {}\n  configure {}\n  make {:?}\n  run {:?}\n",
+                p.short_key(),
+                p.configure_line(Utf8Path::new("/src"), Utf8Path::new("/prefix")).join(" "),
+                p.make_args,
+                p.runtime_env
+            )
+        };
+        let all: String =
+            ["3.13.5+release", "3.13.5+pymalloc-debug", "3.13.5+ref-debug", "3.13.5+valgrind", "3.11.2+debug"]
+                .iter()
+                .map(|n| show(n))
+                .collect();
+        expect![[r#"
+            3.13.5+release: key 48ae6e2751d5c72e
+              configure /src/configure --prefix=/prefix --with-ensurepip=no
+              make []
+              run {}
+            3.13.5+pymalloc-debug: key 48ae6e2751d5c72e
+              configure /src/configure --prefix=/prefix --with-ensurepip=no
+              make []
+              run {"PYTHONMALLOC": "pymalloc_debug"}
+            3.13.5+ref-debug: key c95bdc379aede390
+              configure /src/configure --prefix=/prefix --with-ensurepip=no
+              make ["EXTRA_CFLAGS=-DPy_REF_DEBUG"]
+              run {}
+            3.13.5+valgrind: key e84ec1464f588646
+              configure /src/configure --prefix=/prefix --with-ensurepip=no --with-pydebug --without-pymalloc --with-valgrind
+              make []
+              run {}
+            3.11.2+debug: key 4925fdeb200136b4
+              configure /src/configure --prefix=/prefix --with-ensurepip=no --with-pydebug
+              make []
+              run {}
+        "#]].assert_eq(&all);
+    }
+
+    #[test]
+    fn key_changes_with_every_input() {
+        let m = matrix();
+        let cell = m.cell("3.13.5+debug").unwrap_or_else(|e| panic!("{e}"));
+        let base = plan(&cell, &toolchain()).key;
+        let other_cc = Toolchain { compiler: "gcc 13".into(), ..toolchain() };
+        assert_ne!(plan(&cell, &other_cc).key, base, "compiler is part of the key");
+        let mut variant = cell.variant.clone();
+        variant.configure.push("--enable-shared".into());
+        let changed = Cell { release: cell.release, variant: &variant };
+        assert_ne!(plan(&changed, &toolchain()).key, base, "configure arguments are part of the key");
+        let mut release = cell.release.clone();
+        release.sha256 = "0".repeat(64);
+        let changed = Cell { release: &release, variant: cell.variant };
+        assert_ne!(plan(&changed, &toolchain()).key, base, "the archive is part of the key");
+        let mut variant = cell.variant.clone();
+        variant.runtime_env.insert("PYTHONMALLOC".into(), "malloc".into());
+        variant.purpose = "reworded".into();
+        let changed = Cell { release: cell.release, variant: &variant };
+        assert_eq!(plan(&changed, &toolchain()).key, base, "run-time settings do not rebuild");
+    }
+}

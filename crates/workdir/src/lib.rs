@@ -5,9 +5,13 @@
 //! ```text
 //! <work>/cache/sha256/<digest>/<archive>   verified archives (+ .asc), content-addressed
 //! <work>/src/<version>-<digest12>/         one extracted source tree per release, shared by variants
-//! <work>/build/<cell>/                     out-of-tree build directory per cell
-//! <work>/prefix/<cell>/                    `make install` prefix per cell
-//! <work>/logs/<cell>/<phase>.log           one log per cell and phase
+//! <work>/builds/<key16>/                  one build per cache key (see the `configure` crate):
+//!     build/                               the out-of-tree build directory
+//!     prefix/                              the `make install` prefix
+//!     logs/<phase>.log                     one log per phase (configure, make, install, …)
+//!     configure.done                       configure finished for this key
+//!     manifest.json                        written last: the build is complete
+//! <work>/cells/<cell>/                     per-cell results (interpreter check, test runs)
 //! <work>/report/                           the run's results document and renderings
 //! ```
 
@@ -43,24 +47,61 @@ impl Layout {
         self.root.join("src").join(format!("{}-{short}", release.version))
     }
 
-    /// The out-of-tree build directory of `cell`.
-    pub fn build_dir(&self, cell: &Cell<'_>) -> Utf8PathBuf {
-        self.root.join("build").join(cell.name())
+    /// The root of all builds; each lives in `<builds>/<key16>/` (see [`BuildDirs`]).
+    pub fn builds_dir(&self) -> Utf8PathBuf {
+        self.root.join("builds")
     }
 
-    /// The installation prefix of `cell`.
-    pub fn prefix(&self, cell: &Cell<'_>) -> Utf8PathBuf {
-        self.root.join("prefix").join(cell.name())
+    /// The directories of the build with cache key `key`.
+    pub fn build(&self, key: &str) -> BuildDirs {
+        let root = self.builds_dir().join(key.get(..16).unwrap_or(key));
+        BuildDirs {
+            build: root.join("build"),
+            prefix: root.join("prefix"),
+            logs: root.join("logs"),
+            configure_done: root.join("configure.done"),
+            manifest: root.join("manifest.json"),
+            root,
+        }
     }
 
-    /// The log of `phase` (configure, make, install, check, …) for `cell`.
-    pub fn log(&self, cell: &Cell<'_>, phase: &str) -> Utf8PathBuf {
-        self.root.join("logs").join(cell.name()).join(format!("{phase}.log"))
+    /// Per-cell results: interpreter checks, test runs.
+    pub fn cell_dir(&self, cell: &Cell<'_>) -> Utf8PathBuf {
+        self.root.join("cells").join(cell.name())
     }
 
     /// Where the run's results document and its renderings go.
     pub fn report_dir(&self) -> Utf8PathBuf {
         self.root.join("report")
+    }
+}
+
+/// The directories and marker files of one build.
+#[derive(Debug, Clone)]
+pub struct BuildDirs {
+    /// `<work>/builds/<key16>`.
+    pub root: Utf8PathBuf,
+    /// The out-of-tree build directory.
+    pub build: Utf8PathBuf,
+    /// The installation prefix.
+    pub prefix: Utf8PathBuf,
+    /// One log per phase.
+    pub logs: Utf8PathBuf,
+    /// Exists once configure finished for this key.
+    pub configure_done: Utf8PathBuf,
+    /// Written last: its existence means the build is complete.
+    pub manifest: Utf8PathBuf,
+}
+
+impl BuildDirs {
+    /// The log of `phase`.
+    pub fn log(&self, phase: &str) -> Utf8PathBuf {
+        self.logs.join(format!("{phase}.log"))
+    }
+
+    /// The installed interpreter.
+    pub fn python(&self) -> Utf8PathBuf {
+        self.prefix.join("bin/python3")
     }
 }
 
@@ -80,17 +121,17 @@ mod tests {
         let paths = [
             l.cache_dir(),
             l.source_dir(cell.release),
-            l.build_dir(&cell),
-            l.prefix(&cell),
-            l.log(&cell, "configure"),
+            l.build("48ae6e2751d5c72e0123").prefix,
+            l.build("48ae6e2751d5c72e0123").log("configure"),
+            l.cell_dir(&cell),
             l.report_dir(),
         ];
         expect![[r#"
             /w/cache
             /w/src/3.13.5-93e583f24345
-            /w/build/3.13.5+debug
-            /w/prefix/3.13.5+debug
-            /w/logs/3.13.5+debug/configure.log
+            /w/builds/48ae6e2751d5c72e/prefix
+            /w/builds/48ae6e2751d5c72e/logs/configure.log
+            /w/cells/3.13.5+debug
             /w/report"#]]
         .assert_eq(&paths.map(|p| p.to_string()).join("\n"));
         Ok(())

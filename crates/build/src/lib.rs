@@ -1,0 +1,394 @@
+//! Turns cells into installed interpreters that keep their promise.
+//!
+//! For each distinct build (cells whose [`configure::BuildPlan`] has the same key share one),
+//! [`Builder::build`] runs, in `<work>/builds/<key16>/build/`:
+//!
+//! 1. `<source>/configure --prefix=… <args>`, skipped when `configure.done` says it finished;
+//! 2. `make -jN <make args>` (incremental, so an interrupted build resumes);
+//! 3. `make install` into a fresh `prefix/`;
+//! 4. `manifest.json`, written last: only a build with a manifest is complete and skipped.
+//!
+//! Then every cell's interpreter is run with the cell's runtime environment and compared with
+//! its variant's promise (the `probe` crate). A failing phase marks its cell failed with the
+//! log's tail and path; other cells go on. Cancellation (Ctrl-C, via the shared flag) kills
+//! every running process group and marks nothing complete.
+
+mod process;
+
+use std::{
+    collections::BTreeMap,
+    fs,
+    process::Command,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use anyhow::Context as _;
+use camino::{Utf8Path, Utf8PathBuf};
+use configure::{BuildPlan, Toolchain};
+use matrix::Cell;
+use serde::{Deserialize, Serialize};
+use workdir::{BuildDirs, Layout};
+
+pub use crate::process::{RunError, run_logged, tail};
+
+/// How builds are run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// `make -j` of each build.
+    pub make_jobs: usize,
+    /// How many builds run side by side.
+    pub parallel_builds: usize,
+    /// Longest any one phase may take.
+    pub phase_timeout: Duration,
+}
+
+/// A cell to build, with its extracted source tree.
+#[derive(Debug, Clone)]
+pub struct Job<'m> {
+    /// The cell.
+    pub cell: Cell<'m>,
+    /// Its release's verified, extracted source.
+    pub source_dir: Utf8PathBuf,
+}
+
+/// How a cell's build ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "kebab-case")]
+pub enum BuildStatus {
+    /// A complete build with the same key already existed.
+    Cached,
+    /// Built in this run.
+    Built {
+        /// Wall-clock seconds for configure + make + install.
+        seconds: u64,
+    },
+    /// A phase failed.
+    Failed {
+        /// `configure`, `make` or `install`.
+        phase: String,
+        /// Why.
+        message: String,
+        /// The phase's log.
+        log: Utf8PathBuf,
+        /// Its last lines.
+        tail: String,
+    },
+    /// The run was interrupted; nothing was marked complete.
+    Cancelled,
+}
+
+/// Whether a cell's interpreter keeps its promise.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "kebab-case")]
+pub enum CheckStatus {
+    /// Every promised fact holds.
+    Passed,
+    /// Some do not: the rendered diff.
+    Mismatch {
+        /// One line per broken promise.
+        diff: String,
+    },
+    /// The interpreter could not be probed.
+    Error {
+        /// Why.
+        message: String,
+    },
+    /// Not checked because the build did not complete.
+    NotRun,
+}
+
+/// The outcome of one cell.
+#[derive(Debug, Clone)]
+pub struct CellOutcome {
+    /// `3.13.5+debug`.
+    pub cell: String,
+    /// The build's cache key.
+    pub key: String,
+    /// The build's directories.
+    pub dirs: BuildDirs,
+    /// The build.
+    pub build: BuildStatus,
+    /// The interpreter check.
+    pub check: CheckStatus,
+}
+
+impl CellOutcome {
+    /// Whether the cell is usable: built and keeping its promise.
+    pub fn ok(&self) -> bool {
+        matches!(self.build, BuildStatus::Cached | BuildStatus::Built { .. })
+            && self.check == CheckStatus::Passed
+    }
+}
+
+/// What `manifest.json` records about a complete build.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Manifest {
+    /// The full cache key.
+    pub key: String,
+    /// The cells that asked for this build first.
+    pub cells: Vec<String>,
+    /// The configure command line.
+    pub configure: Vec<String>,
+    /// Extra make arguments.
+    pub make: Vec<String>,
+    /// The fixed build environment.
+    pub env: BTreeMap<String, String>,
+    /// The compiler identity.
+    pub compiler: String,
+    /// The compiler's target.
+    pub target: String,
+    /// Seconds the build took.
+    pub seconds: u64,
+}
+
+/// Reads the machine's toolchain identity (`cc --version`, `cc -dumpmachine`).
+pub fn read_toolchain() -> anyhow::Result<Toolchain> {
+    let run = |arg: &str| -> anyhow::Result<String> {
+        let out = Command::new("cc")
+            .arg(arg)
+            .output()
+            .with_context(|| format!("running `cc {arg}`: is a C compiler installed?"))?;
+        anyhow::ensure!(out.status.success(), "`cc {arg}` failed: {}", String::from_utf8_lossy(&out.stderr));
+        Ok(String::from_utf8_lossy(&out.stdout).lines().next().unwrap_or("").trim().to_owned())
+    };
+    Ok(Toolchain { compiler: run("--version")?, target: run("-dumpmachine")? })
+}
+
+/// Builds and checks cells.
+pub struct Builder<'a> {
+    layout: &'a Layout,
+    toolchain: Toolchain,
+    options: Options,
+    cancel: Arc<AtomicBool>,
+    progress: indicatif::MultiProgress,
+}
+
+impl<'a> Builder<'a> {
+    /// A builder writing under `layout`, stopping when `cancel` is set.
+    pub fn new(layout: &'a Layout, toolchain: Toolchain, options: Options, cancel: Arc<AtomicBool>) -> Self {
+        Builder { layout, toolchain, options, cancel, progress: indicatif::MultiProgress::new() }
+    }
+
+    /// The build plan of `cell` on this machine.
+    pub fn plan(&self, cell: &Cell<'_>) -> BuildPlan {
+        configure::plan(cell, &self.toolchain)
+    }
+
+    /// Builds every job's cell (each distinct build once) and checks each interpreter.
+    pub fn build(&self, jobs: &[Job<'_>]) -> Vec<CellOutcome> {
+        // One build per key; cells sharing a key wait for the same build.
+        let mut builds: Vec<(BuildPlan, &Job<'_>, Vec<String>)> = Vec::new();
+        for job in jobs {
+            let plan = self.plan(&job.cell);
+            match builds.iter_mut().find(|(p, _, _)| p.key == plan.key) {
+                Some((_, _, cells)) => cells.push(job.cell.name()),
+                None => builds.push((plan, job, vec![job.cell.name()])),
+            }
+        }
+        let queue = Mutex::new(builds.iter().collect::<Vec<_>>().into_iter());
+        let results: Mutex<BTreeMap<String, BuildStatus>> = Mutex::new(BTreeMap::new());
+        std::thread::scope(|scope| {
+            for _ in 0..self.options.parallel_builds.max(1) {
+                scope.spawn(|| {
+                    loop {
+                        let next = queue.lock().map(|mut q| q.next()).unwrap_or(None);
+                        let Some((plan, job, cells)) = next else { break };
+                        let status = self.build_one(plan, job, cells);
+                        if let Ok(mut r) = results.lock() {
+                            r.insert(plan.key.clone(), status);
+                        }
+                    }
+                });
+            }
+        });
+        let results = results.into_inner().unwrap_or_default();
+        jobs.iter()
+            .map(|job| {
+                let plan = self.plan(&job.cell);
+                let dirs = self.layout.build(&plan.key);
+                let build = results.get(&plan.key).cloned().unwrap_or(BuildStatus::Cancelled);
+                let check = match build {
+                    BuildStatus::Cached | BuildStatus::Built { .. } if !self.cancelled() => {
+                        self.check(&job.cell, &plan, &dirs)
+                    }
+                    _ => CheckStatus::NotRun,
+                };
+                CellOutcome { cell: job.cell.name(), key: plan.key.clone(), dirs, build, check }
+            })
+            .collect()
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::SeqCst)
+    }
+
+    fn say(&self, line: String) {
+        if self.progress.is_hidden() {
+            eprintln!("{line}");
+        } else {
+            let _ = self.progress.println(line);
+        }
+    }
+
+    fn build_one(&self, plan: &BuildPlan, job: &Job<'_>, cells: &[String]) -> BuildStatus {
+        let dirs = self.layout.build(&plan.key);
+        let label = cells.join(", ");
+        if dirs.manifest.is_file() {
+            self.say(format!("{label}: cached build {} (no work)", plan.short_key()));
+            return BuildStatus::Cached;
+        }
+        if self.cancelled() {
+            return BuildStatus::Cancelled;
+        }
+        let bar = self.progress.add(indicatif::ProgressBar::new_spinner());
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {prefix:28} {msg:10} {elapsed}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        bar.set_prefix(label.clone());
+        bar.enable_steady_tick(Duration::from_millis(200));
+        let started = Instant::now();
+        let result = self.run_phases(plan, job, &dirs, &bar, &label);
+        bar.finish_and_clear();
+        match result {
+            Ok(()) => {
+                let seconds = started.elapsed().as_secs();
+                let manifest = Manifest {
+                    key: plan.key.clone(),
+                    cells: cells.to_vec(),
+                    configure: plan.configure_line(&job.source_dir, &dirs.prefix),
+                    make: plan.make_args.clone(),
+                    env: plan.env.clone(),
+                    compiler: self.toolchain.compiler.clone(),
+                    target: self.toolchain.target.clone(),
+                    seconds,
+                };
+                if let Err(e) = write_atomically(&dirs.manifest, &manifest) {
+                    return failed("install", format!("writing {}: {e:#}", dirs.manifest), &dirs.manifest);
+                }
+                self.say(format!("{label}: built in {seconds}s ({})", dirs.root));
+                BuildStatus::Built { seconds }
+            }
+            Err(status) => {
+                if let BuildStatus::Failed { phase, log, tail, .. } = &status {
+                    self.say(format!("{label}: {phase} FAILED, log {log}\n{tail}"));
+                }
+                status
+            }
+        }
+    }
+
+    fn run_phases(
+        &self,
+        plan: &BuildPlan,
+        job: &Job<'_>,
+        dirs: &BuildDirs,
+        bar: &indicatif::ProgressBar,
+        label: &str,
+    ) -> Result<(), BuildStatus> {
+        let phase = |name: &str, argv: Vec<String>| -> Result<(), BuildStatus> {
+            bar.set_message(name.to_owned());
+            if self.progress.is_hidden() {
+                eprintln!("{label}: {name}…");
+            }
+            let log = dirs.log(name);
+            let mut cmd = Command::new(&argv[0]);
+            cmd.args(&argv[1..]).current_dir(&dirs.build);
+            for var in configure::SCRUBBED_ENV {
+                cmd.env_remove(var);
+            }
+            cmd.envs(&plan.env);
+            match run_logged(cmd, &log, &self.cancel, Some(self.options.phase_timeout)) {
+                Ok(()) => Ok(()),
+                Err(RunError::Cancelled) => Err(BuildStatus::Cancelled),
+                Err(RunError::Failed(status)) => Err(failed(name, format!("exited with {status}"), &log)),
+                Err(RunError::TimedOut(t)) => {
+                    Err(failed(name, format!("timed out after {}s", t.as_secs()), &log))
+                }
+                Err(RunError::Io(e)) => Err(failed(name, format!("could not run {}: {e}", argv[0]), &log)),
+            }
+        };
+        let io_fail = |what: String, e: std::io::Error| failed("configure", format!("{what}: {e}"), &dirs.root);
+        if !dirs.configure_done.is_file() {
+            // A configure that did not finish leaves nothing worth keeping.
+            let _ = fs::remove_dir_all(&dirs.build);
+            let _ = fs::remove_dir_all(&dirs.logs);
+            fs::create_dir_all(&dirs.build).map_err(|e| io_fail(format!("creating {}", dirs.build), e))?;
+            phase("configure", plan.configure_line(&job.source_dir, &dirs.prefix))?;
+            fs::write(&dirs.configure_done, &plan.key)
+                .map_err(|e| io_fail(format!("writing {}", dirs.configure_done), e))?;
+        }
+        let mut make = vec!["make".to_owned(), format!("-j{}", self.options.make_jobs.max(1))];
+        make.extend(plan.make_args.iter().cloned());
+        phase("make", make)?;
+        // Install into a fresh prefix, so no file from an interrupted install survives.
+        let _ = fs::remove_dir_all(&dirs.prefix);
+        let mut install = vec!["make".to_owned(), "install".to_owned()];
+        install.extend(plan.make_args.iter().cloned());
+        phase("install", install)?;
+        Ok(())
+    }
+
+    fn check(&self, cell: &Cell<'_>, plan: &BuildPlan, dirs: &BuildDirs) -> CheckStatus {
+        let cell_dir = self.layout.cell_dir(cell);
+        let record = cell_dir.join("check.json");
+        let identity = format!("{}|{:?}|{:?}", plan.key, cell.variant.promise, plan.runtime_env);
+        #[derive(Serialize, Deserialize)]
+        struct Record {
+            identity: String,
+            status: CheckStatus,
+        }
+        if let Ok(text) = fs::read_to_string(&record) {
+            if let Ok(r) = serde_json::from_str::<Record>(&text) {
+                if r.identity == identity && r.status == CheckStatus::Passed {
+                    return r.status;
+                }
+            }
+        }
+        let status = match probe::probe(&dirs.python(), &plan.runtime_env) {
+            Err(e) => CheckStatus::Error { message: e.to_string() },
+            Ok(facts) => {
+                let mismatches = probe::compare(&cell.variant.promise, &facts);
+                if mismatches.is_empty() {
+                    CheckStatus::Passed
+                } else {
+                    CheckStatus::Mismatch { diff: probe::render_diff(&mismatches) }
+                }
+            }
+        };
+        match &status {
+            CheckStatus::Passed => {
+                let _ = write_atomically(&record, &Record { identity, status: status.clone() });
+            }
+            CheckStatus::Mismatch { diff } => {
+                self.say(format!("{}: interpreter does not keep its promise:\n{diff}", cell.name()));
+            }
+            CheckStatus::Error { message } => self.say(format!("{}: check failed: {message}", cell.name())),
+            CheckStatus::NotRun => {}
+        }
+        status
+    }
+}
+
+fn failed(phase: &str, message: String, log: &Utf8Path) -> BuildStatus {
+    BuildStatus::Failed {
+        phase: phase.to_owned(),
+        message,
+        log: log.to_owned(),
+        tail: tail(log, 25),
+    }
+}
+
+/// Writes JSON to a temporary file beside `path` and renames it into place.
+pub fn write_atomically<T: Serialize>(path: &Utf8Path, value: &T) -> anyhow::Result<()> {
+    let dir = path.parent().context("path has no parent")?;
+    fs::create_dir_all(dir).with_context(|| format!("creating {dir}"))?;
+    let tmp = Utf8PathBuf::from(format!("{path}.tmp"));
+    fs::write(&tmp, serde_json::to_vec_pretty(value)?).with_context(|| format!("writing {tmp}"))?;
+    fs::rename(&tmp, path).with_context(|| format!("renaming {tmp} to {path}"))?;
+    Ok(())
+}

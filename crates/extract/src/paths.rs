@@ -1,0 +1,157 @@
+//! Pure checks on archive entry names and link targets; no I/O.
+//!
+//! An entry name is split into its normal components (`.` dropped); absolute
+//! names and `..` anywhere are refused. Link targets are judged lexically:
+//! a symlink target must stay inside the source root when resolved from the
+//! link's directory, and a hard link target must name a path inside the same
+//! top-level directory.
+
+use camino::{Utf8Component, Utf8Path};
+
+use crate::UnsafeReason;
+
+/// The normal components of an entry name, with `.` components dropped.
+///
+/// Refuses absolute names and any `..` component, wherever it appears.
+pub(crate) fn components(name: &str) -> Result<Vec<&str>, UnsafeReason> {
+    let mut out = Vec::new();
+    for component in Utf8Path::new(name).components() {
+        match component {
+            Utf8Component::Prefix(_) | Utf8Component::RootDir => {
+                return Err(UnsafeReason::AbsolutePath);
+            }
+            Utf8Component::ParentDir => return Err(UnsafeReason::ParentDir),
+            Utf8Component::CurDir => {}
+            Utf8Component::Normal(part) => out.push(part),
+        }
+    }
+    Ok(out)
+}
+
+/// Checks that a symlink whose directory is `link_dir` (components below the
+/// source root) and whose target is `target` resolves inside the root.
+///
+/// Besides the plain lexical check, a `..` that follows a name is refused:
+/// `sub/..` resolves lexically to `.`, but if `sub` is itself a symlink the
+/// kernel follows it first and `..` then leaves from wherever it points.
+/// With every `..` leading, the walk goes up through real directories only
+/// (the extractor never writes through a symlink) and then down through names
+/// that are themselves checked this way, so the whole chain stays inside.
+pub(crate) fn check_symlink_target(link_dir: &[&str], target: &str) -> Result<(), UnsafeReason> {
+    if target.is_empty() {
+        return Err(UnsafeReason::MissingLinkTarget);
+    }
+    let mut depth = link_dir.len();
+    let mut descended = false;
+    for component in Utf8Path::new(target).components() {
+        match component {
+            Utf8Component::Prefix(_) | Utf8Component::RootDir => {
+                return Err(UnsafeReason::AbsoluteSymlink { target: target.to_owned() });
+            }
+            Utf8Component::CurDir => {}
+            Utf8Component::ParentDir if descended => {
+                return Err(UnsafeReason::SymlinkParentAfterName { target: target.to_owned() });
+            }
+            Utf8Component::ParentDir => {
+                depth = depth
+                    .checked_sub(1)
+                    .ok_or_else(|| UnsafeReason::SymlinkEscapes { target: target.to_owned() })?;
+            }
+            Utf8Component::Normal(_) => descended = true,
+        }
+    }
+    Ok(())
+}
+
+/// The components below `top` of a hard link target, which tar stores relative
+/// to the archive root (so it starts with the top-level directory).
+pub(crate) fn hard_link_target<'a>(
+    top: &str,
+    target: &'a str,
+) -> Result<Vec<&'a str>, UnsafeReason> {
+    let escapes = || UnsafeReason::HardLinkEscapes { target: target.to_owned() };
+    if target.is_empty() {
+        return Err(UnsafeReason::MissingLinkTarget);
+    }
+    let parts = components(target).map_err(|_| escapes())?;
+    match parts.split_first() {
+        Some((first, rest)) if *first == top && !rest.is_empty() => Ok(rest.to_vec()),
+        _ => Err(escapes()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use expect_test::{Expect, expect};
+
+    /// `input` is `link/path -> target` (symlink, path below the root) or
+    /// `link/path => target` (hard link, target relative to the archive root,
+    /// top-level directory `top`).
+    fn check(input: &str, expect: Expect) {
+        let actual = if let Some((link, target)) = input.split_once(" -> ") {
+            let parts = super::components(link).expect("test link path is valid");
+            let dir = &parts[..parts.len() - 1];
+            match super::check_symlink_target(dir, target) {
+                Ok(()) => "ok".to_owned(),
+                Err(reason) => reason.to_string(),
+            }
+        } else if let Some((_, target)) = input.split_once(" => ") {
+            match super::hard_link_target("top", target) {
+                Ok(parts) => format!("ok {}", parts.join("/")),
+                Err(reason) => reason.to_string(),
+            }
+        } else {
+            match super::components(input) {
+                Ok(parts) => format!("ok {}", parts.join("/")),
+                Err(reason) => reason.to_string(),
+            }
+        };
+        expect.assert_eq(&actual);
+    }
+
+    #[test]
+    fn entry_names() {
+        check("Python-3.13.5/configure", expect!["ok Python-3.13.5/configure"]);
+        check("./Python-3.13.5/./Include/", expect!["ok Python-3.13.5/Include"]);
+        check("/etc/passwd", expect!["has an absolute path"]);
+        check("../escape", expect!["has a `..` component"]);
+        check("a/b/../c", expect!["has a `..` component"]);
+    }
+
+    #[test]
+    fn symlink_targets() {
+        check("a/b/link -> ../../README", expect!["ok"]);
+        check("a/link -> ./b/c", expect!["ok"]);
+        check("link -> ..", expect!["is a symlink to `..`, which points outside the source tree"]);
+        check(
+            "a/link -> ../../outside",
+            expect!["is a symlink to `../../outside`, which points outside the source tree"],
+        );
+        check("a/link -> /etc/passwd", expect!["is a symlink to the absolute path `/etc/passwd`"]);
+        check(
+            "a/link -> b/../c",
+            expect![
+                "is a symlink to `b/../c`, which has `..` after a name and could leave the source tree through another symlink"
+            ],
+        );
+        check("a/link -> ", expect!["is a link without a target"]);
+    }
+
+    #[test]
+    fn hard_link_targets() {
+        check("x => top/Lib/os.py", expect!["ok Lib/os.py"]);
+        check(
+            "x => other/Lib/os.py",
+            expect!["is a hard link to `other/Lib/os.py`, which is outside the source tree"],
+        );
+        check("x => top", expect!["is a hard link to `top`, which is outside the source tree"]);
+        check(
+            "x => /etc/passwd",
+            expect!["is a hard link to `/etc/passwd`, which is outside the source tree"],
+        );
+        check(
+            "x => top/../etc",
+            expect!["is a hard link to `top/../etc`, which is outside the source tree"],
+        );
+    }
+}

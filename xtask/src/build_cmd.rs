@@ -1,0 +1,67 @@
+//! `build`: every selected cell built, installed and checked against its promise.
+
+use std::{
+    sync::{Arc, atomic::AtomicBool},
+    time::Duration,
+};
+
+use anyhow::{Context as _, bail};
+use build::{BuildStatus, Builder, CheckStatus, Options};
+
+use crate::{Context, flags::Build};
+
+/// A flag set by Ctrl-C (SIGINT) or SIGTERM; builds poll it and kill their process groups.
+pub(crate) fn cancel_flag() -> anyhow::Result<Arc<AtomicBool>> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let handler_flag = flag.clone();
+    ctrlc::set_handler(move || {
+        handler_flag.store(true, std::sync::atomic::Ordering::SeqCst);
+        eprintln!("interrupted: stopping every build; no cell is marked complete");
+    })
+    .context("installing the Ctrl-C handler")?;
+    Ok(flag)
+}
+
+impl Build {
+    pub(crate) fn run(self, ctx: &Context) -> anyhow::Result<()> {
+        let cells = ctx.named_cells(&self.cells)?;
+        let jobs = ctx.prepare_jobs(&cells)?;
+        let cancel = cancel_flag()?;
+        let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let options = Options {
+            make_jobs: self.make_jobs.unwrap_or(cpus),
+            parallel_builds: self.jobs,
+            phase_timeout: Duration::from_secs(self.phase_timeout * 60),
+        };
+        let builder = Builder::new(&ctx.layout, build::read_toolchain()?, options, cancel.clone());
+        let outcomes = builder.build(&jobs);
+        let mut failed = Vec::new();
+        for o in &outcomes {
+            let build = match &o.build {
+                BuildStatus::Cached => "cached".to_owned(),
+                BuildStatus::Built { seconds } => format!("built in {seconds}s"),
+                BuildStatus::Failed { phase, message, log, .. } => {
+                    format!("{phase} failed ({message}); log: {log}")
+                }
+                BuildStatus::Cancelled => "cancelled".to_owned(),
+            };
+            let check = match &o.check {
+                CheckStatus::Passed => "promise kept".to_owned(),
+                CheckStatus::Mismatch { diff } => format!("promise BROKEN:\n{diff}"),
+                CheckStatus::Error { message } => format!("check error: {message}"),
+                CheckStatus::NotRun => "not checked".to_owned(),
+            };
+            println!("{:26} {build}; {check}; key {}", o.cell, &o.key[..16]);
+            if !o.ok() {
+                failed.push(o.cell.clone());
+            }
+        }
+        if cancel.load(std::sync::atomic::Ordering::SeqCst) {
+            bail!("interrupted; rerun the same command to resume");
+        }
+        if !failed.is_empty() {
+            bail!("{} of {} cells failed: {}", failed.len(), outcomes.len(), failed.join(", "));
+        }
+        Ok(())
+    }
+}
