@@ -6,7 +6,8 @@ use std::{
 };
 
 use anyhow::{Context as _, bail};
-use build::{BuildStatus, Builder, CheckStatus, Options};
+use build::{BuildStatus, Builder, CellOutcome, CheckStatus, Job, Options};
+use matrix::Cell;
 
 use crate::{Context, flags::Build};
 
@@ -22,19 +23,40 @@ pub(crate) fn cancel_flag() -> anyhow::Result<Arc<AtomicBool>> {
     Ok(flag)
 }
 
+/// Prepares sources and builds `cells` (cheap when cached), checking every interpreter.
+pub(crate) fn build_cells<'c, 'm>(
+    ctx: &'c Context,
+    cells: &[Cell<'m>],
+    make_jobs: Option<usize>,
+    parallel_builds: usize,
+    cancel: &Arc<AtomicBool>,
+) -> anyhow::Result<(Builder<'c>, Vec<Job<'m>>, Vec<CellOutcome>)> {
+    build_cells_with_timeout(ctx, cells, make_jobs, parallel_builds, Duration::from_secs(3600), cancel)
+}
+
+fn build_cells_with_timeout<'c, 'm>(
+    ctx: &'c Context,
+    cells: &[Cell<'m>],
+    make_jobs: Option<usize>,
+    parallel_builds: usize,
+    phase_timeout: Duration,
+    cancel: &Arc<AtomicBool>,
+) -> anyhow::Result<(Builder<'c>, Vec<Job<'m>>, Vec<CellOutcome>)> {
+    let jobs = ctx.prepare_jobs(cells)?;
+    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let options = Options { make_jobs: make_jobs.unwrap_or(cpus), parallel_builds, phase_timeout };
+    let builder = Builder::new(&ctx.layout, build::read_toolchain()?, options, cancel.clone());
+    let outcomes = builder.build(&jobs);
+    Ok((builder, jobs, outcomes))
+}
+
 impl Build {
     pub(crate) fn run(self, ctx: &Context) -> anyhow::Result<()> {
         let cells = ctx.named_cells(&self.cells)?;
-        let jobs = ctx.prepare_jobs(&cells)?;
         let cancel = cancel_flag()?;
-        let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-        let options = Options {
-            make_jobs: self.make_jobs.unwrap_or(cpus),
-            parallel_builds: self.jobs,
-            phase_timeout: Duration::from_secs(self.phase_timeout * 60),
-        };
-        let builder = Builder::new(&ctx.layout, build::read_toolchain()?, options, cancel.clone());
-        let outcomes = builder.build(&jobs);
+        let timeout = Duration::from_secs(self.phase_timeout * 60);
+        let (_, _, outcomes) =
+            build_cells_with_timeout(ctx, &cells, self.make_jobs, self.jobs, timeout, &cancel)?;
         let mut failed = Vec::new();
         for o in &outcomes {
             let build = match &o.build {

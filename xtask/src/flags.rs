@@ -62,6 +62,25 @@ pub(crate) enum Command {
     Verify(Verify),
     /// Build every selected cell out of tree and check each interpreter against its promise
     Build(Build),
+    /// Run CPython's own test suite (regrtest) on every selected cell, building it first
+    TestCpython(TestCpython),
+    /// Build C-extension suites on every selected cell and run their tests with the cell's detector
+    Test(Test),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct Test {
+    /// Cells to test by name (3.13.5+debug); default: the selection flags
+    pub(crate) cells: Vec<String>,
+    /// A project directory to test instead of matrix/extensions.toml's suites; repeatable
+    #[arg(long, value_name = "DIR")]
+    pub(crate) ext: Vec<camino::Utf8PathBuf>,
+    /// Only these suites of matrix/extensions.toml; repeatable
+    #[arg(long)]
+    pub(crate) suite: Vec<String>,
+    /// Run with PYTHONMALLOC set to this allocator (pymalloc_debug, malloc_debug, …) on every cell
+    #[arg(long)]
+    pub(crate) malloc: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -90,4 +109,23 @@ pub(crate) struct Build {
     /// Longest any one build phase may take, in minutes
     #[arg(long, default_value_t = 60)]
     pub(crate) phase_timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TestCpython {
+    /// Cells to test by name (3.13.5+debug); default: the selection flags
+    pub(crate) cells: Vec<String>,
+    /// A profile of matrix/cpython-tests.toml: smoke (a fixed list of modules) or full
+    /// (everything `make test` runs)
+    #[arg(long, default_value = "smoke")]
+    pub(crate) profile: String,
+    /// Whose known failures (matrix/cpython-tests.toml) apply: local, sandbox, …
+    #[arg(long, env = "DEBUG_MATRIX_ENVIRONMENT", default_value = "local")]
+    pub(crate) environment: String,
+    /// regrtest worker processes (regrtest -j) [default: the number of CPUs]
+    #[arg(long, short = 'j')]
+    pub(crate) jobs: Option<usize>,
+    /// `make -j` of builds the cells still need [default: the number of CPUs]
+    #[arg(long)]
+    pub(crate) make_jobs: Option<usize>,
 }

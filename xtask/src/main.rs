@@ -4,6 +4,8 @@
 mod flags;
 mod build_cmd;
 mod sources_cmd;
+mod test_cmd;
+mod test_cpython_cmd;
 
 use std::process::ExitCode;
 
@@ -34,6 +36,8 @@ fn run(flags: Flags, sh: &Shell) -> anyhow::Result<()> {
         Command::Fetch(cmd) => cmd.run(&ctx, sh),
         Command::Verify(cmd) => cmd.run(&ctx, sh),
         Command::Build(cmd) => cmd.run(&ctx),
+        Command::TestCpython(cmd) => cmd.run(&ctx),
+        Command::Test(cmd) => cmd.run(&ctx),
     }
 }
 
@@ -113,12 +117,12 @@ impl Context {
 }
 
 /// The repository root: the parent of the `xtask` crate.
-fn project_root() -> Utf8PathBuf {
+pub(crate) fn project_root() -> Utf8PathBuf {
     let manifest = Utf8Path::new(env!("CARGO_MANIFEST_DIR"));
     manifest.parent().unwrap_or(manifest).to_owned()
 }
 
-fn absolute(path: &Utf8Path) -> anyhow::Result<Utf8PathBuf> {
+pub(crate) fn absolute(path: &Utf8Path) -> anyhow::Result<Utf8PathBuf> {
     let abs = std::path::absolute(path).with_context(|| format!("resolving {path}"))?;
     Utf8PathBuf::from_path_buf(abs).map_err(|p| anyhow::anyhow!("{} is not UTF-8", p.display()))
 }

@@ -14,7 +14,10 @@ impl List {
     pub(crate) fn run(self, ctx: &Context) -> anyhow::Result<()> {
         let cells = ctx.cells()?;
         if self.json {
-            println!("{}", report::cell_list_json(&cells));
+            let toolchain = build::read_toolchain()?;
+            let keys: Vec<String> =
+                cells.iter().map(|c| configure::plan(c, &toolchain).key).collect();
+            println!("{}", report::cell_list_json(&cells, &keys));
         } else {
             print!("{}", report::cell_list_text(&cells));
         }

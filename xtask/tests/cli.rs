@@ -34,7 +34,11 @@ fn fetch_3_11<'a>(mirrors: &[&'a str]) -> Vec<&'a str> {
 /// download) and no source tree or `.extracting-*` directory in `src/`.
 fn assert_nothing_kept(case: &Case) {
     assert_eq!(case.cached_files(), Vec::<String>::new(), "the cache must keep no rejected bytes");
-    assert_eq!(case.sources(), Vec::<String>::new(), "src/ must hold no tree and no partial extraction");
+    assert_eq!(
+        case.sources(),
+        Vec::<String>::new(),
+        "src/ must hold no tree and no partial extraction"
+    );
 }
 
 /// The single source tree in `src/`, which must be 3.11.2's and complete.
@@ -90,7 +94,8 @@ fn list_json_of_the_ci_set_is_the_ci_cells() {
     let include = object["include"].as_array().expect("`include` is an array");
     let mut cells = Vec::new();
     for entry in include {
-        let field = |name: &str| entry[name].as_str().unwrap_or_else(|| panic!("{entry}: no {name}"));
+        let field =
+            |name: &str| entry[name].as_str().unwrap_or_else(|| panic!("{entry}: no {name}"));
         let (cell, version, variant) = (field("cell"), field("version"), field("variant"));
         assert_eq!(cell, format!("{version}+{variant}"), "{entry}");
         assert!(entry["rebuild_extensions"].is_boolean(), "{entry}");
@@ -155,7 +160,7 @@ fn fetch_refuses_an_archive_with_one_corrupted_byte() {
             error: fetching CPython 3.11.2: could not fetch Python-3.11.2.tgz: no source delivered the pinned bytes
               - mirror $TMP/mirror: Python-3.11.2.tgz from mirror $TMP/mirror does not match its pin:
                   expected sha256 2411c74bda5bbcfcddaf4531f66d1adc73f247f529aee981b029513aefdbf849
-                  actual   sha256 d4e4e1b4ea5da0a6cd1b7b3d5ad2b2e4a0ae4f0ab0c9f9db49fcf5c5fef1e2b9
+                  actual   sha256 4821d21264087b388766ec2b8dbfebf63b629301cd5d6f0985b02697c9c6dc82
                 (pinned in matrix/versions.toml; the file was not kept)
         "#]],
     );
@@ -170,7 +175,12 @@ fn fetch_refuses_a_truncated_archive() {
     fs::write(mirror.join("Python-3.11.2.tgz"), &bytes[..bytes.len() / 2]).expect("writing half");
     check(
         &case.xtask(&fetch_3_11(&[mirror.as_str()])),
-        expect![[r#""#]],
+        expect![[r#"
+            exit 1
+            --- stderr
+            error: fetching CPython 3.11.2: could not fetch Python-3.11.2.tgz: no source delivered the pinned bytes
+              - mirror $TMP/mirror: Python-3.11.2.tgz from mirror $TMP/mirror has the wrong size: expected 26437858 bytes, got 13218929 bytes (pinned in matrix/versions.toml)
+        "#]],
     );
     assert_nothing_kept(&case);
 }
@@ -182,7 +192,18 @@ fn fetch_refuses_the_real_archive_under_a_wrong_sha256_pin() {
     let matrix = case.matrix_with("versions.toml", PIN_3_11_2_SHA256, &fake);
     let mut args = fetch_3_11(&[case.shared.as_str()]);
     args.extend(["--matrix-dir", matrix.as_str()]);
-    check(&case.xtask(&args), expect![[r#""#]]);
+    check(
+        &case.xtask(&args),
+        expect![[r#"
+        exit 1
+        --- stderr
+        error: fetching CPython 3.11.2: could not fetch Python-3.11.2.tgz: no source delivered the pinned bytes
+          - mirror $SHARED: Python-3.11.2.tgz from mirror $SHARED does not match its pin:
+              expected sha256 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+              actual   sha256 2411c74bda5bbcfcddaf4531f66d1adc73f247f529aee981b029513aefdbf849
+            (pinned in matrix/versions.toml; the file was not kept)
+    "#]],
+    );
     assert_nothing_kept(&case);
 }
 
@@ -194,7 +215,15 @@ fn fetch_refuses_the_real_archive_under_a_wrong_size_pin() {
         case.matrix_with("versions.toml", &size(PIN_3_11_2_SIZE), &size(PIN_3_11_2_SIZE + 1));
     let mut args = fetch_3_11(&[case.shared.as_str()]);
     args.extend(["--matrix-dir", matrix.as_str()]);
-    check(&case.xtask(&args), expect![[r#""#]]);
+    check(
+        &case.xtask(&args),
+        expect![[r#"
+        exit 1
+        --- stderr
+        error: fetching CPython 3.11.2: could not fetch Python-3.11.2.tgz: no source delivered the pinned bytes
+          - mirror $SHARED: Python-3.11.2.tgz from mirror $SHARED has the wrong size: expected 26437859 bytes, got 26437858 bytes (pinned in matrix/versions.toml)
+    "#]],
+    );
     assert_nothing_kept(&case);
 }
 
@@ -212,19 +241,53 @@ fn malformed_matrix_toml_names_file_line_and_column() {
     common::edit(&variants, "name = \"debug\"\n", "name = \"debug\n");
     case.scrub(&format!("variants.toml:{line}:"), "variants.toml:LINE:");
     case.scrub(&format!("{line:>4} | "), "LINE | ");
-    check(&case.xtask(&["list", "--matrix-dir", matrix.as_str()]), expect![[r#""#]]);
+    check(
+        &case.xtask(&["list", "--matrix-dir", matrix.as_str()]),
+        expect![[r#"
+        exit 1
+        --- stderr
+        error: $TMP/matrix/variants.toml:LINE:14: invalid basic string, expected `"`
+          LINE | name = "debug
+               |              ^
+    "#]],
+    );
 }
 
 #[test]
 fn unknown_selections_name_what_the_matrix_has() {
     let case = Case::new();
-    check(&case.xtask(&["list", "--version", "3.12"]), expect![[r#""#]]);
-    check(&case.xtask(&["fetch", "--no-upstream", "--variant", "nope"]), expect![[r#""#]]);
+    check(
+        &case.xtask(&["list", "--version", "3.12"]),
+        expect![[r#"
+        exit 1
+        --- stderr
+        error: unknown version `3.12`: the matrix has 3.11.2, 3.13.5 (see matrix/versions.toml)
+    "#]],
+    );
+    check(
+        &case.xtask(&["fetch", "--no-upstream", "--variant", "nope"]),
+        expect![[r#"
+        exit 1
+        --- stderr
+        error: unknown variant `nope`: the matrix has release, debug, ref-debug, trace-refs, valgrind, pymalloc-debug, asan, freethreaded, freethreaded-debug (see matrix/variants.toml)
+    "#]],
+    );
     check(
         &case.xtask(&["list", "--version", "3.11", "--variant", "freethreaded"]),
-        expect![[r#""#]],
+        expect![[r#"
+            exit 1
+            --- stderr
+            error: variant `freethreaded` is not valid for 3.11.2: it is valid for 3.13+ (see matrix/variants.toml)
+        "#]],
     );
-    check(&case.xtask(&["list", "--set", "nope"]), expect![[r#""#]]);
+    check(
+        &case.xtask(&["list", "--set", "nope"]),
+        expect![[r#"
+        exit 1
+        --- stderr
+        error: unknown cell set `nope`: matrix/cells.toml defines ci
+    "#]],
+    );
     assert!(!case.work.exists(), "a selection error must not touch the work directory");
 }
 
@@ -235,7 +298,9 @@ fn fetch_falls_through_an_unreachable_mirror() {
     let unreachable = "https://127.0.0.1:9";
     let run = case.xtask(&fetch_3_11(&[unreachable, case.shared.as_str()]));
     assert_eq!(run.code, Some(0), "{}", run.render());
-    expect![[r#""#]].assert_eq(&run.stdout);
+    expect![[r#"
+        3.11.2: fetched from mirror $SHARED, sha256 verified, no signing key pinned; extracted in $TMP/work/src/3.11.2-2411c74bda5b
+    "#]].assert_eq(&run.stdout);
     let retry = format!("fetch: mirror {unreachable}: {unreachable}/Python-3.11.2.tgz: ");
     assert!(
         !run.stderr.is_empty() && run.stderr.lines().all(|l| l.starts_with(&retry)),
@@ -254,7 +319,11 @@ fn fetch_falls_through_a_mirror_directory_without_the_archive() {
     case.env("DEBUG_MATRIX_MIRROR", &format!("file://{}", case.shared));
     check(
         &case.xtask(&fetch_3_11(&[empty.as_str()])),
-        expect![[r#""#]],
+        expect![[r#"
+            exit 0
+            --- stdout
+            3.11.2: fetched from mirror $SHARED, sha256 verified, no signing key pinned; extracted in $TMP/work/src/3.11.2-2411c74bda5b
+        "#]],
     );
     assert_extracted_3_11_2(&case);
 }
@@ -294,7 +363,11 @@ fn fetch_refuses_an_archive_with_a_parent_dir_entry() {
             Entry::File("Python-3.11.2/../../evil", b"pwned\n"),
         ],
         &["evil"],
-        expect![[r#""#]],
+        expect![[r#"
+            exit 1
+            --- stderr
+            error: extracting $TMP/work/cache/sha256/$SHA/Python-3.11.2.tgz into $TMP/work/src/3.11.2-$SHA12: refusing to extract $TMP/work/cache/sha256/$SHA/Python-3.11.2.tgz: entry `Python-3.11.2/../../evil` has a `..` component; a cpython source archive never has such entries, download it again from python.org
+        "#]],
     );
 }
 
@@ -308,7 +381,11 @@ fn fetch_refuses_an_archive_with_a_symlink_out_of_the_tree() {
             Entry::File("Python-3.11.2/link/escaped", b"pwned\n"),
         ],
         &["link", "outside", "escaped"],
-        expect![[r#""#]],
+        expect![[r#"
+            exit 1
+            --- stderr
+            error: extracting $TMP/work/cache/sha256/$SHA/Python-3.11.2.tgz into $TMP/work/src/3.11.2-$SHA12: refusing to extract $TMP/work/cache/sha256/$SHA/Python-3.11.2.tgz: entry `Python-3.11.2/link` is a symlink to `../../outside`, which points outside the source tree; a cpython source archive never has such entries, download it again from python.org
+        "#]],
     );
 }
 
@@ -324,9 +401,28 @@ fn verify_detects_and_removes_a_corrupted_cached_archive() {
     );
     let cached = case.work.join("cache").join(&cached[0]);
     common::flip_middle_byte(&cached);
-    check(&case.xtask(&["verify", "--version", "3.11"]), expect![[r#""#]]);
+    check(
+        &case.xtask(&["verify", "--version", "3.11"]),
+        expect![[r#"
+        exit 1
+        --- stderr
+        3.11.2: FAILED: cached archive of 3.11.2 is corrupt and was removed; run `cargo xtask fetch`: $TMP/work/cache/sha256/2411c74bda5bbcfcddaf4531f66d1adc73f247f529aee981b029513aefdbf849/Python-3.11.2.tgz does not match its pin:
+          expected sha256 2411c74bda5bbcfcddaf4531f66d1adc73f247f529aee981b029513aefdbf849
+          actual   sha256 4821d21264087b388766ec2b8dbfebf63b629301cd5d6f0985b02697c9c6dc82
+        (pinned in matrix/versions.toml; the file was not kept)
+        error: verification failed for 3.11.2
+    "#]],
+    );
     assert!(!cached.exists(), "the corrupt archive must be removed from the cache");
-    check(&case.xtask(&["verify", "--version", "3.11"]), expect![[r#""#]]);
+    check(
+        &case.xtask(&["verify", "--version", "3.11"]),
+        expect![[r#"
+        exit 0
+        --- stdout
+        3.11.2: not cached (run `cargo xtask fetch`)
+        verified 0 cached archive(s)
+    "#]],
+    );
 }
 
 /// The digests that pin crafted archives are real SHA-256 (FIPS 180-2 test vectors).
@@ -341,6 +437,11 @@ fn crafted_archives_are_pinned_by_sha256() {
         ),
     ];
     for (input, digest) in vectors {
-        assert_eq!(common::sha256_hex(input), digest, "sha256 of {:?}", String::from_utf8_lossy(input));
+        assert_eq!(
+            common::sha256_hex(input),
+            digest,
+            "sha256 of {:?}",
+            String::from_utf8_lossy(input)
+        );
     }
 }

@@ -143,6 +143,9 @@ pub struct Manifest {
     pub target: String,
     /// Seconds the build took.
     pub seconds: u64,
+    /// Seconds per phase run in the final, completing run (configure is absent when a
+    /// previous, interrupted run finished it).
+    pub phases: BTreeMap<String, u64>,
 }
 
 /// Reads the machine's toolchain identity (`cc --version`, `cc -dumpmachine`).
@@ -255,7 +258,7 @@ impl<'a> Builder<'a> {
         let result = self.run_phases(plan, job, &dirs, &bar, &label);
         bar.finish_and_clear();
         match result {
-            Ok(()) => {
+            Ok(phases) => {
                 let seconds = started.elapsed().as_secs();
                 let manifest = Manifest {
                     key: plan.key.clone(),
@@ -266,6 +269,7 @@ impl<'a> Builder<'a> {
                     compiler: self.toolchain.compiler.clone(),
                     target: self.toolchain.target.clone(),
                     seconds,
+                    phases,
                 };
                 if let Err(e) = write_atomically(&dirs.manifest, &manifest) {
                     return failed("install", format!("writing {}: {e:#}", dirs.manifest), &dirs.manifest);
@@ -289,8 +293,10 @@ impl<'a> Builder<'a> {
         dirs: &BuildDirs,
         bar: &indicatif::ProgressBar,
         label: &str,
-    ) -> Result<(), BuildStatus> {
+    ) -> Result<BTreeMap<String, u64>, BuildStatus> {
+        let timings = Mutex::new(BTreeMap::new());
         let phase = |name: &str, argv: Vec<String>| -> Result<(), BuildStatus> {
+            let started = Instant::now();
             bar.set_message(name.to_owned());
             if self.progress.is_hidden() {
                 eprintln!("{label}: {name}…");
@@ -303,7 +309,12 @@ impl<'a> Builder<'a> {
             }
             cmd.envs(&plan.env);
             match run_logged(cmd, &log, &self.cancel, Some(self.options.phase_timeout)) {
-                Ok(()) => Ok(()),
+                Ok(()) => {
+                    if let Ok(mut t) = timings.lock() {
+                        t.insert(name.to_owned(), started.elapsed().as_secs());
+                    }
+                    Ok(())
+                }
                 Err(RunError::Cancelled) => Err(BuildStatus::Cancelled),
                 Err(RunError::Failed(status)) => Err(failed(name, format!("exited with {status}"), &log)),
                 Err(RunError::TimedOut(t)) => {
@@ -330,7 +341,7 @@ impl<'a> Builder<'a> {
         let mut install = vec!["make".to_owned(), "install".to_owned()];
         install.extend(plan.make_args.iter().cloned());
         phase("install", install)?;
-        Ok(())
+        Ok(timings.into_inner().unwrap_or_default())
     }
 
     fn check(&self, cell: &Cell<'_>, plan: &BuildPlan, dirs: &BuildDirs) -> CheckStatus {

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use camino::Utf8PathBuf;
 
-pub use crate::load::MatrixError;
+pub use crate::load::{MatrixError, parse_toml, read_toml};
 pub use crate::select::{Pattern, Selection};
 pub use crate::version::PyVersion;
 

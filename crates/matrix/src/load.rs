@@ -78,7 +78,8 @@ pub enum MatrixError {
 }
 
 impl MatrixError {
-    fn at(path: &Utf8Path, text: &str, span: std::ops::Range<usize>, message: String) -> Self {
+    /// An error at byte range `span` of `text`, the contents of `path`, with line, column and snippet.
+    pub fn at(path: &Utf8Path, text: &str, span: std::ops::Range<usize>, message: String) -> Self {
         let start = span.start.min(text.len());
         let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
         let line = text[..start].matches('\n').count() + 1;
@@ -193,6 +194,19 @@ impl Source {
     fn error(&self, span: std::ops::Range<usize>, message: String) -> MatrixError {
         MatrixError::at(&self.path, &self.text, span, message)
     }
+}
+
+/// Reads a TOML file of the matrix directory into `T`; errors name file, line and column.
+/// For the matrix's other files (`extensions.toml`, `cpython-tests.toml`).
+pub fn read_toml<T: serde::de::DeserializeOwned>(path: &Utf8Path) -> Result<T, MatrixError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| MatrixError::Read { path: path.to_owned(), source })?;
+    parse_toml(path, &text)
+}
+
+/// Parses `text`, the contents of `path`, into `T`; errors name file, line and column.
+pub fn parse_toml<T: serde::de::DeserializeOwned>(path: &Utf8Path, text: &str) -> Result<T, MatrixError> {
+    Source { path: path.to_owned(), text: text.to_owned() }.parse()
 }
 
 impl Matrix {

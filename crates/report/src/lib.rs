@@ -18,16 +18,19 @@ pub struct CellEntry {
     pub variant: String,
     /// Whether extensions built for the release build must be rebuilt here.
     pub rebuild_extensions: bool,
+    /// The build's cache key (for `actions/cache`); cells that build alike share it.
+    pub key: String,
 }
 
 impl CellEntry {
-    /// The entry of `cell`.
-    pub fn of(cell: &Cell<'_>) -> CellEntry {
+    /// The entry of `cell`, whose build has cache key `key`.
+    pub fn of(cell: &Cell<'_>, key: &str) -> CellEntry {
         CellEntry {
             cell: cell.name(),
             version: cell.release.version.to_string(),
             variant: cell.variant.name.clone(),
             rebuild_extensions: cell.variant.needs_extension_rebuild(cell.release.version),
+            key: key.to_owned(),
         }
     }
 }
@@ -49,13 +52,14 @@ pub fn cell_list_text(cells: &[Cell<'_>]) -> String {
     out
 }
 
-/// The cells as one line of JSON, `{"include":[…]}`, for `$GITHUB_OUTPUT` and `fromJson`.
-pub fn cell_list_json(cells: &[Cell<'_>]) -> String {
+/// The cells as one line of JSON, `{"include":[…]}`, for `$GITHUB_OUTPUT` and `fromJson`;
+/// `keys[i]` is the build cache key of `cells[i]`.
+pub fn cell_list_json(cells: &[Cell<'_>], keys: &[String]) -> String {
     #[derive(Serialize)]
     struct Include {
         include: Vec<CellEntry>,
     }
-    let doc = Include { include: cells.iter().map(CellEntry::of).collect() };
+    let doc = Include { include: cells.iter().zip(keys).map(|(c, k)| CellEntry::of(c, k)).collect() };
     serde_json::to_string(&doc).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
 }
 
@@ -85,8 +89,8 @@ mod tests {
             3.13.5+freethreaded-debug  yes      --disable-gil --with-pydebug
         "#]]
         .assert_eq(&cell_list_text(&cells));
-        expect![[r#"{"include":[{"cell":"3.13.5+release","version":"3.13.5","variant":"release","rebuild_extensions":false},{"cell":"3.13.5+debug","version":"3.13.5","variant":"debug","rebuild_extensions":false}]}"#]]
-            .assert_eq(&cell_list_json(&cells[..2]));
+        expect![[r#"{"include":[{"cell":"3.13.5+release","version":"3.13.5","variant":"release","rebuild_extensions":false,"key":"k1"},{"cell":"3.13.5+debug","version":"3.13.5","variant":"debug","rebuild_extensions":false,"key":"k2"}]}"#]]
+            .assert_eq(&cell_list_json(&cells[..2], &["k1".to_owned(), "k2".to_owned()]));
         Ok(())
     }
 }

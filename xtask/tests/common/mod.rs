@@ -77,10 +77,8 @@ impl Case {
         let dir = tempfile::tempdir().expect("creating a scratch directory");
         let root = Utf8PathBuf::try_from(dir.path().to_owned()).expect("utf-8 temp dir");
         let shared = shared_sources();
-        let scrubs = vec![
-            (shared.to_string(), "$SHARED".to_owned()),
-            (root.to_string(), "$TMP".to_owned()),
-        ];
+        let scrubs =
+            vec![(shared.to_string(), "$SHARED".to_owned()), (root.to_string(), "$TMP".to_owned())];
         Case { work: root.join("work"), _dir: dir, root, shared, scrubs, env: Vec::new() }
     }
 

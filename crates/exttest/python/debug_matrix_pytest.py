@@ -1,0 +1,761 @@
+"""debug-matrix's pytest plugin: crash-safe event log, hang timeout, leak hunting.
+
+Load it with ``-p debug_matrix_pytest`` and this directory on ``PYTHONPATH``::
+
+    PYTHONPATH=crates/exttest/python python -m pytest -p debug_matrix_pytest \\
+        --dm-results results.jsonl --dm-leaks --dm-timeout 300 tests/
+
+It needs nothing but pytest (7.0 or newer; checked with 8 and 9) and the
+standard library, and works on every interpreter: on a release build the
+leak hunt is reported as unavailable and the tests simply run.
+
+Options
+-------
+``--dm-results PATH``
+    Append one JSON object per line to PATH.  Every line is written with a
+    single ``os.write`` on an ``O_APPEND`` descriptor, so a crash (segfault,
+    abort, ``os._exit``) leaves every event written before it, and several
+    processes may share a file.  ``start`` events are also ``fsync``'d, so the
+    last line of a file whose session died without a ``finish`` event names
+    the test that killed it.
+``--dm-leaks``
+    Hunt reference and memory-block leaks (needs ``sys.gettotalrefcount``,
+    i.e. a ``Py_REF_DEBUG`` build: ``--with-pydebug`` or ``-DPy_REF_DEBUG``).
+``--dm-leak-runs WARMUP:RUNS``
+    Extra runs per test: WARMUP unmeasured, then RUNS measured (default 3:3,
+    like regrtest's ``-R 3:3``).
+``--dm-timeout SECONDS``
+    Hang guard: ``faulthandler.dump_traceback_later(SECONDS, exit=True)`` is
+    armed, to the real stderr, at the start of each test and re-armed for each
+    phase (setup, call, every leak-hunting re-run, teardown), so any one of
+    them may take SECONDS.  On expiry the tracebacks of all threads go to
+    stderr and the process exits with status 1; the ``start`` event is
+    already on disk.  It takes over from pytest's ``faulthandler_timeout`` ini
+    option (one process has one such timer).
+
+Events (the ``event`` key says which)
+-------------------------------------
+``session``   ``pytest``, ``python`` (``sys.version``), ``executable``,
+              ``pid``, ``gettotalrefcount`` and ``getobjects`` (bools),
+              ``leaks`` (``"enabled"``, ``"disabled"`` or ``"unavailable"``,
+              with ``leaks_reason`` when unavailable), ``warmups``, ``runs``,
+              ``timeout``.
+``baseline``  ``refs`` and ``blocks``: the deltas measured for a no-op
+              (see Calibration), ``warmups``, ``runs``; ``types`` on
+              trace-refs builds.
+``start``     ``test`` (the node id), before the test's setup.
+``end``       ``test``, ``outcome`` (``passed``, ``failed`` or ``skipped``,
+              the worst of its phases), ``duration`` (seconds, all phases,
+              leak-hunting re-runs included), ``longrepr`` (short text) and
+              ``phase`` when failed, ``reason`` when skipped, ``xfail``
+              when it was expected to fail, and ``leak_check`` when it was
+              leak-checked: ``{"refs", "blocks", "raw_refs", "raw_blocks",
+              "leaked", "seconds"}`` or ``{"error": text}`` if a re-run
+              failed (then it is not judged).
+``leak``      ``test``, ``refs`` and ``blocks`` (measured deltas minus the
+              baseline, one per measured run), ``raw_refs``, ``raw_blocks``,
+              ``leaked`` (which of ``"refs"``/``"blocks"`` met the rule), and
+              ``types`` (``{type name: growth}``) when ``sys.getobjects``
+              exists.  Only for tests judged leaking.
+``finish``    ``exitstatus``, ``leaks`` (number of leaking tests).  Missing
+              when the process died.
+
+Leak hunting
+------------
+Only tests whose call phase passed are hunted: after pytest's own call of the
+test function, the plugin's innermost ``pytest_runtest_call`` wrapper calls
+``item.runtest()`` WARMUP+RUNS more times.  So setup and teardown run once
+per test, and function-scoped fixtures are shared by every run (a test must
+be re-runnable with the same fixture values; one that is not, e.g. one that
+consumes a fixture's iterator, gets ``leak_check: {"error": ...}`` and is
+not judged).  Unittest ``TestCase`` items re-run ``setUp``/``tearDown`` each
+time; doctest items get their globals restored before each re-run.
+
+Before the first run and after each run the plugin, like regrtest's ``-R``:
+
+* restores ``warnings.filters``, ``copyreg.dispatch_table``,
+  ``sys.path_importer_cache`` and ``zipimport``'s directory cache;
+* drops every module's ``__warningregistry__``, clears ``linecache``,
+  ``re``'s, ``struct``'s, ``typing``'s, ``fnmatch``'s, ``urllib.parse``'s,
+  ``_strptime``'s, ``inspect``'s, ``importlib.metadata``'s and the
+  ``collections.abc`` ABCs' caches where those modules are loaded, and the
+  interpreter's type/internal caches (``sys._clear_internal_caches`` or
+  ``sys._clear_type_cache``);
+* flushes the standard streams and runs ``gc.collect()`` until it finds
+  nothing (at most three times).
+
+Warnings raised by re-runs are recorded into a throw-away list (pytest's own
+list would otherwise grow by one record per run), and pytest's log-capture
+handlers are truncated back to what the first call left (same reason).
+
+After each run it samples ``sys.gettotalrefcount()`` and
+``sys.getallocatedblocks()`` (minus the immortal interned strings on 3.13+
+and the quickened code objects on 3.11, as regrtest does); the deltas of the
+RUNS measured runs are kept.
+
+Calibration: at session start a no-op function is put through exactly the
+same loop (same clean-up, same warnings/log handling, same bookkeeping) and
+its deltas, reported in the ``baseline`` event, are subtracted run by run
+from every test's deltas.  On a quiet interpreter the baseline is all zeros.
+
+The rule, regrtest's: a test leaks if EVERY baseline-corrected measured
+reference delta is >= 1, or EVERY corrected block delta is >= 1.  Noise such
+as ``[3, 0, 0]`` or ``[8, -8, 1]`` is not a leak; ``[2, 2, 2]`` is.
+
+Type census (trace-refs builds, where ``sys.getobjects`` exists): the
+objects alive are counted by ``type(o).__name__`` after the warm-up and
+after the last measured run (the census's own list and dicts excluded, and
+the reference/block counters re-sampled after the first census so it does
+not perturb the first measured delta).  Types whose count grew by at least
+RUNS (one per measured run) are reported in the leak event.
+"""
+
+import faulthandler
+import gc
+import json
+import os
+import sys
+import time
+import warnings
+
+import pytest
+
+# --------------------------------------------------------------------------
+# results file
+
+
+class _Results:
+    """Append-only JSON-lines writer that survives the process crashing."""
+
+    def __init__(self, path):
+        self.path = path
+        self.fd = None
+        if path:
+            parent = os.path.dirname(os.path.abspath(path))
+            os.makedirs(parent, exist_ok=True)
+            self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+
+    def write(self, event, sync=False):
+        if self.fd is None:
+            return
+        line = json.dumps(event, separators=(",", ":"), default=str) + "\n"
+        data = line.encode("utf-8", "backslashreplace")
+        # One write() on an O_APPEND descriptor: the line lands whole, even
+        # with several writers, and is in the kernel before we return.
+        while data:
+            written = os.write(self.fd, data)
+            data = data[written:]
+        if sync:
+            try:
+                os.fsync(self.fd)
+            except OSError:
+                pass
+
+    def close(self):
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+# --------------------------------------------------------------------------
+# leak hunting machinery
+
+
+def _leak_support():
+    """(available, reason)"""
+    if not hasattr(sys, "gettotalrefcount"):
+        return False, (
+            "sys.gettotalrefcount is missing: this interpreter is not a "
+            "Py_REF_DEBUG build (--with-pydebug or -DPy_REF_DEBUG)"
+        )
+    return True, None
+
+
+# Deltas are stored as pooled ints, so that storing one never allocates an
+# object between two samples (regrtest does the same).
+_INT_POOL = {v: v for v in range(-1000, 1000)}
+
+
+def _pooled(value):
+    return _INT_POOL.setdefault(value, value)
+
+
+def _block_adjustment_func():
+    """What to subtract from sys.getallocatedblocks(), as regrtest does."""
+    interned = getattr(sys, "getunicodeinternedsize", None)
+    if interned is not None:
+        try:
+            interned(_only_immortal=True)
+        except TypeError:
+            pass
+        else:
+            return lambda: interned(_only_immortal=True)
+    quickened = getattr(sys, "_getquickenedcount", None)
+    if quickened is not None:
+        return quickened
+    return lambda: 0
+
+
+def _warm_caches():
+    # Fill the interpreter's small caches so that their first use does not
+    # look like a leak (single-byte bytes, latin-1 chars, small ints).
+    s = bytes(range(256))
+    for i in range(256):
+        s[i : i + 1]
+    [chr(i) for i in range(256)]
+    list(range(-5, 257))
+
+
+def _census(previous=None):
+    """{type name: live objects} from sys.getobjects(), minus the census's
+    own objects: its list and dicts and, when ``previous`` (an earlier
+    census, still alive) is given, that dict and the strs and ints in it."""
+    skip = set()
+    if previous is not None:
+        skip.add(id(previous))
+        for name, count in previous.items():
+            skip.add(id(name))
+            skip.add(id(count))
+    counts = {}
+    objs = sys.getobjects(0)
+    skip.add(id(objs))
+    skip.add(id(counts))
+    skip.add(id(skip))
+    for obj in objs:
+        if id(obj) in skip:
+            continue
+        name = type(obj).__name__
+        counts[name] = counts.get(name, 0) + 1
+    obj = None
+    objs = None
+    return counts
+
+
+class _SavedState:
+    """Interpreter-wide state a test may change and that is put back after
+    every run, so that its growth is not counted as a leak."""
+
+    def __init__(self):
+        import copyreg
+
+        self.filters = warnings.filters[:]
+        self.dispatch = copyreg.dispatch_table.copy()
+        self.importer_cache = sys.path_importer_cache.copy()
+        try:
+            import zipimport
+
+            self.zipdirs = zipimport._zip_directory_cache.copy()
+        except (ImportError, AttributeError):
+            self.zipdirs = None
+        self.log_handlers = _log_capture_state()
+
+    def restore(self):
+        import copyreg
+
+        warnings.filters[:] = self.filters
+        if hasattr(warnings, "_filters_mutated"):
+            warnings._filters_mutated()
+        copyreg.dispatch_table.clear()
+        copyreg.dispatch_table.update(self.dispatch)
+        sys.path_importer_cache.clear()
+        sys.path_importer_cache.update(self.importer_cache)
+        if self.zipdirs is not None:
+            import zipimport
+
+            zipimport._zip_directory_cache.clear()
+            zipimport._zip_directory_cache.update(self.zipdirs)
+        for handler, records, nrecords, stream, pos in self.log_handlers:
+            if handler.records is records:
+                del records[nrecords:]
+            if handler.stream is stream:
+                try:
+                    stream.seek(pos)
+                    stream.truncate()
+                except (OSError, ValueError):
+                    pass
+
+
+def _log_capture_state():
+    """pytest's log-capture handlers on the root logger, with their fill."""
+    try:
+        from _pytest.logging import LogCaptureHandler
+    except ImportError:
+        return []
+    import logging
+
+    state = []
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, LogCaptureHandler):
+            stream = handler.stream
+            try:
+                pos = stream.tell()
+            except (AttributeError, OSError, ValueError):
+                continue
+            state.append((handler, handler.records, len(handler.records), stream, pos))
+    return state
+
+
+def _clear_caches():
+    modules = sys.modules
+    for mod in list(modules.values()):
+        try:
+            if "__warningregistry__" in getattr(mod, "__dict__", ()):
+                del mod.__warningregistry__
+        except (AttributeError, TypeError):
+            pass
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        if stream is not None:
+            try:
+                stream.flush()
+            except (OSError, ValueError, AttributeError):
+                pass
+
+    def call(modname, *path):
+        mod = modules.get(modname)
+        if mod is None:
+            return
+        obj = mod
+        for part in path:
+            obj = getattr(obj, part, None)
+            if obj is None:
+                return
+        try:
+            obj()
+        except Exception:
+            pass
+
+    call("re", "purge")
+    call("linecache", "clearcache")
+    call("struct", "_clearcache")
+    call("urllib.parse", "clear_cache")
+    call("fnmatch", "_compile_pattern", "cache_clear")
+    call("_strptime", "_regex_cache", "clear")
+    call("inspect", "_filesbymodname", "clear")
+    call("inspect", "modulesbyfile", "clear")
+    call("inspect", "_shadowed_dict_from_weakref_mro_tuple", "cache_clear")
+    call("importlib.metadata", "FastPath", "__new__", "cache_clear")
+    call("fractions", "_hash_algorithm", "cache_clear")
+    typing = modules.get("typing")
+    if typing is not None:
+        for func in getattr(typing, "_cleanups", ()):
+            try:
+                func()
+            except Exception:
+                pass
+    abc_mod = modules.get("collections.abc")
+    if abc_mod is not None:
+        from inspect import isabstract
+
+        for name in getattr(abc_mod, "__all__", ()):
+            cls = getattr(abc_mod, name, None)
+            if cls is None or not isabstract(cls):
+                continue
+            for sub in cls.__subclasses__() + [cls]:
+                clear = getattr(sub, "_abc_caches_clear", None)
+                if clear is not None:
+                    clear()
+    # Last: the functions above may repopulate these.
+    internal = getattr(sys, "_clear_internal_caches", None)
+    if internal is not None:
+        internal()
+    else:
+        sys._clear_type_cache()
+
+
+def _gc_collect():
+    # Up to three full collections, as regrtest does, but stop as soon as one
+    # finds nothing: a full collection costs ~0.1 s on a debug build.
+    for _ in range(3):
+        if not gc.collect():
+            break
+
+
+class _RerunFailed(Exception):
+    pass
+
+
+class Hunter:
+    """Runs a callable WARMUP+RUNS times and measures what each run left."""
+
+    def __init__(self, warmups, runs):
+        self.warmups = warmups
+        self.runs = runs
+        self.census = hasattr(sys, "getobjects")
+        self._adjust = _block_adjustment_func()
+
+    def measure(self, func, before_each=None):
+        """Return (refs, blocks, types) for the measured runs, raw.
+
+        ``types`` is {name: growth} over the measured runs, or None.
+        Raises _RerunFailed (with the exception text) if a run raises.
+        """
+        gettotalrefcount = sys.gettotalrefcount
+        getallocatedblocks = sys.getallocatedblocks
+        adjust = self._adjust
+        total = self.warmups + self.runs
+        # Pre-allocate everything the loop stores.
+        rc = [0] * total
+        blocks = [0] * total
+        run_range = list(range(total))
+        census_before = None
+        error = None
+
+        saved = _SavedState()
+        saved.restore()
+        _clear_caches()
+        _gc_collect()
+        rc_before = gettotalrefcount()
+        blk_before = getallocatedblocks() - adjust()
+        for i in run_range:
+            if i == self.warmups and self.census:
+                census_before = _census()
+                rc_before = gettotalrefcount()
+                blk_before = getallocatedblocks() - adjust()
+            if before_each is not None:
+                before_each()
+            try:
+                with warnings.catch_warnings(record=True):
+                    func()
+            except BaseException as exc:  # noqa: B902 - pytest outcomes too
+                if isinstance(exc, (KeyboardInterrupt, SystemExit, pytest.exit.Exception)):
+                    raise
+                error = "run %d of %d raised %s: %s" % (
+                    i + 1,
+                    total,
+                    type(exc).__name__,
+                    str(exc).strip().splitlines()[0] if str(exc).strip() else "",
+                )
+                del exc
+                break
+            saved.restore()
+            _clear_caches()
+            _gc_collect()
+            blk_after = getallocatedblocks() - adjust()
+            rc_after = gettotalrefcount()
+            rc[i] = _pooled(rc_after - rc_before)
+            blocks[i] = _pooled(blk_after - blk_before)
+            rc_before = rc_after
+            blk_before = blk_after
+        if error is not None:
+            saved.restore()
+            raise _RerunFailed(error)
+        types = None
+        if census_before is not None:
+            after = _census(census_before)
+            types = {}
+            for name, count in after.items():
+                grown = count - census_before.get(name, 0)
+                if grown:
+                    types[name] = grown
+        return rc[self.warmups :], blocks[self.warmups :], types
+
+
+def _noop():
+    pass
+
+
+def _parse_runs(text):
+    try:
+        warm, runs = text.split(":")
+        warm = int(warm) if warm.strip() else 3
+        runs = int(runs) if runs.strip() else 3
+    except ValueError:
+        raise pytest.UsageError(
+            "--dm-leak-runs: expected WARMUP:RUNS, e.g. 3:3, got %r" % (text,)
+        )
+    if warm < 0 or runs < 1:
+        raise pytest.UsageError("--dm-leak-runs: need WARMUP >= 0 and RUNS >= 1")
+    return warm, runs
+
+
+# --------------------------------------------------------------------------
+# pytest hooks
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("debug-matrix", "debug-matrix C-extension checks")
+    group.addoption(
+        "--dm-results",
+        metavar="PATH",
+        default=None,
+        help="append JSON-lines events (session, start, end, leak, ...) to PATH",
+    )
+    group.addoption(
+        "--dm-leaks",
+        action="store_true",
+        default=False,
+        help="hunt reference/memory-block leaks (needs a Py_REF_DEBUG build)",
+    )
+    group.addoption(
+        "--dm-leak-runs",
+        metavar="WARMUP:RUNS",
+        default="3:3",
+        help="extra runs per test for --dm-leaks: unmeasured:measured (default 3:3)",
+    )
+    group.addoption(
+        "--dm-timeout",
+        metavar="SECONDS",
+        type=float,
+        default=None,
+        help="dump tracebacks and exit if one phase of a test takes longer",
+    )
+
+
+def pytest_configure(config):
+    plugin = DebugMatrixPlugin(config)
+    config.pluginmanager.register(plugin, "debug_matrix_plugin")
+
+
+def pytest_unconfigure(config):
+    plugin = config.pluginmanager.get_plugin("debug_matrix_plugin")
+    if plugin is not None:
+        plugin.close()
+        config.pluginmanager.unregister(plugin)
+
+
+class DebugMatrixPlugin:
+    def __init__(self, config):
+        self.config = config
+        opt = config.option
+        self.results = _Results(opt.dm_results)
+        self.warmups, self.runs = _parse_runs(opt.dm_leak_runs)
+        self.leaks_requested = bool(opt.dm_leaks)
+        available, reason = _leak_support()
+        self.leaks_reason = None
+        if not self.leaks_requested:
+            self.leaks_mode = "disabled"
+        elif available:
+            self.leaks_mode = "enabled"
+        else:
+            self.leaks_mode = "unavailable"
+            self.leaks_reason = reason
+        self.hunter = Hunter(self.warmups, self.runs) if self.leaks_mode == "enabled" else None
+        self.baseline = None
+        self.timeout = opt.dm_timeout if opt.dm_timeout and opt.dm_timeout > 0 else None
+        self.timeout_fd = None
+        if self.timeout is not None:
+            # The real stderr, not pytest's capture file, which dies with us.
+            try:
+                fileno = sys.__stderr__.fileno()
+            except (AttributeError, ValueError, OSError):
+                fileno = 2
+            self.timeout_fd = os.dup(fileno)
+        self.reports = {}
+        self.leak_checks = {}
+        self.leakers = []
+        self.results.write(
+            {
+                "event": "session",
+                "pytest": pytest.__version__,
+                "python": sys.version,
+                "executable": sys.executable,
+                "pid": os.getpid(),
+                "gettotalrefcount": hasattr(sys, "gettotalrefcount"),
+                "getobjects": hasattr(sys, "getobjects"),
+                "leaks": self.leaks_mode,
+                "leaks_reason": self.leaks_reason,
+                "warmups": self.warmups,
+                "runs": self.runs,
+                "timeout": self.timeout,
+            },
+            sync=True,
+        )
+
+    def close(self):
+        faulthandler.cancel_dump_traceback_later()
+        if self.timeout_fd is not None:
+            os.close(self.timeout_fd)
+            self.timeout_fd = None
+        self.results.close()
+
+    # -- timeout ----------------------------------------------------------
+
+    def _arm(self):
+        if self.timeout is not None:
+            faulthandler.dump_traceback_later(self.timeout, exit=True, file=self.timeout_fd)
+
+    # -- header / calibration ---------------------------------------------
+
+    def pytest_report_header(self, config):
+        if self.leaks_mode == "enabled":
+            mode = "leak hunting on (%d:%d%s)" % (
+                self.warmups,
+                self.runs,
+                ", type census" if self.hunter.census else "",
+            )
+        elif self.leaks_mode == "unavailable":
+            mode = "leak hunting unavailable: " + self.leaks_reason
+        else:
+            mode = "leak hunting off"
+        extra = []
+        if self.results.path:
+            extra.append("results to " + self.results.path)
+        if self.timeout is not None:
+            extra.append("timeout %gs per phase" % self.timeout)
+        return "debug-matrix: " + "; ".join([mode] + extra)
+
+    def pytest_sessionstart(self, session):
+        if self.hunter is None:
+            return
+        _warm_caches()
+        # Put a no-op through the exact loop tests go through.
+        # Twice: the first pass warms the machinery itself up.
+        self.hunter.measure(_noop, before_each=self._arm)
+        refs, blocks, types = self.hunter.measure(_noop, before_each=self._arm)
+        faulthandler.cancel_dump_traceback_later()
+        self.baseline = (refs, blocks)
+        event = {
+            "event": "baseline",
+            "refs": refs,
+            "blocks": blocks,
+            "warmups": self.warmups,
+            "runs": self.runs,
+        }
+        if types is not None:
+            event["types"] = types
+            self.baseline_types = types
+        self.results.write(event, sync=True)
+
+    # -- per test ---------------------------------------------------------
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logstart(self, nodeid, location):
+        self.reports[nodeid] = []
+        self.results.write({"event": "start", "test": nodeid}, sync=True)
+        self._arm()
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item):
+        self._arm()
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_teardown(self, item):
+        self._arm()
+
+    @pytest.hookimpl(hookwrapper=True, trylast=True)
+    def pytest_runtest_call(self, item):
+        # trylast: the innermost wrapper, so re-runs happen inside pytest's
+        # output capture, log capture and warning recording, like the call.
+        self._arm()
+        doctest_globs = None
+        dtest = getattr(item, "dtest", None)
+        if self.hunter is not None and dtest is not None and hasattr(dtest, "globs"):
+            doctest_globs = dict(dtest.globs)  # doctest clears them after a run
+        outcome = yield
+        if self.hunter is None or outcome.excinfo is not None:
+            return  # not hunting, or the test did not pass: not leak-checked
+        self._hunt(item, doctest_globs)
+
+    def _hunt(self, item, doctest_globs):
+        def before_each():
+            self._arm()
+            if doctest_globs is not None:
+                item.dtest.globs.update(doctest_globs)
+
+        started = time.perf_counter()
+        try:
+            raw_refs, raw_blocks, types = self.hunter.measure(item.runtest, before_each)
+        except _RerunFailed as exc:
+            self.leak_checks[item.nodeid] = {"error": str(exc)}
+            return
+        seconds = round(time.perf_counter() - started, 6)
+        base_refs, base_blocks = self.baseline
+        refs = [r - b for r, b in zip(raw_refs, base_refs)]
+        blocks = [r - b for r, b in zip(raw_blocks, base_blocks)]
+        leaked = []
+        if all(d >= 1 for d in refs):
+            leaked.append("refs")
+        if all(d >= 1 for d in blocks):
+            leaked.append("blocks")
+        self.leak_checks[item.nodeid] = {
+            "refs": refs,
+            "blocks": blocks,
+            "raw_refs": raw_refs,
+            "raw_blocks": raw_blocks,
+            "leaked": bool(leaked),
+            "seconds": seconds,
+        }
+        if not leaked:
+            return
+        event = {
+            "event": "leak",
+            "test": item.nodeid,
+            "refs": refs,
+            "blocks": blocks,
+            "raw_refs": raw_refs,
+            "raw_blocks": raw_blocks,
+            "leaked": leaked,
+        }
+        if types is not None:
+            base_types = getattr(self, "baseline_types", None) or {}
+            event["types"] = {
+                name: grown - base_types.get(name, 0)
+                for name, grown in sorted(types.items())
+                if grown - base_types.get(name, 0) >= self.runs
+            }
+        self.leakers.append(event)
+        self.results.write(event, sync=True)
+
+    def pytest_runtest_logreport(self, report):
+        self.reports.setdefault(report.nodeid, []).append(report)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_runtest_logfinish(self, nodeid, location):
+        faulthandler.cancel_dump_traceback_later()
+        reports = self.reports.pop(nodeid, [])
+        event = {"event": "end", "test": nodeid}
+        outcome = "passed"
+        for rep in reports:
+            if rep.failed:
+                outcome = "failed"
+                event["phase"] = rep.when
+                event["longrepr"] = _short_longrepr(rep)
+                break
+            if rep.skipped:
+                outcome = "skipped"
+                if isinstance(rep.longrepr, tuple) and len(rep.longrepr) == 3:
+                    event["reason"] = str(rep.longrepr[2])
+        if any(hasattr(rep, "wasxfail") for rep in reports):
+            event["xfail"] = True
+        event["outcome"] = outcome
+        event["duration"] = round(sum(getattr(rep, "duration", 0.0) for rep in reports), 6)
+        check = self.leak_checks.pop(nodeid, None)
+        if check is not None:
+            event["leak_check"] = check
+        self.results.write(event)
+
+    # -- session end ------------------------------------------------------
+
+    def pytest_terminal_summary(self, terminalreporter, exitstatus, config):
+        if self.leaks_mode == "unavailable":
+            terminalreporter.write_sep("=", "debug-matrix leaks", yellow=True)
+            terminalreporter.line("leak hunting unavailable: " + self.leaks_reason)
+            return
+        if not self.leakers:
+            return
+        terminalreporter.write_sep("=", "debug-matrix leaks", red=True)
+        for ev in self.leakers:
+            line = "%s leaked: refs %s, blocks %s" % (ev["test"], ev["refs"], ev["blocks"])
+            if ev.get("types"):
+                line += ", types %s" % (ev["types"],)
+            terminalreporter.line(line)
+
+    def pytest_sessionfinish(self, session, exitstatus):
+        self.results.write(
+            {"event": "finish", "exitstatus": int(exitstatus), "leaks": len(self.leakers)},
+            sync=True,
+        )
+
+
+def _short_longrepr(report, limit=2000):
+    longrepr = report.longrepr
+    crash = getattr(longrepr, "reprcrash", None)
+    if crash is not None:
+        text = "%s:%s: %s" % (crash.path, crash.lineno, crash.message)
+    else:
+        text = getattr(report, "longreprtext", None) or str(longrepr)
+        lines = text.strip().splitlines()
+        text = "\n".join(lines[-10:])
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return text

@@ -1,0 +1,82 @@
+//! Which detectors a cell brings, from its variant alone. Pure.
+
+use std::collections::BTreeMap;
+
+use matrix::Variant;
+
+/// How a suite is run on one cell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Detectors {
+    /// Hunt refcount leaks per test (the interpreter has `sys.gettotalrefcount`).
+    pub leaks: bool,
+    /// Name the types of leaked objects (`sys.getobjects`).
+    pub leak_types: bool,
+    /// Run under valgrind memcheck (the variant is built for it).
+    pub valgrind: bool,
+    /// AddressSanitizer reports are expected in the output.
+    pub asan: bool,
+    /// Environment of the test run: the variant's runtime env, plus the malloc axis.
+    pub env: BTreeMap<String, String>,
+    /// Flags the extension must be compiled with to match the interpreter: macros the
+    /// interpreter got through `EXTRA_CFLAGS`, which sysconfig does not record.
+    pub extension_cflags: Vec<String>,
+}
+
+/// The detectors of `variant`; `malloc` (the `--malloc` axis) sets `PYTHONMALLOC` for the run.
+pub fn detectors(variant: &Variant, malloc: Option<&str>) -> Detectors {
+    let configure = |arg: &str| variant.configure.iter().any(|a| a == arg);
+    let mut env = variant.runtime_env.clone();
+    // A crash prints the Python traceback of every thread.
+    env.insert("PYTHONFAULTHANDLER".to_owned(), "1".to_owned());
+    if let Some(malloc) = malloc {
+        env.insert("PYTHONMALLOC".to_owned(), malloc.to_owned());
+    }
+    let valgrind = configure("--with-valgrind") || configure("--without-pymalloc");
+    if valgrind {
+        // Every allocation through malloc, so memcheck sees it.
+        env.entry("PYTHONMALLOC".to_owned()).or_insert_with(|| "malloc".to_owned());
+    }
+    Detectors {
+        // Repeating every test under valgrind would take hours; the other cells hunt leaks.
+        leaks: variant.promise.gettotalrefcount == Some(true) && !valgrind,
+        leak_types: variant.promise.getobjects == Some(true),
+        valgrind,
+        asan: configure("--with-address-sanitizer"),
+        env,
+        extension_cflags: variant.extra_cflags.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use camino::Utf8Path;
+    use expect_test::expect;
+    use matrix::Matrix;
+
+    use super::*;
+
+    #[test]
+    fn each_variant_brings_its_detector() -> Result<(), matrix::MatrixError> {
+        let m = Matrix::load(&Utf8Path::new(env!("CARGO_MANIFEST_DIR")).join("../../matrix"))?;
+        let mut out = String::new();
+        for v in &m.variants {
+            let d = detectors(v, None);
+            out.push_str(&format!(
+                "{:18} leaks={} types={} valgrind={} asan={} cflags={:?} env={:?}\n",
+                v.name, d.leaks, d.leak_types, d.valgrind, d.asan, d.extension_cflags, d.env
+            ));
+        }
+        expect![[r#"
+            release            leaks=false types=false valgrind=false asan=false cflags=[] env={"PYTHONFAULTHANDLER": "1"}
+            debug              leaks=true types=false valgrind=false asan=false cflags=[] env={"PYTHONFAULTHANDLER": "1"}
+            ref-debug          leaks=true types=false valgrind=false asan=false cflags=["-DPy_REF_DEBUG"] env={"PYTHONFAULTHANDLER": "1"}
+            trace-refs         leaks=true types=true valgrind=false asan=false cflags=[] env={"PYTHONFAULTHANDLER": "1"}
+            valgrind           leaks=false types=false valgrind=true asan=false cflags=[] env={"PYTHONFAULTHANDLER": "1", "PYTHONMALLOC": "malloc"}
+            pymalloc-debug     leaks=false types=false valgrind=false asan=false cflags=[] env={"PYTHONFAULTHANDLER": "1", "PYTHONMALLOC": "pymalloc_debug"}
+            asan               leaks=false types=false valgrind=false asan=true cflags=[] env={"ASAN_OPTIONS": "detect_leaks=0:abort_on_error=1:symbolize=1", "PYTHONFAULTHANDLER": "1"}
+            freethreaded       leaks=false types=false valgrind=false asan=false cflags=[] env={"PYTHONFAULTHANDLER": "1"}
+            freethreaded-debug leaks=true types=false valgrind=false asan=false cflags=[] env={"PYTHONFAULTHANDLER": "1"}
+        "#]].assert_eq(&out);
+        Ok(())
+    }
+}

@@ -1,0 +1,276 @@
+//! Reading what a test run left behind — the plugin's event lines, the run's log, the exit —
+//! into test counts and findings. Pure.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::{Finding, FindingKind};
+
+/// One line of the plugin's results file (`--dm-results`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "event", rename_all = "lowercase")]
+pub enum Event {
+    /// The session began.
+    Session {
+        /// Whether leak hunting is possible here.
+        #[serde(default)]
+        gettotalrefcount: bool,
+    },
+    /// Leak-hunting calibration.
+    Baseline {},
+    /// A test started.
+    Start {
+        /// Its node id.
+        test: String,
+    },
+    /// A test ended.
+    End {
+        /// Its node id.
+        test: String,
+        /// `passed`, `failed` or `skipped`.
+        outcome: String,
+        /// Short failure text.
+        #[serde(default)]
+        longrepr: Option<String>,
+    },
+    /// A test leaks.
+    Leak {
+        /// Its node id.
+        test: String,
+        /// Reference-count deltas per measured run.
+        #[serde(default)]
+        refs: Vec<i64>,
+        /// Allocated-block deltas per measured run.
+        #[serde(default)]
+        blocks: Vec<i64>,
+        /// Leaked object counts by type (trace-refs builds).
+        #[serde(default)]
+        types: BTreeMap<String, i64>,
+    },
+}
+
+/// Parses the results file; unreadable lines (a crash mid-write) are skipped.
+pub fn parse_events(text: &str) -> Vec<Event> {
+    text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+}
+
+/// How the test process ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exit {
+    /// Exit code (pytest: 0 passed, 1 failures, 5 no tests, …).
+    Code(i32),
+    /// Killed by a signal (a crash).
+    Signal(i32),
+    /// Killed by us after the per-run time limit.
+    TimedOut,
+}
+
+/// Counts of test outcomes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Counts {
+    /// Passed tests.
+    pub passed: u64,
+    /// Failed tests.
+    pub failed: u64,
+    /// Skipped tests.
+    pub skipped: u64,
+}
+
+/// The test that started last and never ended: where a crash or hang happened.
+pub fn unfinished_test(events: &[Event]) -> Option<String> {
+    let mut current = None;
+    for e in events {
+        match e {
+            Event::Start { test } => current = Some(test.clone()),
+            Event::End { test, .. } if current.as_ref() == Some(test) => current = None,
+            _ => {}
+        }
+    }
+    current
+}
+
+/// Counts and findings of one run. `log` is the run's combined output.
+pub fn evaluate(events: &[Event], exit: &Exit, log: &str) -> (Counts, Vec<Finding>) {
+    let mut counts = Counts::default();
+    let mut findings = Vec::new();
+    for e in events {
+        match e {
+            Event::End { test, outcome, longrepr } => match outcome.as_str() {
+                "passed" => counts.passed += 1,
+                "skipped" => counts.skipped += 1,
+                _ => {
+                    counts.failed += 1;
+                    findings.push(Finding::new(
+                        FindingKind::TestFailure,
+                        Some(test.clone()),
+                        longrepr.clone().unwrap_or_else(|| "failed".to_owned()),
+                    ));
+                }
+            },
+            Event::Leak { test, refs, blocks, types } => {
+                let mut message = format!("leaks: refs deltas {refs:?}, blocks deltas {blocks:?}");
+                if !types.is_empty() {
+                    let t: Vec<String> = types.iter().map(|(k, v)| format!("{k} +{v}")).collect();
+                    message.push_str(&format!("; leaked objects: {}", t.join(", ")));
+                }
+                findings.push(Finding::new(FindingKind::RefLeak, Some(test.clone()), message));
+            }
+            _ => {}
+        }
+    }
+    let unfinished = unfinished_test(events);
+    // faulthandler's own reports of a signal are the crash itself, not a separate finding.
+    const SIGNAL_REPORTS: &[&str] = &[
+        "Fatal Python error: Segmentation fault",
+        "Fatal Python error: Aborted",
+        "Fatal Python error: Bus error",
+        "Fatal Python error: Floating-point exception",
+        "Fatal Python error: Illegal instruction",
+    ];
+    let fatal: Vec<String> = log_lines(log, &["Fatal Python error:", "ERROR: AddressSanitizer:"])
+        .into_iter()
+        .filter(|l| !SIGNAL_REPORTS.iter().any(|s| l.starts_with(s)))
+        .collect();
+    for line in &fatal {
+        let kind = if line.contains("AddressSanitizer") { FindingKind::Sanitizer } else { FindingKind::FatalError };
+        findings.push(Finding::new(kind, unfinished.clone(), format!("{line}
+{}", context_after(log, line, 12))));
+    }
+    match exit {
+        Exit::Signal(_) if !fatal.is_empty() => {}
+        Exit::Signal(sig) => findings.push(Finding::new(
+            FindingKind::Crash,
+            unfinished.clone(),
+            format!("killed by signal {sig}{}; last output:\n{}", signal_name(*sig), tail(log, 15)),
+        )),
+        Exit::TimedOut => findings.push(Finding::new(
+            FindingKind::Hang,
+            unfinished.clone(),
+            format!("the run exceeded its time limit; last output:\n{}", tail(log, 15)),
+        )),
+        Exit::Code(code) if log.contains("Timeout (0:") && unfinished.is_some() => {
+            // faulthandler.dump_traceback_later(exit=True) exits with code 1 after the dump.
+            findings.push(Finding::new(
+                FindingKind::Hang,
+                unfinished.clone(),
+                format!("the test exceeded its timeout (exit {code}); traceback:\n{}", tail(log, 15)),
+            ))
+        }
+        Exit::Code(code) if *code != 0 && unfinished.is_some() && fatal.is_empty() => {
+            findings.push(Finding::new(
+                FindingKind::Crash,
+                unfinished.clone(),
+                format!("the process exited with {code} during the test; last output:\n{}", tail(log, 15)),
+            ))
+        }
+        Exit::Code(code) if !matches!(code, 0 | 1) && counts.failed == 0 && fatal.is_empty() => {
+            findings.push(Finding::new(
+                FindingKind::TestFailure,
+                None,
+                format!("pytest exited with {code}; last output:\n{}", tail(log, 15)),
+            ))
+        }
+        Exit::Code(_) => {}
+    }
+    (counts, findings)
+}
+
+fn signal_name(sig: i32) -> &'static str {
+    match sig {
+        4 => " (SIGILL)",
+        6 => " (SIGABRT)",
+        7 => " (SIGBUS)",
+        8 => " (SIGFPE)",
+        9 => " (SIGKILL)",
+        11 => " (SIGSEGV)",
+        _ => "",
+    }
+}
+
+fn log_lines(log: &str, needles: &[&str]) -> Vec<String> {
+    log.lines()
+        .filter(|l| needles.iter().any(|n| l.contains(n)))
+        .map(|l| l.trim().to_owned())
+        .collect()
+}
+
+/// Up to `lines` lines of `log` after the first line containing `line`.
+fn context_after(log: &str, line: &str, lines: usize) -> String {
+    let all: Vec<&str> = log.lines().collect();
+    let start = all.iter().position(|l| l.contains(line.trim())).map_or(all.len(), |i| i + 1);
+    all[start..(start + lines).min(all.len())].join("\n")
+}
+
+fn tail(log: &str, lines: usize) -> String {
+    let all: Vec<&str> = log.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use expect_test::{Expect, expect};
+
+    use super::*;
+
+    fn check(events: &str, exit: Exit, log: &str, expect: Expect) {
+        let (counts, findings) = evaluate(&parse_events(events), &exit, log);
+        let mut out = format!("{counts:?}\n");
+        for f in findings {
+            out.push_str(&format!("{:?} {:?}: {}\n", f.kind, f.test, f.message));
+        }
+        expect.assert_eq(&out);
+    }
+
+    #[test]
+    fn leaks_failures_crashes_hangs() {
+        check(
+            r#"{"event":"session","gettotalrefcount":true}
+{"event":"start","test":"t.py::a"}
+{"event":"end","test":"t.py::a","outcome":"passed"}
+{"event":"leak","test":"t.py::a","refs":[1,1,1],"blocks":[1,1,1],"types":{"list":3}}
+{"event":"start","test":"t.py::b"}
+{"event":"end","test":"t.py::b","outcome":"failed","longrepr":"assert 1 == 2"}
+{"event":"start","test":"t.py::c"}
+{"event":"end","test":"t.py::c","outcome":"skipped"}
+"#,
+            Exit::Code(1),
+            "",
+            expect![[r#"
+                Counts { passed: 1, failed: 1, skipped: 1 }
+                RefLeak Some("t.py::a"): leaks: refs deltas [1, 1, 1], blocks deltas [1, 1, 1]; leaked objects: list +3
+                TestFailure Some("t.py::b"): assert 1 == 2
+            "#]],
+        );
+        check(
+            "{\"event\":\"start\",\"test\":\"t.py::boom\"}\n{\"event\":\"end\",\"test\":\"t.py::bo",
+            Exit::Signal(11),
+            "Fatal Python error: Segmentation fault\n\nCurrent thread 0x1 (most recent call first):\n  File \"t.py\", line 3 in boom",
+            expect![[r#"
+                Counts { passed: 0, failed: 0, skipped: 0 }
+                Crash Some("t.py::boom"): killed by signal 11 (SIGSEGV); last output:
+                Fatal Python error: Segmentation fault
+
+                Current thread 0x1 (most recent call first):
+                  File "t.py", line 3 in boom
+            "#]],
+        );
+        check(
+            "{\"event\":\"start\",\"test\":\"t.py::slow\"}\n",
+            Exit::Code(1),
+            "Timeout (0:00:05)!\nThread 0x1 (most recent call first):\n  File \"t.py\", line 9 in slow",
+            expect![[r#"
+                Counts { passed: 0, failed: 0, skipped: 0 }
+                Hang Some("t.py::slow"): the test exceeded its timeout (exit 1); traceback:
+                Timeout (0:00:05)!
+                Thread 0x1 (most recent call first):
+                  File "t.py", line 9 in slow
+            "#]],
+        );
+        check("{\"event\":\"start\",\"test\":\"t.py::slow\"}\n", Exit::TimedOut, "...", expect![[r#"
+            Counts { passed: 0, failed: 0, skipped: 0 }
+            Hang Some("t.py::slow"): the run exceeded its time limit; last output:
+            ...
+        "#]]);
+    }
+}

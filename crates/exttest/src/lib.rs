@@ -1,0 +1,82 @@
+//! Runs a C extension's test suite on one cell, with the detector the cell's variant exists
+//! for, and turns what happened into findings.
+//!
+//! Per cell and suite ([`run_suite`]), under `<work>/cells/<cell>/ext/<suite>/`:
+//!
+//! 1. a venv made by the cell's own interpreter (kept while the cell's build key holds), with
+//!    pytest and the suite's test dependencies from a pip cache shared by all cells;
+//! 2. the project copied (or its sdist, downloaded once, unpacked) afresh, and built for
+//!    this cell with `pip install --no-build-isolation --no-cache-dir --force-reinstall`: a
+//!    wheel is never reused across cells;
+//! 3. a check that every compiled module in the venv ends with the cell's `EXT_SUFFIX` and is
+//!    what `import` loads (no silent pure-Python fallback);
+//! 4. pytest, from outside the source tree, with our plugin (`python/debug_matrix_pytest.py`):
+//!    leak hunting on `Py_REF_DEBUG` cells, valgrind memcheck on valgrind cells, the cell's
+//!    runtime environment (`PYTHONMALLOC`, `ASAN_OPTIONS`), a per-test timeout. A crash is
+//!    reported and the run continues without the crashing test.
+//!
+//! The pure parts — suites ([`suite`]), detectors ([`detect`]), events and findings
+//! ([`events`]), valgrind output ([`valgrind`]) — have no I/O; `run.rs` is the process
+//! boundary.
+
+pub mod detect;
+pub mod events;
+mod run;
+pub mod suite;
+pub mod valgrind;
+
+use serde::{Deserialize, Serialize};
+
+pub use crate::{
+    detect::{Detectors, detectors},
+    events::Counts,
+    run::{CellEnv, SuiteResult, run_suite},
+    suite::{Source, Suite, load_suites, suite_for_dir},
+};
+
+/// The directory holding the pytest plugin, for `PYTHONPATH`.
+pub fn plugin_dir() -> camino::Utf8PathBuf {
+    camino::Utf8Path::new(env!("CARGO_MANIFEST_DIR")).join("python")
+}
+
+/// What kind of problem a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FindingKind {
+    /// A test's reference count or allocated blocks grow on every run.
+    RefLeak,
+    /// valgrind: an invalid read or write, use of freed or uninitialised memory.
+    InvalidMemory,
+    /// valgrind: memory definitely lost, allocated by the extension.
+    MemoryLeak,
+    /// `Fatal Python error: …` (debug hooks, refcount checks, assertions).
+    FatalError,
+    /// An AddressSanitizer report.
+    Sanitizer,
+    /// The process died by a signal during a test.
+    Crash,
+    /// A test exceeded its timeout.
+    Hang,
+    /// A test failed.
+    TestFailure,
+    /// The suite could not be set up: venv, build, or the compiled module is not loaded.
+    Setup,
+}
+
+/// One problem found on a cell.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    /// What kind.
+    pub kind: FindingKind,
+    /// The test it belongs to (pytest node id), if known.
+    pub test: Option<String>,
+    /// What happened, with the evidence (deltas, stack, message).
+    pub message: String,
+}
+
+impl Finding {
+    /// A finding.
+    pub fn new(kind: FindingKind, test: Option<String>, message: String) -> Finding {
+        Finding { kind, test, message }
+    }
+}

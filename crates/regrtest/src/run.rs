@@ -1,0 +1,252 @@
+//! The process boundary: run regrtest on one cell and record what it means.
+
+use std::{
+    collections::BTreeMap,
+    fs,
+    process::Command,
+    sync::atomic::AtomicBool,
+    time::{Duration, Instant},
+};
+
+use anyhow::Context as _;
+use build::RunError;
+use camino::{Utf8Path, Utf8PathBuf};
+use serde::{Deserialize, Serialize};
+
+use crate::{Evaluation, Invocation, KnownFailure, Profile, evaluate, junit, summary};
+
+/// The files of one profile's run in a cell's directory (`<work>/cells/<cell>/`).
+#[derive(Debug, Clone)]
+pub struct Files {
+    /// `test-cpython-<profile>.log`: regrtest's stdout and stderr.
+    pub log: Utf8PathBuf,
+    /// `test-cpython-<profile>.xml`: regrtest's JUnit XML.
+    pub junit: Utf8PathBuf,
+    /// `test-cpython-<profile>.json`: the [`TestRun`].
+    pub results: Utf8PathBuf,
+}
+
+impl Files {
+    /// The files of `profile` in `cell_dir`.
+    pub fn in_dir(cell_dir: &Utf8Path, profile: &str) -> Files {
+        let file = |ext: &str| cell_dir.join(format!("test-cpython-{profile}.{ext}"));
+        Files { log: file("log"), junit: file("xml"), results: file("json") }
+    }
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct Request<'a> {
+    /// `3.13.5+debug`.
+    pub cell: &'a str,
+    /// The installed interpreter.
+    pub python: &'a Utf8Path,
+    /// The variant's runtime environment (`PYTHONMALLOC=…`); every other `PYTHON*` variable
+    /// is removed.
+    pub runtime_env: &'a BTreeMap<String, String>,
+    /// The profile.
+    pub profile: &'a Profile,
+    /// The environment's name, for the record.
+    pub environment: &'a str,
+    /// The environment's known failures.
+    pub known_failures: &'a [KnownFailure],
+    /// regrtest `-j`.
+    pub jobs: usize,
+    /// The cell's results directory.
+    pub cell_dir: &'a Utf8Path,
+    /// Set on Ctrl-C: the run's process group is killed.
+    pub cancel: &'a AtomicBool,
+}
+
+/// One regrtest run of one cell, as written to `test-cpython-<profile>.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TestRun {
+    /// `3.13.5+debug`.
+    pub cell: String,
+    /// `smoke`, `full`.
+    pub profile: String,
+    /// Whose known failures applied.
+    pub environment: String,
+    /// The command line (empty if it never ran).
+    pub command: Vec<String>,
+    /// The runtime environment it ran with.
+    pub runtime_env: BTreeMap<String, String>,
+    /// Wall-clock seconds.
+    pub seconds: u64,
+    /// regrtest's output.
+    pub log: Utf8PathBuf,
+    /// regrtest's JUnit XML.
+    pub junit: Utf8PathBuf,
+    /// What came of it.
+    pub outcome: Outcome,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "kebab-case")]
+pub enum Outcome {
+    /// regrtest finished; its results, judged.
+    Evaluated(Evaluation),
+    /// No verdict: regrtest could not run, timed out, or left no summary or XML.
+    Error {
+        /// Why.
+        message: String,
+        /// The log's last lines.
+        tail: String,
+    },
+    /// Not run: the cell's build or promise check failed, or the run was interrupted.
+    NotRun {
+        /// Why.
+        reason: String,
+    },
+}
+
+impl TestRun {
+    /// A record for a cell that was not tested.
+    pub fn not_run(
+        cell: &str,
+        profile: &str,
+        environment: &str,
+        files: &Files,
+        reason: String,
+    ) -> TestRun {
+        TestRun {
+            cell: cell.to_owned(),
+            profile: profile.to_owned(),
+            environment: environment.to_owned(),
+            command: Vec::new(),
+            runtime_env: BTreeMap::new(),
+            seconds: 0,
+            log: files.log.clone(),
+            junit: files.junit.clone(),
+            outcome: Outcome::NotRun { reason },
+        }
+    }
+
+    /// Whether the cell passes.
+    pub fn ok(&self) -> bool {
+        matches!(&self.outcome, Outcome::Evaluated(e) if e.ok())
+    }
+
+    /// The modules failing the cell (empty unless evaluated).
+    pub fn failing_modules(&self) -> Vec<String> {
+        match &self.outcome {
+            Outcome::Evaluated(e) => e.failing().iter().map(|m| m.module.clone()).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// One line for people: `smoke: 15 modules, 1234 tests passed, … in 31s; junit: <path>`.
+    pub fn line(&self) -> String {
+        match &self.outcome {
+            Outcome::Evaluated(e) => {
+                format!(
+                    "{}: {} in {}s; junit: {}",
+                    self.profile,
+                    e.line(),
+                    self.seconds,
+                    self.junit
+                )
+            }
+            Outcome::Error { message, .. } => {
+                format!("{}: ERROR {message}; log: {}", self.profile, self.log)
+            }
+            Outcome::NotRun { reason } => format!("{}: not tested: {reason}", self.profile),
+        }
+    }
+
+    /// Writes the record to `path` (atomically).
+    pub fn write(&self, path: &Utf8Path) -> anyhow::Result<()> {
+        build::write_atomically(path, self)
+    }
+}
+
+/// Runs regrtest as `req` says, in a fresh temporary directory, with output to the log, and
+/// writes the [`TestRun`] beside it. Errors only when the run could not be set up; a run
+/// that went wrong is a [`TestRun`] with an [`Outcome::Error`].
+pub fn run(req: &Request<'_>) -> anyhow::Result<TestRun> {
+    let files = Files::in_dir(req.cell_dir, &req.profile.name);
+    fs::create_dir_all(req.cell_dir).with_context(|| format!("creating {}", req.cell_dir))?;
+    for stale in [&files.log, &files.junit, &files.results] {
+        match fs::remove_file(stale) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e).with_context(|| format!("removing {stale}"));
+            }
+            _ => {}
+        }
+    }
+    let tmp = tempfile::Builder::new()
+        .prefix("debug-matrix-regrtest-")
+        .tempdir()
+        .context("creating a temporary directory")?;
+    let tempdir =
+        Utf8Path::from_path(tmp.path()).context("the temporary directory's path is not UTF-8")?;
+    let command = req.profile.command_line(
+        req.python,
+        &Invocation { jobs: req.jobs.max(1), junit: &files.junit, tempdir },
+    );
+    let mut cmd = Command::new(&command[0]);
+    cmd.args(&command[1..]).current_dir(tempdir);
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("PYTHON") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.envs(req.runtime_env);
+
+    let started = Instant::now();
+    let timeout = Duration::from_secs(req.profile.run_timeout_minutes * 60);
+    let result = build::run_logged(cmd, &files.log, req.cancel, Some(timeout));
+    let seconds = started.elapsed().as_secs();
+    let error = |message: String| Outcome::Error { message, tail: build::tail(&files.log, 30) };
+    let outcome = match result {
+        Err(RunError::Cancelled) => Outcome::NotRun { reason: "interrupted".to_owned() },
+        Err(RunError::TimedOut(t)) => {
+            error(format!("regrtest ran past {} minutes and was killed", t.as_secs() / 60))
+        }
+        Err(RunError::Io(e)) => error(format!("could not run {}: {e}", req.python)),
+        Ok(()) => judge(req, &files, "0".to_owned()),
+        Err(RunError::Failed(status)) => judge(req, &files, status),
+    };
+    let record = TestRun {
+        cell: req.cell.to_owned(),
+        profile: req.profile.name.clone(),
+        environment: req.environment.to_owned(),
+        command,
+        runtime_env: req.runtime_env.clone(),
+        seconds,
+        log: files.log.clone(),
+        junit: files.junit.clone(),
+        outcome,
+    };
+    record.write(&files.results)?;
+    Ok(record)
+}
+
+/// The verdict of a finished run. regrtest's exit status is not the verdict (it is non-zero
+/// for known failures too); it is only quoted when there is nothing else to go on.
+fn judge(req: &Request<'_>, files: &Files, status: String) -> Outcome {
+    let error = |message: String| Outcome::Error { message, tail: build::tail(&files.log, 30) };
+    let log = match fs::read(&files.log) {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(e) => return error(format!("reading {}: {e}", files.log)),
+    };
+    let summary = match summary::parse(&log) {
+        Ok(s) => s,
+        Err(e) => return error(format!("{e} (exit status {status})")),
+    };
+    let xml = match fs::read_to_string(&files.junit) {
+        Ok(xml) => xml,
+        Err(e) => {
+            return error(format!(
+                "regrtest wrote no JUnit XML {} ({e}; exit status {status})",
+                files.junit
+            ));
+        }
+    };
+    let cases = match junit::parse(&xml) {
+        Ok(c) => c,
+        Err(e) => return error(format!("{}: {e}", files.junit)),
+    };
+    Outcome::Evaluated(evaluate(&summary, &cases, &req.profile.tests, req.known_failures))
+}

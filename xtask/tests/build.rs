@@ -1,0 +1,193 @@
+//! End-to-end: real CPython builds driven through the `xtask` binary, as a user runs
+//! `cargo xtask build`. One scenario, in order, because every step reuses the builds of the
+//! steps before it (a build of CPython takes minutes):
+//!
+//! 1. an interrupted build leaves no complete cell and no process behind; the rerun resumes;
+//! 2. the CI cells build and keep their promises;
+//! 3. changing one variant rebuilds only its cells, a broken configure argument fails its cell
+//!    with the log's tail and path while the other cells complete;
+//! 4. a warm build of the CI cells does no work.
+//!
+//! Needs the real tarballs in `../shared/cpython-sources` (CI has them there).
+
+use std::{
+    fs,
+    process::{Command, Output, Stdio},
+    thread,
+    time::{Duration, Instant},
+};
+
+use camino::{Utf8Path, Utf8PathBuf};
+
+fn repo() -> Utf8PathBuf {
+    Utf8Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("repo root").to_owned()
+}
+
+fn mirror() -> Utf8PathBuf {
+    let dir = repo().join("../shared/cpython-sources");
+    assert!(dir.join("SHA256SUMS").is_file(), "the real tarballs must be in {dir}");
+    dir
+}
+
+struct Run {
+    work: Utf8PathBuf,
+}
+
+impl Run {
+    fn xtask(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+        cmd.args(["--work-dir", self.work.as_str(), "--mirror", mirror().as_str(), "--no-upstream"]);
+        cmd.args(args);
+        cmd.env_remove("DEBUG_MATRIX_MIRROR");
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> (bool, String) {
+        let out: Output = self.xtask(args).output().expect("xtask runs");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        eprintln!("$ cargo xtask {}\n{text}", args.join(" "));
+        (out.status.success(), text)
+    }
+
+    fn manifests(&self) -> Vec<Utf8PathBuf> {
+        let Ok(entries) = fs::read_dir(self.work.join("builds")) else { return Vec::new() };
+        entries
+            .filter_map(|e| e.ok())
+            .filter_map(|e| Utf8PathBuf::from_path_buf(e.path().join("manifest.json")).ok())
+            .filter(|p| p.is_file())
+            .collect()
+    }
+}
+
+/// Processes whose working directory is inside `dir`.
+fn processes_in(dir: &Utf8Path) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let pid = entry.file_name().to_string_lossy().into_owned();
+        if !pid.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        if let Ok(cwd) = fs::read_link(entry.path().join("cwd")) {
+            if cwd.starts_with(dir) {
+                let cmdline = fs::read_to_string(entry.path().join("cmdline")).unwrap_or_default();
+                found.push(format!("{pid}: {}", cmdline.replace('\0', " ")));
+            }
+        }
+    }
+    found
+}
+
+fn line_of<'a>(text: &'a str, cell: &str) -> &'a str {
+    text.lines().find(|l| l.starts_with(&format!("{cell} "))).unwrap_or("")
+}
+
+#[test]
+fn build_scenario() {
+    let work = repo().join("target/e2e-build");
+    let _ = fs::remove_dir_all(&work);
+    let run = Run { work: work.clone() };
+
+    // 1. Interrupt a build while make runs.
+    let mut child = run
+        .xtask(&["build", "3.13.5+debug"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("xtask starts");
+    let started = Instant::now();
+    let make_log = loop {
+        let logs: Vec<Utf8PathBuf> = fs::read_dir(work.join("builds"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| Utf8PathBuf::from_path_buf(e.path().join("logs/make.log")).ok())
+            .filter(|p| fs::read_to_string(p).is_ok_and(|t| t.lines().count() > 20))
+            .collect();
+        if let Some(log) = logs.into_iter().next() {
+            break log;
+        }
+        assert!(started.elapsed() < Duration::from_secs(600), "make never started");
+        assert!(child.try_wait().expect("wait").is_none(), "xtask ended before make started");
+        thread::sleep(Duration::from_millis(250));
+    };
+    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+    assert!(status.is_ok_and(|s| s.success()), "sending SIGINT");
+    let out = child.wait_with_output().expect("xtask ends");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    eprintln!("interrupted run:\n{stderr}");
+    assert!(!out.status.success(), "an interrupted build must fail");
+    assert!(stderr.contains("interrupted"), "says it was interrupted: {stderr}");
+    assert!(run.manifests().is_empty(), "no build may be marked complete: {:?}", run.manifests());
+    thread::sleep(Duration::from_millis(500));
+    let left = processes_in(&work);
+    assert!(left.is_empty(), "processes left behind: {left:#?}");
+
+    // ...and the rerun resumes: configure is not run again, make picks up where it stopped.
+    let (ok, text) = run.run(&["build", "3.13.5+debug"]);
+    assert!(ok, "the rerun completes");
+    assert!(line_of(&text, "3.13.5+debug").contains("built in"), "{text}");
+    assert!(line_of(&text, "3.13.5+debug").contains("promise kept"), "{text}");
+    let configure_log = make_log.parent().expect("logs").join("configure.log");
+    let configure_runs =
+        fs::read_to_string(&configure_log).expect("configure log").matches("\n$ ").count()
+            + usize::from(fs::read_to_string(&configure_log).expect("log").starts_with("$ "));
+    assert_eq!(configure_runs, 1, "configure ran once across the interrupted run and the rerun");
+    assert_eq!(run.manifests().len(), 1);
+
+    // 2. The CI cells.
+    let (ok, text) = run.run(&["build", "--set", "ci"]);
+    assert!(ok, "every CI cell builds and keeps its promise:\n{text}");
+    assert!(line_of(&text, "3.13.5+debug").contains("cached"), "{text}");
+    for cell in ["3.13.5+release", "3.13.5+ref-debug", "3.13.5+trace-refs", "3.13.5+valgrind", "3.11.2+debug"] {
+        let line = line_of(&text, cell);
+        assert!(line.contains("built in") && line.contains("promise kept"), "{cell}: {line}");
+    }
+
+    // 3. Change one variant and break another, in a copy of the matrix.
+    let matrix = work.join("matrix-changed");
+    fs::create_dir_all(matrix.join("keys")).expect("mkdir");
+    for name in ["versions.toml", "cells.toml"] {
+        fs::copy(repo().join("matrix").join(name), matrix.join(name)).expect("copy");
+    }
+    for key in fs::read_dir(repo().join("matrix/keys")).expect("keys").flatten() {
+        fs::copy(key.path(), matrix.join("keys").join(key.file_name())).expect("copy key");
+    }
+    let variants = fs::read_to_string(repo().join("matrix/variants.toml")).expect("variants");
+    let changed = variants.replace(
+        "extra-cflags = [\"-DPy_REF_DEBUG\"]",
+        "extra-cflags = [\"-DPy_REF_DEBUG\", \"-DDEBUG_MATRIX_E2E=1\"]",
+    );
+    assert_ne!(changed, variants, "the ref-debug variant was changed");
+    let broken = "\n[[variant]]\nname = \"broken\"\npurpose = \"a configure argument the compiler rejects\"\n\
+                  configure = []\ncflags = [\"-fno-such-flag-debug-matrix\"]\nrebuild-extensions = false\n";
+    fs::write(matrix.join("variants.toml"), format!("{changed}{broken}")).expect("write");
+    let (ok, text) = run.run(&[
+        "--matrix-dir",
+        matrix.as_str(),
+        "build",
+        "3.13.5+broken",
+        "3.13.5+ref-debug",
+        "3.13.5+release",
+        "3.13.5+debug",
+    ]);
+    assert!(!ok, "a broken cell fails the run");
+    let broken_line = line_of(&text, "3.13.5+broken");
+    assert!(broken_line.contains("configure failed") && broken_line.contains("configure.log"), "{text}");
+    assert!(text.contains("C compiler cannot create executables"), "the log tail is shown:\n{text}");
+    assert!(line_of(&text, "3.13.5+ref-debug").contains("built in"), "the changed variant rebuilt:\n{text}");
+    assert!(line_of(&text, "3.13.5+ref-debug").contains("promise kept"), "{text}");
+    assert!(line_of(&text, "3.13.5+release").contains("cached"), "unchanged: {text}");
+    assert!(line_of(&text, "3.13.5+debug").contains("cached"), "unchanged: {text}");
+    assert!(text.contains("1 of 4 cells failed: 3.13.5+broken"), "{text}");
+
+    // 4. Warm: nothing to do.
+    let started = Instant::now();
+    let (ok, text) = run.run(&["build", "--set", "ci"]);
+    assert!(ok, "{text}");
+    assert_eq!(text.matches(" cached; promise kept").count(), 6, "{text}");
+    eprintln!("warm build of the CI cells: {:?}", started.elapsed());
+}
