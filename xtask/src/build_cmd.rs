@@ -44,7 +44,12 @@ fn build_cells_with_timeout<'c, 'm>(
 ) -> anyhow::Result<(Builder<'c>, Vec<Job<'m>>, Vec<CellOutcome>)> {
     let jobs = ctx.prepare_jobs(cells)?;
     let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let options = Options { make_jobs: make_jobs.unwrap_or(cpus), parallel_builds, phase_timeout };
+    let options = Options {
+        make_jobs: make_jobs.unwrap_or(cpus),
+        parallel_builds,
+        phase_timeout,
+        share_config_cache: true,
+    };
     let builder = Builder::new(&ctx.layout, build::read_toolchain()?, options, cancel.clone());
     let outcomes = builder.build(&jobs);
     Ok((builder, jobs, outcomes))
@@ -84,6 +89,30 @@ impl Build {
         if !failed.is_empty() {
             bail!("{} of {} cells failed: {}", failed.len(), outcomes.len(), failed.join(", "));
         }
+        Ok(())
+    }
+}
+
+impl crate::flags::Bench {
+    pub(crate) fn run(self, ctx: &Context) -> anyhow::Result<()> {
+        let cells = ctx.named_cells(&[self.cell.clone(), self.second.clone()])?;
+        anyhow::ensure!(
+            cells[0].release.version == cells[1].release.version,
+            "--cell and --second must be cells of the same release"
+        );
+        let jobs = ctx.prepare_jobs(&cells)?;
+        let [a, b] = <[Job<'_>; 2]>::try_from(jobs).map_err(|_| anyhow::anyhow!("two cells expected"))?;
+        let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let dir = ctx.layout.root().join("bench");
+        eprintln!("benchmark in {dir}: bare recipe, then the tool cold, seeded and warm (several minutes)");
+        let report = build::bench::bench(
+            &dir,
+            &[a, b],
+            build::read_toolchain()?,
+            self.make_jobs.unwrap_or(cpus),
+            cancel_flag()?,
+        )?;
+        print!("{}", report.render());
         Ok(())
     }
 }

@@ -66,6 +66,46 @@ pub(crate) enum Command {
     TestCpython(TestCpython),
     /// Build C-extension suites on every selected cell and run their tests with the cell's detector
     Test(Test),
+    /// Measure a cold cell against the bare configure/make/install recipe, and the warm rerun
+    Bench(Bench),
+    /// Run one command inside a cell: its interpreter (and extension venv) first on PATH
+    Run(RunIn),
+    /// Open an interactive shell inside a cell (like `run CELL -- $SHELL`)
+    Shell(ShellIn),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RunIn {
+    /// The cell, e.g. 3.13.5+debug
+    pub(crate) cell: String,
+    /// Use this extension suite's venv (from `cargo xtask test`) instead of the bare interpreter
+    #[arg(long)]
+    pub(crate) suite: Option<String>,
+    /// The command and its arguments, after `--`
+    #[arg(last = true, required = true)]
+    pub(crate) command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ShellIn {
+    /// The cell, e.g. 3.13.5+debug
+    pub(crate) cell: String,
+    /// Use this extension suite's venv (from `cargo xtask test`)
+    #[arg(long)]
+    pub(crate) suite: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct Bench {
+    /// The cell measured cold against the bare recipe
+    #[arg(long, default_value = "3.13.5+debug")]
+    pub(crate) cell: String,
+    /// A second cell of the same release, built cold after it (seeded configure)
+    #[arg(long, default_value = "3.13.5+trace-refs")]
+    pub(crate) second: String,
+    /// `make -j` [default: the number of CPUs]
+    #[arg(long)]
+    pub(crate) make_jobs: Option<usize>,
 }
 
 #[derive(Debug, Args)]

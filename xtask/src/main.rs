@@ -3,6 +3,7 @@
 
 mod flags;
 mod build_cmd;
+mod run_cmd;
 mod sources_cmd;
 mod test_cmd;
 mod test_cpython_cmd;
@@ -38,6 +39,9 @@ fn run(flags: Flags, sh: &Shell) -> anyhow::Result<()> {
         Command::Build(cmd) => cmd.run(&ctx),
         Command::TestCpython(cmd) => cmd.run(&ctx),
         Command::Test(cmd) => cmd.run(&ctx),
+        Command::Bench(cmd) => cmd.run(&ctx),
+        Command::Run(cmd) => cmd.run(&ctx),
+        Command::Shell(cmd) => cmd.run(&ctx),
     }
 }
 

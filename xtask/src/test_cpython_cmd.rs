@@ -6,7 +6,11 @@ use anyhow::bail;
 use build::{BuildStatus, CellOutcome, CheckStatus};
 use regrtest::{Files, Outcome, Request, TestRun, TestsFile};
 
-use crate::{Context, build_cmd::{build_cells, cancel_flag}, flags::TestCpython};
+use crate::{
+    Context,
+    build_cmd::{build_cells, cancel_flag},
+    flags::TestCpython,
+};
 
 impl TestCpython {
     pub(crate) fn run(self, ctx: &Context) -> anyhow::Result<()> {
@@ -15,9 +19,9 @@ impl TestCpython {
         let known = tests.known_failures_in(&self.environment);
         let cells = ctx.named_cells(&self.cells)?;
         let cancel = cancel_flag()?;
-        let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-        // Cached builds make this cheap; it also re-checks each interpreter's promise.
+        // The same builds as `cargo xtask build` (cheap when cached), each interpreter checked.
         let (builder, jobs, outcomes) = build_cells(ctx, &cells, self.make_jobs, 1, &cancel)?;
+        let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
 
         let mut failed = Vec::new();
         for (job, outcome) in jobs.iter().zip(&outcomes) {

@@ -195,14 +195,14 @@ fn fetch_refuses_the_real_archive_under_a_wrong_sha256_pin() {
     check(
         &case.xtask(&args),
         expect![[r#"
-        exit 1
-        --- stderr
-        error: fetching CPython 3.11.2: could not fetch Python-3.11.2.tgz: no source delivered the pinned bytes
-          - mirror $SHARED: Python-3.11.2.tgz from mirror $SHARED does not match its pin:
-              expected sha256 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
-              actual   sha256 2411c74bda5bbcfcddaf4531f66d1adc73f247f529aee981b029513aefdbf849
-            (pinned in matrix/versions.toml; the file was not kept)
-    "#]],
+            exit 1
+            --- stderr
+            error: fetching CPython 3.11.2: could not fetch Python-3.11.2.tgz: no source delivered the pinned bytes
+              - mirror $SHARED: Python-3.11.2.tgz from mirror $SHARED does not match its pin:
+                  expected sha256 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+                  actual   sha256 2411c74bda5bbcfcddaf4531f66d1adc73f247f529aee981b029513aefdbf849
+                (pinned in matrix/versions.toml; the file was not kept)
+        "#]],
     );
     assert_nothing_kept(&case);
 }
@@ -218,11 +218,11 @@ fn fetch_refuses_the_real_archive_under_a_wrong_size_pin() {
     check(
         &case.xtask(&args),
         expect![[r#"
-        exit 1
-        --- stderr
-        error: fetching CPython 3.11.2: could not fetch Python-3.11.2.tgz: no source delivered the pinned bytes
-          - mirror $SHARED: Python-3.11.2.tgz from mirror $SHARED has the wrong size: expected 26437859 bytes, got 26437858 bytes (pinned in matrix/versions.toml)
-    "#]],
+            exit 1
+            --- stderr
+            error: fetching CPython 3.11.2: could not fetch Python-3.11.2.tgz: no source delivered the pinned bytes
+              - mirror $SHARED: Python-3.11.2.tgz from mirror $SHARED has the wrong size: expected 26437859 bytes, got 26437858 bytes (pinned in matrix/versions.toml)
+        "#]],
     );
     assert_nothing_kept(&case);
 }
@@ -244,12 +244,12 @@ fn malformed_matrix_toml_names_file_line_and_column() {
     check(
         &case.xtask(&["list", "--matrix-dir", matrix.as_str()]),
         expect![[r#"
-        exit 1
-        --- stderr
-        error: $TMP/matrix/variants.toml:LINE:14: invalid basic string, expected `"`
-          LINE | name = "debug
-               |              ^
-    "#]],
+            exit 1
+            --- stderr
+            error: $TMP/matrix/variants.toml:LINE:14: invalid basic string, expected `"`
+              LINE | name = "debug
+                   |              ^
+        "#]],
     );
 }
 
@@ -259,18 +259,18 @@ fn unknown_selections_name_what_the_matrix_has() {
     check(
         &case.xtask(&["list", "--version", "3.12"]),
         expect![[r#"
-        exit 1
-        --- stderr
-        error: unknown version `3.12`: the matrix has 3.11.2, 3.13.5 (see matrix/versions.toml)
-    "#]],
+            exit 1
+            --- stderr
+            error: unknown version `3.12`: the matrix has 3.11.2, 3.13.5 (see matrix/versions.toml)
+        "#]],
     );
     check(
         &case.xtask(&["fetch", "--no-upstream", "--variant", "nope"]),
         expect![[r#"
-        exit 1
-        --- stderr
-        error: unknown variant `nope`: the matrix has release, debug, ref-debug, trace-refs, valgrind, pymalloc-debug, asan, freethreaded, freethreaded-debug (see matrix/variants.toml)
-    "#]],
+            exit 1
+            --- stderr
+            error: unknown variant `nope`: the matrix has release, debug, ref-debug, trace-refs, valgrind, pymalloc-debug, asan, freethreaded, freethreaded-debug (see matrix/variants.toml)
+        "#]],
     );
     check(
         &case.xtask(&["list", "--version", "3.11", "--variant", "freethreaded"]),
@@ -283,10 +283,10 @@ fn unknown_selections_name_what_the_matrix_has() {
     check(
         &case.xtask(&["list", "--set", "nope"]),
         expect![[r#"
-        exit 1
-        --- stderr
-        error: unknown cell set `nope`: matrix/cells.toml defines ci
-    "#]],
+            exit 1
+            --- stderr
+            error: unknown cell set `nope`: matrix/cells.toml defines ci
+        "#]],
     );
     assert!(!case.work.exists(), "a selection error must not touch the work directory");
 }
@@ -404,24 +404,24 @@ fn verify_detects_and_removes_a_corrupted_cached_archive() {
     check(
         &case.xtask(&["verify", "--version", "3.11"]),
         expect![[r#"
-        exit 1
-        --- stderr
-        3.11.2: FAILED: cached archive of 3.11.2 is corrupt and was removed; run `cargo xtask fetch`: $TMP/work/cache/sha256/2411c74bda5bbcfcddaf4531f66d1adc73f247f529aee981b029513aefdbf849/Python-3.11.2.tgz does not match its pin:
-          expected sha256 2411c74bda5bbcfcddaf4531f66d1adc73f247f529aee981b029513aefdbf849
-          actual   sha256 4821d21264087b388766ec2b8dbfebf63b629301cd5d6f0985b02697c9c6dc82
-        (pinned in matrix/versions.toml; the file was not kept)
-        error: verification failed for 3.11.2
-    "#]],
+            exit 1
+            --- stderr
+            3.11.2: FAILED: cached archive of 3.11.2 is corrupt and was removed; run `cargo xtask fetch`: $TMP/work/cache/sha256/2411c74bda5bbcfcddaf4531f66d1adc73f247f529aee981b029513aefdbf849/Python-3.11.2.tgz does not match its pin:
+              expected sha256 2411c74bda5bbcfcddaf4531f66d1adc73f247f529aee981b029513aefdbf849
+              actual   sha256 4821d21264087b388766ec2b8dbfebf63b629301cd5d6f0985b02697c9c6dc82
+            (pinned in matrix/versions.toml; the file was not kept)
+            error: verification failed for 3.11.2
+        "#]],
     );
     assert!(!cached.exists(), "the corrupt archive must be removed from the cache");
     check(
         &case.xtask(&["verify", "--version", "3.11"]),
         expect![[r#"
-        exit 0
-        --- stdout
-        3.11.2: not cached (run `cargo xtask fetch`)
-        verified 0 cached archive(s)
-    "#]],
+            exit 0
+            --- stdout
+            3.11.2: not cached (run `cargo xtask fetch`)
+            verified 0 cached archive(s)
+        "#]],
     );
 }
 

@@ -13,6 +13,7 @@
 //! log's tail and path; other cells go on. Cancellation (Ctrl-C, via the shared flag) kills
 //! every running process group and marks nothing complete.
 
+pub mod bench;
 mod process;
 
 use std::{
@@ -44,6 +45,9 @@ pub struct Options {
     pub parallel_builds: usize,
     /// Longest any one phase may take.
     pub phase_timeout: Duration,
+    /// Seed configure with the `config.cache` of an earlier build of the same group
+    /// (see `configure::BuildPlan::config_cache_group`), like CPython's CI `--config-cache`.
+    pub share_config_cache: bool,
 }
 
 /// A cell to build, with its extracted source tree.
@@ -329,7 +333,29 @@ impl<'a> Builder<'a> {
             let _ = fs::remove_dir_all(&dirs.build);
             let _ = fs::remove_dir_all(&dirs.logs);
             fs::create_dir_all(&dirs.build).map_err(|e| io_fail(format!("creating {}", dirs.build), e))?;
-            phase("configure", plan.configure_line(&job.source_dir, &dirs.prefix))?;
+            let mut line = plan.configure_line(&job.source_dir, &dirs.prefix);
+            let seed = self.config_cache_seed(plan);
+            if let Some(seed) = &seed {
+                let cache = dirs.build.join("config.cache");
+                if fs::copy(seed, &cache).is_ok() {
+                    bar.set_message("configure (seeded)");
+                }
+                line.push(format!("--cache-file={cache}"));
+            }
+            phase("configure", line)?;
+            if let Some(seed) = &seed {
+                // Offer this build's results to the next build of the group (atomically).
+                let tmp = Utf8PathBuf::from(format!("{seed}.{}.tmp", std::process::id()));
+                let copied = seed
+                    .parent()
+                    .map(fs::create_dir_all)
+                    .transpose()
+                    .and_then(|_| fs::copy(dirs.build.join("config.cache"), &tmp))
+                    .and_then(|_| fs::rename(&tmp, seed));
+                if copied.is_err() {
+                    let _ = fs::remove_file(&tmp);
+                }
+            }
             fs::write(&dirs.configure_done, &plan.key)
                 .map_err(|e| io_fail(format!("writing {}", dirs.configure_done), e))?;
         }
@@ -342,6 +368,11 @@ impl<'a> Builder<'a> {
         install.extend(plan.make_args.iter().cloned());
         phase("install", install)?;
         Ok(timings.into_inner().unwrap_or_default())
+    }
+
+    fn config_cache_seed(&self, plan: &BuildPlan) -> Option<Utf8PathBuf> {
+        let group = plan.config_cache_group.as_ref().filter(|_| self.options.share_config_cache)?;
+        Some(self.layout.builds_dir().join("config-cache").join(format!("{group}.cache")))
     }
 
     fn check(&self, cell: &Cell<'_>, plan: &BuildPlan, dirs: &BuildDirs) -> CheckStatus {

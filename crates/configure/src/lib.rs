@@ -69,6 +69,9 @@ pub struct BuildPlan {
     pub env: BTreeMap<String, String>,
     /// The environment every run of the built interpreter gets (the variant's runtime env).
     pub runtime_env: BTreeMap<String, String>,
+    /// Builds in the same group may seed configure with each other's `config.cache`
+    /// (autoconf's results about the compiler and system); `None`: this build may not.
+    pub config_cache_group: Option<String>,
 }
 
 impl BuildPlan {
@@ -125,7 +128,26 @@ pub fn plan(cell: &Cell<'_>, toolchain: &Toolchain) -> BuildPlan {
     field("target", &toolchain.target);
     let key = hex::encode(hasher.finalize());
 
-    BuildPlan { key, configure_args, make_args, env, runtime_env: variant.runtime_env.clone() }
+    BuildPlan {
+        key,
+        configure_args,
+        make_args,
+        env,
+        runtime_env: variant.runtime_env.clone(),
+        config_cache_group: config_cache_group(cell, toolchain),
+    }
+}
+
+/// The group of builds whose configure results are interchangeable: same release, same
+/// compiler, no flags that change what the compiler and linker accept. Variants with
+/// `CFLAGS` or a sanitizer (which rewrites `LDFLAGS` inside configure) stay alone.
+fn config_cache_group(cell: &Cell<'_>, toolchain: &Toolchain) -> Option<String> {
+    let v = cell.variant;
+    if !v.cflags.is_empty() || v.configure.iter().any(|a| a.contains("sanitizer")) {
+        return None;
+    }
+    let compiler = hex::encode(Sha256::digest(format!("{}\n{}", toolchain.compiler, toolchain.target)));
+    Some(format!("{}-{}", cell.release.version, &compiler[..12]))
 }
 
 #[cfg(test)]

@@ -409,6 +409,10 @@ class Hunter:
         for i in run_range:
             if i == self.warmups and self.census:
                 census_before = _census()
+                # Settle what the census disturbed, then re-sample, so that
+                # it does not count in the first measured run.
+                _clear_caches()
+                _gc_collect()
                 rc_before = gettotalrefcount()
                 blk_before = getallocatedblocks() - adjust()
             if before_each is not None:

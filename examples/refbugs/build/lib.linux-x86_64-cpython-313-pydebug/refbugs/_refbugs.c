@@ -109,16 +109,16 @@ use_after_free(PyObject *module, PyObject *Py_UNUSED(ignored))
     if (bytes == NULL) {
         return NULL;
     }
-    char *data = PyBytes_AS_STRING(bytes);
-    fill_pattern(data, UAF_SIZE);
+    /* volatile: keep the compiler from folding or moving the reads. */
+    volatile const unsigned char *dangling =
+        (const unsigned char *)PyBytes_AS_STRING(bytes);
+    fill_pattern(PyBytes_AS_STRING(bytes), UAF_SIZE);
 
     Py_DECREF(bytes); /* refcount 1 -> 0: the memory is freed here */
 
-    /* volatile: keep the compiler from folding the reads away. */
-    volatile const unsigned char *dangling = (const unsigned char *)data;
     long sum = 0;
     for (int i = 0; i < UAF_READ; i++) {
-        sum += dangling[i]; /* invalid read of freed memory */
+        sum += dangling[i]; /* BUG: invalid read of freed memory */
     }
     return PyLong_FromLong(sum);
 }
