@@ -64,7 +64,7 @@ impl ShellIn {
     pub(crate) fn run(self, ctx: &Context) -> anyhow::Result<()> {
         let shell = std::env::var("SHELL").unwrap_or_else(|_| "/bin/sh".to_owned());
         let mut cmd = cell_command(ctx, &self.cell, self.suite.as_deref(), &shell)?;
-        eprintln!("entering {} (exit the shell to leave); python is {}", self.cell, "the cell's interpreter");
+        eprintln!("entering {}: `python` is the cell's interpreter; exit the shell to leave", self.cell);
         cmd.status().with_context(|| format!("running {shell}"))?;
         Ok(())
     }

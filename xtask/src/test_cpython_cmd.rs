@@ -101,20 +101,15 @@ fn explain(record: &TestRun) {
         Outcome::Evaluated(e) => {
             for m in e.failing() {
                 let cases = &m.cases.failing;
-                let shown: Vec<&str> = cases.iter().take(5).map(String::as_str).collect();
-                let more = if cases.len() > 5 {
-                    format!(" and {} more", cases.len() - 5)
-                } else {
-                    String::new()
-                };
-                let what = if shown.is_empty() {
-                    m.note.clone().unwrap_or_else(|| {
-                        "no failing case in the JUnit XML (crash? see the log)".into()
-                    })
-                } else {
-                    format!("{}{more}", shown.join(", "))
-                };
-                eprintln!("  {} {:?}: {what}", m.module, m.status);
+                let mut what: Vec<String> = cases.iter().take(5).cloned().collect();
+                if cases.len() > 5 {
+                    what.push(format!("and {} more", cases.len() - 5));
+                }
+                what.extend(m.note.clone());
+                eprintln!("  {} {:?}: {}", m.module, m.status, what.join(", "));
+            }
+            if !e.ok() {
+                eprintln!("  log: {}", record.log);
             }
             for t in &e.known_but_passed {
                 eprintln!(

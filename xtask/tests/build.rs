@@ -71,11 +71,11 @@ fn processes_in(dir: &Utf8Path) -> Vec<String> {
         if !pid.bytes().all(|b| b.is_ascii_digit()) {
             continue;
         }
-        if let Ok(cwd) = fs::read_link(entry.path().join("cwd")) {
-            if cwd.starts_with(dir) {
-                let cmdline = fs::read_to_string(entry.path().join("cmdline")).unwrap_or_default();
-                found.push(format!("{pid}: {}", cmdline.replace('\0', " ")));
-            }
+        if let Ok(cwd) = fs::read_link(entry.path().join("cwd"))
+            && cwd.starts_with(dir)
+        {
+            let cmdline = fs::read_to_string(entry.path().join("cmdline")).unwrap_or_default();
+            found.push(format!("{pid}: {}", cmdline.replace('\0', " ")));
         }
     }
     found
@@ -154,7 +154,7 @@ fn build_scenario() {
         fs::copy(repo().join("matrix").join(name), matrix.join(name)).expect("copy");
     }
     for key in fs::read_dir(repo().join("matrix/keys")).expect("keys").flatten() {
-        fs::copy(key.path(), matrix.join("keys").join(key.file_name())).expect("copy key");
+        fs::copy(key.path(), matrix.join("keys").as_std_path().join(key.file_name())).expect("copy key");
     }
     let variants = fs::read_to_string(repo().join("matrix/variants.toml")).expect("variants");
     let changed = variants.replace(

@@ -384,12 +384,12 @@ impl<'a> Builder<'a> {
             identity: String,
             status: CheckStatus,
         }
-        if let Ok(text) = fs::read_to_string(&record) {
-            if let Ok(r) = serde_json::from_str::<Record>(&text) {
-                if r.identity == identity && r.status == CheckStatus::Passed {
-                    return r.status;
-                }
-            }
+        if let Ok(text) = fs::read_to_string(&record)
+            && let Ok(r) = serde_json::from_str::<Record>(&text)
+            && r.identity == identity
+            && r.status == CheckStatus::Passed
+        {
+            return r.status;
         }
         let status = match probe::probe(&dirs.python(), &plan.runtime_env) {
             Err(e) => CheckStatus::Error { message: e.to_string() },

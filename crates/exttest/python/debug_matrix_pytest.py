@@ -87,6 +87,13 @@ Before the first run and after each run the plugin, like regrtest's ``-R``:
 Warnings raised by re-runs are recorded into a throw-away list (pytest's own
 list would otherwise grow by one record per run), and pytest's log-capture
 handlers are truncated back to what the first call left (same reason).
+Before each re-run, the stateful built-in fixtures the test uses are reset
+as a fresh instance would be: ``monkeypatch.undo()``, ``recwarn.clear()``
+(a test using ``recwarn`` keeps its warnings, not the throw-away list),
+``caplog.clear()``, and ``readouterr()`` on ``capsys``/``capfd`` & co.
+What a test accumulates in other fixtures across runs still counts: a
+function-scoped fixture returning a list the test appends to, or
+``request.addfinalizer`` called from the test body, looks like a leak.
 
 After each run it samples ``sys.gettotalrefcount()`` and
 ``sys.getallocatedblocks()`` (minus the immortal interned strings on 3.13+
@@ -383,8 +390,11 @@ class Hunter:
         self.census = hasattr(sys, "getobjects")
         self._adjust = _block_adjustment_func()
 
-    def measure(self, func, before_each=None):
+    def measure(self, func, before_each=None, record_warnings=True):
         """Return (refs, blocks, types) for the measured runs, raw.
+
+        ``before_each`` is called before every run; with
+        ``record_warnings`` each run's warnings go to a throw-away list.
 
         ``types`` is {name: growth} over the measured runs, or None.
         Raises _RerunFailed (with the exception text) if a run raises.
@@ -418,7 +428,10 @@ class Hunter:
             if before_each is not None:
                 before_each()
             try:
-                with warnings.catch_warnings(record=True):
+                if record_warnings:
+                    with warnings.catch_warnings(record=True):
+                        func()
+                else:
                     func()
             except BaseException as exc:  # noqa: B902 - pytest outcomes too
                 if isinstance(exc, (KeyboardInterrupt, SystemExit, pytest.exit.Exception)):
@@ -456,6 +469,27 @@ class Hunter:
 
 def _noop():
     pass
+
+
+def _reset_fixtures(funcargs):
+    """Give a re-run what a fresh instance of pytest's stateful built-in
+    fixtures would give it (they are set up once per test, not per run)."""
+    mp = funcargs.get("monkeypatch")
+    if mp is not None and hasattr(mp, "undo"):
+        mp.undo()
+    rec = funcargs.get("recwarn")
+    if rec is not None and hasattr(rec, "clear"):
+        rec.clear()
+    caplog = funcargs.get("caplog")
+    if caplog is not None and hasattr(caplog, "clear"):
+        caplog.clear()
+    for name in ("capsys", "capfd", "capsysbinary", "capfdbinary", "capteesys"):
+        cap = funcargs.get(name)
+        if cap is not None and hasattr(cap, "readouterr"):
+            try:
+                cap.readouterr()
+            except Exception:
+                pass
 
 
 def _parse_runs(text):
@@ -651,14 +685,23 @@ class DebugMatrixPlugin:
         self._hunt(item, doctest_globs)
 
     def _hunt(self, item, doctest_globs):
+        funcargs = getattr(item, "funcargs", None) or {}
+
         def before_each():
             self._arm()
             if doctest_globs is not None:
                 item.dtest.globs.update(doctest_globs)
+            _reset_fixtures(funcargs)
 
         started = time.perf_counter()
         try:
-            raw_refs, raw_blocks, types = self.hunter.measure(item.runtest, before_each)
+            raw_refs, raw_blocks, types = self.hunter.measure(
+                item.runtest,
+                before_each,
+                # recwarn records the test's warnings itself (and is reset
+                # before each run); a catch_warnings of ours would starve it.
+                record_warnings="recwarn" not in funcargs,
+            )
         except _RerunFailed as exc:
             self.leak_checks[item.nodeid] = {"error": str(exc)}
             return

@@ -339,10 +339,10 @@ fn c_sources(src: &Utf8Path) -> Vec<String> {
             let Ok(path) = Utf8PathBuf::from_path_buf(entry.path()) else { continue };
             if path.is_dir() {
                 stack.push(path);
-            } else if matches!(path.extension(), Some("c" | "cc" | "cpp" | "h")) {
-                if let Some(name) = path.file_name() {
-                    out.push(format!("({name}:"));
-                }
+            } else if matches!(path.extension(), Some("c" | "cc" | "cpp" | "h"))
+                && let Some(name) = path.file_name()
+            {
+                out.push(format!("({name}:"));
             }
         }
     }
@@ -396,10 +396,10 @@ fn pytest_command(
     if detectors.leaks {
         argv.push("--dm-leaks".to_owned());
     }
-    if detectors.valgrind {
-        if let Some(k) = &suite.valgrind_select {
-            argv.extend(["-k".to_owned(), k.clone()]);
-        }
+    if detectors.valgrind
+        && let Some(k) = &suite.valgrind_select
+    {
+        argv.extend(["-k".to_owned(), k.clone()]);
     }
     for test in deselect {
         argv.push(format!("--deselect={test}"));

@@ -195,6 +195,8 @@ impl Fetcher {
                 Err(err) => attempts.push((origin, err)),
             }
         }
+        // Leave no empty directory behind for an archive that could not be fetched.
+        let _ = fs::remove_dir(&dir);
         Err(FetchError::AllSourcesFailed { file_name: archive.file_name.clone(), attempts })
     }
 

@@ -356,10 +356,10 @@ fn load_variants(src: &Source) -> Result<Vec<Variant>, MatrixError> {
                 "variant `{name}`: --with-address-sanitizer turns pymalloc off; promise WITH_PYMALLOC = 0"
             ));
         }
-        if let (Some(since), Some(until)) = (raw.since, raw.until) {
-            if since >= until {
-                return fail(format!("variant `{name}`: since {since} is not before until {until}"));
-            }
+        if let (Some(since), Some(until)) = (raw.since, raw.until)
+            && since >= until
+        {
+            return fail(format!("variant `{name}`: since {since} is not before until {until}"));
         }
         let p = raw.promise;
         variants.push(Variant {

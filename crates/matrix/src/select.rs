@@ -127,10 +127,10 @@ pub(crate) fn cells<'m>(
         .collect();
     // A variant asked for by name must be valid for at least one chosen version.
     for variant in &variants {
-        if let Some(release) = releases.iter().find(|r| !variant.is_valid_for(r.version)) {
-            if !releases.iter().any(|r| variant.is_valid_for(r.version)) {
-                check_valid(release, variant)?;
-            }
+        if let Some(release) = releases.iter().find(|r| !variant.is_valid_for(r.version))
+            && !releases.iter().any(|r| variant.is_valid_for(r.version))
+        {
+            check_valid(release, variant)?;
         }
     }
     let mut chosen = Vec::new();

@@ -7,11 +7,36 @@
 //! tests is a failure: 3.11.2's regrtest re-runs a crashed module with a stale test filter,
 //! runs nothing, and would otherwise call the crash a pass.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{KnownFailure, junit::ModuleCases, summary::Summary};
+use crate::{
+    KnownFailure, junit,
+    junit::{Cases, ModuleCases},
+    summary,
+    summary::Summary,
+};
+
+/// The verdict of a finished run from its log and its JUnit XML: [`evaluate`], with each
+/// failing module that has no failing case in the XML (a crash, an import error, a timeout)
+/// explained by regrtest's progress line about it.
+pub fn judge(
+    log: &str,
+    xml: &str,
+    requested: &[String],
+    known: &[KnownFailure],
+) -> Result<Evaluation, String> {
+    let summary = summary::parse(log).map_err(|e| e.to_string())?;
+    let cases = junit::parse(xml).map_err(|e| e.to_string())?;
+    let mut evaluation = evaluate(&summary, &cases, requested, known);
+    for m in &mut evaluation.modules {
+        if m.status.is_failure() && m.cases.failing.is_empty() && m.note.is_none() {
+            m.note = summary::last_progress(log, &m.module).map(str::to_owned);
+        }
+    }
+    Ok(evaluation)
+}
 
 /// What happened to one test module.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -143,12 +168,12 @@ impl Evaluation {
 /// that appear nowhere else passed without JUnit cases (regrtest only counts passing modules).
 pub fn evaluate(
     summary: &Summary,
-    cases: &BTreeMap<String, ModuleCases>,
+    cases: &Cases,
     requested: &[String],
     known: &[KnownFailure],
 ) -> Evaluation {
     let listed = |list: &[String], m: &str| list.iter().any(|x| x == m);
-    let mut names: BTreeSet<&str> = cases.keys().map(String::as_str).collect();
+    let mut names: BTreeSet<&str> = cases.modules().collect();
     for list in [
         &summary.failed,
         &summary.env_changed,
@@ -194,7 +219,7 @@ pub fn evaluate(
             ModuleResult {
                 module: m.to_owned(),
                 status,
-                cases: cases.get(m).cloned().unwrap_or_default(),
+                cases: cases.module(m, rerun),
                 known_failure,
                 note,
             }

@@ -11,14 +11,14 @@
 //!   silently lacks its element;
 //! - which module a suite belongs to: only the case names tell.
 //!
-//! A module re-run after failing (`-w`) appears again, with only the re-run cases; the last
-//! result of each case wins, and a case that failed and then passed is flaky.
+//! A module re-run after failing (`-w`) appears again, with only the re-run cases; which
+//! modules were re-run only the summary says, so [`Cases::module`] is told.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// The test cases of one module, each counted once with its last result.
+/// The test case counts of one module (see [`Cases::module`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModuleCases {
     /// Passed (including expected failures).
@@ -38,15 +38,61 @@ pub struct ModuleCases {
 #[error("not regrtest JUnit XML: {0}")]
 pub struct JunitError(String);
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Outcome {
     Passed,
     Failed,
     Skipped,
 }
 
-/// Per-module case results of a regrtest JUnit XML document, by module name (`test_int`).
-pub fn parse(xml: &str) -> Result<BTreeMap<String, ModuleCases>, JunitError> {
+/// Every test case result in a JUnit XML document, by module, in document order.
+#[derive(Debug, Clone, Default)]
+pub struct Cases {
+    by_module: BTreeMap<String, Vec<(String, Outcome)>>,
+}
+
+impl Cases {
+    /// The modules that have cases.
+    pub fn modules(&self) -> impl Iterator<Item = &str> {
+        self.by_module.keys().map(String::as_str)
+    }
+
+    /// The cases of `module`. When regrtest re-ran it (`rerun`), a case's last result
+    /// replaces its earlier ones, and a case that failed and then passed is flaky; otherwise
+    /// every result counts (a module's doctests may run twice, against its C and its Python
+    /// implementation).
+    pub fn module(&self, module: &str, rerun: bool) -> ModuleCases {
+        let mut m = ModuleCases::default();
+        let Some(cases) = self.by_module.get(module) else { return m };
+        for (i, (name, outcome)) in cases.iter().enumerate() {
+            // A re-run module's case with a later result: the later one counts.
+            let later = cases[i + 1..].iter().rev().find(|(n, _)| n == name).filter(|_| rerun);
+            if let Some((_, last)) = later {
+                if *outcome == Outcome::Failed
+                    && *last == Outcome::Passed
+                    && !m.flaky.contains(name)
+                {
+                    m.flaky.push(name.clone());
+                }
+                continue;
+            }
+            match outcome {
+                Outcome::Passed => m.passed += 1,
+                Outcome::Failed => {
+                    m.failed += 1;
+                    m.failing.push(name.clone());
+                }
+                Outcome::Skipped => m.skipped += 1,
+            }
+        }
+        m.flaky.sort();
+        m.failing.sort();
+        m
+    }
+}
+
+/// Reads a regrtest JUnit XML document.
+pub fn parse(xml: &str) -> Result<Cases, JunitError> {
     let doc = roxmltree::Document::parse(xml).map_err(|e| JunitError(e.to_string()))?;
     let root = doc.root_element();
     let suites: Vec<_> = match root.tag_name().name() {
@@ -56,46 +102,26 @@ pub fn parse(xml: &str) -> Result<BTreeMap<String, ModuleCases>, JunitError> {
             return Err(JunitError(format!("the root element is <{other}>, not <testsuites>")));
         }
     };
-    // (module, case) -> (last outcome, failed at some point), in document order.
-    let mut cases: BTreeMap<(String, String), (Outcome, bool)> = BTreeMap::new();
+    let mut cases = Cases::default();
     for suite in suites {
         let named: Vec<(&str, roxmltree::Node<'_, '_>)> = suite
             .children()
             .filter(|n| n.has_tag_name("testcase"))
             .filter_map(|n| Some((n.attribute("name")?, n)))
             .collect();
-        // Cases whose names do not say (a package's failed submodule import is
-        // `unittest.loader._FailedTest.…`) go to the suite's module.
+        // Cases whose names do not say (doctests of the module under test, `json.encoder…`;
+        // a package's failed submodule import, `unittest.loader._FailedTest.…`) go to the
+        // suite's module.
         let suite_module = named.iter().find_map(|(name, _)| module_of(name)).map(str::to_owned);
         for (name, case) in named {
             let Some(module) = module_of(name).map(str::to_owned).or_else(|| suite_module.clone())
             else {
                 continue;
             };
-            let outcome = outcome_of(case);
-            let entry = cases.entry((module, name.to_owned())).or_insert((outcome, false));
-            entry.1 |= outcome == Outcome::Failed;
-            entry.0 = outcome;
+            cases.by_module.entry(module).or_default().push((name.to_owned(), outcome_of(case)));
         }
     }
-    let mut modules: BTreeMap<String, ModuleCases> = BTreeMap::new();
-    for ((module, name), (outcome, ever_failed)) in cases {
-        let m = modules.entry(module).or_default();
-        match outcome {
-            Outcome::Passed => {
-                m.passed += 1;
-                if ever_failed {
-                    m.flaky.push(name);
-                }
-            }
-            Outcome::Failed => {
-                m.failed += 1;
-                m.failing.push(name);
-            }
-            Outcome::Skipped => m.skipped += 1,
-        }
-    }
-    Ok(modules)
+    Ok(cases)
 }
 
 fn outcome_of(case: roxmltree::Node<'_, '_>) -> Outcome {

@@ -22,7 +22,7 @@ mod run;
 pub mod summary;
 
 pub use crate::config::{ConfigError, Invocation, KnownFailure, Profile, TestsFile};
-pub use crate::evaluate::{Evaluation, ModuleResult, ModuleStatus, evaluate};
+pub use crate::evaluate::{Evaluation, ModuleResult, ModuleStatus, evaluate, judge};
 pub use crate::run::{Files, Outcome, Request, TestRun, run};
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use build::RunError;
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::{Deserialize, Serialize};
 
-use crate::{Evaluation, Invocation, KnownFailure, Profile, evaluate, junit, summary};
+use crate::{Evaluation, Invocation, KnownFailure, Profile, evaluate::judge, summary};
 
 /// The files of one profile's run in a cell's directory (`<work>/cells/<cell>/`).
 #[derive(Debug, Clone)]
@@ -205,8 +205,8 @@ pub fn run(req: &Request<'_>) -> anyhow::Result<TestRun> {
             error(format!("regrtest ran past {} minutes and was killed", t.as_secs() / 60))
         }
         Err(RunError::Io(e)) => error(format!("could not run {}: {e}", req.python)),
-        Ok(()) => judge(req, &files, "0".to_owned()),
-        Err(RunError::Failed(status)) => judge(req, &files, status),
+        Ok(()) => verdict(req, &files, "exit status: 0".to_owned()),
+        Err(RunError::Failed(status)) => verdict(req, &files, status),
     };
     let record = TestRun {
         cell: req.cell.to_owned(),
@@ -225,28 +225,23 @@ pub fn run(req: &Request<'_>) -> anyhow::Result<TestRun> {
 
 /// The verdict of a finished run. regrtest's exit status is not the verdict (it is non-zero
 /// for known failures too); it is only quoted when there is nothing else to go on.
-fn judge(req: &Request<'_>, files: &Files, status: String) -> Outcome {
+fn verdict(req: &Request<'_>, files: &Files, status: String) -> Outcome {
     let error = |message: String| Outcome::Error { message, tail: build::tail(&files.log, 30) };
     let log = match fs::read(&files.log) {
         Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
         Err(e) => return error(format!("reading {}: {e}", files.log)),
     };
-    let summary = match summary::parse(&log) {
-        Ok(s) => s,
-        Err(e) => return error(format!("{e} (exit status {status})")),
-    };
+    if let Err(e) = summary::parse(&log) {
+        return error(format!("{e} ({status})"));
+    }
     let xml = match fs::read_to_string(&files.junit) {
         Ok(xml) => xml,
         Err(e) => {
-            return error(format!(
-                "regrtest wrote no JUnit XML {} ({e}; exit status {status})",
-                files.junit
-            ));
+            return error(format!("regrtest wrote no JUnit XML {} ({e}; {status})", files.junit));
         }
     };
-    let cases = match junit::parse(&xml) {
-        Ok(c) => c,
-        Err(e) => return error(format!("{}: {e}", files.junit)),
-    };
-    Outcome::Evaluated(evaluate(&summary, &cases, &req.profile.tests, req.known_failures))
+    match judge(&log, &xml, &req.profile.tests, req.known_failures) {
+        Ok(evaluation) => Outcome::Evaluated(evaluation),
+        Err(e) => error(format!("{}: {e}", files.junit)),
+    }
 }

@@ -113,6 +113,24 @@ pub fn parse(log: &str) -> Result<Summary, SummaryError> {
     Ok(summary)
 }
 
+/// What regrtest's last progress line about `module` says after its name: `failed
+/// (uncaught exception)`, `worker non-zero exit code (Exit code -6 (SIGABRT))` (3.13),
+/// `crashed (Exit code -6)` (3.11.2). Progress lines look like
+/// `0:00:05 load avg: 5.06 [ 4/18/1] test_x failed (2 errors) (1 min 2 sec) -- running (1): …`.
+pub fn last_progress<'a>(log: &'a str, module: &str) -> Option<&'a str> {
+    log.lines().rev().find_map(|line| {
+        let (head, rest) = line.split_once("] ")?;
+        let counter = &head[head.rfind('[')? + 1..];
+        if counter.is_empty()
+            || !counter.bytes().all(|b| b.is_ascii_digit() || b == b'/' || b == b' ')
+        {
+            return None;
+        }
+        let what = rest.strip_prefix(module)?.strip_prefix(' ')?;
+        Some(what.split(" -- ").next().unwrap_or(what).trim())
+    })
+}
+
 enum List {
     Failed,
     EnvChanged,

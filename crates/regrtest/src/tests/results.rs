@@ -3,7 +3,7 @@
 
 use expect_test::{Expect, expect};
 
-use crate::{KnownFailure, TestsFile, evaluate, junit, summary};
+use crate::{KnownFailure, TestsFile, judge, junit, summary};
 
 /// Evaluates the recorded run `fixture` with `known` as the environment's known failures
 /// and renders the summary, the per-module results and the verdict.
@@ -12,14 +12,6 @@ fn check(fixture: &str, requested: &[&str], known: &[&str], expect: Expect) {
     let read = |name: &str| {
         std::fs::read_to_string(dir.join(name))
             .unwrap_or_else(|e| panic!("reading {dir}/{name}: {e}"))
-    };
-    let summary = match summary::parse(&read("regrtest.log")) {
-        Ok(s) => s,
-        Err(e) => return expect.assert_eq(&format!("summary error: {e}")),
-    };
-    let cases = match junit::parse(&read("junit.xml")) {
-        Ok(c) => c,
-        Err(e) => return expect.assert_eq(&format!("junit error: {e}")),
     };
     let known: Vec<KnownFailure> = known
         .iter()
@@ -30,9 +22,12 @@ fn check(fixture: &str, requested: &[&str], known: &[&str], expect: Expect) {
         })
         .collect();
     let requested: Vec<String> = requested.iter().map(|s| s.to_string()).collect();
-    let eval = evaluate(&summary, &cases, &requested, &known);
+    let eval = match judge(&read("regrtest.log"), &read("junit.xml"), &requested, &known) {
+        Ok(e) => e,
+        Err(e) => return expect.assert_eq(&format!("error: {e}")),
+    };
 
-    let mut out = format!("state: {}\n", summary.state);
+    let mut out = format!("state: {}\n", eval.state);
     for m in &eval.modules {
         let c = &m.cases;
         out.push_str(&format!(
@@ -73,8 +68,8 @@ fn every_kind_of_result_3_11_7() {
         &[],
         expect![[r#"
             state: FAILURE then FAILURE
-            test_crash     Failed           0/0/0 passed/failed/skipped
-            test_envchg    EnvChanged       1/0/0 passed/failed/skipped
+            test_crash     Failed           0/0/0 passed/failed/skipped NOTE: worker non-zero exit code (Exit code -6 (SIGABRT))
+            test_envchg    EnvChanged       1/0/0 passed/failed/skipped NOTE: failed (env changed)
             test_fails     Failed           1/3/0 passed/failed/skipped
                 failing setUpClass (test_fails.SetupFails)
                 failing test_fails.Fails.test_error
@@ -101,7 +96,7 @@ fn every_kind_of_result_3_11_2() {
         expect![[r#"
             state: FAILURE then FAILURE
             test_crash     Failed           0/0/0 passed/failed/skipped NOTE: failed, and its re-run ran no tests
-            test_envchg    EnvChanged       1/0/0 passed/failed/skipped
+            test_envchg    EnvChanged       1/0/0 passed/failed/skipped NOTE: failed (env changed)
             test_fails     Failed           1/3/0 passed/failed/skipped
                 failing setUpClass (test_fails.SetupFails)
                 failing test_fails.Fails.test_error
@@ -125,8 +120,8 @@ fn known_failures_do_not_fail_the_cell() {
         &["test_crash", "test_fails", "test_envchg", "test_ok"],
         expect![[r#"
             state: FAILURE then FAILURE
-            test_crash     Failed           0/0/0 passed/failed/skipped KNOWN: test_crash reason
-            test_envchg    EnvChanged       1/0/0 passed/failed/skipped KNOWN: test_envchg reason
+            test_crash     Failed           0/0/0 passed/failed/skipped KNOWN: test_crash reason NOTE: worker non-zero exit code (Exit code -6 (SIGABRT))
+            test_envchg    EnvChanged       1/0/0 passed/failed/skipped KNOWN: test_envchg reason NOTE: failed (env changed)
             test_fails     Failed           1/3/0 passed/failed/skipped KNOWN: test_fails reason
                 failing setUpClass (test_fails.SetupFails)
                 failing test_fails.Fails.test_error
@@ -182,6 +177,22 @@ fn xml_that_is_not_junit() {
         .assert_eq(&actual("<html/>"));
     expect!["not regrtest JUnit XML: the root node was opened but never closed"]
         .assert_eq(&actual("<testsuites>"));
+}
+
+#[test]
+fn progress_lines() {
+    let log = "0:00:01 load avg: 4.89 [ 5/17/3] test_crash worker non-zero exit code (Exit code -6 (SIGABRT))\n\
+               0:01:54 load avg: 7.71 [9/18] test_compileall passed (1 min 7 sec) -- running (1): test_socket (1 min 31 sec)\n\
+               test test_crash failed -- Traceback (most recent call last):\n";
+    let actual: Vec<String> = ["test_crash", "test_compileall", "test_socket"]
+        .iter()
+        .map(|m| format!("{m}: {:?}", summary::last_progress(log, m)))
+        .collect();
+    expect![[r#"
+        test_crash: Some("worker non-zero exit code (Exit code -6 (SIGABRT))")
+        test_compileall: Some("passed (1 min 7 sec)")
+        test_socket: None"#]]
+    .assert_eq(&actual.join("\n"));
 }
 
 #[test]

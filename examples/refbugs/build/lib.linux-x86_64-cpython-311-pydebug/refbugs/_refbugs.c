@@ -1,0 +1,181 @@
+/*
+ * _refbugs: deliberately buggy C extension functions, each with a clean twin.
+ *
+ * In the spirit of the classic cPyRefs teaching example: every bug here
+ * "works" functionally (the tests pass on a release build), and only a debug
+ * interpreter, a trace-refs build, a debug allocator or valgrind shows it.
+ *
+ *   leak_new_ref(obj)      returns [obj] but leaks a freshly allocated list
+ *                          every call: +1 total refcount, +1 allocated block,
+ *                          and one more `list` in sys.getobjects() per call.
+ *   no_leak_new_ref(obj)   the same work, done correctly.
+ *
+ *   use_after_free()       reads 16 bytes of a bytes object's buffer *after*
+ *                          Py_DECREF freed it, and returns their sum.
+ *                          valgrind memcheck: "Invalid read" in use_after_free;
+ *                          PYTHONMALLOC=malloc_debug / pymalloc_debug: the read
+ *                          sees the 0xDD "dead byte" pattern (sum 16 * 0xDD).
+ *   no_use_after_free()    reads the same bytes before freeing them.
+ *
+ * Builds against the 3.11 and 3.13 headers without warnings under -Wall.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#define UAF_SIZE 100
+#define UAF_READ 16
+
+/* Counter so every leaked object is a distinct, freshly allocated one. */
+static long leak_counter = 0;
+
+/* Fill `buf` with a recognisable, non-zero pattern (1, 2, 3, ...). */
+static void
+fill_pattern(char *buf, Py_ssize_t n)
+{
+    for (Py_ssize_t i = 0; i < n; i++) {
+        buf[i] = (char)(1 + (i % 127));
+    }
+}
+
+static PyObject *
+build_result(PyObject *obj)
+{
+    PyObject *result = PyList_New(1);
+    if (result == NULL) {
+        return NULL;
+    }
+    Py_INCREF(obj);
+    PyList_SET_ITEM(result, 0, obj); /* steals the new reference */
+    return result;
+}
+
+/* BUG: a scratch list is created and never released. */
+static PyObject *
+leak_new_ref(PyObject *module, PyObject *obj)
+{
+    (void)module;
+    PyObject *scratch = PyList_New(0);
+    if (scratch == NULL) {
+        return NULL;
+    }
+    /* Pretend we use the scratch list for bookkeeping. */
+    PyObject *tag = PyLong_FromLong(1000000000L + leak_counter++);
+    if (tag == NULL) {
+        Py_DECREF(scratch);
+        return NULL;
+    }
+    if (PyList_Append(scratch, tag) < 0) {
+        Py_DECREF(tag);
+        Py_DECREF(scratch);
+        return NULL;
+    }
+    Py_DECREF(tag);                      /* the list holds it now */
+    PyObject *result = build_result(obj);
+    /* Missing: Py_DECREF(scratch);  -> the list (and its tag int) leak. */
+    return result;
+}
+
+/* Clean twin of leak_new_ref. */
+static PyObject *
+no_leak_new_ref(PyObject *module, PyObject *obj)
+{
+    (void)module;
+    PyObject *scratch = PyList_New(0);
+    if (scratch == NULL) {
+        return NULL;
+    }
+    PyObject *tag = PyLong_FromLong(1000000000L + leak_counter++);
+    if (tag == NULL) {
+        Py_DECREF(scratch);
+        return NULL;
+    }
+    if (PyList_Append(scratch, tag) < 0) {
+        Py_DECREF(tag);
+        Py_DECREF(scratch);
+        return NULL;
+    }
+    Py_DECREF(tag);
+    PyObject *result = build_result(obj);
+    Py_DECREF(scratch);
+    return result;
+}
+
+/* BUG: reads a buffer after the object owning it was freed. */
+static PyObject *
+use_after_free(PyObject *module, PyObject *Py_UNUSED(ignored))
+{
+    (void)module;
+    PyObject *bytes = PyBytes_FromStringAndSize(NULL, UAF_SIZE);
+    if (bytes == NULL) {
+        return NULL;
+    }
+    /* volatile: keep the compiler from folding or moving the reads. */
+    volatile const unsigned char *dangling =
+        (const unsigned char *)PyBytes_AS_STRING(bytes);
+    fill_pattern(PyBytes_AS_STRING(bytes), UAF_SIZE);
+
+    Py_DECREF(bytes); /* refcount 1 -> 0: the memory is freed here */
+
+    long sum = 0;
+    for (int i = 0; i < UAF_READ; i++) {
+        sum += dangling[i]; /* BUG: invalid read of freed memory */
+    }
+    return PyLong_FromLong(sum);
+}
+
+/* Clean twin of use_after_free: read first, free afterwards. */
+static PyObject *
+no_use_after_free(PyObject *module, PyObject *Py_UNUSED(ignored))
+{
+    (void)module;
+    PyObject *bytes = PyBytes_FromStringAndSize(NULL, UAF_SIZE);
+    if (bytes == NULL) {
+        return NULL;
+    }
+    char *data = PyBytes_AS_STRING(bytes);
+    fill_pattern(data, UAF_SIZE);
+
+    volatile const unsigned char *p = (const unsigned char *)data;
+    long sum = 0;
+    for (int i = 0; i < UAF_READ; i++) {
+        sum += p[i];
+    }
+    Py_DECREF(bytes);
+    return PyLong_FromLong(sum);
+}
+
+static PyMethodDef refbugs_methods[] = {
+    {"leak_new_ref", leak_new_ref, METH_O,
+     "leak_new_ref(obj) -> [obj]; BUG: leaks one new list per call."},
+    {"no_leak_new_ref", no_leak_new_ref, METH_O,
+     "no_leak_new_ref(obj) -> [obj]; clean twin of leak_new_ref."},
+    {"use_after_free", use_after_free, METH_NOARGS,
+     "use_after_free() -> int; BUG: sums 16 bytes of a freed buffer."},
+    {"no_use_after_free", no_use_after_free, METH_NOARGS,
+     "no_use_after_free() -> int; clean twin of use_after_free."},
+    {NULL, NULL, 0, NULL}
+};
+
+static struct PyModuleDef refbugs_module = {
+    PyModuleDef_HEAD_INIT,
+    "_refbugs",
+    "Deliberate reference-counting and memory bugs, each with a clean twin.",
+    -1,
+    refbugs_methods,
+    NULL, NULL, NULL, NULL
+};
+
+PyMODINIT_FUNC
+PyInit__refbugs(void)
+{
+    PyObject *m = PyModule_Create(&refbugs_module);
+    if (m == NULL) {
+        return NULL;
+    }
+    if (PyModule_AddIntConstant(m, "UAF_READ", UAF_READ) < 0
+        || PyModule_AddIntConstant(m, "UAF_SIZE", UAF_SIZE) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
