@@ -5,8 +5,8 @@ Load it with ``-p debug_matrix_pytest`` and this directory on ``PYTHONPATH``::
     PYTHONPATH=crates/exttest/python python -m pytest -p debug_matrix_pytest \\
         --dm-results results.jsonl --dm-leaks --dm-timeout 300 tests/
 
-It needs nothing but pytest (7.0 or newer; checked with 8 and 9) and the
-standard library, and works on every interpreter: on a release build the
+It needs nothing but pytest (written for pytest 8 and 9; checked with 8.4.2
+and 9.2.0 on 3.11 and 3.13) and the standard library, and works on every interpreter: on a release build the
 leak hunt is reported as unavailable and the tests simply run.
 
 Options
@@ -24,6 +24,13 @@ Options
 ``--dm-leak-runs WARMUP:RUNS``
     Extra runs per test: WARMUP unmeasured, then RUNS measured (default 3:3,
     like regrtest's ``-R 3:3``).
+``--dm-mark-stderr``
+    Before each test, write the line ``debug-matrix: start <test id>`` to
+    the process's real stderr (a dup of fd 2 taken at start-up, so pytest's
+    output capture does not swallow it), preceded by a newline so it starts
+    a line even after pytest's progress dots.  Tools writing to the same
+    stderr (valgrind memcheck, AddressSanitizer, faulthandler) can then be
+    attributed to the test that was running.
 ``--dm-timeout SECONDS``
     Hang guard: ``faulthandler.dump_traceback_later(SECONDS, exit=True)`` is
     armed, to the real stderr, at the start of each test and re-armed for each
@@ -101,9 +108,14 @@ and the quickened code objects on 3.11, as regrtest does); the deltas of the
 RUNS measured runs are kept.
 
 Calibration: at session start a no-op function is put through exactly the
-same loop (same clean-up, same warnings/log handling, same bookkeeping) and
-its deltas, reported in the ``baseline`` event, are subtracted run by run
-from every test's deltas.  On a quiet interpreter the baseline is all zeros.
+same loop (same clean-up, same warnings/log handling, same census, same
+bookkeeping) twice; the first pass warms the loop itself up and is dropped,
+the second one's deltas, reported in the ``baseline`` event, are subtracted
+run by run from every test's deltas (and its type growth from every test's
+type growth).  On a quiet interpreter the baseline is all zeros; what it
+absorbs is the loop's own deterministic residue, e.g. a fixed +1 ref in the
+first measured run with a single warm-up run, or the block shuffle a type
+census leaves behind.
 
 The rule, regrtest's: a test leaks if EVERY baseline-corrected measured
 reference delta is >= 1, or EVERY corrected block delta is >= 1.  Noise such
@@ -111,10 +123,11 @@ as ``[3, 0, 0]`` or ``[8, -8, 1]`` is not a leak; ``[2, 2, 2]`` is.
 
 Type census (trace-refs builds, where ``sys.getobjects`` exists): the
 objects alive are counted by ``type(o).__name__`` after the warm-up and
-after the last measured run (the census's own list and dicts excluded, and
-the reference/block counters re-sampled after the first census so it does
-not perturb the first measured delta).  Types whose count grew by at least
-RUNS (one per measured run) are reported in the leak event.
+after the last measured run.  The census's own objects are left out (its
+list, dict, the name strings it made, its non-cached ints: see
+``_census``), and the counters are re-sampled after the first census so it
+does not count in the first measured delta.  Types whose count grew by at
+least RUNS (one per measured run) are reported in the leak event.
 """
 
 import faulthandler
@@ -214,28 +227,43 @@ def _warm_caches():
 
 
 def _census(previous=None):
-    """{type name: live objects} from sys.getobjects(), minus the census's
-    own objects: its list and dicts and, when ``previous`` (an earlier
-    census, still alive) is given, that dict and the strs and ints in it."""
-    skip = set()
-    if previous is not None:
-        skip.add(id(previous))
-        for name, count in previous.items():
-            skip.add(id(name))
-            skip.add(id(count))
+    """Count live objects by ``type(o).__name__`` with ``sys.getobjects``.
+
+    Returns ``(counts, fresh)``: ``fresh`` lists the name strings the census
+    itself created (a static type's ``__name__`` is a new str each time).
+    The census's own objects are not counted: its list, dict and ``fresh``
+    list and, when ``previous`` (an earlier census, still alive) is given,
+    that census's tuple, dict, fresh strings and non-cached ints.  Every
+    other object this function creates is created after ``sys.getobjects``
+    took its snapshot, so it is not in it.
+    """
     counts = {}
+    fresh = []
     objs = sys.getobjects(0)
-    skip.add(id(objs))
-    skip.add(id(counts))
-    skip.add(id(skip))
+    skip = {id(objs), id(counts), id(fresh)}
+    if previous is not None:
+        prev_counts, prev_fresh = previous
+        skip.add(id(previous))
+        skip.add(id(prev_counts))
+        skip.add(id(prev_fresh))
+        for name in prev_fresh:
+            skip.add(id(name))
+        for count in prev_counts.values():
+            if not -5 <= count <= 256:
+                skip.add(id(count))
     for obj in objs:
         if id(obj) in skip:
             continue
-        name = type(obj).__name__
-        counts[name] = counts.get(name, 0) + 1
-    obj = None
-    objs = None
-    return counts
+        tp = type(obj)
+        name = tp.__name__
+        if name in counts:
+            counts[name] += 1
+        else:
+            counts[name] = 1
+            if tp.__name__ is not name:
+                fresh.append(name)
+    obj = tp = name = objs = None
+    return counts, fresh
 
 
 class _SavedState:
@@ -458,10 +486,11 @@ class Hunter:
             raise _RerunFailed(error)
         types = None
         if census_before is not None:
-            after = _census(census_before)
+            after = _census(census_before)[0]
+            before = census_before[0]
             types = {}
             for name, count in after.items():
-                grown = count - census_before.get(name, 0)
+                grown = count - before.get(name, 0)
                 if grown:
                     types[name] = grown
         return rc[self.warmups :], blocks[self.warmups :], types
@@ -531,6 +560,12 @@ def pytest_addoption(parser):
         help="extra runs per test for --dm-leaks: unmeasured:measured (default 3:3)",
     )
     group.addoption(
+        "--dm-mark-stderr",
+        action="store_true",
+        default=False,
+        help="write 'debug-matrix: start <test id>' to the real stderr before each test",
+    )
+    group.addoption(
         "--dm-timeout",
         metavar="SECONDS",
         type=float,
@@ -569,15 +604,17 @@ class DebugMatrixPlugin:
             self.leaks_reason = reason
         self.hunter = Hunter(self.warmups, self.runs) if self.leaks_mode == "enabled" else None
         self.baseline = None
+        self.baseline_types = {}
         self.timeout = opt.dm_timeout if opt.dm_timeout and opt.dm_timeout > 0 else None
-        self.timeout_fd = None
-        if self.timeout is not None:
+        self.mark_stderr = bool(opt.dm_mark_stderr)
+        self.stderr_fd = None
+        if self.timeout is not None or self.mark_stderr:
             # The real stderr, not pytest's capture file, which dies with us.
             try:
                 fileno = sys.__stderr__.fileno()
             except (AttributeError, ValueError, OSError):
                 fileno = 2
-            self.timeout_fd = os.dup(fileno)
+            self.stderr_fd = os.dup(fileno)
         self.reports = {}
         self.leak_checks = {}
         self.leakers = []
@@ -601,16 +638,16 @@ class DebugMatrixPlugin:
 
     def close(self):
         faulthandler.cancel_dump_traceback_later()
-        if self.timeout_fd is not None:
-            os.close(self.timeout_fd)
-            self.timeout_fd = None
+        if self.stderr_fd is not None:
+            os.close(self.stderr_fd)
+            self.stderr_fd = None
         self.results.close()
 
     # -- timeout ----------------------------------------------------------
 
     def _arm(self):
         if self.timeout is not None:
-            faulthandler.dump_traceback_later(self.timeout, exit=True, file=self.timeout_fd)
+            faulthandler.dump_traceback_later(self.timeout, exit=True, file=self.stderr_fd)
 
     # -- header / calibration ---------------------------------------------
 
@@ -660,6 +697,11 @@ class DebugMatrixPlugin:
     def pytest_runtest_logstart(self, nodeid, location):
         self.reports[nodeid] = []
         self.results.write({"event": "start", "test": nodeid}, sync=True)
+        if self.mark_stderr:
+            try:
+                os.write(self.stderr_fd, ("\ndebug-matrix: start %s\n" % nodeid).encode("utf-8", "backslashreplace"))
+            except OSError:
+                pass
         self._arm()
 
     @pytest.hookimpl(tryfirst=True)
@@ -734,7 +776,7 @@ class DebugMatrixPlugin:
             "leaked": leaked,
         }
         if types is not None:
-            base_types = getattr(self, "baseline_types", None) or {}
+            base_types = self.baseline_types
             event["types"] = {
                 name: grown - base_types.get(name, 0)
                 for name, grown in sorted(types.items())

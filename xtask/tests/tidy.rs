@@ -1,0 +1,85 @@
+//! Repository hygiene, as a test (rust-analyzer's `tidy.rs`): formatting, module docs, the
+//! docs a newcomer needs, every crate on the map. Failures say `path:line` and the fix.
+
+use std::{fs, process::Command};
+
+use camino::{Utf8Path, Utf8PathBuf};
+
+fn repo() -> Utf8PathBuf {
+    Utf8Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("repo root").to_owned()
+}
+
+fn rust_files(dir: &Utf8Path, out: &mut Vec<Utf8PathBuf>) {
+    for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+        let Ok(path) = Utf8PathBuf::from_path_buf(entry.path()) else { continue };
+        if path.is_dir() {
+            if path.file_name() != Some("target") && path.file_name() != Some("fixtures") {
+                rust_files(&path, out);
+            }
+        } else if path.extension() == Some("rs") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn formatted() {
+    let out = Command::new(env!("CARGO"))
+        .args(["fmt", "--all", "--", "--check"])
+        .current_dir(repo())
+        .output()
+        .expect("cargo fmt runs");
+    assert!(
+        out.status.success(),
+        "code is not formatted; run `cargo fmt --all`:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn every_module_has_a_doc_header() {
+    let mut files = Vec::new();
+    rust_files(&repo().join("crates"), &mut files);
+    rust_files(&repo().join("xtask"), &mut files);
+    let missing: Vec<String> = files
+        .iter()
+        .filter(|p| {
+            let text = fs::read_to_string(p).unwrap_or_default();
+            let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+            // Unit-test modules in their own file (`mod tests;`) are exempt.
+            !first.starts_with("//!") && p.file_name() != Some("tests.rs")
+        })
+        .map(|p| format!("{p}:1: add a `//!` line saying what this module is for"))
+        .collect();
+    assert!(missing.is_empty(), "{}", missing.join("\n"));
+}
+
+#[test]
+fn docs_name_every_crate() {
+    let root = repo();
+    for doc in ["README.md", "ARCHITECTURE.md"] {
+        assert!(root.join(doc).is_file(), "{doc} is missing");
+    }
+    let arch = fs::read_to_string(root.join("ARCHITECTURE.md")).expect("ARCHITECTURE.md");
+    let mut missing = Vec::new();
+    for entry in fs::read_dir(root.join("crates")).expect("crates/").flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !arch.contains(&format!("crates/{name}")) {
+            missing.push(format!("ARCHITECTURE.md:1: the codemap does not mention crates/{name}"));
+        }
+    }
+    assert!(missing.is_empty(), "{}", missing.join("\n"));
+}
+
+#[test]
+fn ci_runs_the_readme_test_command() {
+    let root = repo();
+    let readme = fs::read_to_string(root.join("README.md")).expect("README.md");
+    let ci = fs::read_to_string(root.join(".ci/run")).expect(".ci/run");
+    let command = readme
+        .lines()
+        .find(|l| l.starts_with("cargo test"))
+        .expect("README.md has a line starting with `cargo test`: the test command");
+    let command = command.split('#').next().unwrap_or(command).trim();
+    assert!(ci.contains(command), ".ci/run must run the README's test command `{command}`");
+}
