@@ -121,6 +121,9 @@ pub(crate) struct Test {
     /// Run with PYTHONMALLOC set to this allocator (pymalloc_debug, malloc_debug, …) on every cell
     #[arg(long)]
     pub(crate) malloc: Option<String>,
+    /// Per-test timeout in seconds, replacing the suite's (a hung test is killed and reported)
+    #[arg(long)]
+    pub(crate) timeout: Option<u64>,
 }
 
 #[derive(Debug, Args)]

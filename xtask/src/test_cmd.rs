@@ -60,6 +60,14 @@ impl Test {
     }
 
     fn suites(&self, ctx: &Context) -> anyhow::Result<Vec<Suite>> {
+        let mut suites = self.configured_suites(ctx)?;
+        if let Some(t) = self.timeout {
+            suites.iter_mut().for_each(|s| s.timeout_seconds = t);
+        }
+        Ok(suites)
+    }
+
+    fn configured_suites(&self, ctx: &Context) -> anyhow::Result<Vec<Suite>> {
         if !self.ext.is_empty() {
             return self
                 .ext

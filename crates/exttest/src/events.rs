@@ -142,7 +142,7 @@ pub fn evaluate(events: &[Event], exit: &Exit, log: &str) -> (Counts, Vec<Findin
         Exit::Signal(sig) => findings.push(Finding::new(
             FindingKind::Crash,
             unfinished.clone(),
-            format!("killed by signal {sig}{}; last output:\n{}", signal_name(*sig), tail(log, 15)),
+            format!("killed by signal {sig}{}; output:\n{}", signal_name(*sig), report_or_tail(log, SIGNAL_REPORTS)),
         )),
         Exit::TimedOut => findings.push(Finding::new(
             FindingKind::Hang,
@@ -154,7 +154,7 @@ pub fn evaluate(events: &[Event], exit: &Exit, log: &str) -> (Counts, Vec<Findin
             findings.push(Finding::new(
                 FindingKind::Hang,
                 unfinished.clone(),
-                format!("the test exceeded its timeout (exit {code}); traceback:\n{}", tail(log, 15)),
+                format!("the test exceeded its timeout (exit {code}); traceback:\n{}", report_or_tail(log, &["Timeout (0:"])),
             ))
         }
         Exit::Code(code) if *code != 0 && unfinished.is_some() && fatal.is_empty() => {
@@ -193,6 +193,35 @@ fn log_lines(log: &str, needles: &[&str]) -> Vec<String> {
         .filter(|l| needles.iter().any(|n| l.contains(n)))
         .map(|l| l.trim().to_owned())
         .collect()
+}
+
+/// The first line starting with one of `starts` and the lines after it (the traceback
+/// faulthandler prints), or else the log's tail.
+fn report_or_tail(log: &str, starts: &[&str]) -> String {
+    match log.lines().find(|l| starts.iter().any(|s| l.trim_start().starts_with(s))) {
+        Some(line) => format!("{}\n{}", line.trim(), context_after(log, line, 12)),
+        None => tail(log, 15),
+    }
+}
+
+/// Test outcomes counted once per test (the last outcome wins: a test re-run after a crash
+/// restart is not counted twice).
+pub fn count(events: &[Event]) -> Counts {
+    let mut last: BTreeMap<&str, &str> = BTreeMap::new();
+    for e in events {
+        if let Event::End { test, outcome, .. } = e {
+            last.insert(test, outcome);
+        }
+    }
+    let mut counts = Counts::default();
+    for outcome in last.values() {
+        match *outcome {
+            "passed" => counts.passed += 1,
+            "skipped" => counts.skipped += 1,
+            _ => counts.failed += 1,
+        }
+    }
+    counts
 }
 
 /// Up to `lines` lines of `log` after the first line containing `line`.
@@ -248,7 +277,7 @@ mod tests {
             "Fatal Python error: Segmentation fault\n\nCurrent thread 0x1 (most recent call first):\n  File \"t.py\", line 3 in boom",
             expect![[r#"
                 Counts { passed: 0, failed: 0, skipped: 0 }
-                Crash Some("t.py::boom"): killed by signal 11 (SIGSEGV); last output:
+                Crash Some("t.py::boom"): killed by signal 11 (SIGSEGV); output:
                 Fatal Python error: Segmentation fault
 
                 Current thread 0x1 (most recent call first):

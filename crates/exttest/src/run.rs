@@ -273,8 +273,8 @@ fn test(
     src: &Utf8Path,
     modules: &BTreeMap<String, String>,
 ) -> (Counts, Vec<Finding>) {
-    let mut counts = Counts::default();
-    let mut findings = Vec::new();
+    let mut all_events = Vec::new();
+    let mut findings: Vec<Finding> = Vec::new();
     let mut deselect: Vec<String> = Vec::new();
     let log = dir.join("test.log");
     let _ = fs::remove_file(&log);
@@ -306,21 +306,25 @@ fn test(
         let text = fs::read_to_string(&attempt_log).unwrap_or_default();
         append(&log, &text);
         let evs = events::parse_events(&fs::read_to_string(&results).unwrap_or_default());
-        let (c, f) = events::evaluate(&evs, &exit, &text);
-        counts.passed += c.passed;
-        counts.failed += c.failed;
-        counts.skipped += c.skipped;
-        findings.extend(f);
+        let (_, mut found) = events::evaluate(&evs, &exit, &text);
         if detectors.valgrind {
-            findings.extend(valgrind::findings(&text, &needles));
+            found.extend(valgrind::findings(&text, &needles));
+        }
+        // A restart re-runs the tests before the crash: report their findings once.
+        for f in found {
+            if !findings.iter().any(|g| g.kind == f.kind && g.test == f.test) {
+                findings.push(f);
+            }
         }
         let crashed = matches!(exit, Exit::Signal(_) | Exit::TimedOut) || (exit != Exit::Code(0) && exit != Exit::Code(1));
-        match events::unfinished_test(&evs) {
+        let unfinished = events::unfinished_test(&evs);
+        all_events.extend(evs);
+        match unfinished {
             Some(test) if crashed || exit == Exit::Code(1) && text.contains("Timeout (0:") => deselect.push(test),
             _ => break,
         }
     }
-    (counts, findings)
+    (events::count(&all_events), findings)
 }
 
 fn append(log: &Utf8Path, text: &str) {

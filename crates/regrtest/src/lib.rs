@@ -6,14 +6,15 @@
 //! - [`summary`]: the summary block at the end of regrtest's log: module states (failed,
 //!   env changed, skipped, re-run, …). The authority on modules: it sees crashes.
 //! - [`junit`]: the `--junit-xml` file: test case counts per module, flaky cases.
-//! - [`evaluate`]: the two combined with the environment's known failures: per-module
+//! - [`mod@evaluate`]: the two combined with the environment's known failures: per-module
 //!   results and the cell's verdict.
-//! - [`run`]: **the process boundary**, the only code here that touches the file system or
-//!   spawns a process: runs regrtest (via `build::run_logged`: own process group, log,
-//!   overall timeout, Ctrl-C) and writes `<cell>/test-cpython-<profile>.json` ([`TestRun`]).
+//! - [`run`]: **the process boundary**, the only code here that spawns a process: runs
+//!   regrtest (via `build::run_logged`: own process group, log, overall timeout, Ctrl-C)
+//!   and writes `<work>/cells/<cell>/test-cpython-<profile>.{log,xml,json}` ([`Files`],
+//!   [`TestRun`]).
 //!
-//! Everything but [`run`] is pure and tested on fixtures recorded from real regrtest runs
-//! (`fixtures/regen.sh`).
+//! Everything but [`run`] and [`TestsFile::load`] is pure (text in, values out) and tested
+//! on fixtures recorded from real regrtest runs (`fixtures/regen.sh`).
 
 pub mod config;
 pub mod evaluate;

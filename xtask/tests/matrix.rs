@@ -1,12 +1,17 @@
-//! End-to-end: real CPython builds driven through the `xtask` binary, as a user runs
-//! `cargo xtask build`. One scenario, in order, because every step reuses the builds of the
+//! End-to-end: the CI cells for real, driven through the `xtask` binary as a user runs
+//! `cargo xtask …`. One scenario, in order, because every step reuses the builds of the
 //! steps before it (a build of CPython takes minutes):
 //!
 //! 1. an interrupted build leaves no complete cell and no process behind; the rerun resumes;
 //! 2. the CI cells build and keep their promises;
 //! 3. changing one variant rebuilds only its cells, a broken configure argument fails its cell
 //!    with the log's tail and path while the other cells complete;
-//! 4. a warm build of the CI cells does no work.
+//! 4. a warm build of the CI cells does no work;
+//! 5. `test-cpython --profile smoke` passes on every CI cell;
+//! 6. a crashing and a hanging extension test are reported and contained;
+//! 7. the example extension's bugs are found exactly on the cells that can see them;
+//! 8. markupsafe's suite passes everywhere with its C speedups loaded;
+//! 9. `cargo xtask run CELL -- python …` runs in the cell.
 //!
 //! Needs the real tarballs in `../shared/cpython-sources` (CI has them there).
 
@@ -86,10 +91,20 @@ fn line_of<'a>(text: &'a str, cell: &str) -> &'a str {
 }
 
 #[test]
-fn build_scenario() {
-    let work = repo().join("target/e2e-build");
-    let _ = fs::remove_dir_all(&work);
+fn the_ci_matrix() {
+    let work = repo().join("target/e2e-matrix");
     let run = Run { work: work.clone() };
+    build_scenario(&run);
+    cpython_smoke_tests(&run);
+    crashes_and_hangs_are_contained(&run);
+    example_extension_bugs_are_found_where_visible(&run);
+    markupsafe_passes_with_its_speedups(&run);
+    run_in_a_cell(&run);
+}
+
+fn build_scenario(run: &Run) {
+    let work = run.work.clone();
+    let _ = fs::remove_dir_all(&work);
 
     // 1. Interrupt a build while make runs.
     let mut child = run
@@ -190,4 +205,100 @@ fn build_scenario() {
     assert!(ok, "{text}");
     assert_eq!(text.matches(" cached; promise kept").count(), 6, "{text}");
     eprintln!("warm build of the CI cells: {:?}", started.elapsed());
+}
+
+fn cpython_smoke_tests(run: &Run) {
+    let (ok, text) = run.run(&["test-cpython", "--set", "ci", "--profile", "smoke"]);
+    assert!(ok, "regrtest's smoke profile passes on every CI cell:\n{text}");
+}
+
+/// The JSON document `cargo xtask test` writes.
+fn extension_results(run: &Run) -> serde_json::Value {
+    let path = run.work.join("report/extensions.json");
+    let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// One line per finding: `cell suite kind test`.
+fn finding_lines(results: &serde_json::Value) -> Vec<String> {
+    let mut lines = Vec::new();
+    for r in results.as_array().expect("an array of suite results") {
+        for f in r["findings"].as_array().expect("findings") {
+            let test = f["test"].as_str().unwrap_or("-");
+            let test = test.rsplit("::").next().unwrap_or(test);
+            lines.push(format!(
+                "{} {} {} {test}",
+                r["cell"].as_str().unwrap_or("?"),
+                r["suite"].as_str().unwrap_or("?"),
+                f["kind"].as_str().unwrap_or("?")
+            ));
+        }
+    }
+    lines.sort();
+    lines
+}
+
+fn crashes_and_hangs_are_contained(run: &Run) {
+    let crashy = repo().join("xtask/tests/fixtures/crashy");
+    let started = Instant::now();
+    let (ok, text) = run.run(&["test", "3.13.5+debug", "--ext", crashy.as_str(), "--timeout", "20"]);
+    assert!(!ok, "findings fail the run:\n{text}");
+    let results = extension_results(run);
+    assert_eq!(
+        finding_lines(&results),
+        ["3.13.5+debug crashy crash test_segfault", "3.13.5+debug crashy hang test_hang"],
+        "{text}"
+    );
+    let counts = &results[0]["counts"];
+    assert_eq!(counts["passed"], 2, "the tests before and after the crash and the hang ran: {text}");
+    let crash = &results[0]["findings"][0]["message"];
+    assert!(crash.as_str().is_some_and(|m| m.contains("SIGSEGV")), "the signal is named: {crash}");
+    assert!(started.elapsed() < Duration::from_secs(600), "the hang was cut short");
+    let left = processes_in(&run.work);
+    assert!(left.is_empty(), "processes left behind: {left:#?}");
+}
+
+fn example_extension_bugs_are_found_where_visible(run: &Run) {
+    let refbugs = repo().join("examples/refbugs");
+    let (ok, text) = run.run(&["test", "--set", "ci", "--ext", refbugs.as_str()]);
+    assert!(!ok, "findings fail the run:\n{text}");
+    let results = extension_results(run);
+    assert_eq!(
+        finding_lines(&results),
+        [
+            "3.11.2+debug refbugs ref-leak test_leak_new_ref",
+            "3.13.5+debug refbugs ref-leak test_leak_new_ref",
+            "3.13.5+ref-debug refbugs ref-leak test_leak_new_ref",
+            "3.13.5+trace-refs refbugs ref-leak test_leak_new_ref",
+            "3.13.5+valgrind refbugs invalid-memory test_use_after_free",
+        ],
+        "the leak on every refcount-debug cell, the use-after-free under valgrind, nothing else:\n{text}"
+    );
+    for r in results.as_array().expect("array") {
+        assert_eq!(r["counts"]["passed"], 4, "every test passes functionally: {r}");
+        if r["cell"] == "3.13.5+trace-refs" {
+            let message = r["findings"][0]["message"].as_str().unwrap_or("");
+            assert!(message.contains("leaked objects:") && message.contains("list"), "types named: {message}");
+        }
+    }
+}
+
+fn markupsafe_passes_with_its_speedups(run: &Run) {
+    let (ok, text) = run.run(&["test", "--set", "ci", "--suite", "markupsafe"]);
+    assert!(ok, "markupsafe is clean on every CI cell:\n{text}");
+    let results = extension_results(run);
+    let results = results.as_array().expect("array");
+    assert_eq!(results.len(), 6, "one result per CI cell");
+    for r in results {
+        let modules = r["modules"].as_object().expect("modules");
+        assert!(modules.contains_key("markupsafe._speedups"), "the C speedups were loaded: {r}");
+        assert!(r["counts"]["passed"].as_u64().is_some_and(|n| n > 50), "{r}");
+    }
+}
+
+fn run_in_a_cell(run: &Run) {
+    let (ok, text) =
+        run.run(&["run", "3.13.5+debug", "--", "python", "-c", "import sys; print(sys.gettotalrefcount() > 0, sys.abiflags)"]);
+    assert!(ok, "{text}");
+    assert!(text.contains("True d"), "{text}");
 }
