@@ -124,6 +124,9 @@ pub(crate) struct Test {
     /// Per-test timeout in seconds, replacing the suite's (a hung test is killed and reported)
     #[arg(long)]
     pub(crate) timeout: Option<u64>,
+    /// Only tests matching this pytest -k expression
+    #[arg(short = 'k', value_name = "EXPR")]
+    pub(crate) select: Option<String>,
 }
 
 #[derive(Debug, Args)]

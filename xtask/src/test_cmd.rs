@@ -38,13 +38,22 @@ impl Test {
             let _ = &builder;
             for suite in &suites {
                 eprintln!("{name}: {} [{}] …", suite.name, exttest_detectors(&detectors));
-                let result = exttest::run_suite(&env, suite, &detectors);
+                let mut result = exttest::run_suite(&env, suite, &detectors);
+                for f in &mut result.findings {
+                    f.repro = self.repro(&name, suite, f.test.as_deref());
+                }
                 print_result(&result);
                 results.push(result);
             }
         }
-        let report = ctx.layout.report_dir().join("extensions.json");
-        build::write_atomically(&report, &results)?;
+        let report = ctx.layout.report_dir().join("report.json");
+        let mut doc = report::Document::read(&report)?;
+        for (job, outcome) in jobs.iter().zip(&outcomes) {
+            let suites: Vec<SuiteResult> =
+                results.iter().filter(|r| r.cell == outcome.cell).cloned().collect();
+            doc.record_suites(&job.cell, outcome, suites);
+        }
+        build::write_atomically(&report, &doc)?;
         println!("results: {report}");
         let dirty: Vec<String> =
             results.iter().filter(|r| !r.clean()).map(|r| format!("{} {}", r.cell, r.suite)).collect();
@@ -59,10 +68,32 @@ impl Test {
         Ok(())
     }
 
+    /// The command that reruns just `test` of `suite` on `cell`.
+    fn repro(&self, cell: &str, suite: &Suite, test: Option<&str>) -> String {
+        let mut line = format!("cargo xtask test {cell}");
+        match &suite.source {
+            exttest::Source::Dir(dir) if !self.ext.is_empty() => line.push_str(&format!(" --ext {dir}")),
+            _ => line.push_str(&format!(" --suite {}", suite.name)),
+        }
+        if let Some(m) = &self.malloc {
+            line.push_str(&format!(" --malloc {m}"));
+        }
+        if let Some(test) = test {
+            let name = test.rsplit("::").next().unwrap_or(test);
+            line.push_str(&format!(" -k {name}"));
+        }
+        line
+    }
+
     fn suites(&self, ctx: &Context) -> anyhow::Result<Vec<Suite>> {
         let mut suites = self.configured_suites(ctx)?;
-        if let Some(t) = self.timeout {
-            suites.iter_mut().for_each(|s| s.timeout_seconds = t);
+        for suite in &mut suites {
+            if let Some(t) = self.timeout {
+                suite.timeout_seconds = t;
+            }
+            if let Some(k) = &self.select {
+                suite.pytest_args.extend(["-k".to_owned(), k.clone()]);
+            }
         }
         Ok(suites)
     }

@@ -212,17 +212,31 @@ fn cpython_smoke_tests(run: &Run) {
     assert!(ok, "regrtest's smoke profile passes on every CI cell:\n{text}");
 }
 
-/// The JSON document `cargo xtask test` writes.
-fn extension_results(run: &Run) -> serde_json::Value {
-    let path = run.work.join("report/extensions.json");
+/// The results of `suite` in the document `cargo xtask test` writes, one per cell.
+fn extension_results(run: &Run, suite: &str) -> serde_json::Value {
+    let path = run.work.join("report/report.json");
     let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
+    assert_eq!(doc["schema_version"], 1, "{path}");
+    let mut results = Vec::new();
+    for cell in doc["cells"].as_array().expect("cells") {
+        for r in cell["suites"].as_array().expect("suites") {
+            if r["suite"] == suite {
+                results.push(r.clone());
+            }
+        }
+    }
+    serde_json::Value::Array(results)
 }
 
-/// One line per finding: `cell suite kind test`.
+/// One line per finding: `cell suite kind test`; every finding carries its repro command.
 fn finding_lines(results: &serde_json::Value) -> Vec<String> {
     let mut lines = Vec::new();
     for r in results.as_array().expect("an array of suite results") {
+        for f in r["findings"].as_array().expect("findings") {
+            let repro = f["repro"].as_str().unwrap_or("");
+            assert!(repro.starts_with("cargo xtask test "), "a repro command: {f}");
+        }
         for f in r["findings"].as_array().expect("findings") {
             let test = f["test"].as_str().unwrap_or("-");
             let test = test.rsplit("::").next().unwrap_or(test);
@@ -243,7 +257,7 @@ fn crashes_and_hangs_are_contained(run: &Run) {
     let started = Instant::now();
     let (ok, text) = run.run(&["test", "3.13.5+debug", "--ext", crashy.as_str(), "--timeout", "20"]);
     assert!(!ok, "findings fail the run:\n{text}");
-    let results = extension_results(run);
+    let results = extension_results(run, "crashy");
     assert_eq!(
         finding_lines(&results),
         ["3.13.5+debug crashy crash test_segfault", "3.13.5+debug crashy hang test_hang"],
@@ -262,7 +276,7 @@ fn example_extension_bugs_are_found_where_visible(run: &Run) {
     let refbugs = repo().join("examples/refbugs");
     let (ok, text) = run.run(&["test", "--set", "ci", "--ext", refbugs.as_str()]);
     assert!(!ok, "findings fail the run:\n{text}");
-    let results = extension_results(run);
+    let results = extension_results(run, "refbugs");
     assert_eq!(
         finding_lines(&results),
         [
@@ -286,7 +300,7 @@ fn example_extension_bugs_are_found_where_visible(run: &Run) {
 fn markupsafe_passes_with_its_speedups(run: &Run) {
     let (ok, text) = run.run(&["test", "--set", "ci", "--suite", "markupsafe"]);
     assert!(ok, "markupsafe is clean on every CI cell:\n{text}");
-    let results = extension_results(run);
+    let results = extension_results(run, "markupsafe");
     let results = results.as_array().expect("array");
     assert_eq!(results.len(), 6, "one result per CI cell");
     for r in results {

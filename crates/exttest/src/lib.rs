@@ -72,11 +72,15 @@ pub struct Finding {
     pub test: Option<String>,
     /// What happened, with the evidence (deltas, stack, message).
     pub message: String,
+    /// The command that reproduces it (filled in by the caller, who knows how the suite was
+    /// named on the command line).
+    #[serde(default)]
+    pub repro: String,
 }
 
 impl Finding {
     /// A finding.
     pub fn new(kind: FindingKind, test: Option<String>, message: String) -> Finding {
-        Finding { kind, test, message }
+        Finding { kind, test, message, repro: String::new() }
     }
 }

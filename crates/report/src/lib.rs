@@ -3,9 +3,14 @@
 //! - [`cell_list_text`]: the table `cargo xtask list` prints.
 //! - [`cell_list_json`]: the same cells as JSON for GitHub Actions' `fromJson`
 //!   (`{"include": [{"cell": …, "version": …, "variant": …}]}`).
+//! - [`Document`]: the run's results document, `<work>/report/report.json`.
+
+mod document;
 
 use matrix::Cell;
 use serde::Serialize;
+
+pub use crate::document::{CellResults, Document, SCHEMA_VERSION};
 
 /// One cell as GitHub Actions sees it.
 #[derive(Debug, Serialize)]

@@ -1,0 +1,83 @@
+//! The results document, `<work>/report/report.json`: one entry per cell with its build,
+//! its interpreter check and its extension suites' findings (each with the command that
+//! reproduces it). Versioned by [`SCHEMA_VERSION`]; commands update the cells they ran and
+//! keep the others, so the document describes the latest state of every cell.
+
+use anyhow::Context as _;
+use build::{BuildStatus, CellOutcome, CheckStatus};
+use camino::Utf8Path;
+use exttest::SuiteResult;
+use matrix::Cell;
+use serde::{Deserialize, Serialize};
+
+/// Bumped on every incompatible change of [`Document`].
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The whole document.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Document {
+    /// [`SCHEMA_VERSION`] of the writer.
+    pub schema_version: u32,
+    /// One entry per cell, sorted by name.
+    pub cells: Vec<CellResults>,
+}
+
+/// Everything known about one cell.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CellResults {
+    /// `3.13.5+debug`.
+    pub cell: String,
+    /// `3.13.5`.
+    pub version: String,
+    /// `debug`.
+    pub variant: String,
+    /// The build's cache key.
+    pub key: String,
+    /// The archive's sha256.
+    pub source_sha256: String,
+    /// How the build ended.
+    pub build: BuildStatus,
+    /// Whether the interpreter keeps its promise.
+    pub check: CheckStatus,
+    /// Extension suites run on the cell, with their findings.
+    #[serde(default)]
+    pub suites: Vec<SuiteResult>,
+}
+
+impl Default for Document {
+    fn default() -> Self {
+        Document { schema_version: SCHEMA_VERSION, cells: Vec::new() }
+    }
+}
+
+impl Document {
+    /// Reads `path`; a missing file is an empty document, one of another schema is replaced.
+    pub fn read(path: &Utf8Path) -> anyhow::Result<Document> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Document::default()),
+            Err(e) => return Err(e).with_context(|| format!("reading {path}")),
+        };
+        match serde_json::from_str::<Document>(&text) {
+            Ok(doc) if doc.schema_version == SCHEMA_VERSION => Ok(doc),
+            _ => Ok(Document::default()),
+        }
+    }
+
+    /// Records `cell`'s build outcome and the suites that ran on it, replacing its old entry.
+    pub fn record_suites(&mut self, cell: &Cell<'_>, outcome: &CellOutcome, suites: Vec<SuiteResult>) {
+        let entry = CellResults {
+            cell: cell.name(),
+            version: cell.release.version.to_string(),
+            variant: cell.variant.name.clone(),
+            key: outcome.key.clone(),
+            source_sha256: cell.release.sha256.clone(),
+            build: outcome.build.clone(),
+            check: outcome.check.clone(),
+            suites,
+        };
+        self.cells.retain(|c| c.cell != entry.cell);
+        self.cells.push(entry);
+        self.cells.sort_by(|a, b| a.cell.cmp(&b.cell));
+    }
+}
