@@ -31,7 +31,14 @@ pub(crate) fn build_cells<'c, 'm>(
     parallel_builds: usize,
     cancel: &Arc<AtomicBool>,
 ) -> anyhow::Result<(Builder<'c>, Vec<Job<'m>>, Vec<CellOutcome>)> {
-    build_cells_with_timeout(ctx, cells, make_jobs, parallel_builds, Duration::from_secs(3600), cancel)
+    build_cells_with_timeout(
+        ctx,
+        cells,
+        make_jobs,
+        parallel_builds,
+        Duration::from_secs(3600),
+        cancel,
+    )
 }
 
 fn build_cells_with_timeout<'c, 'm>(
@@ -101,10 +108,13 @@ impl crate::flags::Bench {
             "--cell and --second must be cells of the same release"
         );
         let jobs = ctx.prepare_jobs(&cells)?;
-        let [a, b] = <[Job<'_>; 2]>::try_from(jobs).map_err(|_| anyhow::anyhow!("two cells expected"))?;
+        let [a, b] =
+            <[Job<'_>; 2]>::try_from(jobs).map_err(|_| anyhow::anyhow!("two cells expected"))?;
         let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
         let dir = ctx.layout.root().join("bench");
-        eprintln!("benchmark in {dir}: bare recipe, then the tool cold, seeded and warm (several minutes)");
+        eprintln!(
+            "benchmark in {dir}: bare recipe, then the tool cold, seeded and warm (several minutes)"
+        );
         let report = build::bench::bench(
             &dir,
             &[a, b],

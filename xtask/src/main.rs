@@ -1,8 +1,8 @@
 //! `cargo xtask`: the debug-matrix command line. Thin by design: it parses flags
 //! ([`flags`]) and dispatches to the library crates; see ARCHITECTURE.md.
 
-mod flags;
 mod build_cmd;
+mod flags;
 mod run_cmd;
 mod sources_cmd;
 mod test_cmd;
@@ -99,7 +99,10 @@ impl Context {
     }
 
     /// Fetches, verifies and extracts the sources of `cells`; returns one build job per cell.
-    pub(crate) fn prepare_jobs<'m>(&self, cells: &[Cell<'m>]) -> anyhow::Result<Vec<build::Job<'m>>> {
+    pub(crate) fn prepare_jobs<'m>(
+        &self,
+        cells: &[Cell<'m>],
+    ) -> anyhow::Result<Vec<build::Job<'m>>> {
         let fetcher = self.fetcher();
         let mut dirs = std::collections::BTreeMap::new();
         for release in Matrix::releases_of(cells) {

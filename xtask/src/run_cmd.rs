@@ -12,7 +12,12 @@ use crate::{
 
 /// The environment of a cell: its interpreter (or a suite's venv) first on PATH, the variant's
 /// runtime environment, `PYTHON*` variables of the caller's shell removed.
-fn cell_command(ctx: &Context, cell_name: &str, suite: Option<&str>, program: &str) -> anyhow::Result<Command> {
+fn cell_command(
+    ctx: &Context,
+    cell_name: &str,
+    suite: Option<&str>,
+    program: &str,
+) -> anyhow::Result<Command> {
     let cells = ctx.named_cells(&[cell_name.to_owned()])?;
     let cancel = cancel_flag()?;
     let (builder, _, outcomes) = build_cells(ctx, &cells, None, 1, &cancel)?;
@@ -25,26 +30,33 @@ fn cell_command(ctx: &Context, cell_name: &str, suite: Option<&str>, program: &s
     std::fs::create_dir_all(&shim).with_context(|| format!("creating {shim}"))?;
     let link = shim.join("python");
     let _ = std::fs::remove_file(&link);
-    std::os::unix::fs::symlink(outcome.dirs.python(), &link).with_context(|| format!("linking {link}"))?;
+    std::os::unix::fs::symlink(outcome.dirs.python(), &link)
+        .with_context(|| format!("linking {link}"))?;
     let mut bin_dirs = vec![shim, outcome.dirs.prefix.join("bin")];
     let mut cmd = Command::new(program);
     if let Some(suite) = suite {
         let venv = ctx.layout.cell_dir(cell).join("ext").join(suite).join("venv");
         if !venv.join("bin/python").is_file() {
-            bail!("{venv} does not exist: run `cargo xtask test {cell_name} --suite {suite}` first");
+            bail!(
+                "{venv} does not exist: run `cargo xtask test {cell_name} --suite {suite}` first"
+            );
         }
         bin_dirs.insert(0, venv.join("bin"));
         cmd.env("VIRTUAL_ENV", &venv);
     }
     let path = std::env::var("PATH").unwrap_or_default();
-    let new_path = std::env::join_paths(bin_dirs.iter().map(|d| d.as_std_path().to_owned()).chain(std::env::split_paths(&path)))
-        .context("building PATH")?;
+    let new_path = std::env::join_paths(
+        bin_dirs.iter().map(|d| d.as_std_path().to_owned()).chain(std::env::split_paths(&path)),
+    )
+    .context("building PATH")?;
     for (key, _) in std::env::vars() {
         if key.starts_with("PYTHON") {
             cmd.env_remove(key);
         }
     }
-    cmd.env("PATH", new_path).envs(&builder.plan(cell).runtime_env).env("DEBUG_MATRIX_CELL", cell_name);
+    cmd.env("PATH", new_path)
+        .envs(&builder.plan(cell).runtime_env)
+        .env("DEBUG_MATRIX_CELL", cell_name);
     Ok(cmd)
 }
 
@@ -64,7 +76,10 @@ impl ShellIn {
     pub(crate) fn run(self, ctx: &Context) -> anyhow::Result<()> {
         let shell = std::env::var("SHELL").unwrap_or_else(|_| "/bin/sh".to_owned());
         let mut cmd = cell_command(ctx, &self.cell, self.suite.as_deref(), &shell)?;
-        eprintln!("entering {}: `python` is the cell's interpreter; exit the shell to leave", self.cell);
+        eprintln!(
+            "entering {}: `python` is the cell's interpreter; exit the shell to leave",
+            self.cell
+        );
         cmd.status().with_context(|| format!("running {shell}"))?;
         Ok(())
     }

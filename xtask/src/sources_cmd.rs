@@ -29,7 +29,9 @@ fn describe_signature(status: &Option<SignatureStatus>) -> String {
     match status {
         None => String::new(),
         Some(SignatureStatus::NotSigned) => ", no signing key pinned".to_owned(),
-        Some(SignatureStatus::Unavailable) => ", no .asc signature available (sha256 pin checked)".to_owned(),
+        Some(SignatureStatus::Unavailable) => {
+            ", no .asc signature available (sha256 pin checked)".to_owned()
+        }
         Some(SignatureStatus::Good(info)) => {
             format!(", good signature by {} ({})", info.signer, info.fingerprint)
         }

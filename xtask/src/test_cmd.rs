@@ -5,7 +5,11 @@ use std::sync::atomic::Ordering;
 use anyhow::bail;
 use exttest::{CellEnv, Suite, SuiteResult};
 
-use crate::{Context, build_cmd::{build_cells, cancel_flag}, flags::Test};
+use crate::{
+    Context,
+    build_cmd::{build_cells, cancel_flag},
+    flags::Test,
+};
 
 impl Test {
     pub(crate) fn run(self, ctx: &Context) -> anyhow::Result<()> {
@@ -21,7 +25,9 @@ impl Test {
             }
             let name = job.cell.name();
             if !outcome.ok() {
-                println!("{name:26} not tested: the build or its promise check failed (see `cargo xtask build {name}`)");
+                println!(
+                    "{name:26} not tested: the build or its promise check failed (see `cargo xtask build {name}`)"
+                );
                 broken.push(name);
                 continue;
             }
@@ -55,8 +61,11 @@ impl Test {
         }
         build::write_atomically(&report, &doc)?;
         println!("results: {report}");
-        let dirty: Vec<String> =
-            results.iter().filter(|r| !r.clean()).map(|r| format!("{} {}", r.cell, r.suite)).collect();
+        let dirty: Vec<String> = results
+            .iter()
+            .filter(|r| !r.clean())
+            .map(|r| format!("{} {}", r.cell, r.suite))
+            .collect();
         if cancel.load(Ordering::SeqCst) {
             bail!("interrupted");
         }
@@ -72,7 +81,9 @@ impl Test {
     fn repro(&self, cell: &str, suite: &Suite, test: Option<&str>) -> String {
         let mut line = format!("cargo xtask test {cell}");
         match &suite.source {
-            exttest::Source::Dir(dir) if !self.ext.is_empty() => line.push_str(&format!(" --ext {dir}")),
+            exttest::Source::Dir(dir) if !self.ext.is_empty() => {
+                line.push_str(&format!(" --ext {dir}"))
+            }
             _ => line.push_str(&format!(" --suite {}", suite.name)),
         }
         if let Some(m) = &self.malloc {
@@ -110,7 +121,8 @@ impl Test {
                 })
                 .collect();
         }
-        let all = exttest::load_suites(&ctx.matrix.dir.join("extensions.toml"), &crate::project_root())?;
+        let all =
+            exttest::load_suites(&ctx.matrix.dir.join("extensions.toml"), &crate::project_root())?;
         if self.suite.is_empty() {
             return Ok(all);
         }
@@ -119,7 +131,10 @@ impl Test {
             .map(|name| {
                 all.iter().find(|s| &s.name == name).cloned().ok_or_else(|| {
                     let known: Vec<&str> = all.iter().map(|s| s.name.as_str()).collect();
-                    anyhow::anyhow!("unknown suite `{name}`: matrix/extensions.toml has {}", known.join(", "))
+                    anyhow::anyhow!(
+                        "unknown suite `{name}`: matrix/extensions.toml has {}",
+                        known.join(", ")
+                    )
                 })
             })
             .collect()
@@ -145,7 +160,8 @@ fn exttest_detectors(d: &exttest::Detectors) -> String {
 
 fn print_result(r: &SuiteResult) {
     let c = &r.counts;
-    let verdict = if r.clean() { "clean".to_owned() } else { format!("{} finding(s)", r.findings.len()) };
+    let verdict =
+        if r.clean() { "clean".to_owned() } else { format!("{} finding(s)", r.findings.len()) };
     println!(
         "{:26} {:12} {} passed, {} failed, {} skipped: {verdict} in {}s",
         r.cell, r.suite, c.passed, c.failed, c.skipped, r.seconds

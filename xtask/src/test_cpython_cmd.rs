@@ -16,7 +16,6 @@ impl TestCpython {
     pub(crate) fn run(self, ctx: &Context) -> anyhow::Result<()> {
         let tests = TestsFile::load(&ctx.matrix.dir.join("cpython-tests.toml"))?;
         let profile = tests.profile(&self.profile)?;
-        let known = tests.known_failures_in(&self.environment);
         let cells = ctx.named_cells(&self.cells)?;
         let cancel = cancel_flag()?;
         // The same builds as `cargo xtask build` (cheap when cached), each interpreter checked.
@@ -31,6 +30,7 @@ impl TestCpython {
             let name = job.cell.name();
             let cell_dir = ctx.layout.cell_dir(&job.cell);
             let files = Files::in_dir(&cell_dir, &profile.name);
+            let known = tests.known_failures_in(&self.environment, &job.cell.variant.name);
             let record = if outcome.ok() {
                 eprintln!("{name}: regrtest, profile {} …", profile.name);
                 let runtime_env = builder.plan(&job.cell).runtime_env;

@@ -41,7 +41,13 @@ struct Run {
 impl Run {
     fn xtask(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
-        cmd.args(["--work-dir", self.work.as_str(), "--mirror", mirror().as_str(), "--no-upstream"]);
+        cmd.args([
+            "--work-dir",
+            self.work.as_str(),
+            "--mirror",
+            mirror().as_str(),
+            "--no-upstream",
+        ]);
         cmd.args(args);
         cmd.env_remove("DEBUG_MATRIX_MIRROR");
         cmd
@@ -157,7 +163,13 @@ fn build_scenario(run: &Run) {
     let (ok, text) = run.run(&["build", "--set", "ci"]);
     assert!(ok, "every CI cell builds and keeps its promise:\n{text}");
     assert!(line_of(&text, "3.13.5+debug").contains("cached"), "{text}");
-    for cell in ["3.13.5+release", "3.13.5+ref-debug", "3.13.5+trace-refs", "3.13.5+valgrind", "3.11.2+debug"] {
+    for cell in [
+        "3.13.5+release",
+        "3.13.5+ref-debug",
+        "3.13.5+trace-refs",
+        "3.13.5+valgrind",
+        "3.11.2+debug",
+    ] {
         let line = line_of(&text, cell);
         assert!(line.contains("built in") && line.contains("promise kept"), "{cell}: {line}");
     }
@@ -169,7 +181,8 @@ fn build_scenario(run: &Run) {
         fs::copy(repo().join("matrix").join(name), matrix.join(name)).expect("copy");
     }
     for key in fs::read_dir(repo().join("matrix/keys")).expect("keys").flatten() {
-        fs::copy(key.path(), matrix.join("keys").as_std_path().join(key.file_name())).expect("copy key");
+        fs::copy(key.path(), matrix.join("keys").as_std_path().join(key.file_name()))
+            .expect("copy key");
     }
     let variants = fs::read_to_string(repo().join("matrix/variants.toml")).expect("variants");
     let changed = variants.replace(
@@ -191,9 +204,18 @@ fn build_scenario(run: &Run) {
     ]);
     assert!(!ok, "a broken cell fails the run");
     let broken_line = line_of(&text, "3.13.5+broken");
-    assert!(broken_line.contains("configure failed") && broken_line.contains("configure.log"), "{text}");
-    assert!(text.contains("C compiler cannot create executables"), "the log tail is shown:\n{text}");
-    assert!(line_of(&text, "3.13.5+ref-debug").contains("built in"), "the changed variant rebuilt:\n{text}");
+    assert!(
+        broken_line.contains("configure failed") && broken_line.contains("configure.log"),
+        "{text}"
+    );
+    assert!(
+        text.contains("C compiler cannot create executables"),
+        "the log tail is shown:\n{text}"
+    );
+    assert!(
+        line_of(&text, "3.13.5+ref-debug").contains("built in"),
+        "the changed variant rebuilt:\n{text}"
+    );
     assert!(line_of(&text, "3.13.5+ref-debug").contains("promise kept"), "{text}");
     assert!(line_of(&text, "3.13.5+release").contains("cached"), "unchanged: {text}");
     assert!(line_of(&text, "3.13.5+debug").contains("cached"), "unchanged: {text}");
@@ -216,7 +238,8 @@ fn cpython_smoke_tests(run: &Run) {
 fn extension_results(run: &Run, suite: &str) -> serde_json::Value {
     let path = run.work.join("report/report.json");
     let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let doc: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let doc: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
     assert_eq!(doc["schema_version"], 1, "{path}");
     let mut results = Vec::new();
     for cell in doc["cells"].as_array().expect("cells") {
@@ -255,7 +278,8 @@ fn finding_lines(results: &serde_json::Value) -> Vec<String> {
 fn crashes_and_hangs_are_contained(run: &Run) {
     let crashy = repo().join("xtask/tests/fixtures/crashy");
     let started = Instant::now();
-    let (ok, text) = run.run(&["test", "3.13.5+debug", "--ext", crashy.as_str(), "--timeout", "20"]);
+    let (ok, text) =
+        run.run(&["test", "3.13.5+debug", "--ext", crashy.as_str(), "--timeout", "20"]);
     assert!(!ok, "findings fail the run:\n{text}");
     let results = extension_results(run, "crashy");
     assert_eq!(
@@ -264,7 +288,10 @@ fn crashes_and_hangs_are_contained(run: &Run) {
         "{text}"
     );
     let counts = &results[0]["counts"];
-    assert_eq!(counts["passed"], 2, "the tests before and after the crash and the hang ran: {text}");
+    assert_eq!(
+        counts["passed"], 2,
+        "the tests before and after the crash and the hang ran: {text}"
+    );
     let crash = &results[0]["findings"][0]["message"];
     assert!(crash.as_str().is_some_and(|m| m.contains("SIGSEGV")), "the signal is named: {crash}");
     assert!(started.elapsed() < Duration::from_secs(600), "the hang was cut short");
@@ -292,7 +319,10 @@ fn example_extension_bugs_are_found_where_visible(run: &Run) {
         assert_eq!(r["counts"]["passed"], 4, "every test passes functionally: {r}");
         if r["cell"] == "3.13.5+trace-refs" {
             let message = r["findings"][0]["message"].as_str().unwrap_or("");
-            assert!(message.contains("leaked objects:") && message.contains("list"), "types named: {message}");
+            assert!(
+                message.contains("leaked objects:") && message.contains("list"),
+                "types named: {message}"
+            );
         }
     }
 }
@@ -311,8 +341,14 @@ fn markupsafe_passes_with_its_speedups(run: &Run) {
 }
 
 fn run_in_a_cell(run: &Run) {
-    let (ok, text) =
-        run.run(&["run", "3.13.5+debug", "--", "python", "-c", "import sys; print(sys.gettotalrefcount() > 0, sys.abiflags)"]);
+    let (ok, text) = run.run(&[
+        "run",
+        "3.13.5+debug",
+        "--",
+        "python",
+        "-c",
+        "import sys; print(sys.gettotalrefcount() > 0, sys.abiflags)",
+    ]);
     assert!(ok, "{text}");
     assert!(text.contains("True d"), "{text}");
 }

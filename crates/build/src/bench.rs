@@ -77,7 +77,8 @@ pub fn bench(
     let bare_prefix = dir.join("bare/prefix");
     std::fs::create_dir_all(&bare_build).with_context(|| format!("creating {bare_build}"))?;
     let started = Instant::now();
-    let mut configure_line = vec![first.source_dir.join("configure").into_string(), format!("--prefix={bare_prefix}")];
+    let mut configure_line =
+        vec![first.source_dir.join("configure").into_string(), format!("--prefix={bare_prefix}")];
     configure_line.extend(first.cell.variant.configure.iter().cloned());
     let steps: [Vec<String>; 3] = [
         configure_line,
@@ -98,8 +99,12 @@ pub fn bench(
     let bare = started.elapsed().as_secs_f64();
 
     let layout = Layout::new(dir.join("work"));
-    let options =
-        Options { make_jobs, parallel_builds: 1, phase_timeout: Duration::from_secs(3600), share_config_cache: true };
+    let options = Options {
+        make_jobs,
+        parallel_builds: 1,
+        phase_timeout: Duration::from_secs(3600),
+        share_config_cache: true,
+    };
     let builder = Builder::new(&layout, toolchain, options, cancel);
     let timed = |jobs: &[Job<'_>]| -> anyhow::Result<f64> {
         let started = Instant::now();

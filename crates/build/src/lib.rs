@@ -159,7 +159,11 @@ pub fn read_toolchain() -> anyhow::Result<Toolchain> {
             .arg(arg)
             .output()
             .with_context(|| format!("running `cc {arg}`: is a C compiler installed?"))?;
-        anyhow::ensure!(out.status.success(), "`cc {arg}` failed: {}", String::from_utf8_lossy(&out.stderr));
+        anyhow::ensure!(
+            out.status.success(),
+            "`cc {arg}` failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         Ok(String::from_utf8_lossy(&out.stdout).lines().next().unwrap_or("").trim().to_owned())
     };
     Ok(Toolchain { compiler: run("--version")?, target: run("-dumpmachine")? })
@@ -176,7 +180,12 @@ pub struct Builder<'a> {
 
 impl<'a> Builder<'a> {
     /// A builder writing under `layout`, stopping when `cancel` is set.
-    pub fn new(layout: &'a Layout, toolchain: Toolchain, options: Options, cancel: Arc<AtomicBool>) -> Self {
+    pub fn new(
+        layout: &'a Layout,
+        toolchain: Toolchain,
+        options: Options,
+        cancel: Arc<AtomicBool>,
+    ) -> Self {
         Builder { layout, toolchain, options, cancel, progress: indicatif::MultiProgress::new() }
     }
 
@@ -276,7 +285,11 @@ impl<'a> Builder<'a> {
                     phases,
                 };
                 if let Err(e) = write_atomically(&dirs.manifest, &manifest) {
-                    return failed("install", format!("writing {}: {e:#}", dirs.manifest), &dirs.manifest);
+                    return failed(
+                        "install",
+                        format!("writing {}: {e:#}", dirs.manifest),
+                        &dirs.manifest,
+                    );
                 }
                 self.say(format!("{label}: built in {seconds}s ({})", dirs.root));
                 BuildStatus::Built { seconds }
@@ -320,19 +333,26 @@ impl<'a> Builder<'a> {
                     Ok(())
                 }
                 Err(RunError::Cancelled) => Err(BuildStatus::Cancelled),
-                Err(RunError::Failed(status)) => Err(failed(name, format!("exited with {status}"), &log)),
+                Err(RunError::Failed(status)) => {
+                    Err(failed(name, format!("exited with {status}"), &log))
+                }
                 Err(RunError::TimedOut(t)) => {
                     Err(failed(name, format!("timed out after {}s", t.as_secs()), &log))
                 }
-                Err(RunError::Io(e)) => Err(failed(name, format!("could not run {}: {e}", argv[0]), &log)),
+                Err(RunError::Io(e)) => {
+                    Err(failed(name, format!("could not run {}: {e}", argv[0]), &log))
+                }
             }
         };
-        let io_fail = |what: String, e: std::io::Error| failed("configure", format!("{what}: {e}"), &dirs.root);
+        let io_fail = |what: String, e: std::io::Error| {
+            failed("configure", format!("{what}: {e}"), &dirs.root)
+        };
         if !dirs.configure_done.is_file() {
             // A configure that did not finish leaves nothing worth keeping.
             let _ = fs::remove_dir_all(&dirs.build);
             let _ = fs::remove_dir_all(&dirs.logs);
-            fs::create_dir_all(&dirs.build).map_err(|e| io_fail(format!("creating {}", dirs.build), e))?;
+            fs::create_dir_all(&dirs.build)
+                .map_err(|e| io_fail(format!("creating {}", dirs.build), e))?;
             let mut line = plan.configure_line(&job.source_dir, &dirs.prefix);
             let seed = self.config_cache_seed(plan);
             if let Some(seed) = &seed {
@@ -407,9 +427,14 @@ impl<'a> Builder<'a> {
                 let _ = write_atomically(&record, &Record { identity, status: status.clone() });
             }
             CheckStatus::Mismatch { diff } => {
-                self.say(format!("{}: interpreter does not keep its promise:\n{diff}", cell.name()));
+                self.say(format!(
+                    "{}: interpreter does not keep its promise:\n{diff}",
+                    cell.name()
+                ));
             }
-            CheckStatus::Error { message } => self.say(format!("{}: check failed: {message}", cell.name())),
+            CheckStatus::Error { message } => {
+                self.say(format!("{}: check failed: {message}", cell.name()))
+            }
             CheckStatus::NotRun => {}
         }
         status

@@ -4,15 +4,18 @@
 use std::{
     fs::{self, OpenOptions},
     io::{self, Read, Seek, SeekFrom, Write},
-    process::Command,
     os::unix::process::CommandExt,
+    process::Command,
     sync::atomic::{AtomicBool, Ordering},
     thread,
     time::{Duration, Instant},
 };
 
 use camino::Utf8Path;
-use nix::{sys::signal::{Signal, killpg}, unistd::Pid};
+use nix::{
+    sys::signal::{Signal, killpg},
+    unistd::Pid,
+};
 
 /// How a command ended, if not with success.
 #[derive(Debug)]
@@ -133,6 +136,9 @@ mod tests {
         assert!(matches!(err, Err(RunError::TimedOut(_))), "{err:?}");
         let pid: i32 = fs::read_to_string(&pidfile).expect("pid").trim().parse().expect("a pid");
         thread::sleep(Duration::from_millis(200));
-        assert!(nix::sys::signal::kill(Pid::from_raw(pid), None).is_err(), "grandchild {pid} still alive");
+        assert!(
+            nix::sys::signal::kill(Pid::from_raw(pid), None).is_err(),
+            "grandchild {pid} still alive"
+        );
     }
 }

@@ -26,10 +26,33 @@ pub const FIXED_CONFIGURE_ARGS: &[&str] = &[
 /// Variables removed from the build environment so the user's shell cannot change a build
 /// behind the cache key's back.
 pub const SCRUBBED_ENV: &[&str] = &[
-    "CFLAGS", "CPPFLAGS", "LDFLAGS", "LIBS", "CC", "CXX", "CPP", "LD", "AR", "MAKEFLAGS", "MFLAGS",
-    "MAKELEVEL", "CFLAGS_NODIST", "LDFLAGS_NODIST", "EXTRA_CFLAGS", "OPT", "PYTHONPATH",
-    "PYTHONHOME", "PYTHONSTARTUP", "PYTHONMALLOC", "PYTHONDEVMODE", "PYTHONWARNINGS",
-    "PYTHONDONTWRITEBYTECODE", "VIRTUAL_ENV", "CONFIG_SITE", "LD_LIBRARY_PATH", "LD_PRELOAD",
+    "CFLAGS",
+    "CPPFLAGS",
+    "LDFLAGS",
+    "LIBS",
+    "CC",
+    "CXX",
+    "CPP",
+    "LD",
+    "AR",
+    "MAKEFLAGS",
+    "MFLAGS",
+    "MAKELEVEL",
+    "CFLAGS_NODIST",
+    "LDFLAGS_NODIST",
+    "EXTRA_CFLAGS",
+    "OPT",
+    "PYTHONPATH",
+    "PYTHONHOME",
+    "PYTHONSTARTUP",
+    "PYTHONMALLOC",
+    "PYTHONDEVMODE",
+    "PYTHONWARNINGS",
+    "PYTHONDONTWRITEBYTECODE",
+    "VIRTUAL_ENV",
+    "CONFIG_SITE",
+    "LD_LIBRARY_PATH",
+    "LD_PRELOAD",
 ];
 
 /// The fixed environment every build runs in.
@@ -77,7 +100,8 @@ pub struct BuildPlan {
 impl BuildPlan {
     /// The `configure` command line for `prefix`, as a person would type it in the build dir.
     pub fn configure_line(&self, source_dir: &Utf8Path, prefix: &Utf8Path) -> Vec<String> {
-        let mut line = vec![source_dir.join("configure").into_string(), format!("--prefix={prefix}")];
+        let mut line =
+            vec![source_dir.join("configure").into_string(), format!("--prefix={prefix}")];
         line.extend(self.configure_args.iter().cloned());
         line
     }
@@ -146,7 +170,8 @@ fn config_cache_group(cell: &Cell<'_>, toolchain: &Toolchain) -> Option<String> 
     if !v.cflags.is_empty() || v.configure.iter().any(|a| a.contains("sanitizer")) {
         return None;
     }
-    let compiler = hex::encode(Sha256::digest(format!("{}\n{}", toolchain.compiler, toolchain.target)));
+    let compiler =
+        hex::encode(Sha256::digest(format!("{}\n{}", toolchain.compiler, toolchain.target)));
     Some(format!("{}-{}", cell.release.version, &compiler[..12]))
 }
 
@@ -159,7 +184,10 @@ mod tests {
     use super::*;
 
     fn toolchain() -> Toolchain {
-        Toolchain { compiler: "gcc (Debian 12.2.0-14) 12.2.0".into(), target: "x86_64-linux-gnu".into() }
+        Toolchain {
+            compiler: "gcc (Debian 12.2.0-14) 12.2.0".into(),
+            target: "x86_64-linux-gnu".into(),
+        }
     }
 
     fn matrix() -> Matrix {
@@ -181,11 +209,16 @@ mod tests {
                 p.runtime_env
             )
         };
-        let all: String =
-            ["3.13.5+release", "3.13.5+pymalloc-debug", "3.13.5+ref-debug", "3.13.5+valgrind", "3.11.2+debug"]
-                .iter()
-                .map(|n| show(n))
-                .collect();
+        let all: String = [
+            "3.13.5+release",
+            "3.13.5+pymalloc-debug",
+            "3.13.5+ref-debug",
+            "3.13.5+valgrind",
+            "3.11.2+debug",
+        ]
+        .iter()
+        .map(|n| show(n))
+        .collect();
         expect![[r#"
             3.13.5+release: key 48ae6e2751d5c72e
               configure /src/configure --prefix=/prefix --with-ensurepip=no
@@ -220,7 +253,11 @@ mod tests {
         let mut variant = cell.variant.clone();
         variant.configure.push("--enable-shared".into());
         let changed = Cell { release: cell.release, variant: &variant };
-        assert_ne!(plan(&changed, &toolchain()).key, base, "configure arguments are part of the key");
+        assert_ne!(
+            plan(&changed, &toolchain()).key,
+            base,
+            "configure arguments are part of the key"
+        );
         let mut release = cell.release.clone();
         release.sha256 = "0".repeat(64);
         let changed = Cell { release: &release, variant: cell.variant };

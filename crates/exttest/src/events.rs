@@ -133,16 +133,31 @@ pub fn evaluate(events: &[Event], exit: &Exit, log: &str) -> (Counts, Vec<Findin
         .filter(|l| !SIGNAL_REPORTS.iter().any(|s| l.starts_with(s)))
         .collect();
     for line in &fatal {
-        let kind = if line.contains("AddressSanitizer") { FindingKind::Sanitizer } else { FindingKind::FatalError };
-        findings.push(Finding::new(kind, unfinished.clone(), format!("{line}
-{}", context_after(log, line, 12))));
+        let kind = if line.contains("AddressSanitizer") {
+            FindingKind::Sanitizer
+        } else {
+            FindingKind::FatalError
+        };
+        findings.push(Finding::new(
+            kind,
+            unfinished.clone(),
+            format!(
+                "{line}
+{}",
+                context_after(log, line, 12)
+            ),
+        ));
     }
     match exit {
         Exit::Signal(_) if !fatal.is_empty() => {}
         Exit::Signal(sig) => findings.push(Finding::new(
             FindingKind::Crash,
             unfinished.clone(),
-            format!("killed by signal {sig}{}; output:\n{}", signal_name(*sig), report_or_tail(log, SIGNAL_REPORTS)),
+            format!(
+                "killed by signal {sig}{}; output:\n{}",
+                signal_name(*sig),
+                report_or_tail(log, SIGNAL_REPORTS)
+            ),
         )),
         Exit::TimedOut => findings.push(Finding::new(
             FindingKind::Hang,
@@ -154,16 +169,21 @@ pub fn evaluate(events: &[Event], exit: &Exit, log: &str) -> (Counts, Vec<Findin
             findings.push(Finding::new(
                 FindingKind::Hang,
                 unfinished.clone(),
-                format!("the test exceeded its timeout (exit {code}); traceback:\n{}", report_or_tail(log, &["Timeout (0:"])),
+                format!(
+                    "the test exceeded its timeout (exit {code}); traceback:\n{}",
+                    report_or_tail(log, &["Timeout (0:"])
+                ),
             ))
         }
-        Exit::Code(code) if *code != 0 && unfinished.is_some() && fatal.is_empty() => {
-            findings.push(Finding::new(
+        Exit::Code(code) if *code != 0 && unfinished.is_some() && fatal.is_empty() => findings
+            .push(Finding::new(
                 FindingKind::Crash,
                 unfinished.clone(),
-                format!("the process exited with {code} during the test; last output:\n{}", tail(log, 15)),
-            ))
-        }
+                format!(
+                    "the process exited with {code} during the test; last output:\n{}",
+                    tail(log, 15)
+                ),
+            )),
         Exit::Code(code) if !matches!(code, 0 | 1) && counts.failed == 0 && fatal.is_empty() => {
             findings.push(Finding::new(
                 FindingKind::TestFailure,
@@ -296,10 +316,15 @@ mod tests {
                   File "t.py", line 9 in slow
             "#]],
         );
-        check("{\"event\":\"start\",\"test\":\"t.py::slow\"}\n", Exit::TimedOut, "...", expect![[r#"
+        check(
+            "{\"event\":\"start\",\"test\":\"t.py::slow\"}\n",
+            Exit::TimedOut,
+            "...",
+            expect![[r#"
             Counts { passed: 0, failed: 0, skipped: 0 }
             Hang Some("t.py::slow"): the run exceeded its time limit; last output:
             ...
-        "#]]);
+        "#]],
+        );
     }
 }

@@ -121,7 +121,9 @@ pub fn run_suite(env: &CellEnv<'_>, suite: &Suite, detectors: &Detectors) -> Sui
             result.counts = counts;
             result.findings = findings;
         }
-        Err(err) => result.findings.push(Finding::new(FindingKind::Setup, None, format!("{err:#}"))),
+        Err(err) => {
+            result.findings.push(Finding::new(FindingKind::Setup, None, format!("{err:#}")))
+        }
     }
     result.seconds = started.elapsed().as_secs();
     result
@@ -129,7 +131,12 @@ pub fn run_suite(env: &CellEnv<'_>, suite: &Suite, detectors: &Detectors) -> Sui
 
 fn describe(d: &Detectors) -> Vec<String> {
     let mut out = Vec::new();
-    for (on, name) in [(d.leaks, "leaks"), (d.leak_types, "leak-types"), (d.valgrind, "valgrind"), (d.asan, "asan")] {
+    for (on, name) in [
+        (d.leaks, "leaks"),
+        (d.leak_types, "leak-types"),
+        (d.valgrind, "valgrind"),
+        (d.asan, "asan"),
+    ] {
         if on {
             out.push(name.to_owned());
         }
@@ -142,10 +149,18 @@ fn describe(d: &Detectors) -> Vec<String> {
 
 /// Runs one set-up command; a failure is an error naming the log.
 fn step(env: &CellEnv<'_>, what: &str, mut cmd: Command, log: &Utf8Path) -> anyhow::Result<()> {
-    for var in ["PYTHONPATH", "PYTHONHOME", "PYTHONMALLOC", "PYTHONSTARTUP", "VIRTUAL_ENV", "PIP_REQUIRE_VIRTUALENV"] {
+    for var in [
+        "PYTHONPATH",
+        "PYTHONHOME",
+        "PYTHONMALLOC",
+        "PYTHONSTARTUP",
+        "VIRTUAL_ENV",
+        "PIP_REQUIRE_VIRTUALENV",
+    ] {
         cmd.env_remove(var);
     }
-    cmd.env("PIP_DISABLE_PIP_VERSION_CHECK", "1").env("PIP_CACHE_DIR", env.shared_dir.join("pip-cache"));
+    cmd.env("PIP_DISABLE_PIP_VERSION_CHECK", "1")
+        .env("PIP_CACHE_DIR", env.shared_dir.join("pip-cache"));
     match run_logged(cmd, log, env.cancel, Some(Duration::from_secs(900))) {
         Ok(()) => Ok(()),
         Err(RunError::Cancelled) => bail!("{what}: interrupted"),
@@ -190,21 +205,42 @@ fn prepare(
                 Some(s) => s,
                 None => {
                     let mut cmd = Command::new(&py);
-                    cmd.args(["-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:", "-d"])
-                        .arg(&sdists)
-                        .arg(spec);
+                    cmd.args([
+                        "-m",
+                        "pip",
+                        "download",
+                        "-q",
+                        "--no-deps",
+                        "--no-binary",
+                        ":all:",
+                        "-d",
+                    ])
+                    .arg(&sdists)
+                    .arg(spec);
                     step(env, &format!("downloading {spec}"), cmd, &log)?;
-                    find_sdist(&sdists).with_context(|| format!("pip download {spec} left no .tar.gz in {sdists}"))?
+                    find_sdist(&sdists).with_context(|| {
+                        format!("pip download {spec} left no .tar.gz in {sdists}")
+                    })?
                 }
             };
-            extract::extract_source_archive(&sdist, &src).with_context(|| format!("unpacking {sdist}"))?;
+            extract::extract_source_archive(&sdist, &src)
+                .with_context(|| format!("unpacking {sdist}"))?;
         }
     }
 
     let mut cmd = Command::new(&py);
-    cmd.args(["-m", "pip", "install", "-v", "--no-build-isolation", "--no-deps", "--no-cache-dir", "--force-reinstall"])
-        .arg(&src)
-        .envs(&suite.build_env);
+    cmd.args([
+        "-m",
+        "pip",
+        "install",
+        "-v",
+        "--no-build-isolation",
+        "--no-deps",
+        "--no-cache-dir",
+        "--force-reinstall",
+    ])
+    .arg(&src)
+    .envs(&suite.build_env);
     if !detectors.extension_cflags.is_empty() {
         cmd.env("CFLAGS", detectors.extension_cflags.join(" "));
     }
@@ -244,9 +280,12 @@ fn find_sdist(dir: &Utf8Path) -> Option<Utf8PathBuf> {
 
 /// Copies a project, leaving out build output, VCS data and virtual environments.
 fn copy_project(from: &Utf8Path, to: &Utf8Path) -> anyhow::Result<()> {
-    const SKIP: &[&str] = &[".git", "build", "dist", ".venv", "venv", "__pycache__", ".pytest_cache", ".tox"];
+    const SKIP: &[&str] =
+        &[".git", "build", "dist", ".venv", "venv", "__pycache__", ".pytest_cache", ".tox"];
     fs::create_dir_all(to).with_context(|| format!("creating {to}"))?;
-    for entry in fs::read_dir(from).with_context(|| format!("reading {from}: is --ext a project directory?"))? {
+    for entry in fs::read_dir(from)
+        .with_context(|| format!("reading {from}: is --ext a project directory?"))?
+    {
         let entry = entry.with_context(|| format!("reading {from}"))?;
         let name = entry.file_name().to_string_lossy().into_owned();
         if SKIP.contains(&name.as_str()) || name.ends_with(".egg-info") || name.ends_with(".so") {
@@ -278,10 +317,8 @@ fn test(
     let mut deselect: Vec<String> = Vec::new();
     let log = dir.join("test.log");
     let _ = fs::remove_file(&log);
-    let mut needles: Vec<String> = modules
-        .values()
-        .filter_map(|f| Utf8Path::new(f).file_name().map(str::to_owned))
-        .collect();
+    let mut needles: Vec<String> =
+        modules.values().filter_map(|f| Utf8Path::new(f).file_name().map(str::to_owned)).collect();
     needles.extend(c_sources(src));
     for attempt in 0..4 {
         let results = dir.join(format!("events-{attempt}.jsonl"));
@@ -299,7 +336,11 @@ fn test(
                 break;
             }
             Err(RunError::Io(e)) => {
-                findings.push(Finding::new(FindingKind::Setup, None, format!("could not run pytest: {e}")));
+                findings.push(Finding::new(
+                    FindingKind::Setup,
+                    None,
+                    format!("could not run pytest: {e}"),
+                ));
                 break;
             }
         };
@@ -316,11 +357,14 @@ fn test(
                 findings.push(f);
             }
         }
-        let crashed = matches!(exit, Exit::Signal(_) | Exit::TimedOut) || (exit != Exit::Code(0) && exit != Exit::Code(1));
+        let crashed = matches!(exit, Exit::Signal(_) | Exit::TimedOut)
+            || (exit != Exit::Code(0) && exit != Exit::Code(1));
         let unfinished = events::unfinished_test(&evs);
         all_events.extend(evs);
         match unfinished {
-            Some(test) if crashed || exit == Exit::Code(1) && text.contains("Timeout (0:") => deselect.push(test),
+            Some(test) if crashed || exit == Exit::Code(1) && text.contains("Timeout (0:") => {
+                deselect.push(test)
+            }
             _ => break,
         }
     }
@@ -356,7 +400,10 @@ fn c_sources(src: &Utf8Path) -> Vec<String> {
 fn parse_status(status: &str) -> Exit {
     // ExitStatus's Display: "exit status: 1" or "signal: 11 (SIGSEGV)".
     let number = |prefix: &str| {
-        status.strip_prefix(prefix).and_then(|r| r.split_whitespace().next()).and_then(|n| n.parse().ok())
+        status
+            .strip_prefix(prefix)
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
     };
     if let Some(sig) = number("signal: ") {
         Exit::Signal(sig)
@@ -389,13 +436,21 @@ fn pytest_command(
             ]
             .map(str::to_owned),
         );
-        argv.push(format!("--suppressions={}", env.cpython_source.join("Misc/valgrind-python.supp")));
+        argv.push(format!(
+            "--suppressions={}",
+            env.cpython_source.join("Misc/valgrind-python.supp")
+        ));
     }
     argv.push(py.into_string());
-    argv.extend(["-m", "pytest", "-p", "debug_matrix_pytest", "-p", "no:cacheprovider"].map(str::to_owned));
+    argv.extend(
+        ["-m", "pytest", "-p", "debug_matrix_pytest", "-p", "no:cacheprovider"].map(str::to_owned),
+    );
     argv.extend(["--import-mode=importlib", "-q", "-rfE"].map(str::to_owned));
     argv.push(format!("--dm-results={results}"));
-    argv.push(format!("--dm-timeout={}", suite.timeout_seconds * if detectors.valgrind { 20 } else { 1 }));
+    argv.push(format!(
+        "--dm-timeout={}",
+        suite.timeout_seconds * if detectors.valgrind { 20 } else { 1 }
+    ));
     argv.push("--dm-mark-stderr".to_owned());
     if detectors.leaks {
         argv.push("--dm-leaks".to_owned());

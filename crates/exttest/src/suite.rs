@@ -102,13 +102,20 @@ pub fn parse_suites(
         }
         let source = match (raw.path, raw.pypi) {
             (Some(dir), None) => Source::Dir(repo_root.join(dir)),
-            (None, Some(spec)) if spec.split_once("==").is_some_and(|(n, v)| !n.is_empty() && !v.is_empty()) => {
+            (None, Some(spec))
+                if spec.split_once("==").is_some_and(|(n, v)| !n.is_empty() && !v.is_empty()) =>
+            {
                 Source::Pypi(spec)
             }
             (None, Some(spec)) => {
-                return fail(format!("suite `{}`: pypi = \"{spec}\" must pin a version: \"name==version\"", raw.name));
+                return fail(format!(
+                    "suite `{}`: pypi = \"{spec}\" must pin a version: \"name==version\"",
+                    raw.name
+                ));
             }
-            _ => return fail(format!("suite `{}`: give exactly one of `path` or `pypi`", raw.name)),
+            _ => {
+                return fail(format!("suite `{}`: give exactly one of `path` or `pypi`", raw.name));
+            }
         };
         suites.push(Suite {
             name: raw.name,
@@ -126,7 +133,10 @@ pub fn parse_suites(
 
 /// An ad hoc suite for the project directory `dir` (`cargo xtask test --ext DIR`).
 pub fn suite_for_dir(dir: &Utf8Path) -> Suite {
-    let name = dir.file_name().unwrap_or("ext").replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "_");
+    let name = dir
+        .file_name()
+        .unwrap_or("ext")
+        .replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "_");
     Suite {
         name,
         source: Source::Dir(dir.to_owned()),
@@ -146,7 +156,11 @@ mod tests {
     use super::*;
 
     fn check(text: &str, expect: Expect) {
-        let actual = match parse_suites(Utf8Path::new("matrix/extensions.toml"), text, Utf8Path::new("/repo")) {
+        let actual = match parse_suites(
+            Utf8Path::new("matrix/extensions.toml"),
+            text,
+            Utf8Path::new("/repo"),
+        ) {
             Ok(suites) => format!("{suites:#?}"),
             Err(e) => format!("error: {e}"),
         };
@@ -171,13 +185,19 @@ mod tests {
                      2 | name = "m"
                        |        ^"#]],
         );
-        check("[[suite]]\nname = \"m\"\n", expect![[r#"
+        check(
+            "[[suite]]\nname = \"m\"\n",
+            expect![[r#"
             error: matrix/extensions.toml:2:8: suite `m`: give exactly one of `path` or `pypi`
                  2 | name = "m"
-                   |        ^"#]]);
-        check("[[suite]]\nname = \"m\"\npath = \"x\"\ntimeout = 3\n", expect![[r#"
+                   |        ^"#]],
+        );
+        check(
+            "[[suite]]\nname = \"m\"\npath = \"x\"\ntimeout = 3\n",
+            expect![[r#"
             error: matrix/extensions.toml:4:1: unknown field `timeout`, expected one of `name`, `path`, `pypi`, `tests`, `test-deps`, `build-env`, `pytest-args`, `valgrind-select`, `timeout-seconds`
                  4 | timeout = 3
-                   | ^"#]]);
+                   | ^"#]],
+        );
     }
 }

@@ -123,7 +123,8 @@ some pytest output
 
     #[test]
     fn keeps_only_errors_touching_the_extension() {
-        let needles = vec!["_refbugs.c".to_owned(), "_refbugs.cpython-313d-x86_64-linux-gnu.so".to_owned()];
+        let needles =
+            vec!["_refbugs.c".to_owned(), "_refbugs.cpython-313d-x86_64-linux-gnu.so".to_owned()];
         let out: Vec<String> = findings(LOG, &needles)
             .into_iter()
             .map(|f| format!("{:?} {:?}\n{}", f.kind, f.test, f.message))

@@ -53,7 +53,8 @@ impl FromStr for Mirror {
             return Ok(Mirror::Url(s.trim_end_matches('/').to_owned()));
         }
         if s.starts_with("file:") {
-            let url = url::Url::parse(s).map_err(|e| format!("mirror `{s}` is not a valid URL: {e}"))?;
+            let url =
+                url::Url::parse(s).map_err(|e| format!("mirror `{s}` is not a valid URL: {e}"))?;
             let path = url
                 .to_file_path()
                 .ok()
@@ -62,7 +63,9 @@ impl FromStr for Mirror {
             return Ok(Mirror::Dir(path));
         }
         if s.contains("://") {
-            return Err(format!("mirror `{s}`: only directories, file:// and https:// are supported"));
+            return Err(format!(
+                "mirror `{s}`: only directories, file:// and https:// are supported"
+            ));
         }
         Ok(Mirror::Dir(Utf8PathBuf::from(s)))
     }
@@ -187,7 +190,8 @@ impl Fetcher {
             return Ok(Fetched { path: dest, origin: Origin::Cache });
         }
         let dir = dest.parent().unwrap_or(&self.cache_dir).to_owned();
-        fs::create_dir_all(&dir).map_err(|source| FetchError::Cache { path: dir.clone(), source })?;
+        fs::create_dir_all(&dir)
+            .map_err(|source| FetchError::Cache { path: dir.clone(), source })?;
         let mut attempts = Vec::new();
         for origin in self.origins(archive) {
             match self.copy_from(&origin, archive, &dir, &dest) {
@@ -210,7 +214,8 @@ impl Fetcher {
             return Ok(Some(dest));
         }
         let dir = dest.parent().unwrap_or(&self.cache_dir).to_owned();
-        fs::create_dir_all(&dir).map_err(|source| FetchError::Cache { path: dir.clone(), source })?;
+        fs::create_dir_all(&dir)
+            .map_err(|source| FetchError::Cache { path: dir.clone(), source })?;
         let sig = Archive {
             file_name: format!("{}.asc", archive.file_name),
             upstream_url: format!("{}.asc", archive.upstream_url),

@@ -45,7 +45,11 @@ fn archive() -> Archive {
 fn cache_entries(f: &Fixture) -> Vec<String> {
     let dir = f.root.join("cache/sha256").join(HELLO);
     let mut names: Vec<String> = fs::read_dir(&dir)
-        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
         .unwrap_or_default();
     names.sort();
     names
@@ -104,7 +108,8 @@ fn mirror_spellings() {
     expect![[r#"Dir("/srv/python")"#]].assert_eq(&parse("file:///srv/python"));
     expect![[r#"Dir("/srv/py thon")"#]].assert_eq(&parse("file:///srv/py%20thon"));
     expect![[r#"Dir("../shared/cpython-sources")"#]].assert_eq(&parse("../shared/cpython-sources"));
-    expect![[r#"Url("https://mirror.example/python")"#]].assert_eq(&parse("https://mirror.example/python/"));
+    expect![[r#"Url("https://mirror.example/python")"#]]
+        .assert_eq(&parse("https://mirror.example/python/"));
     expect!["error: mirror `ftp://x/y`: only directories, file:// and https:// are supported"]
         .assert_eq(&parse("ftp://x/y"));
 }

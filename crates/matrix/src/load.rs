@@ -70,7 +70,9 @@ pub enum MatrixError {
         range: String,
     },
     /// A cell name that is not `<version>+<variant>`.
-    #[error("`{0}` is not a cell name: expected VERSION+VARIANT, e.g. 3.13.5+debug (see `cargo xtask list`)")]
+    #[error(
+        "`{0}` is not a cell name: expected VERSION+VARIANT, e.g. 3.13.5+debug (see `cargo xtask list`)"
+    )]
     BadCellName(String),
     /// The selection chose nothing.
     #[error("the selection matches no cell: {0} (see `cargo xtask list`)")]
@@ -186,9 +188,8 @@ impl Source {
     }
 
     fn parse<T: serde::de::DeserializeOwned>(&self) -> Result<T, MatrixError> {
-        toml::from_str(&self.text).map_err(|e| {
-            self.error(e.span().unwrap_or(0..0), e.message().to_owned())
-        })
+        toml::from_str(&self.text)
+            .map_err(|e| self.error(e.span().unwrap_or(0..0), e.message().to_owned()))
     }
 
     fn error(&self, span: std::ops::Range<usize>, message: String) -> MatrixError {
@@ -205,7 +206,10 @@ pub fn read_toml<T: serde::de::DeserializeOwned>(path: &Utf8Path) -> Result<T, M
 }
 
 /// Parses `text`, the contents of `path`, into `T`; errors name file, line and column.
-pub fn parse_toml<T: serde::de::DeserializeOwned>(path: &Utf8Path, text: &str) -> Result<T, MatrixError> {
+pub fn parse_toml<T: serde::de::DeserializeOwned>(
+    path: &Utf8Path,
+    text: &str,
+) -> Result<T, MatrixError> {
     Source { path: path.to_owned(), text: text.to_owned() }.parse()
 }
 
@@ -281,14 +285,16 @@ fn load_versions(src: &Source) -> Result<Vec<Release>, MatrixError> {
             return Err(src.error(span, format!("version {} is declared twice", raw.version)));
         }
         if raw.version.patch.is_none() {
-            return Err(src.error(span, format!("version {} needs its patch level, e.g. {}.0", raw.version, raw.version)));
+            return Err(src.error(
+                span,
+                format!("version {} needs its patch level, e.g. {}.0", raw.version, raw.version),
+            ));
         }
         let sha = raw.sha256.get_ref();
         if sha.len() != 64 || !sha.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-            return Err(src.error(
-                raw.sha256.span(),
-                "sha256 must be 64 lowercase hex digits".to_owned(),
-            ));
+            return Err(
+                src.error(raw.sha256.span(), "sha256 must be 64 lowercase hex digits".to_owned())
+            );
         }
         if !(raw.url.starts_with("https://") || raw.url.starts_with("file://")) {
             return Err(src.error(span, format!("url `{}` must be https:// (or file://)", raw.url)));
@@ -324,7 +330,9 @@ fn load_variants(src: &Source) -> Result<Vec<Variant>, MatrixError> {
         if name.is_empty()
             || !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         {
-            return fail(format!("variant name `{name}` must be lowercase letters, digits and `-`"));
+            return fail(format!(
+                "variant name `{name}` must be lowercase letters, digits and `-`"
+            ));
         }
         if variants.iter().any(|v| v.name == name) {
             return fail(format!("variant `{name}` is declared twice"));
@@ -348,9 +356,12 @@ fn load_variants(src: &Source) -> Result<Vec<Variant>, MatrixError> {
         if has("--disable-gil")
             && raw.since.is_none_or(|s| s < PyVersion { major: 3, minor: 13, patch: None })
         {
-            return fail(format!("variant `{name}`: --disable-gil exists from 3.13 on; add since = \"3.13\""));
+            return fail(format!(
+                "variant `{name}`: --disable-gil exists from 3.13 on; add since = \"3.13\""
+            ));
         }
-        if has("--with-address-sanitizer") && raw.promise.config_vars.get("WITH_PYMALLOC") == Some(&1)
+        if has("--with-address-sanitizer")
+            && raw.promise.config_vars.get("WITH_PYMALLOC") == Some(&1)
         {
             return fail(format!(
                 "variant `{name}`: --with-address-sanitizer turns pymalloc off; promise WITH_PYMALLOC = 0"

@@ -46,8 +46,10 @@ impl Matrix {
     }
 
     fn version_prefix(&self, given: &str) -> Result<PyVersion, MatrixError> {
-        let unknown =
-            || MatrixError::UnknownVersion { given: given.to_owned(), known: self.known_versions() };
+        let unknown = || MatrixError::UnknownVersion {
+            given: given.to_owned(),
+            known: self.known_versions(),
+        };
         let prefix: PyVersion = given.parse().map_err(|_| unknown())?;
         if self.versions.iter().any(|r| prefix.is_prefix_of(&r.version)) {
             Ok(prefix)
@@ -78,7 +80,8 @@ impl Matrix {
     pub fn cell(&self, name: &str) -> Result<Cell<'_>, MatrixError> {
         let (version, variant) =
             name.split_once('+').ok_or_else(|| MatrixError::BadCellName(name.to_owned()))?;
-        let version: PyVersion = version.parse().map_err(|_| MatrixError::BadCellName(name.to_owned()))?;
+        let version: PyVersion =
+            version.parse().map_err(|_| MatrixError::BadCellName(name.to_owned()))?;
         let release = self.release(version).ok_or_else(|| MatrixError::UnknownVersion {
             given: version.to_string(),
             known: self.known_versions(),
@@ -155,7 +158,11 @@ fn describe(selection: &Selection) -> String {
     }
     parts.extend(selection.versions.iter().map(|v| format!("--version {v}")));
     parts.extend(selection.variants.iter().map(|v| format!("--variant {v}")));
-    if parts.is_empty() { "the default rules of matrix/cells.toml".to_owned() } else { parts.join(" ") }
+    if parts.is_empty() {
+        "the default rules of matrix/cells.toml".to_owned()
+    } else {
+        parts.join(" ")
+    }
 }
 
 fn join(items: impl Iterator<Item = String>) -> String {

@@ -55,10 +55,7 @@ fn default_cells() {
 #[test]
 fn selections() {
     check_cells(sel(&["3.13"], &["debug"]), expect!["3.13.5+debug"]);
-    check_cells(
-        sel(&[], &["freethreaded"]),
-        expect!["3.13.5+freethreaded"],
-    );
+    check_cells(sel(&[], &["freethreaded"]), expect!["3.13.5+freethreaded"]);
     check_cells(
         Selection { set: Some("ci".into()), ..Selection::default() },
         expect![[r#"
@@ -79,23 +76,33 @@ fn selections() {
 fn selection_errors() {
     check_cells(
         sel(&["3.12"], &[]),
-        expect!["error: unknown version `3.12`: the matrix has 3.11.2, 3.13.5 (see matrix/versions.toml)"],
+        expect![
+            "error: unknown version `3.12`: the matrix has 3.11.2, 3.13.5 (see matrix/versions.toml)"
+        ],
     );
     check_cells(
         sel(&[], &["debugg"]),
-        expect!["error: unknown variant `debugg`: the matrix has release, debug, ref-debug, trace-refs, valgrind, pymalloc-debug, asan, freethreaded, freethreaded-debug (see matrix/variants.toml)"],
+        expect![
+            "error: unknown variant `debugg`: the matrix has release, debug, ref-debug, trace-refs, valgrind, pymalloc-debug, asan, freethreaded, freethreaded-debug (see matrix/variants.toml)"
+        ],
     );
     check_cells(
         sel(&["3.11"], &["freethreaded"]),
-        expect!["error: variant `freethreaded` is not valid for 3.11.2: it is valid for 3.13+ (see matrix/variants.toml)"],
+        expect![
+            "error: variant `freethreaded` is not valid for 3.11.2: it is valid for 3.13+ (see matrix/variants.toml)"
+        ],
     );
     check_cells(
         Selection { cells: vec!["3.11.2+freethreaded-debug".into()], ..Selection::default() },
-        expect!["error: variant `freethreaded-debug` is not valid for 3.11.2: it is valid for 3.13+ (see matrix/variants.toml)"],
+        expect![
+            "error: variant `freethreaded-debug` is not valid for 3.11.2: it is valid for 3.13+ (see matrix/variants.toml)"
+        ],
     );
     check_cells(
         Selection { cells: vec!["3.13.5-debug".into()], ..Selection::default() },
-        expect!["error: `3.13.5-debug` is not a cell name: expected VERSION+VARIANT, e.g. 3.13.5+debug (see `cargo xtask list`)"],
+        expect![
+            "error: `3.13.5-debug` is not a cell name: expected VERSION+VARIANT, e.g. 3.13.5+debug (see `cargo xtask list`)"
+        ],
     );
     check_cells(
         Selection { set: Some("nightly".into()), ..Selection::default() },
@@ -111,7 +118,12 @@ fn abi_rebuild_depends_on_version() {
         .iter()
         .flat_map(|r| {
             m.variants.iter().filter(|v| v.is_valid_for(r.version)).map(move |v| {
-                format!("{}+{}: rebuild={}", r.version, v.name, v.needs_extension_rebuild(r.version))
+                format!(
+                    "{}+{}: rebuild={}",
+                    r.version,
+                    v.name,
+                    v.needs_extension_rebuild(r.version)
+                )
             })
         })
         .filter(|s| s.contains("trace-refs") || s.contains("+debug"))

@@ -51,7 +51,9 @@ impl fmt::Display for PyVersion {
 
 /// A string that is not `major.minor[.patch]`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{0}` is not a CPython version: expected MAJOR.MINOR or MAJOR.MINOR.PATCH, e.g. 3.13 or 3.13.5")]
+#[error(
+    "`{0}` is not a CPython version: expected MAJOR.MINOR or MAJOR.MINOR.PATCH, e.g. 3.13 or 3.13.5"
+)]
 pub struct ParseVersionError(pub String);
 
 impl FromStr for PyVersion {

@@ -87,8 +87,11 @@ pub struct Profile {
 pub struct KnownFailure {
     /// The regrtest module name, `test_socket`.
     pub test: String,
-    /// The environments (`--environment`, `DEBUG_MATRIX_ENVIRONMENT`) it fails in.
+    /// The environments (`--environment`, `DEBUG_MATRIX_ENVIRONMENT`) it fails in; empty:
+    /// every environment (then `variants` says where).
     pub environments: Vec<String>,
+    /// The variants it fails on; empty: every variant.
+    pub variants: Vec<String>,
     /// Why, for the report.
     pub reason: String,
 }
@@ -218,8 +221,11 @@ impl TestsFile {
                     format!("`{}` is not a test module name (e.g. test_socket)", raw.test),
                 ));
             }
-            if raw.environments.is_empty() {
-                return Err(at(span, format!("known failure `{}` names no environment", raw.test)));
+            if raw.environments.is_empty() && raw.variants.is_empty() {
+                return Err(at(
+                    span,
+                    format!("known failure `{}` names no environment and no variant", raw.test),
+                ));
             }
             for env in &raw.environments {
                 if !is_name(env) {
@@ -228,9 +234,9 @@ impl TestsFile {
                         format!("environment `{env}` must be lowercase letters, digits and `-`"),
                     ));
                 }
-                let twice = known_failures
-                    .iter()
-                    .any(|k| k.test == raw.test && k.environments.contains(env));
+                let twice = known_failures.iter().any(|k| {
+                    k.test == raw.test && k.environments.contains(env) && k.variants == raw.variants
+                });
                 if twice {
                     return Err(at(
                         span,
@@ -244,6 +250,7 @@ impl TestsFile {
             known_failures.push(KnownFailure {
                 test: raw.test,
                 environments: raw.environments,
+                variants: raw.variants,
                 reason: raw.reason,
             });
         }
@@ -259,11 +266,15 @@ impl TestsFile {
         })
     }
 
-    /// The known failures of `environment`. Environments the file does not mention have none.
-    pub fn known_failures_in(&self, environment: &str) -> Vec<KnownFailure> {
+    /// The known failures of `environment` on `variant`. Environments the file does not
+    /// mention have none but those of the variant.
+    pub fn known_failures_in(&self, environment: &str, variant: &str) -> Vec<KnownFailure> {
         self.known_failures
             .iter()
-            .filter(|k| k.environments.iter().any(|e| e == environment))
+            .filter(|k| {
+                k.environments.is_empty() || k.environments.iter().any(|e| e == environment)
+            })
+            .filter(|k| k.variants.is_empty() || k.variants.iter().any(|v| v == variant))
             .cloned()
             .collect()
     }
@@ -327,6 +338,9 @@ struct RawProfile {
 #[serde(deny_unknown_fields)]
 struct RawKnownFailure {
     test: String,
+    #[serde(default)]
     environments: Vec<String>,
+    #[serde(default)]
+    variants: Vec<String>,
     reason: String,
 }

@@ -65,7 +65,12 @@ impl Document {
     }
 
     /// Records `cell`'s build outcome and the suites that ran on it, replacing its old entry.
-    pub fn record_suites(&mut self, cell: &Cell<'_>, outcome: &CellOutcome, suites: Vec<SuiteResult>) {
+    pub fn record_suites(
+        &mut self,
+        cell: &Cell<'_>,
+        outcome: &CellOutcome,
+        suites: Vec<SuiteResult>,
+    ) {
         let entry = CellResults {
             cell: cell.name(),
             version: cell.release.version.to_string(),

@@ -64,7 +64,8 @@ pub fn cell_list_json(cells: &[Cell<'_>], keys: &[String]) -> String {
     struct Include {
         include: Vec<CellEntry>,
     }
-    let doc = Include { include: cells.iter().zip(keys).map(|(c, k)| CellEntry::of(c, k)).collect() };
+    let doc =
+        Include { include: cells.iter().zip(keys).map(|(c, k)| CellEntry::of(c, k)).collect() };
     serde_json::to_string(&doc).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
 }
 
@@ -80,7 +81,8 @@ mod tests {
     fn cell_lists() -> Result<(), matrix::MatrixError> {
         let dir = Utf8Path::new(env!("CARGO_MANIFEST_DIR")).join("../../matrix");
         let m = Matrix::load(&dir)?;
-        let cells = m.cells(&Selection { versions: vec!["3.13".into()], ..Selection::default() })?;
+        let cells =
+            m.cells(&Selection { versions: vec!["3.13".into()], ..Selection::default() })?;
         expect![[r#"
             cell                       rebuild  build
             3.13.5+release             no       (defaults)

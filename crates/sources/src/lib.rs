@@ -65,7 +65,8 @@ pub fn prepare(
 ) -> anyhow::Result<Prepared> {
     let spec = archive(release);
     let source_dir = layout.source_dir(release);
-    let fetched = fetcher.fetch(&spec).with_context(|| format!("fetching CPython {}", release.version))?;
+    let fetched =
+        fetcher.fetch(&spec).with_context(|| format!("fetching CPython {}", release.version))?;
     let needs_extract = !source_dir.is_dir();
     let mut signature = None;
     if fetched.origin != Origin::Cache || needs_extract {
@@ -101,7 +102,8 @@ fn check_signature(
     spec: &Archive,
     archive_path: &Utf8Path,
 ) -> anyhow::Result<SignatureStatus> {
-    let (Some(fingerprint), Some(key)) = (&release.signing_key, release.signing_key_path(matrix_dir))
+    let (Some(fingerprint), Some(key)) =
+        (&release.signing_key, release.signing_key_path(matrix_dir))
     else {
         return Ok(SignatureStatus::NotSigned);
     };
@@ -115,11 +117,12 @@ fn check_signature(
     let Some(asc) = fetcher.fetch_signature(spec)? else {
         return Ok(SignatureStatus::Unavailable);
     };
-    let info = verify::check_signature(archive_path, &asc, &key, fingerprint).with_context(|| {
-        // A bad signature must not linger in the cache to fail every later run.
-        let _ = std::fs::remove_file(&asc);
-        format!("checking the signature of {}", spec.file_name)
-    })?;
+    let info =
+        verify::check_signature(archive_path, &asc, &key, fingerprint).with_context(|| {
+            // A bad signature must not linger in the cache to fail every later run.
+            let _ = std::fs::remove_file(&asc);
+            format!("checking the signature of {}", spec.file_name)
+        })?;
     Ok(SignatureStatus::Good(info))
 }
 
@@ -150,7 +153,10 @@ pub fn verify_cached(
     if let Err(err) = verify::check_file(&path, &spec.pin) {
         let _ = std::fs::remove_file(&path);
         return Err(err).with_context(|| {
-            format!("cached archive of {} is corrupt and was removed; run `cargo xtask fetch`", release.version)
+            format!(
+                "cached archive of {} is corrupt and was removed; run `cargo xtask fetch`",
+                release.version
+            )
         });
     }
     let asc = Utf8PathBuf::from(format!("{path}.asc"));

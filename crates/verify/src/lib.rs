@@ -171,7 +171,9 @@ mod tests {
         check(
             b"hell",
             Pin { sha256: HELLO.into(), size: 5 },
-            expect!["x.tgz from mirror /m has the wrong size: expected 5 bytes, got 4 bytes (pinned in matrix/versions.toml)"],
+            expect![
+                "x.tgz from mirror /m has the wrong size: expected 5 bytes, got 4 bytes (pinned in matrix/versions.toml)"
+            ],
         );
         check(
             b"jello",

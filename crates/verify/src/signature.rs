@@ -62,17 +62,10 @@ pub fn check_signature(
     key: &Utf8Path,
     fingerprint: &str,
 ) -> Result<SignatureInfo, VerifyError> {
-    let files = Files {
-        data,
-        signature,
-        key,
-    };
+    let files = Files { data, signature, key };
     let cert = files.read_key()?;
     let actual = upper_hex(&cert.fingerprint());
-    let expected = fingerprint
-        .split_whitespace()
-        .collect::<String>()
-        .to_ascii_uppercase();
+    let expected = fingerprint.split_whitespace().collect::<String>().to_ascii_uppercase();
     if actual != expected {
         return Err(files.key_error(format!(
             "holds the key {actual}, but the pinned fingerprint is {expected}; replace the file with the release manager's key {expected}"
@@ -103,11 +96,8 @@ pub fn check_signature(
     if can_sign(identity.newest_self_signature) {
         signers.push(&primary);
     }
-    let subkeys: Vec<Signer<'_>> = cert
-        .public_subkeys
-        .iter()
-        .filter_map(|sub| signing_subkey(&cert, sub))
-        .collect();
+    let subkeys: Vec<Signer<'_>> =
+        cert.public_subkeys.iter().filter_map(|sub| signing_subkey(&cert, sub)).collect();
     signers.extend(&subkeys);
 
     let info = SignatureInfo {
@@ -143,10 +133,7 @@ struct Files<'a> {
 
 impl Files<'_> {
     fn key_error(&self, message: String) -> VerifyError {
-        VerifyError::Key {
-            path: self.key.to_owned(),
-            message,
-        }
+        VerifyError::Key { path: self.key.to_owned(), message }
     }
 
     fn signature_error(&self, message: String) -> VerifyError {
@@ -158,10 +145,8 @@ impl Files<'_> {
     }
 
     fn read_key(&self) -> Result<SignedPublicKey, VerifyError> {
-        let armored = fs::read(self.key).map_err(|source| VerifyError::Io {
-            path: self.key.to_owned(),
-            source,
-        })?;
+        let armored = fs::read(self.key)
+            .map_err(|source| VerifyError::Io { path: self.key.to_owned(), source })?;
         let (cert, _headers) = SignedPublicKey::from_armor_single(&armored[..]).map_err(|err| {
             self.key_error(format!(
                 "is not an armored OpenPGP public key ({err}); replace it with the release manager's published key"
@@ -176,10 +161,8 @@ impl Files<'_> {
                 "it is not an armored OpenPGP signature ({err}); re-download the archive and its .asc"
             ))
         };
-        let armored = fs::read(self.signature).map_err(|source| VerifyError::Io {
-            path: self.signature.to_owned(),
-            source,
-        })?;
+        let armored = fs::read(self.signature)
+            .map_err(|source| VerifyError::Io { path: self.signature.to_owned(), source })?;
         let (parsed, _headers) =
             StandaloneSignature::from_armor_many(&armored[..]).map_err(unparsable)?;
         let signatures = parsed
@@ -220,23 +203,15 @@ impl Files<'_> {
             self.check_time(signer, "subkey", made)?;
         }
 
-        let file = File::open(self.data).map_err(|source| VerifyError::Io {
-            path: self.data.to_owned(),
-            source,
-        })?;
-        let mut reader = TrackedReader {
-            inner: file,
-            error: None,
-        };
+        let file = File::open(self.data)
+            .map_err(|source| VerifyError::Io { path: self.data.to_owned(), source })?;
+        let mut reader = TrackedReader { inner: file, error: None };
         let verified = match signer.key {
             SignerKey::Primary(key) => sig.verify(key, &mut reader),
             SignerKey::Subkey(key) => sig.verify(key, &mut reader),
         };
         if let Some(source) = reader.error {
-            return Err(VerifyError::Io {
-                path: self.data.to_owned(),
-                source,
-            });
+            return Err(VerifyError::Io { path: self.data.to_owned(), source });
         }
         verified.map_err(|err| match err {
             // The key or signature uses something rpgp cannot check: say so, blame no file.
@@ -357,20 +332,14 @@ impl<'a> Identity<'a> {
                 .signatures
                 .iter()
                 .filter(|sig| issued_by(sig, primary))
-                .filter(|sig| {
-                    sig.verify_certification(primary, Tag::UserId, &user.id)
-                        .is_ok()
-                })
+                .filter(|sig| sig.verify_certification(primary, Tag::UserId, &user.id).is_ok())
                 .max_by_key(|sig| sig.created().copied());
             let Some(latest) = latest else { continue };
             if latest.typ() == Some(SignatureType::CertRevocation) {
                 continue;
             }
             newest = newer(newest, latest);
-            let rank = UserRank {
-                primary: latest.is_primary(),
-                signed: latest.created().copied(),
-            };
+            let rank = UserRank { primary: latest.is_primary(), signed: latest.created().copied() };
             if best.as_ref().is_none_or(|(best, _)| rank > *best) {
                 best = Some((rank, user));
             }
@@ -385,10 +354,7 @@ impl<'a> Identity<'a> {
         {
             newest = newer(newest, sig);
         }
-        Some(Identity {
-            user: best?.1,
-            newest_self_signature: newest?,
-        })
+        Some(Identity { user: best?.1, newest_self_signature: newest? })
     }
 }
 
@@ -417,10 +383,7 @@ fn signing_subkey<'a>(
     if !binding.key_flags().sign() {
         return None;
     }
-    binding
-        .embedded_signature()?
-        .verify_primary_key_binding(&sub.key, primary)
-        .ok()?;
+    binding.embedded_signature()?.verify_primary_key_binding(&sub.key, primary).ok()?;
     Some(Signer {
         key: SignerKey::Subkey(&sub.key),
         fingerprint: upper_hex(&sub.key.fingerprint()),
@@ -440,18 +403,14 @@ fn signing_subkey<'a>(
 /// Whether the newest self-signature lets the primary key sign (keys without key flags may).
 fn can_sign(self_signature: &Signature) -> bool {
     let has_flags = self_signature.config().is_some_and(|config| {
-        config
-            .hashed_subpackets()
-            .any(|sub| matches!(sub.data, SubpacketData::KeyFlags(_)))
+        config.hashed_subpackets().any(|sub| matches!(sub.data, SubpacketData::KeyFlags(_)))
     });
     !has_flags || self_signature.key_flags().sign()
 }
 
 /// When `key` expires according to `self_signature`; `None` for never.
 fn expiry(key: &impl PublicKeyTrait, self_signature: &Signature) -> Option<DateTime<Utc>> {
-    let lifetime = self_signature
-        .key_expiration_time()
-        .filter(|lifetime| !lifetime.is_zero())?;
+    let lifetime = self_signature.key_expiration_time().filter(|lifetime| !lifetime.is_zero())?;
     key.created_at().checked_add_signed(*lifetime)
 }
 
@@ -554,10 +513,7 @@ mod tests {
     }
 
     fn sources_dir() -> Utf8PathBuf {
-        Utf8PathBuf::from(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/cpython-sources"
-        ))
+        Utf8PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/cpython-sources"))
     }
 
     fn wouters_key() -> String {

@@ -23,7 +23,7 @@ fn check(text: &str, expect: Expect) {
             }
             for env in ["sandbox", "local"] {
                 let known: Vec<_> =
-                    file.known_failures_in(env).into_iter().map(|k| k.test).collect();
+                    file.known_failures_in(env, "debug").into_iter().map(|k| k.test).collect();
                 out.push_str(&format!("known in {env}: {}\n", known.join(" ")));
             }
             out

@@ -18,6 +18,7 @@ fn check(fixture: &str, requested: &[&str], known: &[&str], expect: Expect) {
         .map(|t| KnownFailure {
             test: t.to_string(),
             environments: vec!["sandbox".into()],
+            variants: Vec::new(),
             reason: format!("{t} reason"),
         })
         .collect();
