@@ -12,7 +12,12 @@ use matrix::Cell;
 use crate::{Context, flags::Build};
 
 /// A flag set by Ctrl-C (SIGINT) or SIGTERM; builds poll it and kill their process groups.
+/// The handler is installed once per process; every caller shares the flag.
 pub(crate) fn cancel_flag() -> anyhow::Result<Arc<AtomicBool>> {
+    static FLAG: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::new();
+    if let Some(flag) = FLAG.get() {
+        return Ok(flag.clone());
+    }
     let flag = Arc::new(AtomicBool::new(false));
     let handler_flag = flag.clone();
     ctrlc::set_handler(move || {
@@ -20,7 +25,7 @@ pub(crate) fn cancel_flag() -> anyhow::Result<Arc<AtomicBool>> {
         eprintln!("interrupted: stopping every build; no cell is marked complete");
     })
     .context("installing the Ctrl-C handler")?;
-    Ok(flag)
+    Ok(FLAG.get_or_init(|| flag).clone())
 }
 
 /// Prepares sources and builds `cells` (cheap when cached), checking every interpreter.

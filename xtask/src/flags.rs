@@ -60,6 +60,8 @@ pub(crate) enum Command {
     Fetch(Fetch),
     /// Re-check every cached archive against its pin and its release manager's signature
     Verify(Verify),
+    /// The whole pipeline: fetch, verify, build and check, CPython's smoke tests, extension suites
+    Matrix(MatrixRun),
     /// Build every selected cell out of tree and check each interpreter against its promise
     Build(Build),
     /// Run CPython's own test suite (regrtest) on every selected cell, building it first
@@ -141,6 +143,24 @@ pub(crate) struct Fetch {}
 
 #[derive(Debug, Args)]
 pub(crate) struct Verify {}
+
+#[derive(Debug, Args)]
+pub(crate) struct MatrixRun {
+    /// Cells by name (3.13.5+debug); default: the selection flags
+    pub(crate) cells: Vec<String>,
+    /// regrtest profile of matrix/cpython-tests.toml
+    #[arg(long, default_value = "smoke")]
+    pub(crate) profile: String,
+    /// Whose known failures (matrix/cpython-tests.toml) apply: local, sandbox, …
+    #[arg(long, env = "DEBUG_MATRIX_ENVIRONMENT", default_value = "local")]
+    pub(crate) environment: String,
+    /// Only these suites of matrix/extensions.toml; repeatable [default: all]
+    #[arg(long)]
+    pub(crate) suite: Vec<String>,
+    /// Project directories to test instead of matrix/extensions.toml's suites; repeatable
+    #[arg(long, value_name = "DIR")]
+    pub(crate) ext: Vec<camino::Utf8PathBuf>,
+}
 
 #[derive(Debug, Args)]
 pub(crate) struct Build {

@@ -2,6 +2,7 @@
 //! ([`flags`]) and dispatches to the library crates; see ARCHITECTURE.md.
 
 mod build_cmd;
+mod matrix_cmd;
 mod flags;
 mod run_cmd;
 mod sources_cmd;
@@ -36,6 +37,7 @@ fn run(flags: Flags, sh: &Shell) -> anyhow::Result<()> {
         Command::List(cmd) => cmd.run(&ctx),
         Command::Fetch(cmd) => cmd.run(&ctx, sh),
         Command::Verify(cmd) => cmd.run(&ctx, sh),
+        Command::Matrix(cmd) => cmd.run(&ctx, sh),
         Command::Build(cmd) => cmd.run(&ctx),
         Command::TestCpython(cmd) => cmd.run(&ctx),
         Command::Test(cmd) => cmd.run(&ctx),
