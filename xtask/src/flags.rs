@@ -70,10 +70,22 @@ pub(crate) enum Command {
     Test(Test),
     /// Measure a cold cell against the bare configure/make/install recipe, and the warm rerun
     Bench(Bench),
+    /// Re-render report.md, junit.xml and report.html from the stored report.json
+    Report(ReportCmd),
     /// Run one command inside a cell: its interpreter (and extension venv) first on PATH
     Run(RunIn),
     /// Open an interactive shell inside a cell (like `run CELL -- $SHELL`)
     Shell(ShellIn),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ReportCmd {
+    /// Also append the Markdown to this file (e.g. "$GITHUB_STEP_SUMMARY")
+    #[arg(long, value_name = "PATH")]
+    pub(crate) summary: Option<camino::Utf8PathBuf>,
+    /// Print GitHub annotations (::error …::) for every problem
+    #[arg(long)]
+    pub(crate) annotations: bool,
 }
 
 #[derive(Debug, Args)]

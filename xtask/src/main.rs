@@ -42,6 +42,7 @@ fn run(flags: Flags, sh: &Shell) -> anyhow::Result<()> {
         Command::TestCpython(cmd) => cmd.run(&ctx),
         Command::Test(cmd) => cmd.run(&ctx),
         Command::Bench(cmd) => cmd.run(&ctx),
+        Command::Report(cmd) => cmd.run(&ctx),
         Command::Run(cmd) => cmd.run(&ctx),
         Command::Shell(cmd) => cmd.run(&ctx),
     }

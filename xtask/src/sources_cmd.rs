@@ -97,3 +97,38 @@ impl Verify {
         Ok(())
     }
 }
+
+impl crate::flags::ReportCmd {
+    pub(crate) fn run(self, ctx: &Context) -> anyhow::Result<()> {
+        use anyhow::Context as _;
+        let dir = ctx.layout.report_dir();
+        let json = dir.join("report.json");
+        if !json.is_file() {
+            bail!("{json} does not exist: run `cargo xtask test` or `cargo xtask matrix` first");
+        }
+        let doc = report::Document::read(&json)?;
+        let markdown = report::render::markdown(&doc);
+        for (name, text) in [
+            ("report.md", markdown.clone()),
+            ("junit.xml", report::render::junit(&doc)),
+            ("report.html", report::render::html(&doc)),
+        ] {
+            let path = dir.join(name);
+            std::fs::write(&path, text).with_context(|| format!("writing {path}"))?;
+            println!("wrote {path}");
+        }
+        if let Some(summary) = &self.summary {
+            use std::io::Write as _;
+            let mut file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(summary)
+                .with_context(|| format!("opening {summary}"))?;
+            file.write_all(markdown.as_bytes()).with_context(|| format!("writing {summary}"))?;
+        }
+        if self.annotations {
+            print!("{}", report::render::annotations(&doc));
+        }
+        Ok(())
+    }
+}

@@ -4,8 +4,12 @@
 //! - [`cell_list_json`]: the same cells as JSON for GitHub Actions' `fromJson`
 //!   (`{"include": [{"cell": …, "version": …, "variant": …}]}`).
 //! - [`Document`]: the run's results document, `<work>/report/report.json`.
+//! - [`render`]: Markdown, JUnit XML, GitHub annotations and HTML from a [`Document`].
 
 mod document;
+pub mod render;
+#[cfg(test)]
+mod render_tests;
 
 use matrix::Cell;
 use serde::Serialize;

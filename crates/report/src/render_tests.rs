@@ -1,0 +1,140 @@
+//! Snapshot tests of the renderings on a hand-made document with one cell in each state.
+
+use build::{BuildStatus, CheckStatus};
+use exttest::{Counts, Finding, FindingKind, SuiteResult};
+use expect_test::{expect, expect_file};
+
+use crate::{CellResults, Document, render};
+
+fn suite(cell: &str, name: &str, findings: Vec<Finding>) -> SuiteResult {
+    SuiteResult {
+        cell: cell.to_owned(),
+        suite: name.to_owned(),
+        counts: Counts { passed: 4, failed: 0, skipped: 0 },
+        findings,
+        modules: [("refbugs._refbugs".to_owned(), "/v/_refbugs.so".to_owned())].into(),
+        detectors: vec!["leaks".to_owned()],
+        log: format!("/w/cells/{cell}/ext/{name}/test.log").into(),
+        seconds: 12,
+    }
+}
+
+fn cell(name: &str, build: BuildStatus, check: CheckStatus, suites: Vec<SuiteResult>) -> CellResults {
+    let (version, variant) = name.split_once('+').expect("cell name");
+    CellResults {
+        cell: name.to_owned(),
+        version: version.to_owned(),
+        variant: variant.to_owned(),
+        key: "8a2d3dc7f0386987aaaa".to_owned(),
+        source_sha256: "93e583f2".to_owned(),
+        build,
+        check,
+        suites,
+    }
+}
+
+fn finding(kind: FindingKind, test: &str, message: &str, repro: &str) -> Finding {
+    Finding { kind, test: Some(test.to_owned()), message: message.to_owned(), repro: repro.to_owned() }
+}
+
+fn document() -> Document {
+    let leak = finding(
+        FindingKind::RefLeak,
+        "tests/test_refbugs.py::test_leak_new_ref",
+        "leaks: refs deltas [2, 2, 2], blocks deltas [3, 3, 3]",
+        "cargo xtask test 3.13.5+debug --suite refbugs -k test_leak_new_ref",
+    );
+    let uaf = finding(
+        FindingKind::InvalidMemory,
+        "tests/test_refbugs.py::test_use_after_free",
+        "Invalid read of size 1\n   at 0x48: use_after_free (_refbugs.c:121)",
+        "cargo xtask test 3.13.5+valgrind --suite refbugs -k test_use_after_free",
+    );
+    Document {
+        schema_version: crate::SCHEMA_VERSION,
+        cells: vec![
+            cell("3.11.2+debug", BuildStatus::Cached, CheckStatus::Passed, vec![suite("3.11.2+debug", "markupsafe", vec![])]),
+            cell("3.13.5+debug", BuildStatus::Built { seconds: 90 }, CheckStatus::Passed, vec![suite("3.13.5+debug", "refbugs", vec![leak])]),
+            cell(
+                "3.13.5+valgrind",
+                BuildStatus::Cached,
+                CheckStatus::Passed,
+                vec![suite("3.13.5+valgrind", "refbugs", vec![uaf])],
+            ),
+            cell(
+                "3.13.5+broken",
+                BuildStatus::Failed {
+                    phase: "configure".to_owned(),
+                    message: "exited with exit status: 77".to_owned(),
+                    log: "/w/builds/x/logs/configure.log".into(),
+                    tail: "configure: error: C compiler cannot create executables".to_owned(),
+                },
+                CheckStatus::NotRun,
+                vec![],
+            ),
+            cell(
+                "3.13.5+trace-refs",
+                BuildStatus::Cached,
+                CheckStatus::Mismatch { diff: "abiflags: promised \"d\", got \"\"".to_owned() },
+                vec![],
+            ),
+        ],
+    }
+}
+
+#[test]
+fn markdown() {
+    expect![[r##"
+        # debug-matrix results
+
+        | version | debug | valgrind | broken | trace-refs |
+        |---|---|---|---|---|
+        | 3.11.2 | ok |   |   |   |
+        | 3.13.5 | findings: 1 | findings: 1 | build-failed | broken-promise |
+
+        ## 3.13.5+debug
+
+        - **RefLeak** in refbugs `tests/test_refbugs.py::test_leak_new_ref`: leaks: refs deltas [2, 2, 2], blocks deltas [3, 3, 3] — repro `cargo xtask test 3.13.5+debug --suite refbugs -k test_leak_new_ref`
+
+        ## 3.13.5+valgrind
+
+        - **InvalidMemory** in refbugs `tests/test_refbugs.py::test_use_after_free`: Invalid read of size 1 — repro `cargo xtask test 3.13.5+valgrind --suite refbugs -k test_use_after_free`
+
+        ## 3.13.5+broken
+
+        - configure failed: exited with exit status: 77 (log `/w/builds/x/logs/configure.log`; repro `cargo xtask build 3.13.5+broken`)
+
+        ## 3.13.5+trace-refs
+
+        - promise broken: abiflags: promised "d", got "" (repro `cargo xtask build 3.13.5+trace-refs`)
+    "##]].assert_eq(&render::markdown(&document()));
+}
+
+#[test]
+fn annotations() {
+    expect![[r#"
+        ::error file=tests/test_refbugs.py,title=3.13.5+debug RefLeak::tests/test_refbugs.py::test_leak_new_ref: leaks: refs deltas [2, 2, 2], blocks deltas [3, 3, 3]%0Arepro: cargo xtask test 3.13.5+debug --suite refbugs -k test_leak_new_ref
+        ::error file=tests/test_refbugs.py,title=3.13.5+valgrind InvalidMemory::tests/test_refbugs.py::test_use_after_free: Invalid read of size 1%0Arepro: cargo xtask test 3.13.5+valgrind --suite refbugs -k test_use_after_free
+        ::error title=3.13.5+broken::configure failed: exited with exit status: 77 (log `/w/builds/x/logs/configure.log`; repro `cargo xtask build 3.13.5+broken`)
+        ::error title=3.13.5+trace-refs::promise broken: abiflags: promised "d", got "" (repro `cargo xtask build 3.13.5+trace-refs`)
+    "#]].assert_eq(&render::annotations(&document()));
+}
+
+#[test]
+fn junit_and_html() {
+    expect_file!["../test_data/junit.xml"].assert_eq(&render::junit(&document()));
+    expect_file!["../test_data/report.html"].assert_eq(&render::html(&document()));
+}
+
+#[test]
+fn renderings_agree_on_the_findings() {
+    let doc = document();
+    let (md, junit, html) = (render::markdown(&doc), render::junit(&doc), render::html(&doc));
+    for c in &doc.cells {
+        for f in c.suites.iter().flat_map(|s| &s.findings) {
+            assert!(md.contains(&f.repro), "markdown lacks {}", f.repro);
+            assert!(junit.contains(&f.repro), "junit lacks {}", f.repro);
+            assert!(html.contains(&f.repro), "html lacks {}", f.repro);
+        }
+    }
+}
