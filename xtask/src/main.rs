@@ -2,8 +2,8 @@
 //! ([`flags`]) and dispatches to the library crates; see ARCHITECTURE.md.
 
 mod build_cmd;
-mod matrix_cmd;
 mod flags;
+mod matrix_cmd;
 mod run_cmd;
 mod sources_cmd;
 mod test_cmd;

@@ -23,7 +23,8 @@ impl MatrixRun {
         };
         stage(
             "build",
-            Build { cells: self.cells.clone(), jobs: 1, make_jobs: None, phase_timeout: 60 }.run(ctx),
+            Build { cells: self.cells.clone(), jobs: 1, make_jobs: None, phase_timeout: 60 }
+                .run(ctx),
         );
         stage(
             "test-cpython",

@@ -560,6 +560,12 @@ def pytest_addoption(parser):
         help="extra runs per test for --dm-leaks: unmeasured:measured (default 3:3)",
     )
     group.addoption(
+        "--dm-leak-signals",
+        metavar="SIGNALS",
+        default="refs,blocks",
+        help="which deltas decide a leak: refs, blocks or refs,blocks (default: either)",
+    )
+    group.addoption(
         "--dm-mark-stderr",
         action="store_true",
         default=False,
@@ -592,6 +598,12 @@ class DebugMatrixPlugin:
         opt = config.option
         self.results = _Results(opt.dm_results)
         self.warmups, self.runs = _parse_runs(opt.dm_leak_runs)
+        self.signals = set(opt.dm_leak_signals.split(","))
+        if not self.signals or not self.signals <= {"refs", "blocks"}:
+            raise pytest.UsageError(
+                "--dm-leak-signals: expected refs, blocks or refs,blocks, got %r"
+                % (opt.dm_leak_signals,)
+            )
         self.leaks_requested = bool(opt.dm_leaks)
         available, reason = _leak_support()
         self.leaks_reason = None
@@ -752,9 +764,9 @@ class DebugMatrixPlugin:
         refs = [r - b for r, b in zip(raw_refs, base_refs)]
         blocks = [r - b for r, b in zip(raw_blocks, base_blocks)]
         leaked = []
-        if all(d >= 1 for d in refs):
+        if "refs" in self.signals and all(d >= 1 for d in refs):
             leaked.append("refs")
-        if all(d >= 1 for d in blocks):
+        if "blocks" in self.signals and all(d >= 1 for d in blocks):
             leaked.append("blocks")
         self.leak_checks[item.nodeid] = {
             "refs": refs,

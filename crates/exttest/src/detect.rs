@@ -11,6 +11,8 @@ pub struct Detectors {
     pub leaks: bool,
     /// Name the types of leaked objects (`sys.getobjects`).
     pub leak_types: bool,
+    /// Which deltas decide a leak (`refs`, `blocks`); empty: either.
+    pub leak_signals: Vec<String>,
     /// Run under valgrind memcheck (the variant is built for it).
     pub valgrind: bool,
     /// AddressSanitizer reports are expected in the output.
@@ -40,6 +42,7 @@ pub fn detectors(variant: &Variant, malloc: Option<&str>) -> Detectors {
         // Repeating every test under valgrind would take hours; the other cells hunt leaks.
         leaks: variant.promise.gettotalrefcount == Some(true) && !valgrind,
         leak_types: variant.promise.getobjects == Some(true),
+        leak_signals: variant.leak_signals.clone(),
         valgrind,
         asan: configure("--with-address-sanitizer"),
         env,

@@ -454,6 +454,9 @@ fn pytest_command(
     argv.push("--dm-mark-stderr".to_owned());
     if detectors.leaks {
         argv.push("--dm-leaks".to_owned());
+        if !detectors.leak_signals.is_empty() {
+            argv.push(format!("--dm-leak-signals={}", detectors.leak_signals.join(",")));
+        }
     }
     if detectors.valgrind
         && let Some(k) = &suite.valgrind_select

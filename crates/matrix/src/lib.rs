@@ -84,6 +84,8 @@ pub struct Variant {
     pub rebuild_extensions: bool,
     /// From this version on, no rebuild is needed after all.
     pub abi_compatible_since: Option<PyVersion>,
+    /// Which deltas decide a refcount leak (`refs`, `blocks`); empty: either.
+    pub leak_signals: Vec<String>,
     /// What the built interpreter must show.
     pub promise: Promise,
 }

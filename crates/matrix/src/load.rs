@@ -134,6 +134,8 @@ struct RawVariant {
     rebuild_extensions: bool,
     abi_compatible_since: Option<PyVersion>,
     #[serde(default)]
+    leak_signals: Vec<String>,
+    #[serde(default)]
     promise: RawPromise,
 }
 
@@ -347,6 +349,13 @@ fn load_variants(src: &Source) -> Result<Vec<Variant>, MatrixError> {
                 ));
             }
         }
+        if let Some(bad) =
+            raw.leak_signals.iter().find(|s| !matches!(s.as_str(), "refs" | "blocks"))
+        {
+            return fail(format!(
+                "variant `{name}`: leak-signals has `{bad}`; expected \"refs\" and/or \"blocks\""
+            ));
+        }
         let has = |arg: &str| raw.configure.iter().any(|a| a == arg);
         if has("--disable-gil") && has("--with-trace-refs") {
             return fail(format!(
@@ -384,6 +393,7 @@ fn load_variants(src: &Source) -> Result<Vec<Variant>, MatrixError> {
             until: raw.until,
             rebuild_extensions: raw.rebuild_extensions,
             abi_compatible_since: raw.abi_compatible_since,
+            leak_signals: raw.leak_signals,
             promise: Promise {
                 config_vars: p.config_vars,
                 abiflags: p.abiflags,

@@ -73,12 +73,17 @@ pub fn markdown(doc: &Document) -> String {
 fn problems(c: &CellResults) -> Vec<String> {
     let mut out = Vec::new();
     if let BuildStatus::Failed { phase, message, log, .. } = &c.build {
-        out.push(format!("{phase} failed: {message} (log `{log}`; repro `cargo xtask build {}`)", c.cell));
+        out.push(format!(
+            "{phase} failed: {message} (log `{log}`; repro `cargo xtask build {}`)",
+            c.cell
+        ));
     }
     match &c.check {
-        CheckStatus::Mismatch { diff } => {
-            out.push(format!("promise broken: {} (repro `cargo xtask build {}`)", first_line(diff), c.cell))
-        }
+        CheckStatus::Mismatch { diff } => out.push(format!(
+            "promise broken: {} (repro `cargo xtask build {}`)",
+            first_line(diff),
+            c.cell
+        )),
         CheckStatus::Error { message } => out.push(format!("check error: {}", first_line(message))),
         _ => {}
     }
@@ -108,7 +113,9 @@ fn xml(s: &str) -> String {
 /// JUnit XML: one testsuite per cell; its build, its promise check, and one case per suite
 /// test with a finding (plus one passing case per clean suite).
 pub fn junit(doc: &Document) -> String {
-    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"debug-matrix\">\n");
+    let mut out = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"debug-matrix\">\n",
+    );
     for c in &doc.cells {
         let mut cases: Vec<(String, Option<String>)> = Vec::new();
         let build_failure = match &c.build {
@@ -129,7 +136,8 @@ pub fn junit(doc: &Document) -> String {
             }
             for f in &s.findings {
                 let name = format!("{}::{}", s.suite, f.test.as_deref().unwrap_or("-"));
-                cases.push((name, Some(format!("{:?}: {}\nrepro: {}", f.kind, f.message, f.repro))));
+                cases
+                    .push((name, Some(format!("{:?}: {}\nrepro: {}", f.kind, f.message, f.repro))));
             }
         }
         let failures = cases.iter().filter(|(_, f)| f.is_some()).count();
@@ -173,14 +181,33 @@ pub fn annotations(doc: &Document) -> String {
             for f in &s.findings {
                 let file = f.test.as_deref().and_then(|t| t.split("::").next()).unwrap_or("");
                 let title = format!("{} {:?}", c.cell, f.kind);
-                let message = format!("{}: {}\nrepro: {}", f.test.as_deref().unwrap_or("-"), first_line(&f.message), f.repro);
-                let file = if file.is_empty() { String::new() } else { format!("file={},", escape_property(file)) };
-                out.push_str(&format!("::error {file}title={}::{}\n", escape_property(&title), escape_annotation(&message)));
+                let message = format!(
+                    "{}: {}\nrepro: {}",
+                    f.test.as_deref().unwrap_or("-"),
+                    first_line(&f.message),
+                    f.repro
+                );
+                let file = if file.is_empty() {
+                    String::new()
+                } else {
+                    format!("file={},", escape_property(file))
+                };
+                out.push_str(&format!(
+                    "::error {file}title={}::{}\n",
+                    escape_property(&title),
+                    escape_annotation(&message)
+                ));
             }
         }
-        if matches!(c.build, BuildStatus::Failed { .. }) || matches!(c.check, CheckStatus::Mismatch { .. } | CheckStatus::Error { .. }) {
+        if matches!(c.build, BuildStatus::Failed { .. })
+            || matches!(c.check, CheckStatus::Mismatch { .. } | CheckStatus::Error { .. })
+        {
             let p = problems(c).into_iter().next().unwrap_or_default();
-            out.push_str(&format!("::error title={}::{}\n", escape_property(&c.cell), escape_annotation(&p)));
+            out.push_str(&format!(
+                "::error title={}::{}\n",
+                escape_property(&c.cell),
+                escape_annotation(&p)
+            ));
         }
     }
     out
@@ -210,7 +237,11 @@ pub fn html(doc: &Document) -> String {
                 None => out.push_str("<td class=\"none\">–</td>"),
                 Some(c) => {
                     let st = status(c);
-                    let label = if st == "findings" { format!("{} findings", findings_count(c)) } else { st.to_owned() };
+                    let label = if st == "findings" {
+                        format!("{} findings", findings_count(c))
+                    } else {
+                        st.to_owned()
+                    };
                     out.push_str(&format!(
                         "<td class=\"{st}\"><a href=\"#{}\">{}</a></td>",
                         h(&anchor(&c.cell)),
@@ -233,7 +264,13 @@ pub fn html(doc: &Document) -> String {
             h(&c.source_sha256)
         ));
         if let BuildStatus::Failed { phase, message, log, tail } = &c.build {
-            out.push_str(&format!("<p>{} failed: {} — log <code>{}</code></p><pre>{}</pre>\n", h(phase), h(message), h(log.as_str()), h(tail)));
+            out.push_str(&format!(
+                "<p>{} failed: {} — log <code>{}</code></p><pre>{}</pre>\n",
+                h(phase),
+                h(message),
+                h(log.as_str()),
+                h(tail)
+            ));
         }
         if let CheckStatus::Mismatch { diff } = &c.check {
             out.push_str(&format!("<p>promise broken</p><pre>{}</pre>\n", h(diff)));
@@ -270,5 +307,10 @@ fn anchor(cell: &str) -> String {
 
 /// The distinct finding kinds in the document, for summaries.
 pub fn kinds(doc: &Document) -> BTreeSet<String> {
-    doc.cells.iter().flat_map(|c| c.suites.iter()).flat_map(|s| s.findings.iter()).map(|f| format!("{:?}", f.kind)).collect()
+    doc.cells
+        .iter()
+        .flat_map(|c| c.suites.iter())
+        .flat_map(|s| s.findings.iter())
+        .map(|f| format!("{:?}", f.kind))
+        .collect()
 }

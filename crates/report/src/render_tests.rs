@@ -1,8 +1,8 @@
 //! Snapshot tests of the renderings on a hand-made document with one cell in each state.
 
 use build::{BuildStatus, CheckStatus};
-use exttest::{Counts, Finding, FindingKind, SuiteResult};
 use expect_test::{expect, expect_file};
+use exttest::{Counts, Finding, FindingKind, SuiteResult};
 
 use crate::{CellResults, Document, render};
 
@@ -19,7 +19,12 @@ fn suite(cell: &str, name: &str, findings: Vec<Finding>) -> SuiteResult {
     }
 }
 
-fn cell(name: &str, build: BuildStatus, check: CheckStatus, suites: Vec<SuiteResult>) -> CellResults {
+fn cell(
+    name: &str,
+    build: BuildStatus,
+    check: CheckStatus,
+    suites: Vec<SuiteResult>,
+) -> CellResults {
     let (version, variant) = name.split_once('+').expect("cell name");
     CellResults {
         cell: name.to_owned(),
@@ -34,7 +39,12 @@ fn cell(name: &str, build: BuildStatus, check: CheckStatus, suites: Vec<SuiteRes
 }
 
 fn finding(kind: FindingKind, test: &str, message: &str, repro: &str) -> Finding {
-    Finding { kind, test: Some(test.to_owned()), message: message.to_owned(), repro: repro.to_owned() }
+    Finding {
+        kind,
+        test: Some(test.to_owned()),
+        message: message.to_owned(),
+        repro: repro.to_owned(),
+    }
 }
 
 fn document() -> Document {
@@ -53,8 +63,18 @@ fn document() -> Document {
     Document {
         schema_version: crate::SCHEMA_VERSION,
         cells: vec![
-            cell("3.11.2+debug", BuildStatus::Cached, CheckStatus::Passed, vec![suite("3.11.2+debug", "markupsafe", vec![])]),
-            cell("3.13.5+debug", BuildStatus::Built { seconds: 90 }, CheckStatus::Passed, vec![suite("3.13.5+debug", "refbugs", vec![leak])]),
+            cell(
+                "3.11.2+debug",
+                BuildStatus::Cached,
+                CheckStatus::Passed,
+                vec![suite("3.11.2+debug", "markupsafe", vec![])],
+            ),
+            cell(
+                "3.13.5+debug",
+                BuildStatus::Built { seconds: 90 },
+                CheckStatus::Passed,
+                vec![suite("3.13.5+debug", "refbugs", vec![leak])],
+            ),
             cell(
                 "3.13.5+valgrind",
                 BuildStatus::Cached,
