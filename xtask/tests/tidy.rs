@@ -83,3 +83,42 @@ fn ci_runs_the_readme_test_command() {
     let command = command.split('#').next().unwrap_or(command).trim();
     assert!(ci.contains(command), ".ci/run must run the README's test command `{command}`");
 }
+
+#[test]
+fn the_workflow_takes_its_cells_from_the_tool() {
+    let root = repo();
+    let workflow = fs::read_to_string(root.join(".github/workflows/matrix.yml")).expect("workflow");
+    assert!(
+        workflow.contains("xtask list --json"),
+        ".github/workflows/matrix.yml:1: the cell list must come from `cargo xtask list --json`"
+    );
+    assert!(
+        workflow.contains("fromJson(needs.cells.outputs.cells)"),
+        ".github/workflows/matrix.yml:1: the cell job's matrix must be fromJson of the cells job's output"
+    );
+    // No cell, version or variant may be written into the workflow by hand.
+    let text = fs::read_to_string(root.join("matrix/versions.toml")).expect("versions.toml");
+    for line in text.lines().filter(|l| l.starts_with("version = ")) {
+        let version = line.trim_start_matches("version = ").trim_matches('"');
+        for (n, l) in workflow.lines().enumerate() {
+            assert!(
+                l.trim_start().starts_with('#') || !l.contains(version),
+                ".github/workflows/matrix.yml:{}: `{version}` is written by hand; take it from the tool",
+                n + 1
+            );
+        }
+    }
+    for (n, l) in workflow.lines().enumerate() {
+        assert!(
+            !l.contains("uses:") || l.split('@').nth(1).is_some_and(|r| r.len() >= 40),
+            ".github/workflows/matrix.yml:{}: pin the action by its full commit hash",
+            n + 1
+        );
+        assert!(
+            !(l.contains("run:") && l.contains("${{")),
+            ".github/workflows/matrix.yml:{}: pass values to scripts through env:, not ${{{{ }}}}",
+            n + 1
+        );
+    }
+    assert!(workflow.contains("permissions: {}"), "the workflow starts from no permissions");
+}
