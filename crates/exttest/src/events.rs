@@ -188,7 +188,7 @@ pub fn evaluate(events: &[Event], exit: &Exit, log: &str) -> (Counts, Vec<Findin
             findings.push(Finding::new(
                 FindingKind::TestFailure,
                 None,
-                format!("pytest exited with {code}; last output:\n{}", tail(log, 15)),
+                format!("the tests exited with {code}; last output:\n{}", tail(log, 15)),
             ))
         }
         Exit::Code(_) => {}

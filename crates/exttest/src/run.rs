@@ -441,6 +441,18 @@ fn pytest_command(
             env.cpython_source.join("Misc/valgrind-python.supp")
         ));
     }
+    if let Some(command) = &suite.test_command {
+        // A suite's own test runner: `python` is the venv's, `{src}` the project copy. No
+        // per-test events: findings come from the exit, the output and valgrind.
+        for (i, word) in command.iter().enumerate() {
+            if i == 0 && word == "python" {
+                argv.push(py.to_string());
+            } else {
+                argv.push(word.replace("{src}", src.as_str()));
+            }
+        }
+        return finish_command(argv, dir, detectors);
+    }
     argv.push(py.into_string());
     argv.extend(
         ["-m", "pytest", "-p", "debug_matrix_pytest", "-p", "no:cacheprovider"].map(str::to_owned),
@@ -468,7 +480,11 @@ fn pytest_command(
     }
     argv.extend(suite.pytest_args.iter().cloned());
     argv.push(src.join(&suite.tests).into_string());
+    finish_command(argv, dir, detectors)
+}
 
+/// The command for `argv`, run in `<dir>/run` with the plugin importable and the cell's env.
+fn finish_command(argv: Vec<String>, dir: &Utf8Path, detectors: &Detectors) -> Command {
     let mut cmd = Command::new(&argv[0]);
     cmd.args(&argv[1..]);
     let run_dir = dir.join("run");

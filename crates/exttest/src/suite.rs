@@ -30,6 +30,9 @@ pub struct Suite {
     pub build_env: BTreeMap<String, String>,
     /// Extra pytest arguments.
     pub pytest_args: Vec<String>,
+    /// The suite's own test command instead of pytest (`python` is the venv's interpreter,
+    /// `{src}` the project copy); runs without per-test leak hunting.
+    pub test_command: Option<Vec<String>>,
     /// `-k` expression for the tests run under valgrind.
     pub valgrind_select: Option<String>,
     /// Per-test timeout.
@@ -57,6 +60,7 @@ struct RawSuite {
     build_env: BTreeMap<String, String>,
     #[serde(default)]
     pytest_args: Vec<String>,
+    test_command: Option<Vec<String>>,
     valgrind_select: Option<String>,
     #[serde(default = "default_timeout")]
     timeout_seconds: u64,
@@ -124,6 +128,7 @@ pub fn parse_suites(
             test_deps: raw.test_deps,
             build_env: raw.build_env,
             pytest_args: raw.pytest_args,
+            test_command: raw.test_command,
             valgrind_select: raw.valgrind_select,
             timeout_seconds: raw.timeout_seconds,
         });
@@ -144,6 +149,7 @@ pub fn suite_for_dir(dir: &Utf8Path) -> Suite {
         test_deps: Vec::new(),
         build_env: BTreeMap::new(),
         pytest_args: Vec::new(),
+        test_command: None,
         valgrind_select: None,
         timeout_seconds: default_timeout(),
     }
@@ -177,6 +183,18 @@ mod tests {
     }
 
     #[test]
+    fn a_suite_with_its_own_test_command() {
+        let text = "[[suite]]\nname = \"u\"\npath = \"x\"\ntest-command = [\"python\", \"-m\", \"unittest\"]\n";
+        let suites =
+            parse_suites(Utf8Path::new("e.toml"), text, Utf8Path::new("/repo")).expect("parses");
+        assert_eq!(
+            suites[0].test_command.as_deref(),
+            Some(&["python".to_owned(), "-m".to_owned(), "unittest".to_owned()][..])
+        );
+        assert_eq!(suites[0].source, Source::Dir("/repo/x".into()));
+    }
+
+    #[test]
     fn errors() {
         check(
             "[[suite]]\nname = \"m\"\npypi = \"markupsafe\"\n",
@@ -195,9 +213,9 @@ mod tests {
         check(
             "[[suite]]\nname = \"m\"\npath = \"x\"\ntimeout = 3\n",
             expect![[r#"
-            error: matrix/extensions.toml:4:1: unknown field `timeout`, expected one of `name`, `path`, `pypi`, `tests`, `test-deps`, `build-env`, `pytest-args`, `valgrind-select`, `timeout-seconds`
-                 4 | timeout = 3
-                   | ^"#]],
+                error: matrix/extensions.toml:4:1: unknown field `timeout`, expected one of `name`, `path`, `pypi`, `tests`, `test-deps`, `build-env`, `pytest-args`, `test-command`, `valgrind-select`, `timeout-seconds`
+                     4 | timeout = 3
+                       | ^"#]],
         );
     }
 }

@@ -132,7 +132,7 @@ pub fn junit(doc: &Document) -> String {
         cases.push(("interpreter-check".to_owned(), check_failure));
         for s in &c.suites {
             if s.findings.is_empty() {
-                cases.push((format!("{}", s.suite), None));
+                cases.push((s.suite.clone(), None));
             }
             for f in &s.findings {
                 let name = format!("{}::{}", s.suite, f.test.as_deref().unwrap_or("-"));
