@@ -17,28 +17,10 @@ const ENV_IGNORING: &[&str] = &["-E", "-I"];
 /// Why `cpython-tests.toml` could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// The file could not be read.
-    #[error("cannot read {path}: {source}")]
-    Read {
-        /// The file.
-        path: Utf8PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// The file is not valid TOML or does not have the documented shape.
-    #[error("{path}:{line}:{column}: {message}\n{snippet}")]
-    Syntax {
-        /// The file.
-        path: Utf8PathBuf,
-        /// 1-based line.
-        line: usize,
-        /// 1-based column.
-        column: usize,
-        /// What is wrong.
-        message: String,
-        /// The offending line, marked.
-        snippet: String,
-    },
+    /// The file could not be read, is not valid TOML, or does not have the documented shape
+    /// (the matrix files' error, naming file, line and column).
+    #[error(transparent)]
+    File(#[from] matrix::MatrixError),
     /// A profile the file does not define.
     #[error("unknown test profile `{given}`: {path} defines {known}")]
     UnknownProfile {
@@ -127,16 +109,16 @@ impl TestsFile {
     /// Reads and validates the file at `path`.
     pub fn load(path: &Utf8Path) -> Result<TestsFile, ConfigError> {
         let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+            .map_err(|source| matrix::MatrixError::Read { path: path.to_owned(), source })?;
         TestsFile::parse(path, &text)
     }
 
     /// Validates `text`, read from `path` (named in messages).
     pub fn parse(path: &Utf8Path, text: &str) -> Result<TestsFile, ConfigError> {
-        let at =
-            |span: std::ops::Range<usize>, message: String| error_at(path, text, span, message);
-        let raw: RawFile = toml::from_str(text)
-            .map_err(|e| at(e.span().unwrap_or(0..0), e.message().to_owned()))?;
+        let at = |span: std::ops::Range<usize>, message: String| {
+            ConfigError::File(matrix::MatrixError::at(path, text, span, message))
+        };
+        let raw: RawFile = matrix::parse_toml(path, text)?;
         let mut profiles = BTreeMap::new();
         for (name, raw) in raw.profile {
             let span = raw.span();
@@ -294,21 +276,6 @@ fn is_name(s: &str) -> bool {
 /// A regrtest module name: a Python identifier (`test_sys`, `test_asyncio`).
 fn is_module(s: &str) -> bool {
     s.starts_with("test") && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-}
-
-fn error_at(
-    path: &Utf8Path,
-    text: &str,
-    span: std::ops::Range<usize>,
-    message: String,
-) -> ConfigError {
-    let start = span.start.min(text.len());
-    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
-    let line = text[..start].matches('\n').count() + 1;
-    let column = text[line_start..start].chars().count() + 1;
-    let line_text = text[line_start..].lines().next().unwrap_or("");
-    let snippet = format!("  {line:>4} | {line_text}\n       | {}^", " ".repeat(column - 1));
-    ConfigError::Syntax { path: path.to_owned(), line, column, message, snippet }
 }
 
 #[derive(Deserialize)]
