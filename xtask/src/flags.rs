@@ -86,6 +86,12 @@ pub(crate) struct ReportCmd {
     /// Print GitHub annotations (::error …::) for every problem
     #[arg(long)]
     pub(crate) annotations: bool,
+    /// First merge every report.json found under DIR (e.g. downloaded CI artifacts); repeatable
+    #[arg(long, value_name = "DIR")]
+    pub(crate) merge: Vec<camino::Utf8PathBuf>,
+    /// Exit non-zero if any cell is not ok (build failed, promise broken, findings)
+    #[arg(long)]
+    pub(crate) check: bool,
 }
 
 #[derive(Debug, Args)]

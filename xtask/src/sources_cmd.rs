@@ -103,10 +103,22 @@ impl crate::flags::ReportCmd {
         use anyhow::Context as _;
         let dir = ctx.layout.report_dir();
         let json = dir.join("report.json");
-        if !json.is_file() {
-            bail!("{json} does not exist: run `cargo xtask test` or `cargo xtask matrix` first");
+        let mut doc = report::Document::read(&json)?;
+        for root in &self.merge {
+            let mut found = 0;
+            for path in report_files(root)? {
+                doc.merge(report::Document::read(&path)?);
+                found += 1;
+            }
+            println!("merged {found} report.json file(s) from {root}");
         }
-        let doc = report::Document::read(&json)?;
+        if doc.cells.is_empty() {
+            bail!(
+                "{json} holds no cell: run `cargo xtask test` or `cargo xtask matrix` first (or --merge DIR)"
+            );
+        }
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {dir}"))?;
+        build::write_atomically(&json, &doc)?;
         let markdown = report::render::markdown(&doc);
         for (name, text) in [
             ("report.md", markdown.clone()),
@@ -129,6 +141,35 @@ impl crate::flags::ReportCmd {
         if self.annotations {
             print!("{}", report::render::annotations(&doc));
         }
+        let problems = doc.problems();
+        if self.check && !problems.is_empty() {
+            bail!(
+                "{} of {} cells are not ok: {}",
+                problems.len(),
+                doc.cells.len(),
+                problems.join(", ")
+            );
+        }
         Ok(())
     }
+}
+
+/// Every `report.json` under `root`.
+fn report_files(root: &camino::Utf8Path) -> anyhow::Result<Vec<camino::Utf8PathBuf>> {
+    use anyhow::Context as _;
+    let mut found = Vec::new();
+    let mut stack = vec![root.to_owned()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).with_context(|| format!("reading {dir}"))? {
+            let entry = entry.with_context(|| format!("reading {dir}"))?;
+            let Ok(path) = camino::Utf8PathBuf::from_path_buf(entry.path()) else { continue };
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.file_name() == Some("report.json") {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
 }

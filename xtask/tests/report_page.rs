@@ -37,12 +37,16 @@ fn the_grid_shows_in_a_browser() {
         .expect("headless Chromium is needed: apt-get install chromium (.ci/run does)");
     let tmp = tempfile::tempdir().expect("tempdir");
     let work = Utf8PathBuf::try_from(tmp.path().to_path_buf()).expect("utf-8");
-    fs::create_dir_all(work.join("report")).expect("mkdir");
-    fs::copy(repo().join("crates/report/test_data/report.json"), work.join("report/report.json"))
+    // As the CI conclusion job has them: one downloaded artifact per cell job.
+    let artifacts = work.join("artifacts/cell-3.13.5-debug/report");
+    fs::create_dir_all(&artifacts).expect("mkdir");
+    fs::copy(repo().join("crates/report/test_data/report.json"), artifacts.join("report.json"))
         .expect("copy the stored document");
 
     let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(["--work-dir", work.as_str(), "report", "--summary"])
+        .args(["--work-dir", work.as_str(), "report", "--merge"])
+        .arg(work.join("artifacts"))
+        .arg("--summary")
         .arg(work.join("summary.md"))
         .arg("--annotations")
         .output()
@@ -52,6 +56,19 @@ fn the_grid_shows_in_a_browser() {
     assert!(
         stdout.contains("::error file=tests/test_refbugs.py,title=3.13.5+debug RefLeak::"),
         "{stdout}"
+    );
+    assert!(stdout.contains("merged 1 report.json file(s)"), "{stdout}");
+    let check = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["--work-dir", work.as_str(), "report", "--check"])
+        .output()
+        .expect("xtask runs");
+    let stderr = String::from_utf8_lossy(&check.stderr);
+    assert!(!check.status.success(), "--check fails on a document with problems");
+    assert!(
+        stderr.contains(
+            "4 of 5 cells are not ok: 3.13.5+broken (build-failed), 3.13.5+debug (findings)"
+        ),
+        "{stderr}"
     );
     let page = work.join("report/report.html");
     let summary = fs::read_to_string(work.join("summary.md")).expect("step summary");

@@ -64,6 +64,25 @@ impl Document {
         }
     }
 
+    /// Takes every cell of `other`, replacing this document's entry for the same cell: how the
+    /// per-cell documents of a CI matrix become one.
+    pub fn merge(&mut self, other: Document) {
+        for cell in other.cells {
+            self.cells.retain(|c| c.cell != cell.cell);
+            self.cells.push(cell);
+        }
+        self.cells.sort_by(|a, b| a.cell.cmp(&b.cell));
+    }
+
+    /// Cells that are not `ok` (see [`crate::render::status`]), with their status.
+    pub fn problems(&self) -> Vec<String> {
+        self.cells
+            .iter()
+            .filter(|c| crate::render::status(c) != "ok")
+            .map(|c| format!("{} ({})", c.cell, crate::render::status(c)))
+            .collect()
+    }
+
     /// Records `cell`'s build outcome and the suites that ran on it, replacing its old entry.
     pub fn record_suites(
         &mut self,
