@@ -11,7 +11,9 @@
 //! 6. a crashing and a hanging extension test are reported and contained;
 //! 7. the example extension's bugs are found exactly on the cells that can see them;
 //! 8. markupsafe's suite passes everywhere with its C speedups loaded;
-//! 9. `cargo xtask run CELL -- python …` runs in the cell.
+//! 9. `cargo xtask report` renders report.md, junit.xml and report.html that agree with
+//!    report.json;
+//! 10. `cargo xtask run CELL -- python …` runs in the cell.
 //!
 //! Needs the real tarballs in `../shared/cpython-sources` (CI has them there).
 
@@ -105,6 +107,7 @@ fn the_ci_matrix() {
     crashes_and_hangs_are_contained(&run);
     example_extension_bugs_are_found_where_visible(&run);
     markupsafe_passes_with_its_speedups(&run);
+    renderings_agree(&run);
     run_in_a_cell(&run);
 }
 
@@ -338,6 +341,40 @@ fn markupsafe_passes_with_its_speedups(run: &Run) {
         assert!(modules.contains_key("markupsafe._speedups"), "the C speedups were loaded: {r}");
         assert!(r["counts"]["passed"].as_u64().is_some_and(|n| n > 50), "{r}");
     }
+}
+
+fn renderings_agree(run: &Run) {
+    // Put the example's findings back next to markupsafe's clean results.
+    let refbugs = repo().join("examples/refbugs");
+    let (ok, text) =
+        run.run(&["test", "3.13.5+debug", "3.13.5+valgrind", "--ext", refbugs.as_str()]);
+    assert!(!ok, "{text}");
+    let (ok, text) = run.run(&["report"]);
+    assert!(ok, "{text}");
+    let dir = run.work.join("report");
+    let read =
+        |name: &str| fs::read_to_string(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let (json, md, junit, html) =
+        (read("report.json"), read("report.md"), read("junit.xml"), read("report.html"));
+    let doc: serde_json::Value = serde_json::from_str(&json).expect("report.json");
+    let cells = doc["cells"].as_array().expect("cells");
+    assert_eq!(cells.len(), 6, "every CI cell is in the document");
+    for cell in cells {
+        let name = cell["cell"].as_str().expect("name");
+        assert!(junit.contains(&format!("<testsuite name=\"{name}\"")), "junit has {name}");
+        assert!(html.contains(name), "html has {name}");
+        for suite in cell["suites"].as_array().expect("suites") {
+            for f in suite["findings"].as_array().expect("findings") {
+                let repro = f["repro"].as_str().expect("repro");
+                for (what, text) in
+                    [("report.md", &md), ("junit.xml", &junit), ("report.html", &html)]
+                {
+                    assert!(text.contains(repro), "{what} lacks the finding {repro}");
+                }
+            }
+        }
+    }
+    assert!(md.contains("| 3.13.5 |") && md.contains("findings: 1"), "{md}");
 }
 
 fn run_in_a_cell(run: &Run) {
