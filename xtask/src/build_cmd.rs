@@ -72,8 +72,13 @@ impl Build {
         let cells = ctx.named_cells(&self.cells)?;
         let cancel = cancel_flag()?;
         let timeout = Duration::from_secs(self.phase_timeout * 60);
-        let (_, _, outcomes) =
+        let (_, jobs, outcomes) =
             build_cells_with_timeout(ctx, &cells, self.make_jobs, self.jobs, timeout, &cancel)?;
+        ctx.update_report(|doc| {
+            for (job, outcome) in jobs.iter().zip(&outcomes) {
+                ctx.record_cell(doc, &job.cell, outcome);
+            }
+        })?;
         let mut failed = Vec::new();
         for o in &outcomes {
             let build = match &o.build {

@@ -55,6 +55,8 @@ pub(crate) struct Context {
     pub(crate) selection: Selection,
     pub(crate) mirrors: Vec<fetch::Mirror>,
     pub(crate) upstream: bool,
+    /// What fetching and verifying each release's source did in this run (for report.json).
+    source_phases: std::cell::RefCell<std::collections::BTreeMap<String, [report::Phase; 2]>>,
 }
 
 impl Context {
@@ -85,6 +87,7 @@ impl Context {
             selection: global.selection(),
             mirrors,
             upstream: !global.no_upstream,
+            source_phases: Default::default(),
         })
     }
 
@@ -101,6 +104,34 @@ impl Context {
         Ok(self.matrix.cells(&selection)?)
     }
 
+    /// Updates `<work>/report/report.json` with `update`.
+    pub(crate) fn update_report(
+        &self,
+        update: impl FnOnce(&mut report::Document),
+    ) -> anyhow::Result<()> {
+        let path = self.layout.report_dir().join("report.json");
+        let mut doc = report::Document::read(&path)?;
+        update(&mut doc);
+        build::write_atomically(&path, &doc)
+    }
+
+    /// Records a cell's sources, build and check in `doc`; returns its entry.
+    pub(crate) fn record_cell<'d>(
+        &self,
+        doc: &'d mut report::Document,
+        cell: &Cell<'_>,
+        outcome: &build::CellOutcome,
+    ) -> &'d mut report::CellResults {
+        let entry = doc.record_build(cell, outcome);
+        if let Some([fetched, verified]) =
+            self.source_phases.borrow().get(&cell.release.version.to_string())
+        {
+            entry.phases.insert("fetch".to_owned(), fetched.clone());
+            entry.phases.insert("verify".to_owned(), verified.clone());
+        }
+        entry
+    }
+
     /// Fetches, verifies and extracts the sources of `cells`; returns one build job per cell.
     pub(crate) fn prepare_jobs<'m>(
         &self,
@@ -110,6 +141,22 @@ impl Context {
         let mut dirs = std::collections::BTreeMap::new();
         for release in Matrix::releases_of(cells) {
             let prepared = sources::prepare(&fetcher, &self.layout, &self.matrix.dir, release)?;
+            let fetched = match &prepared.archive.origin {
+                fetch::Origin::Cache => report::Phase::new("cached", None, ""),
+                origin => report::Phase::new("fetched", None, &origin.to_string()),
+            };
+            let verified = match &prepared.signature {
+                None => report::Phase::new("verified", None, "sha256 pin checked when cached"),
+                Some(sources::SignatureStatus::Good(info)) => report::Phase::new(
+                    "verified",
+                    None,
+                    &format!("sha256 pin; good signature by {}", info.fingerprint),
+                ),
+                Some(_) => report::Phase::new("verified", None, "sha256 pin; no signature"),
+            };
+            self.source_phases
+                .borrow_mut()
+                .insert(release.version.to_string(), [fetched, verified]);
             dirs.insert(release.version, prepared.source_dir);
         }
         Ok(cells

@@ -52,15 +52,15 @@ impl Test {
                 results.push(result);
             }
         }
-        let report = ctx.layout.report_dir().join("report.json");
-        let mut doc = report::Document::read(&report)?;
-        for (job, outcome) in jobs.iter().zip(&outcomes) {
-            let suites: Vec<SuiteResult> =
-                results.iter().filter(|r| r.cell == outcome.cell).cloned().collect();
-            doc.record_suites(&job.cell, outcome, suites);
-        }
-        build::write_atomically(&report, &doc)?;
-        println!("results: {report}");
+        ctx.update_report(|doc| {
+            for (job, outcome) in jobs.iter().zip(&outcomes) {
+                let suites: Vec<SuiteResult> =
+                    results.iter().filter(|r| r.cell == outcome.cell).cloned().collect();
+                ctx.record_cell(doc, &job.cell, outcome);
+                doc.record_suites(&job.cell, outcome, suites);
+            }
+        })?;
+        println!("results: {}", ctx.layout.report_dir().join("report.json"));
         let dirty: Vec<String> = results
             .iter()
             .filter(|r| !r.clean())

@@ -53,6 +53,12 @@ impl TestCpython {
                 record
             };
             println!("{name:26} {}", record.line());
+            ctx.update_report(|doc| {
+                let entry = ctx.record_cell(doc, &job.cell, outcome);
+                let status = if record.ok() { "passed" } else { "failed" };
+                let phase = report::Phase::new(status, Some(record.seconds), &record.line());
+                entry.phases.insert(format!("test-cpython-{}", profile.name), phase);
+            })?;
             explain(&record);
             if !record.ok() {
                 let modules = record.failing_modules();

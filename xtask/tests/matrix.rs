@@ -358,7 +358,34 @@ fn renderings_agree(run: &Run) {
         (read("report.json"), read("report.md"), read("junit.xml"), read("report.html"));
     let doc: serde_json::Value = serde_json::from_str(&json).expect("report.json");
     let cells = doc["cells"].as_array().expect("cells");
-    assert_eq!(cells.len(), 6, "every CI cell is in the document");
+    let names: Vec<&str> = cells.iter().filter_map(|c| c["cell"].as_str()).collect();
+    // The CI cells, and the broken cell of step 3 (every command records what it did).
+    assert_eq!(
+        names,
+        [
+            "3.11.2+debug",
+            "3.13.5+broken",
+            "3.13.5+debug",
+            "3.13.5+ref-debug",
+            "3.13.5+release",
+            "3.13.5+trace-refs",
+            "3.13.5+valgrind"
+        ],
+        "{json}"
+    );
+    let broken = &cells[1];
+    assert_eq!(broken["phases"]["build"]["status"], "failed", "{broken}");
+    assert!(md.contains("3.13.5+broken") && md.contains("configure failed"), "{md}");
+    for cell in cells.iter().filter(|c| c["cell"] != "3.13.5+broken") {
+        for phase in ["fetch", "verify", "build", "check", "test-cpython-smoke", "extension-suites"]
+        {
+            assert!(
+                cell["phases"][phase]["status"].is_string(),
+                "{} has phase {phase}: {cell}",
+                cell["cell"]
+            );
+        }
+    }
     for cell in cells {
         let name = cell["cell"].as_str().expect("name");
         assert!(junit.contains(&format!("<testsuite name=\"{name}\"")), "junit has {name}");

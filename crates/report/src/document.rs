@@ -3,6 +3,8 @@
 //! reproduces it). Versioned by [`SCHEMA_VERSION`]; commands update the cells they ran and
 //! keep the others, so the document describes the latest state of every cell.
 
+use std::collections::BTreeMap;
+
 use anyhow::Context as _;
 use build::{BuildStatus, CellOutcome, CheckStatus};
 use camino::Utf8Path;
@@ -42,6 +44,9 @@ pub struct CellResults {
     /// Extension suites run on the cell, with their findings.
     #[serde(default)]
     pub suites: Vec<SuiteResult>,
+    /// Each phase's status and time, by phase name.
+    #[serde(default)]
+    pub phases: BTreeMap<String, Phase>,
 }
 
 impl Default for Document {
@@ -83,25 +88,91 @@ impl Document {
             .collect()
     }
 
-    /// Records `cell`'s build outcome and the suites that ran on it, replacing its old entry.
+    /// Records `cell`'s build and interpreter check (phases `build` and `check`), creating
+    /// its entry if needed and keeping its other phases and suites.
+    pub fn record_build(&mut self, cell: &Cell<'_>, outcome: &CellOutcome) -> &mut CellResults {
+        let name = cell.name();
+        let index = match self.cells.iter().position(|c| c.cell == name) {
+            Some(i) => i,
+            None => {
+                self.cells.push(CellResults {
+                    cell: name.clone(),
+                    version: cell.release.version.to_string(),
+                    variant: cell.variant.name.clone(),
+                    key: outcome.key.clone(),
+                    source_sha256: cell.release.sha256.clone(),
+                    build: outcome.build.clone(),
+                    check: outcome.check.clone(),
+                    suites: Vec::new(),
+                    phases: BTreeMap::new(),
+                });
+                self.cells.sort_by(|a, b| a.cell.cmp(&b.cell));
+                self.cells.iter().position(|c| c.cell == name).unwrap_or(0)
+            }
+        };
+        let entry = &mut self.cells[index];
+        if entry.key != outcome.key {
+            // Another build: what was recorded about the old one no longer holds.
+            entry.suites.clear();
+            entry.phases.clear();
+        }
+        entry.key = outcome.key.clone();
+        entry.build = outcome.build.clone();
+        entry.check = outcome.check.clone();
+        let (status, seconds) = match &outcome.build {
+            BuildStatus::Cached => ("cached", Some(0)),
+            BuildStatus::Built { seconds } => ("built", Some(*seconds)),
+            BuildStatus::Failed { .. } => ("failed", None),
+            BuildStatus::Cancelled => ("cancelled", None),
+        };
+        entry.phases.insert("build".to_owned(), Phase::new(status, seconds, ""));
+        let check = match &outcome.check {
+            CheckStatus::Passed => Phase::new("passed", None, ""),
+            CheckStatus::Mismatch { diff } => Phase::new("failed", None, diff),
+            CheckStatus::Error { message } => Phase::new("error", None, message),
+            CheckStatus::NotRun => Phase::new("not-run", None, ""),
+        };
+        entry.phases.insert("check".to_owned(), check);
+        entry
+    }
+
+    /// Records `cell`'s build and the extension suites that ran on it (phase
+    /// `extension-suites`), replacing the suites recorded before.
     pub fn record_suites(
         &mut self,
         cell: &Cell<'_>,
         outcome: &CellOutcome,
         suites: Vec<SuiteResult>,
     ) {
-        let entry = CellResults {
-            cell: cell.name(),
-            version: cell.release.version.to_string(),
-            variant: cell.variant.name.clone(),
-            key: outcome.key.clone(),
-            source_sha256: cell.release.sha256.clone(),
-            build: outcome.build.clone(),
-            check: outcome.check.clone(),
-            suites,
-        };
-        self.cells.retain(|c| c.cell != entry.cell);
-        self.cells.push(entry);
-        self.cells.sort_by(|a, b| a.cell.cmp(&b.cell));
+        let entry = self.record_build(cell, outcome);
+        let seconds = suites.iter().map(|s| s.seconds).sum();
+        let status =
+            if suites.iter().all(|s| s.findings.is_empty()) { "clean" } else { "findings" };
+        let names: Vec<&str> = suites.iter().map(|s| s.suite.as_str()).collect();
+        entry.phases.insert(
+            "extension-suites".to_owned(),
+            Phase::new(status, Some(seconds), &names.join(", ")),
+        );
+        entry.suites = suites;
+    }
+}
+
+/// The status of one phase of a cell (fetch, verify, build, check, test-cpython,
+/// extension-suites), with its time where it took any.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Phase {
+    /// `built`, `cached`, `passed`, `failed`, `clean`, `findings`, …
+    pub status: String,
+    /// Wall-clock seconds, if measured.
+    pub seconds: Option<u64>,
+    /// One line of detail (a source, a diff, the suites run).
+    #[serde(default)]
+    pub detail: String,
+}
+
+impl Phase {
+    /// A phase.
+    pub fn new(status: &str, seconds: Option<u64>, detail: &str) -> Phase {
+        Phase { status: status.to_owned(), seconds, detail: detail.to_owned() }
     }
 }

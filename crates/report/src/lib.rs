@@ -14,7 +14,7 @@ mod render_tests;
 use matrix::Cell;
 use serde::Serialize;
 
-pub use crate::document::{CellResults, Document, SCHEMA_VERSION};
+pub use crate::document::{CellResults, Document, Phase, SCHEMA_VERSION};
 
 /// One cell as GitHub Actions sees it.
 #[derive(Debug, Serialize)]

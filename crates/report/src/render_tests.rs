@@ -35,6 +35,7 @@ fn cell(
         build,
         check,
         suites,
+        phases: Default::default(),
     }
 }
 
@@ -100,6 +101,41 @@ fn document() -> Document {
             ),
         ],
     }
+}
+
+#[test]
+fn recording_phases_and_a_rebuild() {
+    let dir = camino::Utf8Path::new(env!("CARGO_MANIFEST_DIR")).join("../../matrix");
+    let m = matrix::Matrix::load(&dir).expect("matrix");
+    let cell = m.cell("3.13.5+debug").expect("cell");
+    let layout = workdir::Layout::new("/w".into());
+    let outcome = |key: &str, build: BuildStatus| build::CellOutcome {
+        cell: cell.name(),
+        key: key.to_owned(),
+        dirs: layout.build(key),
+        build,
+        check: CheckStatus::Passed,
+    };
+    let mut doc = Document::default();
+    doc.record_suites(
+        &cell,
+        &outcome("k1", BuildStatus::Built { seconds: 90 }),
+        vec![suite("3.13.5+debug", "refbugs", vec![])],
+    );
+    let phases = |doc: &Document| {
+        let c = &doc.cells[0];
+        let mut s: Vec<String> =
+            c.phases.iter().map(|(k, p)| format!("{k}={}/{:?}", p.status, p.seconds)).collect();
+        s.push(format!("suites={}", c.suites.len()));
+        s.join(" ")
+    };
+    expect!["build=built/Some(90) check=passed/None extension-suites=clean/Some(12) suites=1"]
+        .assert_eq(&phases(&doc));
+    doc.record_build(&cell, &outcome("k1", BuildStatus::Cached));
+    expect!["build=cached/Some(0) check=passed/None extension-suites=clean/Some(12) suites=1"]
+        .assert_eq(&phases(&doc));
+    doc.record_build(&cell, &outcome("k2", BuildStatus::Built { seconds: 80 }));
+    expect!["build=built/Some(80) check=passed/None suites=0"].assert_eq(&phases(&doc));
 }
 
 #[test]
