@@ -140,10 +140,14 @@ impl Context {
         let fetcher = self.fetcher();
         let mut dirs = std::collections::BTreeMap::new();
         for release in Matrix::releases_of(cells) {
+            let started = std::time::Instant::now();
             let prepared = sources::prepare(&fetcher, &self.layout, &self.matrix.dir, release)?;
+            // Fetch, verification and extraction are one step (`sources::prepare`): its time
+            // is the fetch phase's.
+            let seconds = Some(started.elapsed().as_secs());
             let fetched = match &prepared.archive.origin {
-                fetch::Origin::Cache => report::Phase::new("cached", None, ""),
-                origin => report::Phase::new("fetched", None, &origin.to_string()),
+                fetch::Origin::Cache => report::Phase::new("cached", seconds, ""),
+                origin => report::Phase::new("fetched", seconds, &origin.to_string()),
             };
             let verified = match &prepared.signature {
                 None => report::Phase::new("verified", None, "sha256 pin checked when cached"),
