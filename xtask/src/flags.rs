@@ -135,7 +135,11 @@ pub(crate) struct Test {
     /// A project directory to test instead of matrix/extensions.toml's suites; repeatable
     #[arg(long, value_name = "DIR")]
     pub(crate) ext: Vec<camino::Utf8PathBuf>,
-    /// Only these suites of matrix/extensions.toml; repeatable
+    /// A PyPI sdist to test instead, NAME==VERSION (its tests are found); repeatable
+    #[arg(long, value_name = "NAME==VERSION")]
+    pub(crate) pypi: Vec<String>,
+    /// Only these suites of matrix/extensions.toml; repeatable (default: the set's `suites`,
+    /// or all)
     #[arg(long)]
     pub(crate) suite: Vec<String>,
     /// Run with PYTHONMALLOC set to this allocator (pymalloc_debug, malloc_debug, …) on every cell

@@ -42,6 +42,7 @@ impl MatrixRun {
             Test {
                 cells: self.cells.clone(),
                 ext: self.ext.clone(),
+                pypi: Vec::new(),
                 suite: self.suite.clone(),
                 malloc: None,
                 timeout: None,

@@ -13,7 +13,7 @@ use crate::{
 
 impl Test {
     pub(crate) fn run(self, ctx: &Context) -> anyhow::Result<()> {
-        let suites = self.suites(ctx)?;
+        let (suites, extensions) = self.suites(ctx)?;
         let cells = ctx.named_cells(&self.cells)?;
         let cancel = cancel_flag()?;
         let (builder, jobs, outcomes) = build_cells(ctx, &cells, None, 1, &cancel)?;
@@ -45,6 +45,12 @@ impl Test {
             for suite in &suites {
                 eprintln!("{name}: {} [{}] …", suite.name, exttest_detectors(&detectors));
                 let mut result = exttest::run_suite(&env, suite, &detectors);
+                let expected = extensions.expected_for(
+                    &suite.name,
+                    &job.cell.release.version.to_string(),
+                    &job.cell.variant.name,
+                );
+                exttest::expect::apply(&mut result.findings, &expected, &result.ran);
                 for f in &mut result.findings {
                     f.repro = self.repro(&name, suite, f.test.as_deref());
                 }
@@ -84,6 +90,9 @@ impl Test {
             exttest::Source::Dir(dir) if !self.ext.is_empty() => {
                 line.push_str(&format!(" --ext {dir}"))
             }
+            exttest::Source::Pypi(spec) if !self.pypi.is_empty() => {
+                line.push_str(&format!(" --pypi {spec}"))
+            }
             _ => line.push_str(&format!(" --suite {}", suite.name)),
         }
         if let Some(m) = &self.malloc {
@@ -96,8 +105,12 @@ impl Test {
         line
     }
 
-    fn suites(&self, ctx: &Context) -> anyhow::Result<Vec<Suite>> {
-        let mut suites = self.configured_suites(ctx)?;
+    fn suites(&self, ctx: &Context) -> anyhow::Result<(Vec<Suite>, exttest::Extensions)> {
+        let path = ctx.matrix.dir.join("extensions.toml");
+        let extensions = exttest::load_suites(&path, &crate::project_root())?;
+        let variants: Vec<&str> = ctx.matrix.variants.iter().map(|v| v.name.as_str()).collect();
+        extensions.check_variants(&variants).map_err(|e| anyhow::anyhow!("{path}: {e}"))?;
+        let mut suites = self.configured_suites(ctx, &extensions)?;
         for suite in &mut suites {
             if let Some(t) = self.timeout {
                 suite.timeout_seconds = t;
@@ -106,27 +119,47 @@ impl Test {
                 suite.pytest_args.extend(["-k".to_owned(), k.clone()]);
             }
         }
-        Ok(suites)
+        Ok((suites, extensions))
     }
 
-    fn configured_suites(&self, ctx: &Context) -> anyhow::Result<Vec<Suite>> {
-        if !self.ext.is_empty() {
-            return self
+    fn configured_suites(
+        &self,
+        ctx: &Context,
+        extensions: &exttest::Extensions,
+    ) -> anyhow::Result<Vec<Suite>> {
+        if !self.ext.is_empty() || !self.pypi.is_empty() {
+            let mut suites = self
                 .ext
                 .iter()
                 .map(|dir| {
                     let abs = crate::absolute(dir)?;
                     anyhow::ensure!(abs.is_dir(), "--ext {dir}: not a directory");
+                    anyhow::ensure!(
+                        ["pyproject.toml", "setup.py"].iter().any(|f| abs.join(f).is_file()),
+                        "--ext {dir}: no pyproject.toml or setup.py: not a Python project"
+                    );
                     Ok(exttest::suite_for_dir(&abs))
                 })
-                .collect();
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            for spec in &self.pypi {
+                suites.push(exttest::suite_for_pypi(spec).map_err(anyhow::Error::msg)?);
+            }
+            return Ok(suites);
         }
-        let all =
-            exttest::load_suites(&ctx.matrix.dir.join("extensions.toml"), &crate::project_root())?;
-        if self.suite.is_empty() {
-            return Ok(all);
-        }
-        self.suite
+        let all = &extensions.suites;
+        let names: Vec<String> = if !self.suite.is_empty() {
+            self.suite.clone()
+        } else {
+            let rules = match &ctx.selection.set {
+                Some(set) => ctx.matrix.sets.get(set),
+                None => Some(&ctx.matrix.default_rules),
+            };
+            match rules.and_then(|r| r.suites.clone()) {
+                Some(names) => names,
+                None => return Ok(all.clone()),
+            }
+        };
+        names
             .iter()
             .map(|name| {
                 all.iter().find(|s| &s.name == name).cloned().ok_or_else(|| {
@@ -160,15 +193,35 @@ fn exttest_detectors(d: &exttest::Detectors) -> String {
 
 fn print_result(r: &SuiteResult) {
     let c = &r.counts;
-    let verdict =
-        if r.clean() { "clean".to_owned() } else { format!("{} finding(s)", r.findings.len()) };
+    let unexpected = r.unexpected().count();
+    let expected = r.findings.len() - unexpected;
+    let mut verdict =
+        if unexpected == 0 { "clean".to_owned() } else { format!("{unexpected} finding(s)") };
+    if expected > 0 {
+        verdict.push_str(&format!(" ({expected} expected)"));
+    }
+    let hunted = if c.leak_judged + c.leak_not_judged > 0 {
+        format!("; leak-checked {}, not judged {}", c.leak_judged, c.leak_not_judged)
+    } else {
+        String::new()
+    };
     println!(
-        "{:26} {:12} {} passed, {} failed, {} skipped: {verdict} in {}s",
+        "{:26} {:12} {} passed, {} failed, {} skipped{hunted}: {verdict} in {}s",
         r.cell, r.suite, c.passed, c.failed, c.skipped, r.seconds
     );
     for f in &r.findings {
         let test = f.test.as_deref().unwrap_or("-");
-        let first = f.message.lines().next().unwrap_or("");
-        println!("    {:?} in {test}: {first}", f.kind);
+        let mut lines = f.message.lines();
+        let first = lines.next().unwrap_or("");
+        match &f.expected {
+            Some(reason) => println!("    expected {:?} in {test}: {first} [{reason}]", f.kind),
+            None => println!("    {:?} in {test}: {first}", f.kind),
+        }
+        // The whole message of a new finding: pytest's text, a traceback, a valgrind stack.
+        if f.expected.is_none() {
+            for line in lines {
+                println!("      {line}");
+            }
+        }
     }
 }

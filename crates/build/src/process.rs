@@ -21,7 +21,7 @@ use nix::{
 #[derive(Debug)]
 pub enum RunError {
     /// It exited non-zero or was killed by a signal.
-    Failed(String),
+    Failed(std::process::ExitStatus),
     /// The run was cancelled (Ctrl-C); the process group was killed.
     Cancelled,
     /// It ran past its time limit; the process group was killed.
@@ -52,11 +52,7 @@ pub fn run_logged(
     let started = Instant::now();
     loop {
         if let Some(status) = child.try_wait().map_err(RunError::Io)? {
-            return if status.success() {
-                Ok(())
-            } else {
-                Err(RunError::Failed(format!("{status}")))
-            };
+            return if status.success() { Ok(()) } else { Err(RunError::Failed(status)) };
         }
         let timed_out = timeout.filter(|t| started.elapsed() > *t);
         if cancel.load(Ordering::SeqCst) || timed_out.is_some() {
@@ -118,7 +114,7 @@ mod tests {
         let mut bad = Command::new("sh");
         bad.args(["-c", "echo failing; exit 3"]);
         let err = run_logged(bad, &log, &AtomicBool::new(false), None);
-        assert!(matches!(&err, Err(RunError::Failed(s)) if s.contains("3")), "{err:?}");
+        assert!(matches!(&err, Err(RunError::Failed(s)) if s.code() == Some(3)), "{err:?}");
         let text = fs::read_to_string(&log).expect("log");
         assert!(text.contains("hello\noops\n"), "{text}");
         assert_eq!(tail(&log, 1), "failing");

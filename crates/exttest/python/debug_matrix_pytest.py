@@ -409,6 +409,16 @@ class _RerunFailed(Exception):
     pass
 
 
+def _describe_rerun_error(i, total, exc):
+    text = str(exc).strip()
+    return "run %d of %d raised %s%s" % (
+        i + 1,
+        total,
+        type(exc).__name__,
+        ": " + text.splitlines()[0] if text else "",
+    )
+
+
 class Hunter:
     """Runs a callable WARMUP+RUNS times and measures what each run left."""
 
@@ -417,6 +427,69 @@ class Hunter:
         self.runs = runs
         self.census = hasattr(sys, "getobjects")
         self._adjust = _block_adjustment_func()
+
+    def screen(self, func, warmups, runs, before_each=None, record_warnings=True):
+        """Return raw (refs, blocks) of ``runs`` cheap measured runs after
+        ``warmups`` unmeasured ones: the screen every test goes through.
+
+        Cheap because its collections never traverse the heap the test
+        found: ``gc.freeze()`` moves every object alive before the screen to
+        the permanent generation, so a collection after each run (automatic
+        collection is off while the runs last) traverses only what the runs
+        allocated and still hold, and frees their cyclic garbage, including
+        what a run dropped from an earlier run.  ``gc.unfreeze()`` gives the
+        heap back afterwards.  No cache is cleared either.  What it misses costs
+        nothing (a leak is a delta of at least one on every run, cache growth
+        settles in the warm-up); what it over-reports (a cache filling up, a
+        warning registry) is settled by the full protocol of ``measure``,
+        which alone decides.
+        """
+        gettotalrefcount = sys.gettotalrefcount
+        getallocatedblocks = sys.getallocatedblocks
+        adjust = self._adjust
+        total = warmups + runs
+        rc = [0] * total
+        blocks = [0] * total
+        run_range = list(range(total))
+        error = None
+        saved = _SavedState()
+        was_enabled = gc.isenabled()
+        gc.disable()
+        gc.freeze()
+        try:
+            rc_before = gettotalrefcount()
+            blk_before = getallocatedblocks() - adjust()
+            for i in run_range:
+                if before_each is not None:
+                    before_each()
+                try:
+                    if record_warnings:
+                        with warnings.catch_warnings(record=True):
+                            func()
+                    else:
+                        func()
+                except BaseException as exc:  # noqa: B902 - pytest outcomes too
+                    if isinstance(exc, (KeyboardInterrupt, SystemExit, pytest.exit.Exception)):
+                        raise
+                    error = _describe_rerun_error(i, total, exc)
+                    del exc
+                    break
+                saved.restore()
+                gc.collect()
+                blk_after = getallocatedblocks() - adjust()
+                rc_after = gettotalrefcount()
+                rc[i] = _pooled(rc_after - rc_before)
+                blocks[i] = _pooled(blk_after - blk_before)
+                rc_before = rc_after
+                blk_before = blk_after
+        finally:
+            gc.unfreeze()
+            if was_enabled:
+                gc.enable()
+        if error is not None:
+            saved.restore()
+            raise _RerunFailed(error)
+        return rc[warmups:], blocks[warmups:]
 
     def measure(self, func, before_each=None, record_warnings=True):
         """Return (refs, blocks, types) for the measured runs, raw.
@@ -464,12 +537,7 @@ class Hunter:
             except BaseException as exc:  # noqa: B902 - pytest outcomes too
                 if isinstance(exc, (KeyboardInterrupt, SystemExit, pytest.exit.Exception)):
                     raise
-                error = "run %d of %d raised %s: %s" % (
-                    i + 1,
-                    total,
-                    type(exc).__name__,
-                    str(exc).strip().splitlines()[0] if str(exc).strip() else "",
-                )
+                error = _describe_rerun_error(i, total, exc)
                 del exc
                 break
             saved.restore()
@@ -521,18 +589,82 @@ def _reset_fixtures(funcargs):
                 pass
 
 
-def _parse_runs(text):
+def _parse_runs(text, allow_zero=False):
     try:
         warm, runs = text.split(":")
         warm = int(warm) if warm.strip() else 3
         runs = int(runs) if runs.strip() else 3
     except ValueError:
-        raise pytest.UsageError(
-            "--dm-leak-runs: expected WARMUP:RUNS, e.g. 3:3, got %r" % (text,)
-        )
-    if warm < 0 or runs < 1:
-        raise pytest.UsageError("--dm-leak-runs: need WARMUP >= 0 and RUNS >= 1")
+        raise pytest.UsageError("expected WARMUP:RUNS, e.g. 3:3, got %r" % (text,))
+    if warm < 0 or runs < (0 if allow_zero else 1):
+        raise pytest.UsageError("WARMUP:RUNS: need WARMUP >= 0 and RUNS >= 1, got %r" % (text,))
     return warm, runs
+
+
+def _load_watch_list(path):
+    """The module names to watch: the suite's compiled modules and their twins."""
+    if not path:
+        return []
+    with open(path, encoding="utf-8") as f:
+        data = json.load(f)
+    names = set(data.get("compiled", {}))
+    for twins in data.get("twins", {}).values():
+        names.update(twins)
+    return sorted(names)
+
+
+def _unittest_outcomes(item):
+    """The outcomes a unittest ``TestCase`` item recorded instead of raising
+    (skipTest, failures, expected failures): pytest keeps them on the item."""
+    recorded = getattr(item, "_excinfo", None)
+    return recorded if isinstance(recorded, list) else None
+
+
+def _not_rerunnable(item, outcome):
+    """Why the test just called is not leak-checked, or None."""
+    if outcome.excinfo is not None:
+        exc = outcome.excinfo[1]
+        if isinstance(exc, pytest.skip.Exception):
+            return "skipped"
+        if isinstance(exc, pytest.xfail.Exception):
+            return "xfailed"
+        return "did not pass"
+    recorded = _unittest_outcomes(item)
+    if recorded:
+        if any(isinstance(e.value, pytest.skip.Exception) for e in recorded):
+            return "skipped"
+        return "did not pass"
+    if item.get_closest_marker("xfail") is not None:
+        return "xfail"
+    method = getattr(item, "obj", None)
+    if getattr(method, "__unittest_expecting_failure__", False):
+        return "xfail"
+    return None
+
+
+def _rerunner(item):
+    """``item.runtest`` for a re-run: a unittest outcome recorded by a re-run
+    (a skip, a failure) raises, and is taken off the item so that pytest
+    reports the first call's outcome, not the re-run's."""
+    try:
+        from _pytest.unittest import TestCaseFunction
+    except ImportError:
+        return item.runtest
+    if not isinstance(item, TestCaseFunction):
+        return item.runtest
+
+    def run():
+        before = len(_unittest_outcomes(item) or ())
+        item.runtest()
+        recorded = _unittest_outcomes(item)
+        if recorded is not None and len(recorded) > before:
+            extra = recorded[before:]
+            del recorded[before:]
+            raise _RerunFailed(
+                "a re-run recorded %s" % (", ".join(type(e.value).__name__ for e in extra),)
+            )
+
+    return run
 
 
 # --------------------------------------------------------------------------
@@ -558,6 +690,20 @@ def pytest_addoption(parser):
         metavar="WARMUP:RUNS",
         default="3:3",
         help="extra runs per test for --dm-leaks: unmeasured:measured (default 3:3)",
+    )
+    group.addoption(
+        "--dm-leak-screen",
+        metavar="WARMUP:RUNS",
+        default="2:2",
+        help="cheap screening runs per test before the full protocol (default 2:2); "
+        "0:0 puts every test through the full protocol",
+    )
+    group.addoption(
+        "--dm-modules",
+        metavar="PATH",
+        default=None,
+        help="JSON {compiled: {name: file}, twins: {name: [names]}}: report where the "
+        "suite's own compiled modules (and their pure-Python twins) are loaded from",
     )
     group.addoption(
         "--dm-leak-signals",
@@ -598,6 +744,7 @@ class DebugMatrixPlugin:
         opt = config.option
         self.results = _Results(opt.dm_results)
         self.warmups, self.runs = _parse_runs(opt.dm_leak_runs)
+        self.screen_warmups, self.screen_runs = _parse_runs(opt.dm_leak_screen, allow_zero=True)
         self.signals = set(opt.dm_leak_signals.split(","))
         if not self.signals or not self.signals <= {"refs", "blocks"}:
             raise pytest.UsageError(
@@ -616,7 +763,10 @@ class DebugMatrixPlugin:
             self.leaks_reason = reason
         self.hunter = Hunter(self.warmups, self.runs) if self.leaks_mode == "enabled" else None
         self.baseline = None
+        self.screen_baseline = None
         self.baseline_types = {}
+        self.watched = _load_watch_list(opt.dm_modules)
+        self.modules_seen = set()
         self.timeout = opt.dm_timeout if opt.dm_timeout and opt.dm_timeout > 0 else None
         self.mark_stderr = bool(opt.dm_mark_stderr)
         self.stderr_fd = None
@@ -643,6 +793,8 @@ class DebugMatrixPlugin:
                 "leaks_reason": self.leaks_reason,
                 "warmups": self.warmups,
                 "runs": self.runs,
+                "screen_warmups": self.screen_warmups,
+                "screen_runs": self.screen_runs,
                 "timeout": self.timeout,
             },
             sync=True,
@@ -689,6 +841,12 @@ class DebugMatrixPlugin:
         # Twice: the first pass warms the machinery itself up.
         self.hunter.measure(_noop, before_each=self._arm)
         refs, blocks, types = self.hunter.measure(_noop, before_each=self._arm)
+        if self.screen_runs:
+            for _ in range(2):
+                screen = self.hunter.screen(
+                    _noop, self.screen_warmups, self.screen_runs, before_each=self._arm
+                )
+            self.screen_baseline = screen
         faulthandler.cancel_dump_traceback_later()
         self.baseline = (refs, blocks)
         event = {
@@ -698,6 +856,8 @@ class DebugMatrixPlugin:
             "warmups": self.warmups,
             "runs": self.runs,
         }
+        if self.screen_baseline is not None:
+            event["screen_refs"], event["screen_blocks"] = self.screen_baseline
         if types is not None:
             event["types"] = types
             self.baseline_types = types
@@ -734,8 +894,14 @@ class DebugMatrixPlugin:
         if self.hunter is not None and dtest is not None and hasattr(dtest, "globs"):
             doctest_globs = dict(dtest.globs)  # doctest clears them after a run
         outcome = yield
-        if self.hunter is None or outcome.excinfo is not None:
-            return  # not hunting, or the test did not pass: not leak-checked
+        if self.hunter is None:
+            return
+        reason = _not_rerunnable(item, outcome)
+        if reason is not None:
+            # Only a test whose call passed is judged: a skip, an xfail or a
+            # failure (raised, or recorded by unittest) repeats nothing useful.
+            self.leak_checks[item.nodeid] = {"not_judged": reason}
+            return
         self._hunt(item, doctest_globs)
 
     def _hunt(self, item, doctest_globs):
@@ -747,17 +913,40 @@ class DebugMatrixPlugin:
                 item.dtest.globs.update(doctest_globs)
             _reset_fixtures(funcargs)
 
+        run = _rerunner(item)
+        # recwarn records the test's warnings itself (and is reset before
+        # each run); a catch_warnings of ours would starve it.
+        record_warnings = "recwarn" not in funcargs
         started = time.perf_counter()
+        check = {}
         try:
+            if self.screen_runs:
+                raw = self.hunter.screen(
+                    run,
+                    self.screen_warmups,
+                    self.screen_runs,
+                    before_each,
+                    record_warnings=record_warnings,
+                )
+                screen = [
+                    [r - b for r, b in zip(raw[k], self.screen_baseline[k])] for k in (0, 1)
+                ]
+                check["screen_refs"], check["screen_blocks"] = screen
+                suspect = any(
+                    any(d >= 1 for d in deltas)
+                    for signal, deltas in zip(("refs", "blocks"), screen)
+                    if signal in self.signals
+                )
+                if not suspect:
+                    check["leaked"] = False
+                    check["seconds"] = round(time.perf_counter() - started, 6)
+                    self.leak_checks[item.nodeid] = check
+                    return
             raw_refs, raw_blocks, types = self.hunter.measure(
-                item.runtest,
-                before_each,
-                # recwarn records the test's warnings itself (and is reset
-                # before each run); a catch_warnings of ours would starve it.
-                record_warnings="recwarn" not in funcargs,
+                run, before_each, record_warnings=record_warnings
             )
         except _RerunFailed as exc:
-            self.leak_checks[item.nodeid] = {"error": str(exc)}
+            self.leak_checks[item.nodeid] = {"not_judged": "not re-runnable: %s" % (exc,)}
             return
         seconds = round(time.perf_counter() - started, 6)
         base_refs, base_blocks = self.baseline
@@ -768,14 +957,17 @@ class DebugMatrixPlugin:
             leaked.append("refs")
         if "blocks" in self.signals and all(d >= 1 for d in blocks):
             leaked.append("blocks")
-        self.leak_checks[item.nodeid] = {
-            "refs": refs,
-            "blocks": blocks,
-            "raw_refs": raw_refs,
-            "raw_blocks": raw_blocks,
-            "leaked": bool(leaked),
-            "seconds": seconds,
-        }
+        check.update(
+            {
+                "refs": refs,
+                "blocks": blocks,
+                "raw_refs": raw_refs,
+                "raw_blocks": raw_blocks,
+                "leaked": bool(leaked),
+                "seconds": seconds,
+            }
+        )
+        self.leak_checks[item.nodeid] = check
         if not leaked:
             return
         event = {
@@ -796,6 +988,41 @@ class DebugMatrixPlugin:
             }
         self.leakers.append(event)
         self.results.write(event, sync=True)
+
+    # -- where the suite's compiled modules come from -----------------------
+
+    def _check_modules(self):
+        if not self.watched:
+            return
+        modules = sys.modules
+        for name in self.watched:
+            if name in self.modules_seen:
+                continue
+            module = modules.get(name)
+            if module is None:
+                continue
+            self.modules_seen.add(name)
+            path = getattr(module, "__file__", None)
+            self.results.write(
+                {
+                    "event": "module",
+                    "name": name,
+                    "file": os.path.realpath(path) if path else None,
+                },
+                sync=True,
+            )
+
+    def pytest_collection_finish(self, session):
+        self._check_modules()
+
+    def pytest_collectreport(self, report):
+        if report.failed:
+            text = report.longreprtext or str(report.longrepr)
+            if len(text) > 8000:
+                text = text[:4000] + "\n[...]\n" + text[-4000:]
+            self.results.write(
+                {"event": "collect_error", "node": report.nodeid, "longrepr": text}, sync=True
+            )
 
     def pytest_runtest_logreport(self, report):
         self.reports.setdefault(report.nodeid, []).append(report)
@@ -821,9 +1048,14 @@ class DebugMatrixPlugin:
         event["outcome"] = outcome
         event["duration"] = round(sum(getattr(rep, "duration", 0.0) for rep in reports), 6)
         check = self.leak_checks.pop(nodeid, None)
-        if check is not None:
+        if check is not None and "not_judged" in check:
+            event["not_judged"] = check["not_judged"]
+        elif check is not None:
             event["leak_check"] = check
+        elif self.hunter is not None:
+            event["not_judged"] = "skipped" if outcome == "skipped" else "did not pass"
         self.results.write(event)
+        self._check_modules()
 
     # -- session end ------------------------------------------------------
 
@@ -842,6 +1074,7 @@ class DebugMatrixPlugin:
             terminalreporter.line(line)
 
     def pytest_sessionfinish(self, session, exitstatus):
+        self._check_modules()
         self.results.write(
             {"event": "finish", "exitstatus": int(exitstatus), "leaks": len(self.leakers)},
             sync=True,

@@ -17,8 +17,22 @@ pub enum Event {
         #[serde(default)]
         gettotalrefcount: bool,
     },
-    /// Leak-hunting calibration.
-    Baseline {},
+    /// A test file or directory could not be collected (import error, syntax error, …).
+    #[serde(rename = "collect_error")]
+    CollectError {
+        /// The collector's node id (a file path).
+        node: String,
+        /// pytest's own text of the error, whole.
+        longrepr: String,
+    },
+    /// One of the suite's compiled modules, or a pure-Python twin of one, was first found
+    /// in `sys.modules`.
+    Module {
+        /// Its dotted name.
+        name: String,
+        /// The file it was loaded from.
+        file: Option<String>,
+    },
     /// A test started.
     Start {
         /// Its node id.
@@ -33,6 +47,12 @@ pub enum Event {
         /// Short failure text.
         #[serde(default)]
         longrepr: Option<String>,
+        /// The leak check's deltas, when the test was leak-checked.
+        #[serde(default)]
+        leak_check: Option<serde_json::Value>,
+        /// Why leak hunting did not judge the test (skipped, xfail, not re-runnable).
+        #[serde(default)]
+        not_judged: Option<String>,
     },
     /// A test leaks.
     Leak {
@@ -73,8 +93,21 @@ pub struct Counts {
     pub passed: u64,
     /// Failed tests.
     pub failed: u64,
-    /// Skipped tests.
+    /// Skipped tests (xfailed ones included).
     pub skipped: u64,
+    /// Tests leak hunting judged (leak hunting cells only).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub leak_judged: u64,
+    /// Tests leak hunting ran but did not judge: skipped, xfailed, failed, or not re-runnable.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub leak_not_judged: u64,
+    /// Of those, the tests that passed once but could not be re-run.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub not_rerunnable: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The test that started last and never ended: where a crash or hang happened.
@@ -92,22 +125,23 @@ pub fn unfinished_test(events: &[Event]) -> Option<String> {
 
 /// Counts and findings of one run. `log` is the run's combined output.
 pub fn evaluate(events: &[Event], exit: &Exit, log: &str) -> (Counts, Vec<Finding>) {
-    let mut counts = Counts::default();
     let mut findings = Vec::new();
     for e in events {
         match e {
-            Event::End { test, outcome, longrepr } => match outcome.as_str() {
-                "passed" => counts.passed += 1,
-                "skipped" => counts.skipped += 1,
-                _ => {
-                    counts.failed += 1;
-                    findings.push(Finding::new(
-                        FindingKind::TestFailure,
-                        Some(test.clone()),
-                        longrepr.clone().unwrap_or_else(|| "failed".to_owned()),
-                    ));
-                }
-            },
+            Event::End { test, outcome, longrepr, .. }
+                if outcome != "passed" && outcome != "skipped" =>
+            {
+                findings.push(Finding::new(
+                    FindingKind::TestFailure,
+                    Some(test.clone()),
+                    longrepr.clone().unwrap_or_else(|| "failed".to_owned()),
+                ));
+            }
+            Event::CollectError { node, longrepr } => findings.push(Finding::new(
+                FindingKind::CollectionError,
+                Some(node.clone()),
+                longrepr.clone(),
+            )),
             Event::Leak { test, refs, blocks, types } => {
                 let mut message = format!("leaks: refs deltas {refs:?}, blocks deltas {blocks:?}");
                 if !types.is_empty() {
@@ -119,6 +153,8 @@ pub fn evaluate(events: &[Event], exit: &Exit, log: &str) -> (Counts, Vec<Findin
             _ => {}
         }
     }
+    let counts = count(events);
+    let collect_errors = events.iter().any(|e| matches!(e, Event::CollectError { .. }));
     let unfinished = unfinished_test(events);
     // faulthandler's own reports of a signal are the crash itself, not a separate finding.
     const SIGNAL_REPORTS: &[&str] = &[
@@ -184,6 +220,23 @@ pub fn evaluate(events: &[Event], exit: &Exit, log: &str) -> (Counts, Vec<Findin
                     tail(log, 15)
                 ),
             )),
+        // Interrupted by collection errors: those are the findings.
+        Exit::Code(2) if collect_errors => {}
+        Exit::Code(3) => findings.push(Finding::new(
+            FindingKind::Setup,
+            None,
+            format!("pytest failed internally (exit 3):\n{}", pytest_error(log, "INTERNALERROR>")),
+        )),
+        Exit::Code(4) => findings.push(Finding::new(
+            FindingKind::Setup,
+            None,
+            format!("pytest refused its command line (exit 4):\n{}", pytest_error(log, "ERROR:")),
+        )),
+        Exit::Code(5) => findings.push(Finding::new(
+            FindingKind::Setup,
+            None,
+            format!("pytest collected no tests (exit 5):\n{}", tail(log, 15)),
+        )),
         Exit::Code(code) if !matches!(code, 0 | 1) && counts.failed == 0 && fatal.is_empty() => {
             findings.push(Finding::new(
                 FindingKind::TestFailure,
@@ -194,6 +247,16 @@ pub fn evaluate(events: &[Event], exit: &Exit, log: &str) -> (Counts, Vec<Findin
         Exit::Code(_) => {}
     }
     (counts, findings)
+}
+
+/// pytest's own error text: every line from the first one starting with `marker` on (its
+/// usage errors start with `ERROR:`, internal errors with `INTERNALERROR>`), or the tail.
+fn pytest_error(log: &str, marker: &str) -> String {
+    let lines: Vec<&str> = log.lines().collect();
+    match lines.iter().position(|l| l.trim_start().starts_with(marker)) {
+        Some(i) => lines[i..].iter().take(60).copied().collect::<Vec<_>>().join("\n"),
+        None => tail(log, 15),
+    }
 }
 
 fn signal_name(sig: i32) -> &'static str {
@@ -227,21 +290,79 @@ fn report_or_tail(log: &str, starts: &[&str]) -> String {
 /// Test outcomes counted once per test (the last outcome wins: a test re-run after a crash
 /// restart is not counted twice).
 pub fn count(events: &[Event]) -> Counts {
-    let mut last: BTreeMap<&str, &str> = BTreeMap::new();
+    let mut last: BTreeMap<&str, &Event> = BTreeMap::new();
     for e in events {
-        if let Event::End { test, outcome, .. } = e {
-            last.insert(test, outcome);
+        if let Event::End { test, .. } = e {
+            last.insert(test, e);
         }
     }
     let mut counts = Counts::default();
-    for outcome in last.values() {
-        match *outcome {
+    for event in last.values() {
+        let Event::End { outcome, leak_check, not_judged, .. } = event else { continue };
+        match outcome.as_str() {
             "passed" => counts.passed += 1,
             "skipped" => counts.skipped += 1,
             _ => counts.failed += 1,
         }
+        if leak_check.is_some() {
+            counts.leak_judged += 1;
+        }
+        if let Some(reason) = not_judged {
+            counts.leak_not_judged += 1;
+            if reason.starts_with("not re-runnable") {
+                counts.not_rerunnable += 1;
+            }
+        }
     }
     counts
+}
+
+/// What the suite's compiled modules say about the run: each must have been loaded from
+/// the venv (`compiled`: name → installed file); one never loaded while a pure-Python twin
+/// of it was means the tests ran against the fallback. Setup findings naming both paths.
+pub fn module_findings(
+    events: &[Event],
+    compiled: &BTreeMap<String, String>,
+    twins: &BTreeMap<String, Vec<String>>,
+) -> Vec<Finding> {
+    let loaded: BTreeMap<&str, Option<&str>> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Module { name, file } => Some((name.as_str(), file.as_deref())),
+            _ => None,
+        })
+        .collect();
+    let mut findings = Vec::new();
+    for (name, installed) in compiled {
+        match loaded.get(name.as_str()) {
+            Some(Some(file)) if file != installed => findings.push(Finding::new(
+                FindingKind::Setup,
+                None,
+                format!(
+                    "the tests loaded {name} from {file}, not from the venv's {installed}: \
+                     they did not test this cell's build"
+                ),
+            )),
+            Some(_) => {}
+            None => {
+                for twin in twins.get(name).into_iter().flatten() {
+                    if let Some(file) = loaded.get(twin.as_str()) {
+                        findings.push(Finding::new(
+                            FindingKind::Setup,
+                            None,
+                            format!(
+                                "the tests never loaded the compiled {name} ({installed}) but \
+                                 loaded its pure-Python twin {twin} ({}): they tested the \
+                                 fallback, not the C code",
+                                file.unwrap_or("?")
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    findings
 }
 
 /// Up to `lines` lines of `log` after the first line containing `line`.
@@ -286,7 +407,7 @@ mod tests {
             Exit::Code(1),
             "",
             expect![[r#"
-                Counts { passed: 1, failed: 1, skipped: 1 }
+                Counts { passed: 1, failed: 1, skipped: 1, leak_judged: 0, leak_not_judged: 0, not_rerunnable: 0 }
                 RefLeak Some("t.py::a"): leaks: refs deltas [1, 1, 1], blocks deltas [1, 1, 1]; leaked objects: list +3
                 TestFailure Some("t.py::b"): assert 1 == 2
             "#]],
@@ -296,7 +417,7 @@ mod tests {
             Exit::Signal(11),
             "Fatal Python error: Segmentation fault\n\nCurrent thread 0x1 (most recent call first):\n  File \"t.py\", line 3 in boom",
             expect![[r#"
-                Counts { passed: 0, failed: 0, skipped: 0 }
+                Counts { passed: 0, failed: 0, skipped: 0, leak_judged: 0, leak_not_judged: 0, not_rerunnable: 0 }
                 Crash Some("t.py::boom"): killed by signal 11 (SIGSEGV); output:
                 Fatal Python error: Segmentation fault
 
@@ -309,7 +430,7 @@ mod tests {
             Exit::Code(1),
             "Timeout (0:00:05)!\nThread 0x1 (most recent call first):\n  File \"t.py\", line 9 in slow",
             expect![[r#"
-                Counts { passed: 0, failed: 0, skipped: 0 }
+                Counts { passed: 0, failed: 0, skipped: 0, leak_judged: 0, leak_not_judged: 0, not_rerunnable: 0 }
                 Hang Some("t.py::slow"): the test exceeded its timeout (exit 1); traceback:
                 Timeout (0:00:05)!
                 Thread 0x1 (most recent call first):
@@ -321,10 +442,10 @@ mod tests {
             Exit::TimedOut,
             "...",
             expect![[r#"
-            Counts { passed: 0, failed: 0, skipped: 0 }
-            Hang Some("t.py::slow"): the run exceeded its time limit; last output:
-            ...
-        "#]],
+                Counts { passed: 0, failed: 0, skipped: 0, leak_judged: 0, leak_not_judged: 0, not_rerunnable: 0 }
+                Hang Some("t.py::slow"): the run exceeded its time limit; last output:
+                ...
+            "#]],
         );
     }
 }

@@ -21,6 +21,8 @@
 
 pub mod detect;
 pub mod events;
+pub mod expect;
+pub mod layout;
 mod run;
 pub mod suite;
 pub mod valgrind;
@@ -30,8 +32,9 @@ use serde::{Deserialize, Serialize};
 pub use crate::{
     detect::{Detectors, detectors},
     events::Counts,
+    expect::Expected,
     run::{CellEnv, SuiteResult, run_suite},
-    suite::{Source, Suite, load_suites, suite_for_dir},
+    suite::{Extensions, Source, Suite, load_suites, suite_for_dir, suite_for_pypi},
 };
 
 /// The directory holding the pytest plugin, for `PYTHONPATH`.
@@ -59,8 +62,13 @@ pub enum FindingKind {
     Hang,
     /// A test failed.
     TestFailure,
+    /// A test file could not be collected (an import error, a syntax error), with pytest's
+    /// own text.
+    CollectionError,
     /// The suite could not be set up: venv, build, or the compiled module is not loaded.
     Setup,
+    /// An `[[expected]]` finding did not appear although its test ran (strict, like xfail).
+    ExpectedMissing,
 }
 
 /// One problem found on a cell.
@@ -76,11 +84,15 @@ pub struct Finding {
     /// named on the command line).
     #[serde(default)]
     pub repro: String,
+    /// Why the finding is expected (an `[[expected]]` entry's reason); an expected finding
+    /// does not make its suite unclean.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected: Option<String>,
 }
 
 impl Finding {
     /// A finding.
     pub fn new(kind: FindingKind, test: Option<String>, message: String) -> Finding {
-        Finding { kind, test, message, repro: String::new() }
+        Finding { kind, test, message, repro: String::new(), expected: None }
     }
 }

@@ -4,6 +4,7 @@
 use std::{
     collections::BTreeMap,
     fs,
+    os::unix::process::ExitStatusExt as _,
     process::Command,
     sync::atomic::AtomicBool,
     time::{Duration, Instant},
@@ -17,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     Detectors, Finding, FindingKind, Source, Suite,
     events::{self, Counts, Exit},
+    layout::{self, Installed},
     valgrind,
 };
 
@@ -58,45 +60,53 @@ pub struct SuiteResult {
     pub log: Utf8PathBuf,
     /// Wall-clock seconds for set-up, build and tests.
     pub seconds: u64,
+    /// The node ids of the tests that ran (for [`crate::expect::apply`]; not recorded).
+    #[serde(skip)]
+    pub ran: std::collections::BTreeSet<String>,
 }
 
 impl SuiteResult {
-    /// Whether nothing was found.
+    /// Whether nothing unexpected was found.
     pub fn clean(&self) -> bool {
-        self.findings.is_empty()
+        self.findings.iter().all(|f| f.expected.is_some())
+    }
+
+    /// The findings no `[[expected]]` entry accepts.
+    pub fn unexpected(&self) -> impl Iterator<Item = &Finding> {
+        self.findings.iter().filter(|f| f.expected.is_none())
     }
 }
 
-const IMPORT_CHECK: &str = r#"
-import importlib, json, os, sys, sysconfig
-suffix = sysconfig.get_config_var("EXT_SUFFIX")
-site = sysconfig.get_paths()["purelib"]
-found, errors = {}, []
-for root, dirs, files in os.walk(site):
-    for f in files:
-        if not f.endswith(".so"):
-            continue
-        path = os.path.join(root, f)
-        if not f.endswith(suffix):
-            errors.append(f"{path} is not built for this interpreter (EXT_SUFFIX {suffix})")
-            continue
-        rel = os.path.relpath(path, site)[: -len(suffix)]
-        name = rel.replace(os.sep, ".")
-        try:
-            module = importlib.import_module(name)
-        except Exception as e:
-            errors.append(f"import {name} failed: {e!r}")
-            continue
-        if os.path.realpath(module.__file__) != os.path.realpath(path):
-            errors.append(f"import {name} loaded {module.__file__}, not {path}")
-        found[name] = module.__file__
-print(json.dumps({"suffix": suffix, "modules": found, "errors": errors}))
-"#;
+/// What `prepare` leaves for the test run.
+struct Prepared {
+    /// The fresh copy of the project (C sources for valgrind's stacks, `{src}`).
+    src: Utf8PathBuf,
+    /// Where pytest runs: the project without its installed packages.
+    run_tree: Utf8PathBuf,
+    /// What the distribution installed.
+    installed: Installed,
+    /// pytest arguments that point it at the tests and the project's configuration.
+    pytest_args: Vec<String>,
+    /// The plugin's `--dm-modules` file.
+    modules_file: Utf8PathBuf,
+}
+
+/// The parts of `pip install --report` read here.
+#[derive(Deserialize)]
+struct PipReport {
+    install: Vec<PipInstall>,
+}
 
 #[derive(Deserialize)]
-struct ImportCheck {
-    modules: BTreeMap<String, String>,
-    errors: Vec<String>,
+struct PipInstall {
+    metadata: PipMetadata,
+}
+
+#[derive(Deserialize)]
+struct PipMetadata {
+    name: String,
+    #[serde(default)]
+    requires_dist: Vec<String>,
 }
 
 /// Sets up, builds and tests `suite` on the cell. Set-up failures are findings of kind
@@ -113,13 +123,15 @@ pub fn run_suite(env: &CellEnv<'_>, suite: &Suite, detectors: &Detectors) -> Sui
         detectors: describe(detectors),
         log: dir.join("test.log"),
         seconds: 0,
+        ran: Default::default(),
     };
     match prepare(env, suite, detectors, &dir) {
-        Ok((src, modules)) => {
-            result.modules = modules;
-            let (counts, findings) = test(env, suite, detectors, &dir, &src, &result.modules);
+        Ok(prepared) => {
+            result.modules = prepared.installed.compiled.clone();
+            let (counts, findings, ran) = test(env, suite, detectors, &dir, &prepared);
             result.counts = counts;
             result.findings = findings;
+            result.ran = ran;
         }
         Err(err) => {
             result.findings.push(Finding::new(FindingKind::Setup, None, format!("{err:#}")))
@@ -173,7 +185,7 @@ fn prepare(
     suite: &Suite,
     detectors: &Detectors,
     dir: &Utf8Path,
-) -> anyhow::Result<(Utf8PathBuf, BTreeMap<String, String>)> {
+) -> anyhow::Result<Prepared> {
     fs::create_dir_all(dir).with_context(|| format!("creating {dir}"))?;
     let log = dir.join("setup.log");
     let _ = fs::remove_file(&log);
@@ -195,79 +207,255 @@ fn prepare(
 
     // A fresh copy of the project every time: no build directory is shared between cells.
     let src = dir.join("src");
-    let _ = fs::remove_dir_all(&src);
+    if src.exists() {
+        fs::remove_dir_all(&src).with_context(|| format!("removing {src}"))?;
+    }
     match &suite.source {
-        Source::Dir(project) => copy_project(project, &src)?,
+        Source::Dir(project) => layout::copy_tree(project, &src, Utf8Path::new(""), &[])
+            .with_context(|| format!("copying the project {project}"))?,
         Source::Pypi(spec) => {
-            let sdists = env.shared_dir.join("sdists").join(spec.replace("==", "-"));
-            let existing = find_sdist(&sdists);
-            let sdist = match existing {
-                Some(s) => s,
-                None => {
-                    let mut cmd = Command::new(&py);
-                    cmd.args([
-                        "-m",
-                        "pip",
-                        "download",
-                        "-q",
-                        "--no-deps",
-                        "--no-binary",
-                        ":all:",
-                        "-d",
-                    ])
-                    .arg(&sdists)
-                    .arg(spec);
-                    step(env, &format!("downloading {spec}"), cmd, &log)?;
-                    find_sdist(&sdists).with_context(|| {
-                        format!("pip download {spec} left no .tar.gz in {sdists}")
-                    })?
-                }
-            };
+            let sdist = download_sdist(env, spec, &py, &log)?;
             extract::extract_source_archive(&sdist, &src)
                 .with_context(|| format!("unpacking {sdist}"))?;
         }
     }
 
+    // Test files laid beside the installed package by an earlier run go before pip runs.
+    let overlay_list = dir.join("overlay.txt");
+    for file in fs::read_to_string(&overlay_list).unwrap_or_default().lines() {
+        let _ = fs::remove_file(file);
+    }
+    let _ = fs::remove_file(&overlay_list);
+
+    // pip's own build isolation brings the build backend the project names (setuptools,
+    // meson-python, scikit-build-core, Cython…); a directory's wheel is never cached, and
+    // --force-reinstall replaces what an earlier run installed.
+    let report_file = dir.join("install-report.json");
+    let _ = fs::remove_file(&report_file);
     let mut cmd = Command::new(&py);
-    cmd.args([
-        "-m",
-        "pip",
-        "install",
-        "-v",
-        "--no-build-isolation",
-        "--no-deps",
-        "--no-cache-dir",
-        "--force-reinstall",
-    ])
-    .arg(&src)
-    .envs(&suite.build_env);
+    cmd.args(["-m", "pip", "install", "-v", "--no-deps", "--force-reinstall", "--report"])
+        .arg(&report_file)
+        .arg(&src)
+        .envs(&suite.build_env);
     if !detectors.extension_cflags.is_empty() {
         cmd.env("CFLAGS", detectors.extension_cflags.join(" "));
     }
-    step(env, &format!("building {} for {}", suite.name, env.cell), cmd, &dir.join("build.log"))?;
+    let build_log = dir.join("build.log");
+    let _ = fs::remove_file(&build_log);
+    step(env, &format!("building {} for {}", suite.name, env.cell), cmd, &build_log)?;
+    let report: PipReport = serde_json::from_str(
+        &fs::read_to_string(&report_file).with_context(|| format!("reading {report_file}"))?,
+    )
+    .with_context(|| format!("reading pip's report {report_file}"))?;
+    let metadata = report
+        .install
+        .into_iter()
+        .next()
+        .map(|i| i.metadata)
+        .with_context(|| format!("pip installed nothing from {src}; see {build_log}"))?;
+
+    // The project's own requirements and its test extras (not forced: what is there stays).
+    let requirements = runtime_requirements(&metadata.requires_dist);
+    if !requirements.is_empty() {
+        let mut cmd = Command::new(&py);
+        cmd.args(["-m", "pip", "install", "-q"]).args(&requirements);
+        step(env, &format!("installing what {} requires", metadata.name), cmd, &log)?;
+    }
 
     let out = Command::new(&py)
-        .args(["-c", IMPORT_CHECK])
+        .arg(crate::plugin_dir().join("debug_matrix_inspect.py"))
+        .arg(&metadata.name)
         .current_dir(dir)
         .envs(&detectors.env)
         .env_remove("PYTHONPATH")
         .output()
         .with_context(|| format!("running {py}"))?;
-    let check: ImportCheck = serde_json::from_slice(&out.stdout).with_context(|| {
-        format!("the import check failed: {}", String::from_utf8_lossy(&out.stderr))
+    let installed: Installed = serde_json::from_slice(&out.stdout).with_context(|| {
+        format!(
+            "inspecting the installed {} failed:\n{}",
+            metadata.name,
+            String::from_utf8_lossy(&out.stderr).trim_end()
+        )
     })?;
-    if !check.errors.is_empty() {
-        bail!("compiled modules are not what is imported:\n  {}", check.errors.join("\n  "));
-    }
-    if check.modules.is_empty() {
+    if !installed.errors.is_empty() {
         bail!(
-            "{} installed no compiled module for {}: a silent pure-Python fallback? see {}",
-            suite.name,
-            env.cell,
-            dir.join("build.log")
+            "the compiled modules of {} {} are not what this cell imports:\n  {}",
+            installed.dist,
+            installed.version,
+            installed.errors.join("\n  ")
         );
     }
-    Ok((src, check.modules))
+    if installed.compiled.is_empty() {
+        bail!(
+            "{} {} installed no compiled module for {}: a silent pure-Python fallback? see {build_log}",
+            installed.dist,
+            installed.version,
+            env.cell,
+        );
+    }
+
+    let (pytest_args, overlaid) = test_arguments(suite, &src, &installed)?;
+    let listing: String = overlaid.iter().map(|p| format!("{p}\n")).collect();
+    fs::write(&overlay_list, listing).with_context(|| format!("writing {overlay_list}"))?;
+    let run_tree = dir.join("run");
+    layout::run_tree(&src, &run_tree, &installed.top_level)
+        .with_context(|| format!("making the run tree {run_tree}"))?;
+    let configured = pytest_args.iter().any(|a| a == "-c");
+    let tests_under_tree = suite_tests(suite, &src, &installed)?;
+    if !configured
+        && tests_under_tree
+            .iter()
+            .all(|t| layout::pytest_config(t, |p| fs::read_to_string(src.join(p)).ok()).is_none())
+    {
+        // No configuration of the project's own: stop pytest's search at the project's
+        // root, as in a checkout, instead of finding one in a directory above the work dir.
+        let ini = run_tree.join("pytest.ini");
+        fs::write(
+            &ini,
+            "[pytest]\n# written by debug-matrix: the project has no pytest configuration\n",
+        )
+        .with_context(|| format!("writing {ini}"))?;
+    }
+    let modules_file = dir.join("modules.json");
+    let watch = serde_json::json!({ "compiled": installed.compiled, "twins": installed.twins });
+    fs::write(&modules_file, watch.to_string())
+        .with_context(|| format!("writing {modules_file}"))?;
+    Ok(Prepared { src, run_tree, installed, pytest_args, modules_file })
+}
+
+/// The suite's test paths in the project: as configured, or found ([`layout::default_tests`]).
+fn suite_tests(
+    suite: &Suite,
+    src: &Utf8Path,
+    installed: &Installed,
+) -> anyhow::Result<Vec<Utf8PathBuf>> {
+    if !suite.tests.is_empty() {
+        for t in &suite.tests {
+            if !src.join(t).exists() {
+                bail!(
+                    "suite `{}`: tests = \"{t}\" is not in the project; it has: {}. \
+                     Set `tests` in matrix/extensions.toml to its test directory",
+                    suite.name,
+                    listing(src)
+                );
+            }
+        }
+        return Ok(suite.tests.iter().map(Utf8PathBuf::from).collect());
+    }
+    let testpaths =
+        layout::pytest_config(Utf8Path::new(""), |p| fs::read_to_string(src.join(p)).ok())
+            .map(|(_, paths)| paths)
+            .unwrap_or_default();
+    let found = layout::default_tests(&testpaths, &installed.top_level, |p| src.join(p).exists());
+    if found.is_empty() {
+        bail!(
+            "suite `{}`: found no tests (no `testpaths` in its pytest configuration, no tests/, \
+             test/ or <package>/tests); the project has: {}. Set `tests` in matrix/extensions.toml",
+            suite.name,
+            listing(src)
+        );
+    }
+    Ok(found)
+}
+
+fn listing(dir: &Utf8Path) -> String {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if e.path().is_dir() { format!("{name}/") } else { name }
+        })
+        .collect();
+    names.sort();
+    names.join(" ")
+}
+
+/// pytest's path arguments (and, for tests inside the package, the configuration and
+/// rootdir arguments), and the files laid beside the installed package.
+fn test_arguments(
+    suite: &Suite,
+    src: &Utf8Path,
+    installed: &Installed,
+) -> anyhow::Result<(Vec<String>, Vec<Utf8PathBuf>)> {
+    let mut args = Vec::new();
+    let mut paths = Vec::new();
+    let mut overlaid = Vec::new();
+    let mut config = None;
+    for tests in suite_tests(suite, src, installed)? {
+        match layout::locate(&tests, &installed.top_level) {
+            layout::TestPath::InPackage { project, site_rel } => {
+                let target = installed.site.join(&site_rel);
+                overlaid.extend(
+                    layout::overlay(&src.join(&project), &target).with_context(|| {
+                        format!("laying {project} beside the installed package")
+                    })?,
+                );
+                if config.is_none() {
+                    config =
+                        layout::pytest_config(&project, |p| fs::read_to_string(src.join(p)).ok())
+                            .map(|(path, _)| src.join(path));
+                }
+                paths.push(target.into_string());
+            }
+            layout::TestPath::Beside { project } => paths.push(project.into_string()),
+        }
+    }
+    if paths.iter().any(|p| p.starts_with(installed.site.as_str())) {
+        // Node ids relative to site-packages read like the project's own paths; namespace
+        // packages (zope.*) import under their full names.
+        args.push(format!("--rootdir={}", installed.site));
+        args.extend(["-o".to_owned(), "consider_namespace_packages=true".to_owned()]);
+        if let Some(config) = config {
+            args.extend(["-c".to_owned(), config.into_string()]);
+        }
+    }
+    args.extend(paths);
+    Ok((args, overlaid))
+}
+
+/// The `Requires-Dist` entries to install: unconditional ones and those of a `test`,
+/// `tests` or `testing` extra (marker dropped); other extras are left out.
+fn runtime_requirements(requires_dist: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    for req in requires_dist {
+        match req.split_once(';') {
+            None => out.push(req.trim().to_owned()),
+            Some((spec, marker)) => {
+                let marker = marker.trim();
+                if !marker.contains("extra") {
+                    out.push(req.trim().to_owned());
+                    continue;
+                }
+                let test_extra = ["test", "tests", "testing"].iter().any(|e| {
+                    marker == format!("extra == \"{e}\"") || marker == format!("extra == '{e}'")
+                });
+                if test_extra {
+                    out.push(spec.trim().to_owned());
+                }
+            }
+        }
+    }
+    out
+}
+
+fn download_sdist(
+    env: &CellEnv<'_>,
+    spec: &str,
+    py: &Utf8Path,
+    log: &Utf8Path,
+) -> anyhow::Result<Utf8PathBuf> {
+    let sdists = env.shared_dir.join("sdists").join(spec.replace("==", "-"));
+    if let Some(s) = find_sdist(&sdists) {
+        return Ok(s);
+    }
+    let mut cmd = Command::new(py);
+    cmd.args(["-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:", "-d"])
+        .arg(&sdists)
+        .arg(spec);
+    step(env, &format!("downloading {spec}"), cmd, log)?;
+    find_sdist(&sdists).with_context(|| format!("pip download {spec} left no .tar.gz in {sdists}"))
 }
 
 fn find_sdist(dir: &Utf8Path) -> Option<Utf8PathBuf> {
@@ -278,58 +466,40 @@ fn find_sdist(dir: &Utf8Path) -> Option<Utf8PathBuf> {
         .find(|p| p.as_str().ends_with(".tar.gz"))
 }
 
-/// Copies a project, leaving out build output, VCS data and virtual environments.
-fn copy_project(from: &Utf8Path, to: &Utf8Path) -> anyhow::Result<()> {
-    const SKIP: &[&str] =
-        &[".git", "build", "dist", ".venv", "venv", "__pycache__", ".pytest_cache", ".tox"];
-    fs::create_dir_all(to).with_context(|| format!("creating {to}"))?;
-    for entry in fs::read_dir(from)
-        .with_context(|| format!("reading {from}: is --ext a project directory?"))?
-    {
-        let entry = entry.with_context(|| format!("reading {from}"))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if SKIP.contains(&name.as_str()) || name.ends_with(".egg-info") || name.ends_with(".so") {
-            continue;
-        }
-        let src = from.join(&name);
-        let dst = to.join(&name);
-        let kind = entry.file_type().with_context(|| format!("reading {src}"))?;
-        if kind.is_dir() {
-            copy_project(&src, &dst)?;
-        } else if kind.is_file() {
-            fs::copy(&src, &dst).with_context(|| format!("copying {src}"))?;
-        }
-    }
-    Ok(())
-}
-
 /// Runs the tests, restarting after a crash without the crashing test (at most 3 times).
 fn test(
     env: &CellEnv<'_>,
     suite: &Suite,
     detectors: &Detectors,
     dir: &Utf8Path,
-    src: &Utf8Path,
-    modules: &BTreeMap<String, String>,
-) -> (Counts, Vec<Finding>) {
+    prepared: &Prepared,
+) -> (Counts, Vec<Finding>, std::collections::BTreeSet<String>) {
     let mut all_events = Vec::new();
     let mut findings: Vec<Finding> = Vec::new();
     let mut deselect: Vec<String> = Vec::new();
     let log = dir.join("test.log");
     let _ = fs::remove_file(&log);
-    let mut needles: Vec<String> =
-        modules.values().filter_map(|f| Utf8Path::new(f).file_name().map(str::to_owned)).collect();
-    needles.extend(c_sources(src));
+    let mut needles: Vec<String> = prepared
+        .installed
+        .compiled
+        .values()
+        .filter_map(|f| Utf8Path::new(f).file_name().map(str::to_owned))
+        .collect();
+    needles.extend(c_sources(&prepared.src));
     for attempt in 0..4 {
         let results = dir.join(format!("events-{attempt}.jsonl"));
         let attempt_log = dir.join(format!("test-{attempt}.log"));
         let _ = fs::remove_file(&results);
         let _ = fs::remove_file(&attempt_log);
-        let cmd = pytest_command(env, suite, detectors, dir, src, &results, &deselect);
+        let cmd = test_command(env, suite, detectors, dir, prepared, &results, &deselect);
         let limit = Duration::from_secs(if detectors.valgrind { 3600 } else { 1200 });
         let exit = match run_logged(cmd, &attempt_log, env.cancel, Some(limit)) {
             Ok(()) => Exit::Code(0),
-            Err(RunError::Failed(status)) => parse_status(&status),
+            Err(RunError::Failed(status)) => match (status.code(), status.signal()) {
+                (_, Some(sig)) => Exit::Signal(sig),
+                (Some(code), None) => Exit::Code(code),
+                (None, None) => Exit::Code(-1),
+            },
             Err(RunError::TimedOut(_)) => Exit::TimedOut,
             Err(RunError::Cancelled) => {
                 findings.push(Finding::new(FindingKind::Setup, None, "interrupted".to_owned()));
@@ -339,7 +509,7 @@ fn test(
                 findings.push(Finding::new(
                     FindingKind::Setup,
                     None,
-                    format!("could not run pytest: {e}"),
+                    format!("could not run the tests: {e}"),
                 ));
                 break;
             }
@@ -357,8 +527,8 @@ fn test(
                 findings.push(f);
             }
         }
-        let crashed = matches!(exit, Exit::Signal(_) | Exit::TimedOut)
-            || (exit != Exit::Code(0) && exit != Exit::Code(1));
+        let crashed =
+            matches!(exit, Exit::Signal(_) | Exit::TimedOut) || !matches!(exit, Exit::Code(0..=5));
         let unfinished = events::unfinished_test(&evs);
         all_events.extend(evs);
         match unfinished {
@@ -368,7 +538,22 @@ fn test(
             _ => break,
         }
     }
-    (events::count(&all_events), findings)
+    if suite.test_command.is_none() {
+        // Only pytest runs carry the plugin's module events.
+        findings.extend(events::module_findings(
+            &all_events,
+            &prepared.installed.compiled,
+            &prepared.installed.twins,
+        ));
+    }
+    let ran = all_events
+        .iter()
+        .filter_map(|e| match e {
+            events::Event::End { test, .. } => Some(test.clone()),
+            _ => None,
+        })
+        .collect();
+    (events::count(&all_events), findings, ran)
 }
 
 fn append(log: &Utf8Path, text: &str) {
@@ -397,27 +582,14 @@ fn c_sources(src: &Utf8Path) -> Vec<String> {
     out
 }
 
-fn parse_status(status: &str) -> Exit {
-    // ExitStatus's Display: "exit status: 1" or "signal: 11 (SIGSEGV)".
-    let number = |prefix: &str| {
-        status
-            .strip_prefix(prefix)
-            .and_then(|r| r.split_whitespace().next())
-            .and_then(|n| n.parse().ok())
-    };
-    if let Some(sig) = number("signal: ") {
-        Exit::Signal(sig)
-    } else {
-        Exit::Code(number("exit status: ").unwrap_or(-1))
-    }
-}
-
-fn pytest_command(
+/// The test run: the suite's own command, or pytest with our plugin pointed at the tests
+/// (see [`layout`]), under valgrind on valgrind cells; run in the run tree.
+fn test_command(
     env: &CellEnv<'_>,
     suite: &Suite,
     detectors: &Detectors,
     dir: &Utf8Path,
-    src: &Utf8Path,
+    prepared: &Prepared,
     results: &Utf8Path,
     deselect: &[String],
 ) -> Command {
@@ -448,17 +620,18 @@ fn pytest_command(
             if i == 0 && word == "python" {
                 argv.push(py.to_string());
             } else {
-                argv.push(word.replace("{src}", src.as_str()));
+                argv.push(word.replace("{src}", prepared.src.as_str()));
             }
         }
-        return finish_command(argv, dir, detectors);
+        return finish_command(argv, &prepared.run_tree, detectors);
     }
     argv.push(py.into_string());
     argv.extend(
         ["-m", "pytest", "-p", "debug_matrix_pytest", "-p", "no:cacheprovider"].map(str::to_owned),
     );
-    argv.extend(["--import-mode=importlib", "-q", "-rfE"].map(str::to_owned));
+    argv.extend(["-q", "-rfE"].map(str::to_owned));
     argv.push(format!("--dm-results={results}"));
+    argv.push(format!("--dm-modules={}", prepared.modules_file));
     argv.push(format!(
         "--dm-timeout={}",
         suite.timeout_seconds * if detectors.valgrind { 20 } else { 1 }
@@ -479,17 +652,15 @@ fn pytest_command(
         argv.push(format!("--deselect={test}"));
     }
     argv.extend(suite.pytest_args.iter().cloned());
-    argv.push(src.join(&suite.tests).into_string());
-    finish_command(argv, dir, detectors)
+    argv.extend(prepared.pytest_args.iter().cloned());
+    finish_command(argv, &prepared.run_tree, detectors)
 }
 
-/// The command for `argv`, run in `<dir>/run` with the plugin importable and the cell's env.
-fn finish_command(argv: Vec<String>, dir: &Utf8Path, detectors: &Detectors) -> Command {
+/// The command for `argv`, run in `run_tree` with the plugin importable and the cell's env.
+fn finish_command(argv: Vec<String>, run_tree: &Utf8Path, detectors: &Detectors) -> Command {
     let mut cmd = Command::new(&argv[0]);
     cmd.args(&argv[1..]);
-    let run_dir = dir.join("run");
-    let _ = fs::create_dir_all(&run_dir);
-    cmd.current_dir(&run_dir);
+    cmd.current_dir(run_tree);
     for var in ["PYTHONHOME", "PYTHONSTARTUP", "PYTHONMALLOC", "VIRTUAL_ENV"] {
         cmd.env_remove(var);
     }

@@ -6,6 +6,8 @@ use camino::{Utf8Path, Utf8PathBuf};
 use matrix::MatrixError;
 use serde::Deserialize;
 
+use crate::Expected;
+
 /// Where a suite's project comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
@@ -22,8 +24,8 @@ pub struct Suite {
     pub name: String,
     /// The project.
     pub source: Source,
-    /// Test directory inside the project.
-    pub tests: String,
+    /// Test paths inside the project; empty: found ([`crate::layout::default_tests`]).
+    pub tests: Vec<String>,
     /// Extra packages for the test run.
     pub test_deps: Vec<String>,
     /// Environment for the extension's build.
@@ -39,11 +41,47 @@ pub struct Suite {
     pub timeout_seconds: u64,
 }
 
+/// Everything `extensions.toml` declares.
+#[derive(Debug, Clone, Default)]
+pub struct Extensions {
+    /// The suites, in file order.
+    pub suites: Vec<Suite>,
+    /// Findings accepted on named cells.
+    pub expected: Vec<Expected>,
+}
+
+impl Extensions {
+    /// The entries of `expected` for `suite` on the cell `version`+`variant`.
+    pub fn expected_for(&self, suite: &str, version: &str, variant: &str) -> Vec<&Expected> {
+        self.expected.iter().filter(|e| e.applies(suite, version, variant)).collect()
+    }
+
+    /// Checks that every variant an `[[expected]]` entry names exists.
+    pub fn check_variants(&self, variants: &[&str]) -> Result<(), String> {
+        for e in &self.expected {
+            for v in e.variants() {
+                if !variants.contains(&v) {
+                    return Err(format!(
+                        "[[expected]] for suite `{}`, test `{}`: unknown variant `{v}` \
+                         (matrix/variants.toml has {})",
+                        e.suite,
+                        e.test,
+                        variants.join(", ")
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
     #[serde(default)]
     suite: Vec<RawSuite>,
+    #[serde(default)]
+    expected: Vec<Expected>,
 }
 
 #[derive(Deserialize)]
@@ -52,8 +90,8 @@ struct RawSuite {
     name: String,
     path: Option<Utf8PathBuf>,
     pypi: Option<String>,
-    #[serde(default = "default_tests")]
-    tests: String,
+    #[serde(default)]
+    tests: Paths,
     #[serde(default)]
     test_deps: Vec<String>,
     #[serde(default)]
@@ -66,8 +104,24 @@ struct RawSuite {
     timeout_seconds: u64,
 }
 
-fn default_tests() -> String {
-    "tests".to_owned()
+/// `tests = "t"` or `tests = ["a", "b"]`.
+#[derive(Deserialize, Default)]
+#[serde(untagged)]
+enum Paths {
+    #[default]
+    None,
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Paths {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            Paths::None => Vec::new(),
+            Paths::One(p) => vec![p],
+            Paths::Many(v) => v,
+        }
+    }
 }
 
 fn default_timeout() -> u64 {
@@ -75,7 +129,7 @@ fn default_timeout() -> u64 {
 }
 
 /// Reads `extensions.toml`; relative `path`s are resolved against `repo_root`.
-pub fn load_suites(path: &Utf8Path, repo_root: &Utf8Path) -> Result<Vec<Suite>, MatrixError> {
+pub fn load_suites(path: &Utf8Path, repo_root: &Utf8Path) -> Result<Extensions, MatrixError> {
     let text = std::fs::read_to_string(path)
         .map_err(|source| MatrixError::Read { path: path.to_owned(), source })?;
     parse_suites(path, &text, repo_root)
@@ -86,7 +140,7 @@ pub fn parse_suites(
     path: &Utf8Path,
     text: &str,
     repo_root: &Utf8Path,
-) -> Result<Vec<Suite>, MatrixError> {
+) -> Result<Extensions, MatrixError> {
     let file: File = matrix::parse_toml(path, text)?;
     let locate = |name: &str| {
         let needle = format!("\"{name}\"");
@@ -121,10 +175,20 @@ pub fn parse_suites(
                 return fail(format!("suite `{}`: give exactly one of `path` or `pypi`", raw.name));
             }
         };
+        let tests = raw.tests.into_vec();
+        if let Some(bad) = tests.iter().find(|t| {
+            let p = Utf8Path::new(t);
+            p.is_absolute() || p.components().any(|c| c.as_str() == "..")
+        }) {
+            return fail(format!(
+                "suite `{}`: tests = \"{bad}\" must be a path inside the project",
+                raw.name
+            ));
+        }
         suites.push(Suite {
             name: raw.name,
             source,
-            tests: raw.tests,
+            tests,
             test_deps: raw.test_deps,
             build_env: raw.build_env,
             pytest_args: raw.pytest_args,
@@ -133,19 +197,48 @@ pub fn parse_suites(
             timeout_seconds: raw.timeout_seconds,
         });
     }
-    Ok(suites)
+    for e in &file.expected {
+        if !suites.iter().any(|s| s.name == e.suite) {
+            let needle = format!("\"{}\"", e.suite);
+            let start = text.find(&format!("suite = {needle}")).map_or(0, |i| i + 8);
+            return Err(MatrixError::at(
+                path,
+                text,
+                start..start + needle.len(),
+                format!("[[expected]] names suite `{}`, which is not declared", e.suite),
+            ));
+        }
+    }
+    Ok(Extensions { suites, expected: file.expected })
 }
 
 /// An ad hoc suite for the project directory `dir` (`cargo xtask test --ext DIR`).
 pub fn suite_for_dir(dir: &Utf8Path) -> Suite {
-    let name = dir
-        .file_name()
-        .unwrap_or("ext")
-        .replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "_");
+    let name = dir.file_name().unwrap_or("ext");
+    ad_hoc(name, Source::Dir(dir.to_owned()))
+}
+
+/// An ad hoc suite for a PyPI sdist (`cargo xtask test --pypi NAME==VERSION`); its tests are
+/// found as for a suite without `tests`.
+pub fn suite_for_pypi(spec: &str) -> Result<Suite, String> {
+    match spec.split_once("==") {
+        Some((name, version))
+            if !name.trim().is_empty()
+                && !version.trim().is_empty()
+                && !version.contains(['=', '<', '>', ',', ' ']) =>
+        {
+            Ok(ad_hoc(name.trim(), Source::Pypi(format!("{}=={}", name.trim(), version.trim()))))
+        }
+        _ => Err(format!("--pypi {spec}: expected NAME==VERSION (a pinned release with an sdist)")),
+    }
+}
+
+fn ad_hoc(name: &str, source: Source) -> Suite {
+    let name = name.replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "_");
     Suite {
         name,
-        source: Source::Dir(dir.to_owned()),
-        tests: default_tests(),
+        source,
+        tests: Vec::new(),
         test_deps: Vec::new(),
         build_env: BTreeMap::new(),
         pytest_args: Vec::new(),
@@ -167,7 +260,7 @@ mod tests {
             text,
             Utf8Path::new("/repo"),
         ) {
-            Ok(suites) => format!("{suites:#?}"),
+            Ok(ext) => format!("{:#?}", ext.suites),
             Err(e) => format!("error: {e}"),
         };
         expect.assert_eq(&actual);
@@ -176,17 +269,21 @@ mod tests {
     #[test]
     fn the_repository_file_loads() -> Result<(), MatrixError> {
         let root = Utf8Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let suites = load_suites(&root.join("matrix/extensions.toml"), &root)?;
-        let names: Vec<&str> = suites.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(names, ["refbugs", "markupsafe"]);
+        let ext = load_suites(&root.join("matrix/extensions.toml"), &root)?;
+        let names: Vec<&str> = ext.suites.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(&names[..2], ["refbugs", "markupsafe"]);
+        let m = matrix::Matrix::load(&root.join("matrix"))?;
+        let variants: Vec<&str> = m.variants.iter().map(|v| v.name.as_str()).collect();
+        assert_eq!(ext.check_variants(&variants), Ok(()));
         Ok(())
     }
 
     #[test]
     fn a_suite_with_its_own_test_command() {
         let text = "[[suite]]\nname = \"u\"\npath = \"x\"\ntest-command = [\"python\", \"-m\", \"unittest\"]\n";
-        let suites =
-            parse_suites(Utf8Path::new("e.toml"), text, Utf8Path::new("/repo")).expect("parses");
+        let suites = parse_suites(Utf8Path::new("e.toml"), text, Utf8Path::new("/repo"))
+            .expect("parses")
+            .suites;
         assert_eq!(
             suites[0].test_command.as_deref(),
             Some(&["python".to_owned(), "-m".to_owned(), "unittest".to_owned()][..])
@@ -217,5 +314,52 @@ mod tests {
                      4 | timeout = 3
                        | ^"#]],
         );
+        check(
+            "[[suite]]\nname = \"m\"\npath = \"x\"\ntests = \"../elsewhere\"\n",
+            expect![[r#"
+                error: matrix/extensions.toml:2:8: suite `m`: tests = "../elsewhere" must be a path inside the project
+                     2 | name = "m"
+                       |        ^"#]],
+        );
+        check(
+            "[[suite]]\nname = \"m\"\npath = \"x\"\n[[expected]]\nsuite = \"n\"\ntest = \"t\"\nkind = \"ref-leak\"\nreason = \"r\"\n",
+            expect![[r#"
+                error: matrix/extensions.toml:5:9: [[expected]] names suite `n`, which is not declared
+                     5 | suite = "n"
+                       |         ^"#]],
+        );
+        check(
+            "[[suite]]\nname = \"m\"\npath = \"x\"\n[[expected]]\nsuite = \"m\"\ntest = \"t\"\nkind = \"leak\"\nreason = \"r\"\n",
+            expect![[r#"
+                error: matrix/extensions.toml:7:8: unknown variant `leak`, expected one of `ref-leak`, `invalid-memory`, `memory-leak`, `fatal-error`, `sanitizer`, `crash`, `hang`, `test-failure`, `collection-error`, `setup`, `expected-missing`
+                     7 | kind = "leak"
+                       |        ^"#]],
+        );
+    }
+
+    #[test]
+    fn tests_and_expected_findings() {
+        let text = "[[suite]]\nname = \"m\"\npath = \"x\"\ntests = [\"a\", \"src/m/tests\"]\n\
+                    [[expected]]\nsuite = \"m\"\ntest = \"test_leak\"\nkind = \"ref-leak\"\n\
+                    cells = [\"debug\", \"3.13+nope\"]\nreason = \"on purpose\"\n";
+        let ext =
+            parse_suites(Utf8Path::new("e.toml"), text, Utf8Path::new("/repo")).expect("parses");
+        assert_eq!(ext.suites[0].tests, ["a", "src/m/tests"]);
+        assert_eq!(ext.expected_for("m", "3.13.5", "debug").len(), 1);
+        assert_eq!(ext.expected_for("m", "3.13.5", "valgrind").len(), 0);
+        expect![[r#"Err("[[expected]] for suite `m`, test `test_leak`: unknown variant `nope` (matrix/variants.toml has debug, valgrind)")"#]]
+            .assert_eq(&format!("{:?}", ext.check_variants(&["debug", "valgrind"])));
+    }
+
+    #[test]
+    fn ad_hoc_pypi_suites() {
+        let s = suite_for_pypi("zope.interface==8.0").expect("a pin");
+        assert_eq!(
+            (s.name.as_str(), &s.source),
+            ("zope_interface", &Source::Pypi("zope.interface==8.0".into()))
+        );
+        for bad in ["ujson", "ujson>=5", "ujson==", "==5", "ujson==5,<6"] {
+            assert!(suite_for_pypi(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -138,6 +138,8 @@ pub struct CellRules {
     pub include: Vec<Pattern>,
     /// Cells matching any of these are left out.
     pub exclude: Vec<Pattern>,
+    /// The extension suites (of `matrix/extensions.toml`) this selection runs; `None`: all.
+    pub suites: Option<Vec<String>>,
 }
 
 impl CellRules {

@@ -167,6 +167,8 @@ struct RawRules {
     include: Vec<Spanned<Pattern>>,
     #[serde(default)]
     exclude: Vec<Spanned<Pattern>>,
+    #[serde(default)]
+    suites: Option<Vec<String>>,
 }
 
 impl<'de> Deserialize<'de> for PyVersion {
@@ -265,7 +267,11 @@ impl Matrix {
                     })
                     .collect()
             };
-            Ok(CellRules { include: check(raw.include)?, exclude: check(raw.exclude)? })
+            Ok(CellRules {
+                include: check(raw.include)?,
+                exclude: check(raw.exclude)?,
+                suites: raw.suites,
+            })
         };
         let default_rules = rules(cells.default)?;
         let sets = cells

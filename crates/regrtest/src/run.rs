@@ -206,7 +206,7 @@ pub fn run(req: &Request<'_>) -> anyhow::Result<TestRun> {
         }
         Err(RunError::Io(e)) => error(format!("could not run {}: {e}", req.python)),
         Ok(()) => verdict(req, &files, "exit status: 0".to_owned()),
-        Err(RunError::Failed(status)) => verdict(req, &files, status),
+        Err(RunError::Failed(status)) => verdict(req, &files, status.to_string()),
     };
     let record = TestRun {
         cell: req.cell.to_owned(),

@@ -146,8 +146,7 @@ impl Document {
     ) {
         let entry = self.record_build(cell, outcome);
         let seconds = suites.iter().map(|s| s.seconds).sum();
-        let status =
-            if suites.iter().all(|s| s.findings.is_empty()) { "clean" } else { "findings" };
+        let status = if suites.iter().all(|s| s.clean()) { "clean" } else { "findings" };
         let names: Vec<&str> = suites.iter().map(|s| s.suite.as_str()).collect();
         entry.phases.insert(
             "extension-suites".to_owned(),

@@ -14,13 +14,14 @@ pub fn status(cell: &CellResults) -> &'static str {
         (BuildStatus::Failed { .. }, _) => "build-failed",
         (BuildStatus::Cancelled, _) => "cancelled",
         (_, CheckStatus::Mismatch { .. } | CheckStatus::Error { .. }) => "broken-promise",
-        _ if cell.suites.iter().any(|s| !s.findings.is_empty()) => "findings",
+        _ if cell.suites.iter().any(|s| !s.clean()) => "findings",
         _ => "ok",
     }
 }
 
+/// The findings no `[[expected]]` entry accepts.
 fn findings_count(cell: &CellResults) -> usize {
-    cell.suites.iter().map(|s| s.findings.len()).sum()
+    cell.suites.iter().map(|s| s.unexpected().count()).sum()
 }
 
 fn versions_and_variants(doc: &Document) -> (Vec<String>, Vec<String>) {
@@ -61,7 +62,18 @@ pub fn markdown(doc: &Document) -> String {
         out.push_str(&format!("| {v} | {} |\n", row.join(" | ")));
     }
     for c in &doc.cells {
-        let lines: Vec<String> = problems(c).into_iter().map(|p| format!("- {p}")).collect();
+        let mut lines: Vec<String> = problems(c).into_iter().map(|p| format!("- {p}")).collect();
+        for s in &c.suites {
+            for f in s.findings.iter().filter(|f| f.expected.is_some()) {
+                lines.push(format!(
+                    "- expected {:?} in {} `{}` ({})",
+                    f.kind,
+                    s.suite,
+                    f.test.as_deref().unwrap_or("-"),
+                    f.expected.as_deref().unwrap_or("")
+                ));
+            }
+        }
         if !lines.is_empty() {
             out.push_str(&format!("\n## {}\n\n{}\n", c.cell, lines.join("\n")));
         }
@@ -88,15 +100,25 @@ fn problems(c: &CellResults) -> Vec<String> {
         _ => {}
     }
     for s in &c.suites {
-        for f in &s.findings {
-            out.push(format!(
+        for f in s.unexpected() {
+            let mut line = format!(
                 "**{:?}** in {} `{}`: {} — repro `{}`",
                 f.kind,
                 s.suite,
                 f.test.as_deref().unwrap_or("-"),
                 first_line(&f.message),
                 f.repro
-            ));
+            );
+            if f.message.lines().nth(1).is_some() {
+                // The whole message, as pytest, valgrind or faulthandler wrote it.
+                let fence = if f.message.contains("```") { "~~~~" } else { "```" };
+                line.push_str(&format!("\n\n  {fence}\n"));
+                for l in f.message.lines() {
+                    line.push_str(&format!("  {l}\n"));
+                }
+                line.push_str(&format!("  {fence}"));
+            }
+            out.push(line);
         }
     }
     out
@@ -131,10 +153,10 @@ pub fn junit(doc: &Document) -> String {
         };
         cases.push(("interpreter-check".to_owned(), check_failure));
         for s in &c.suites {
-            if s.findings.is_empty() {
+            if s.clean() {
                 cases.push((s.suite.clone(), None));
             }
-            for f in &s.findings {
+            for f in s.unexpected() {
                 let name = format!("{}::{}", s.suite, f.test.as_deref().unwrap_or("-"));
                 cases
                     .push((name, Some(format!("{:?}: {}\nrepro: {}", f.kind, f.message, f.repro))));
@@ -178,13 +200,13 @@ pub fn annotations(doc: &Document) -> String {
     let mut out = String::new();
     for c in &doc.cells {
         for s in &c.suites {
-            for f in &s.findings {
+            for f in s.unexpected() {
                 let file = f.test.as_deref().and_then(|t| t.split("::").next()).unwrap_or("");
                 let title = format!("{} {:?}", c.cell, f.kind);
                 let message = format!(
                     "{}: {}\nrepro: {}",
                     f.test.as_deref().unwrap_or("-"),
-                    first_line(&f.message),
+                    f.message,
                     f.repro
                 );
                 let file = if file.is_empty() {
@@ -286,8 +308,12 @@ pub fn html(doc: &Document) -> String {
                 h(s.log.as_str())
             ));
             for f in &s.findings {
+                let (open, expected) = match &f.expected {
+                    Some(reason) => ("", format!(" — expected: {}", h(reason))),
+                    None => (" open", String::new()),
+                };
                 out.push_str(&format!(
-                    "<details open><summary>{:?} in <code>{}</code></summary><pre>{}</pre><p>repro: <code>{}</code></p></details>\n",
+                    "<details{open}><summary>{:?} in <code>{}</code>{expected}</summary><pre>{}</pre><p>repro: <code>{}</code></p></details>\n",
                     f.kind,
                     h(f.test.as_deref().unwrap_or("-")),
                     h(&f.message),

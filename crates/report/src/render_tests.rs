@@ -10,12 +10,13 @@ fn suite(cell: &str, name: &str, findings: Vec<Finding>) -> SuiteResult {
     SuiteResult {
         cell: cell.to_owned(),
         suite: name.to_owned(),
-        counts: Counts { passed: 4, failed: 0, skipped: 0 },
+        counts: Counts { passed: 4, failed: 0, skipped: 0, ..Default::default() },
         findings,
         modules: [("refbugs._refbugs".to_owned(), "/v/_refbugs.so".to_owned())].into(),
         detectors: vec!["leaks".to_owned()],
         log: format!("/w/cells/{cell}/ext/{name}/test.log").into(),
         seconds: 12,
+        ran: Default::default(),
     }
 }
 
@@ -45,6 +46,7 @@ fn finding(kind: FindingKind, test: &str, message: &str, repro: &str) -> Finding
         test: Some(test.to_owned()),
         message: message.to_owned(),
         repro: repro.to_owned(),
+        expected: None,
     }
 }
 
@@ -61,6 +63,15 @@ fn document() -> Document {
         "Invalid read of size 1\n   at 0x48: use_after_free (_refbugs.c:121)",
         "cargo xtask test 3.13.5+valgrind --suite refbugs -k test_use_after_free",
     );
+    let expected_leak = Finding {
+        expected: Some("the example leaks on purpose".to_owned()),
+        ..finding(
+            FindingKind::RefLeak,
+            "tests/test_refbugs.py::test_leak_new_ref",
+            "leaks: refs deltas [2, 2, 2], blocks deltas [3, 3, 3]",
+            "cargo xtask test 3.11.2+debug --suite refbugs -k test_leak_new_ref",
+        )
+    };
     Document {
         schema_version: crate::SCHEMA_VERSION,
         cells: vec![
@@ -68,7 +79,10 @@ fn document() -> Document {
                 "3.11.2+debug",
                 BuildStatus::Cached,
                 CheckStatus::Passed,
-                vec![suite("3.11.2+debug", "markupsafe", vec![])],
+                vec![
+                    suite("3.11.2+debug", "markupsafe", vec![]),
+                    suite("3.11.2+debug", "refbugs", vec![expected_leak]),
+                ],
             ),
             cell(
                 "3.13.5+debug",
@@ -148,6 +162,10 @@ fn markdown() {
         | 3.11.2 | ok |   |   |   |
         | 3.13.5 | findings: 1 | findings: 1 | build-failed | broken-promise |
 
+        ## 3.11.2+debug
+
+        - expected RefLeak in refbugs `tests/test_refbugs.py::test_leak_new_ref` (the example leaks on purpose)
+
         ## 3.13.5+debug
 
         - **RefLeak** in refbugs `tests/test_refbugs.py::test_leak_new_ref`: leaks: refs deltas [2, 2, 2], blocks deltas [3, 3, 3] — repro `cargo xtask test 3.13.5+debug --suite refbugs -k test_leak_new_ref`
@@ -155,6 +173,11 @@ fn markdown() {
         ## 3.13.5+valgrind
 
         - **InvalidMemory** in refbugs `tests/test_refbugs.py::test_use_after_free`: Invalid read of size 1 — repro `cargo xtask test 3.13.5+valgrind --suite refbugs -k test_use_after_free`
+
+          ```
+          Invalid read of size 1
+             at 0x48: use_after_free (_refbugs.c:121)
+          ```
 
         ## 3.13.5+broken
 
@@ -170,7 +193,7 @@ fn markdown() {
 fn annotations() {
     expect![[r#"
         ::error file=tests/test_refbugs.py,title=3.13.5+debug RefLeak::tests/test_refbugs.py::test_leak_new_ref: leaks: refs deltas [2, 2, 2], blocks deltas [3, 3, 3]%0Arepro: cargo xtask test 3.13.5+debug --suite refbugs -k test_leak_new_ref
-        ::error file=tests/test_refbugs.py,title=3.13.5+valgrind InvalidMemory::tests/test_refbugs.py::test_use_after_free: Invalid read of size 1%0Arepro: cargo xtask test 3.13.5+valgrind --suite refbugs -k test_use_after_free
+        ::error file=tests/test_refbugs.py,title=3.13.5+valgrind InvalidMemory::tests/test_refbugs.py::test_use_after_free: Invalid read of size 1%0A   at 0x48: use_after_free (_refbugs.c:121)%0Arepro: cargo xtask test 3.13.5+valgrind --suite refbugs -k test_use_after_free
         ::error title=3.13.5+broken::configure failed: exited with exit status: 77 (log `/w/builds/x/logs/configure.log`; repro `cargo xtask build 3.13.5+broken`)
         ::error title=3.13.5+trace-refs::promise broken: abiflags: promised "d", got "" (repro `cargo xtask build 3.13.5+trace-refs`)
     "#]].assert_eq(&render::annotations(&document()));
@@ -195,11 +218,30 @@ fn junit_and_html() {
 fn renderings_agree_on_the_findings() {
     let doc = document();
     let (md, junit, html) = (render::markdown(&doc), render::junit(&doc), render::html(&doc));
+    let annotations = render::annotations(&doc);
+    let mut expected = 0;
     for c in &doc.cells {
         for f in c.suites.iter().flat_map(|s| &s.findings) {
+            assert!(html.contains(&f.repro), "html lacks {}", f.repro);
+            if let Some(reason) = &f.expected {
+                // Accepted: shown, but not a problem anywhere.
+                expected += 1;
+                assert!(md.contains(reason) && html.contains(reason), "{reason}");
+                assert!(!annotations.contains(&f.repro) && !junit.contains(&f.repro));
+                continue;
+            }
             assert!(md.contains(&f.repro), "markdown lacks {}", f.repro);
             assert!(junit.contains(&f.repro), "junit lacks {}", f.repro);
-            assert!(html.contains(&f.repro), "html lacks {}", f.repro);
+            assert!(annotations.contains(&f.repro), "annotations lack {}", f.repro);
+            // A multi-line message is whole in every rendering.
+            for line in f.message.lines() {
+                assert!(md.contains(line), "markdown lacks {line:?}");
+                assert!(junit.contains(&line.replace('<', "&lt;")), "junit lacks {line:?}");
+                assert!(html.contains(&line.replace('<', "&lt;")), "html lacks {line:?}");
+                assert!(annotations.contains(line), "annotations lack {line:?}");
+            }
         }
     }
+    assert_eq!(expected, 1);
+    assert!(doc.problems().iter().all(|p| !p.starts_with("3.11.2+debug")), "expected only: ok");
 }

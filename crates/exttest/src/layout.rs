@@ -1,0 +1,405 @@
+//! Where a project keeps its tests, and how pytest must be pointed at them so that they test
+//! the installed build, never the source copy.
+//!
+//! Two shapes, decided from the suite's test paths and the top-level names the project's
+//! distribution installed ([`Installed::top_level`]):
+//!
+//! - **inside the package** (`src/pkg/tests`, `pkg/tests`): run from site-packages, like
+//!   `pytest --pyargs pkg.tests` or numpy's runner. Test files the wheel left out are laid
+//!   beside the installed package ([`overlay`]); the project's pytest configuration is passed
+//!   with `-c`, and the rootdir is site-packages, so node ids read `pkg/tests/test_x.py::…`.
+//! - **beside the package** (`tests/`, `test/`, with or without `__init__.py`): run in the
+//!   *run tree*, a copy of the project without the packages it installs ([`run_tree`]), with
+//!   pytest's default import mode: the tests' directory (or the rootdir) goes first on
+//!   `sys.path`, so helper modules and `__import__("test_module")` work, and `import pkg`
+//!   can only find the venv's copy.
+//!
+//! Deciding is pure ([`locate`], [`default_tests`], [`pytest_config`] take what they read
+//! as arguments or read only the project copy); copying is the only I/O here.
+
+use std::{collections::BTreeMap, fs};
+
+use anyhow::Context as _;
+use camino::{Utf8Path, Utf8PathBuf};
+use serde::Deserialize;
+
+/// What the project's distribution installed, as `debug_matrix_inspect.py` reports it.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct Installed {
+    /// The distribution's name.
+    pub dist: String,
+    /// Its version.
+    pub version: String,
+    /// The site-packages directory it is in.
+    pub site: Utf8PathBuf,
+    /// The cell's `EXT_SUFFIX`.
+    pub suffix: String,
+    /// Importable top-level names it installed.
+    pub top_level: Vec<String>,
+    /// Its extension modules: dotted name → installed file.
+    pub compiled: BTreeMap<String, String>,
+    /// Pure-Python fallbacks of its extension modules, by the compiled module's name.
+    pub twins: BTreeMap<String, Vec<String>>,
+    /// What is wrong with its compiled modules (built for another interpreter, not loadable,
+    /// loaded from elsewhere).
+    pub errors: Vec<String>,
+}
+
+/// Directories under which a project keeps its importable packages (`src/` layout & co).
+const SOURCE_ROOTS: &[&str] = &["", "src", "lib", "python"];
+
+/// Where one test path of the project is run from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TestPath {
+    /// Inside an installed package: `site_rel` is the path under site-packages.
+    InPackage {
+        /// The path in the project (`src/pkg/tests`).
+        project: Utf8PathBuf,
+        /// The same directory under site-packages (`pkg/tests`).
+        site_rel: Utf8PathBuf,
+    },
+    /// Beside the packages: run in the run tree at the same relative path.
+    Beside {
+        /// The path in the project (`tests`).
+        project: Utf8PathBuf,
+    },
+}
+
+/// Where the project path `tests` lives: inside one of the installed top-level packages
+/// (optionally under `src/`, `lib/` or `python/`), or beside them.
+pub fn locate(tests: &Utf8Path, top_level: &[String]) -> TestPath {
+    let parts: Vec<&str> = tests.iter().collect();
+    for (i, part) in parts.iter().enumerate() {
+        let prefix = parts[..i].join("/");
+        if SOURCE_ROOTS.contains(&prefix.as_str()) && top_level.iter().any(|t| t == part) {
+            return TestPath::InPackage {
+                project: tests.to_owned(),
+                site_rel: parts[i..].iter().collect(),
+            };
+        }
+    }
+    TestPath::Beside { project: tests.to_owned() }
+}
+
+/// The test paths of a project that names none: its pytest configuration's `testpaths`
+/// where they exist, else the first of `tests`, `test`, `testing`, then `<pkg>/tests` and
+/// `<pkg>/test` (also under `src/`, …) for each installed top-level package.
+/// `exists` answers for a project-relative path.
+pub fn default_tests(
+    testpaths: &[String],
+    top_level: &[String],
+    exists: impl Fn(&Utf8Path) -> bool,
+) -> Vec<Utf8PathBuf> {
+    let configured: Vec<Utf8PathBuf> = testpaths
+        .iter()
+        .map(|p| Utf8PathBuf::from(p.trim_end_matches('/')))
+        .filter(|p| !p.as_str().contains('*') && exists(p))
+        .collect();
+    if !configured.is_empty() {
+        return configured;
+    }
+    let mut candidates: Vec<Utf8PathBuf> =
+        ["tests", "test", "testing"].iter().map(Utf8PathBuf::from).collect();
+    for root in SOURCE_ROOTS {
+        for top in top_level {
+            for dir in ["tests", "test"] {
+                candidates.push(Utf8Path::new(root).join(top).join(dir));
+            }
+        }
+    }
+    candidates.into_iter().find(|p| exists(p)).into_iter().collect()
+}
+
+/// The pytest configuration file pytest would pick for tests in `tests` (project-relative),
+/// searching from there up to the project root: per directory `pytest.ini`, `.pytest.ini`,
+/// `pyproject.toml` with `[tool.pytest.ini_options]` or `[tool.pytest]`, `tox.ini` with
+/// `[pytest]`, `setup.cfg` with `[tool:pytest]`. Returns the project-relative path and its
+/// `testpaths`.
+pub fn pytest_config(
+    tests: &Utf8Path,
+    read: impl Fn(&Utf8Path) -> Option<String>,
+) -> Option<(Utf8PathBuf, Vec<String>)> {
+    let mut dir = Some(tests);
+    while let Some(d) = dir {
+        for name in ["pytest.ini", ".pytest.ini", "pyproject.toml", "tox.ini", "setup.cfg"] {
+            let path = d.join(name);
+            let Some(text) = read(&path) else { continue };
+            if let Some(testpaths) = config_testpaths(name, &text) {
+                return Some((path, testpaths));
+            }
+        }
+        dir = d.parent();
+    }
+    None
+}
+
+/// `Some(testpaths)` if `text` (a file called `name`) configures pytest.
+fn config_testpaths(name: &str, text: &str) -> Option<Vec<String>> {
+    if name == "pyproject.toml" {
+        let doc: toml::Table = toml::from_str(text).ok()?;
+        let pytest = doc.get("tool")?.get("pytest")?;
+        let table = pytest.get("ini_options").unwrap_or(pytest);
+        let paths = match table.get("testpaths") {
+            Some(toml::Value::Array(a)) => {
+                a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect()
+            }
+            Some(toml::Value::String(s)) => s.split_whitespace().map(str::to_owned).collect(),
+            _ => Vec::new(),
+        };
+        return Some(paths);
+    }
+    let section = match name {
+        "tox.ini" => "pytest",
+        "setup.cfg" => "tool:pytest",
+        _ => "pytest",
+    };
+    let mut in_section = false;
+    let mut found = false;
+    let mut paths = Vec::new();
+    let mut in_testpaths = false;
+    for line in text.lines() {
+        let trimmed = line.trim();
+        if trimmed.starts_with('[') {
+            in_section = trimmed == format!("[{section}]");
+            found |= in_section;
+            in_testpaths = false;
+            continue;
+        }
+        if !in_section || trimmed.starts_with('#') || trimmed.starts_with(';') {
+            continue;
+        }
+        let continuation = line.starts_with([' ', '\t']);
+        if let Some((key, value)) = trimmed.split_once('=').filter(|_| !continuation) {
+            in_testpaths = key.trim() == "testpaths";
+            if in_testpaths {
+                paths.extend(value.split_whitespace().map(str::to_owned));
+            }
+        } else if in_testpaths && continuation {
+            paths.extend(trimmed.split_whitespace().map(str::to_owned));
+        }
+    }
+    // pytest.ini and .pytest.ini configure pytest whatever they contain.
+    (found || name.ends_with("pytest.ini")).then_some(paths)
+}
+
+/// Makes `to` a copy of the project `from` without the packages and modules its
+/// distribution installed (`top_level`, at the root or under `src/`, `lib/`, `python/`),
+/// build output, VCS data, virtual environments and compiled modules: nothing in it can
+/// shadow the venv's copy.
+pub fn run_tree(from: &Utf8Path, to: &Utf8Path, top_level: &[String]) -> anyhow::Result<()> {
+    if to.exists() {
+        fs::remove_dir_all(to).with_context(|| format!("removing {to}"))?;
+    }
+    let mut hidden: Vec<Utf8PathBuf> = Vec::new();
+    for root in SOURCE_ROOTS {
+        for top in top_level {
+            hidden.push(Utf8Path::new(root).join(top));
+            hidden.push(Utf8Path::new(root).join(format!("{top}.py")));
+        }
+    }
+    copy_tree(from, to, Utf8Path::new(""), &hidden)
+}
+
+/// Copies a project, leaving out build output, VCS data, virtual environments, compiled
+/// modules and the project-relative paths in `hidden`.
+pub fn copy_tree(
+    from: &Utf8Path,
+    to: &Utf8Path,
+    rel: &Utf8Path,
+    hidden: &[Utf8PathBuf],
+) -> anyhow::Result<()> {
+    const SKIP: &[&str] =
+        &[".git", "build", "dist", ".venv", "venv", "__pycache__", ".pytest_cache", ".tox"];
+    let dir = from.join(rel);
+    fs::create_dir_all(to.join(rel)).with_context(|| format!("creating {}", to.join(rel)))?;
+    for entry in fs::read_dir(&dir).with_context(|| format!("reading {dir}"))? {
+        let entry = entry.with_context(|| format!("reading {dir}"))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let child = rel.join(&name);
+        if SKIP.contains(&name.as_str())
+            || name.ends_with(".egg-info")
+            || name.ends_with(".so")
+            || hidden.contains(&child)
+        {
+            continue;
+        }
+        let kind = entry.file_type().with_context(|| format!("reading {}", from.join(&child)))?;
+        if kind.is_dir() {
+            copy_tree(from, to, &child, hidden)?;
+        } else if kind.is_file() {
+            fs::copy(from.join(&child), to.join(&child))
+                .with_context(|| format!("copying {}", from.join(&child)))?;
+        }
+    }
+    Ok(())
+}
+
+/// Lays the project's test directory `project_tests` beside the installed package at
+/// `installed_tests`, copying only files that are not installed (a wheel often leaves tests
+/// or their data out); never replaces an installed file. Returns the files it added, so
+/// that they can be removed before the next install.
+pub fn overlay(
+    project_tests: &Utf8Path,
+    installed_tests: &Utf8Path,
+) -> anyhow::Result<Vec<Utf8PathBuf>> {
+    let mut added = Vec::new();
+    let mut stack = vec![Utf8PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        let dir = project_tests.join(&rel);
+        fs::create_dir_all(installed_tests.join(&rel))
+            .with_context(|| format!("creating {}", installed_tests.join(&rel)))?;
+        for entry in fs::read_dir(&dir).with_context(|| format!("reading {dir}"))? {
+            let entry = entry.with_context(|| format!("reading {dir}"))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name == "__pycache__" || name.ends_with(".so") || name.ends_with(".pyc") {
+                continue;
+            }
+            let child = rel.join(&name);
+            let kind = entry.file_type().with_context(|| format!("reading {}", dir.join(&name)))?;
+            let target = installed_tests.join(&child);
+            if kind.is_dir() {
+                stack.push(child);
+            } else if kind.is_file() && !target.exists() {
+                fs::copy(project_tests.join(&child), &target).with_context(|| {
+                    format!("copying {} to {target}", project_tests.join(&child))
+                })?;
+                added.push(target);
+            }
+        }
+    }
+    added.sort();
+    Ok(added)
+}
+
+#[cfg(test)]
+mod tests {
+    use expect_test::{Expect, expect};
+
+    use super::*;
+
+    fn names(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn tests_inside_or_beside_the_package() {
+        let check = |tests: &str, top: &[&str], expect: Expect| {
+            expect.assert_eq(&format!("{:?}", locate(Utf8Path::new(tests), &names(top))));
+        };
+        check(
+            "src/zope/interface/tests",
+            &["zope"],
+            expect![[
+                r#"InPackage { project: "src/zope/interface/tests", site_rel: "zope/interface/tests" }"#
+            ]],
+        );
+        check(
+            "ujson/tests",
+            &["ujson"],
+            expect![[r#"InPackage { project: "ujson/tests", site_rel: "ujson/tests" }"#]],
+        );
+        check("tests", &["msgpack"], expect![[r#"Beside { project: "tests" }"#]]);
+        // A package called like a directory deeper in the tests is not the tests' package.
+        check("tests/unit", &["unit"], expect![[r#"Beside { project: "tests/unit" }"#]]);
+        // A distribution that installs its `tests` package: run the installed copy.
+        check(
+            "tests",
+            &["tests", "pkg"],
+            expect![[r#"InPackage { project: "tests", site_rel: "tests" }"#]],
+        );
+    }
+
+    #[test]
+    fn default_test_paths() {
+        let check = |testpaths: &[&str], top: &[&str], present: &[&str], expect: Expect| {
+            let found =
+                default_tests(&names(testpaths), &names(top), |p| present.contains(&p.as_str()));
+            expect.assert_eq(&format!("{found:?}"));
+        };
+        check(&["t", "missing"], &[], &["t", "tests"], expect![[r#"["t"]"#]]);
+        check(&[], &["pkg"], &["test", "src/pkg/tests"], expect![[r#"["test"]"#]]);
+        check(&[], &["pkg"], &["src/pkg/tests"], expect![[r#"["src/pkg/tests"]"#]]);
+        check(&[], &["pkg"], &[], expect!["[]"]);
+    }
+
+    #[test]
+    fn the_configuration_pytest_would_use() {
+        let files: BTreeMap<&str, &str> = [
+            ("pyproject.toml", "[tool.pytest.ini_options]\ntestpaths = [\"tests\"]\n"),
+            ("tests/setup.cfg", "[metadata]\nname = x\n"),
+            ("tox.ini", "[pytest]\ntestpaths =\n    a\n    b\naddopts = -q\n"),
+            ("sub/setup.cfg", "[tool:pytest]\ntestpaths = c d\n"),
+            ("other/pyproject.toml", "[tool.black]\n"),
+            ("other/pytest.ini", "[pytest]\n"),
+        ]
+        .into_iter()
+        .collect();
+        let check = |tests: &str, expect: Expect| {
+            let found = pytest_config(Utf8Path::new(tests), |p| {
+                files.get(p.as_str()).map(|s| (*s).to_owned())
+            });
+            expect.assert_eq(&format!("{found:?}"));
+        };
+        check("tests", expect![[r#"Some(("pyproject.toml", ["tests"]))"#]]);
+        check("sub/x", expect![[r#"Some(("sub/setup.cfg", ["c", "d"]))"#]]);
+        check("other", expect![[r#"Some(("other/pytest.ini", []))"#]]);
+        let tox = config_testpaths("tox.ini", files["tox.ini"]);
+        expect![[r#"Some(["a", "b"])"#]].assert_eq(&format!("{tox:?}"));
+    }
+
+    #[test]
+    fn the_run_tree_hides_the_installed_packages() -> anyhow::Result<()> {
+        let tmp = tempfile::tempdir()?;
+        let root = Utf8Path::from_path(tmp.path()).context("utf-8 temp dir")?;
+        let project = root.join("p");
+        for file in [
+            "pkg/__init__.py",
+            "pkg/_speed.c",
+            "src/other/__init__.py",
+            "single.py",
+            "tests/__init__.py",
+            "tests/helper.py",
+            "tests/pkg/data.txt",
+            "conftest.py",
+            "build/lib/pkg/x.so",
+            "pkg2.so",
+        ] {
+            let path = project.join(file);
+            fs::create_dir_all(path.parent().context("parent")?)?;
+            fs::write(&path, "")?;
+        }
+        let tree = root.join("run");
+        run_tree(&project, &tree, &names(&["pkg", "other", "single"]))?;
+        let mut files = Vec::new();
+        let mut stack = vec![tree.clone()];
+        while let Some(dir) = stack.pop() {
+            for e in fs::read_dir(&dir)? {
+                let p = Utf8PathBuf::try_from(e?.path())?;
+                if p.is_dir() {
+                    stack.push(p);
+                } else {
+                    files.push(p.strip_prefix(&tree)?.to_string());
+                }
+            }
+        }
+        files.sort();
+        expect![[
+            r#"["conftest.py", "tests/__init__.py", "tests/helper.py", "tests/pkg/data.txt"]"#
+        ]]
+        .assert_eq(&format!("{files:?}"));
+
+        // The overlay adds what the wheel left out and keeps what it installed.
+        let site = root.join("site/pkg/tests");
+        fs::create_dir_all(&site)?;
+        fs::write(site.join("__init__.py"), "installed")?;
+        let added = overlay(&project.join("tests"), &site)?;
+        let added: Vec<String> = added
+            .iter()
+            .map(|p| p.strip_prefix(root).map(|p| p.to_string()))
+            .collect::<Result<_, _>>()?;
+        expect![[r#"["site/pkg/tests/helper.py", "site/pkg/tests/pkg/data.txt"]"#]]
+            .assert_eq(&format!("{added:?}"));
+        assert_eq!(fs::read_to_string(site.join("__init__.py"))?, "installed");
+        Ok(())
+    }
+}
