@@ -112,6 +112,9 @@ impl Build {
 
 impl crate::flags::Bench {
     pub(crate) fn run(self, ctx: &Context) -> anyhow::Result<()> {
+        if let Some(suite) = &self.leaks {
+            return crate::test_cmd::bench_leaks(ctx, &self.cell, suite, self.rounds);
+        }
         let cells = ctx.named_cells(&[self.cell.clone(), self.second.clone()])?;
         anyhow::ensure!(
             cells[0].release.version == cells[1].release.version,

@@ -126,6 +126,13 @@ pub(crate) struct Bench {
     /// `make -j` [default: the number of CPUs]
     #[arg(long)]
     pub(crate) make_jobs: Option<usize>,
+    /// Instead: time this suite of matrix/extensions.toml on --cell plainly, with leak
+    /// hunting, and with the full protocol for every test
+    #[arg(long, value_name = "SUITE")]
+    pub(crate) leaks: Option<String>,
+    /// Rounds of the --leaks benchmark
+    #[arg(long, default_value_t = 3)]
+    pub(crate) rounds: usize,
 }
 
 #[derive(Debug, Args)]

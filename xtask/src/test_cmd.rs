@@ -2,7 +2,7 @@
 
 use std::sync::atomic::Ordering;
 
-use anyhow::bail;
+use anyhow::{Context as _, bail};
 use exttest::{CellEnv, Suite, SuiteResult};
 
 use crate::{
@@ -31,15 +31,7 @@ impl Test {
                 broken.push(name);
                 continue;
             }
-            let env = CellEnv {
-                cell: name.clone(),
-                key: outcome.key.clone(),
-                python: outcome.dirs.python(),
-                cpython_source: job.source_dir.clone(),
-                cell_dir: ctx.layout.cell_dir(&job.cell),
-                shared_dir: ctx.layout.root().join("shared"),
-                cancel: &cancel,
-            };
+            let env = cell_env(ctx, job, outcome, &cancel);
             let detectors = exttest::detectors(job.cell.variant, self.malloc.as_deref());
             let _ = &builder;
             for suite in &suites {
@@ -224,4 +216,49 @@ fn print_result(r: &SuiteResult) {
             }
         }
     }
+}
+
+/// What a suite run needs to know of a built cell.
+fn cell_env<'a>(
+    ctx: &Context,
+    job: &build::Job<'_>,
+    outcome: &build::CellOutcome,
+    cancel: &'a std::sync::atomic::AtomicBool,
+) -> CellEnv<'a> {
+    CellEnv {
+        cell: job.cell.name(),
+        key: outcome.key.clone(),
+        python: outcome.dirs.python(),
+        cpython_source: job.source_dir.clone(),
+        cell_dir: ctx.layout.cell_dir(&job.cell),
+        shared_dir: ctx.layout.root().join("shared"),
+        cancel,
+    }
+}
+
+/// `cargo xtask bench --leaks SUITE --cell CELL`: the leak-hunting cost on a real suite.
+pub(crate) fn bench_leaks(
+    ctx: &Context,
+    cell: &str,
+    suite: &str,
+    rounds: usize,
+) -> anyhow::Result<()> {
+    let path = ctx.matrix.dir.join("extensions.toml");
+    let extensions = exttest::load_suites(&path, &crate::project_root())?;
+    let suite = extensions
+        .suites
+        .iter()
+        .find(|s| s.name == suite)
+        .ok_or_else(|| anyhow::anyhow!("unknown suite `{suite}` in {path}"))?;
+    let cells = ctx.named_cells(&[cell.to_owned()])?;
+    let cancel = cancel_flag()?;
+    let (_, jobs, outcomes) = build_cells(ctx, &cells, None, 1, &cancel)?;
+    let (job, outcome) = jobs.iter().zip(&outcomes).next().context("one cell")?;
+    anyhow::ensure!(outcome.ok(), "{cell} did not build or keep its promise");
+    let env = cell_env(ctx, job, outcome, &cancel);
+    let detectors = exttest::detectors(job.cell.variant, None);
+    eprintln!("timing {} on {cell}: {rounds} rounds of three runs", suite.name);
+    let bench = exttest::bench_leaks(&env, suite, &detectors, rounds.max(1))?;
+    print!("{}", bench.render());
+    Ok(())
 }

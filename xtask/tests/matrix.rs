@@ -9,11 +9,19 @@
 //! 4. a warm build of the CI cells does no work;
 //! 5. `test-cpython --profile smoke` passes on every CI cell;
 //! 6. a crashing and a hanging extension test are reported and contained;
-//! 7. the example extension's bugs are found exactly on the cells that can see them;
+//! 7. the example extension's bugs are found exactly on the cells that can see them, and are
+//!    accepted there by their `[[expected]]` entries (exit 0); an expected finding that does
+//!    not appear fails the run;
 //! 8. markupsafe's suite passes everywhere with its C speedups loaded;
-//! 9. `cargo xtask report` renders report.md, junit.xml and report.html that agree with
+//! 9. every test layout (tests inside the package and left out of the wheel, top-level tests
+//!    relying on rootdir insertion, a unittest-only tests package) tests the installed build,
+//!    with the project's pytest configuration, and no skipped or xfailed test is judged;
+//! 10. the corpus of real PyPI extensions (`--set corpus`) is clean on a debug cell with every
+//!    suite's compiled modules loaded from the venv;
+//! 11. `cargo xtask report` renders report.md, junit.xml and report.html that agree with
 //!    report.json;
-//! 10. `cargo xtask run CELL -- python …` runs in the cell.
+//! 12. `cargo xtask run CELL -- python …` runs in the cell, and the README's main command,
+//!    `cargo xtask matrix`, is green on a cell.
 //!
 //! Needs the real tarballs in `../shared/cpython-sources` (CI has them there).
 
@@ -106,9 +114,13 @@ fn the_ci_matrix() {
     cpython_smoke_tests(&run);
     crashes_and_hangs_are_contained(&run);
     example_extension_bugs_are_found_where_visible(&run);
+    expected_findings_are_strict(&run);
     markupsafe_passes_with_its_speedups(&run);
+    every_layout_tests_the_installed_build(&run);
+    the_corpus_is_clean_on_a_debug_cell(&run);
     renderings_agree(&run);
     run_in_a_cell(&run);
+    the_main_command_is_green(&run);
 }
 
 fn build_scenario(run: &Run) {
@@ -305,7 +317,7 @@ fn crashes_and_hangs_are_contained(run: &Run) {
 fn example_extension_bugs_are_found_where_visible(run: &Run) {
     let refbugs = repo().join("examples/refbugs");
     let (ok, text) = run.run(&["test", "--set", "ci", "--ext", refbugs.as_str()]);
-    assert!(!ok, "findings fail the run:\n{text}");
+    assert!(ok, "the example's findings are all expected (matrix/extensions.toml):\n{text}");
     let results = extension_results(run, "refbugs");
     assert_eq!(
         finding_lines(&results),
@@ -319,6 +331,9 @@ fn example_extension_bugs_are_found_where_visible(run: &Run) {
         "the leak on every refcount-debug cell, the use-after-free under valgrind, nothing else:\n{text}"
     );
     for r in results.as_array().expect("array") {
+        for f in r["findings"].as_array().expect("findings") {
+            assert!(f["expected"].is_string(), "each finding is an expected one: {f}");
+        }
         assert_eq!(r["counts"]["passed"], 4, "every test passes functionally: {r}");
         if r["cell"] == "3.13.5+trace-refs" {
             let message = r["findings"][0]["message"].as_str().unwrap_or("");
@@ -328,6 +343,39 @@ fn example_extension_bugs_are_found_where_visible(run: &Run) {
             );
         }
     }
+}
+
+/// Strict like xfail: an expected finding that does not appear, on a cell where its test
+/// ran, fails the run.
+fn expected_findings_are_strict(run: &Run) {
+    let matrix = run.work.join("matrix-expected");
+    let _ = fs::remove_dir_all(&matrix);
+    fs::create_dir_all(matrix.join("keys")).expect("mkdir");
+    for entry in fs::read_dir(repo().join("matrix")).expect("matrix").flatten() {
+        if entry.path().is_file() {
+            fs::copy(entry.path(), matrix.as_std_path().join(entry.file_name())).expect("copy");
+        }
+    }
+    for key in fs::read_dir(repo().join("matrix/keys")).expect("keys").flatten() {
+        fs::copy(key.path(), matrix.join("keys").as_std_path().join(key.file_name()))
+            .expect("copy key");
+    }
+    let extensions = fs::read_to_string(matrix.join("extensions.toml")).expect("read");
+    let stale = "\n[[expected]]\nsuite = \"refbugs\"\ntest = \"test_no_leak_new_ref\"\n\
+                 kind = \"ref-leak\"\ncells = [\"debug\"]\nreason = \"a leak that was fixed\"\n";
+    fs::write(matrix.join("extensions.toml"), format!("{extensions}{stale}")).expect("write");
+    let refbugs = repo().join("examples/refbugs");
+    let (ok, text) = run.run(&[
+        "--matrix-dir",
+        matrix.as_str(),
+        "test",
+        "3.13.5+debug",
+        "--ext",
+        refbugs.as_str(),
+    ]);
+    assert!(!ok, "a stale expected finding fails the run:\n{text}");
+    assert!(text.contains("ExpectedMissing in test_no_leak_new_ref"), "{text}");
+    assert!(text.contains("a leak that was fixed"), "{text}");
 }
 
 fn markupsafe_passes_with_its_speedups(run: &Run) {
@@ -341,6 +389,97 @@ fn markupsafe_passes_with_its_speedups(run: &Run) {
         assert!(modules.contains_key("markupsafe._speedups"), "the C speedups were loaded: {r}");
         assert!(r["counts"]["passed"].as_u64().is_some_and(|n| n > 50), "{r}");
     }
+}
+
+/// The suite's compiled modules were loaded from the cell's venv.
+fn assert_loaded_from_venv(r: &serde_json::Value, module: &str) {
+    let modules = r["modules"].as_object().expect("modules");
+    let file = modules.get(module).and_then(|f| f.as_str()).unwrap_or("");
+    assert!(
+        file.contains("/venv/lib/") && file.contains("d-x86_64"),
+        "{module} from the venv: {r}"
+    );
+}
+
+fn every_layout_tests_the_installed_build(run: &Run) {
+    let fixtures = repo().join("xtask/tests/fixtures");
+    let (inpkg, beside, unit) = (
+        fixtures.join("layout-inpkg"),
+        fixtures.join("layout-beside"),
+        fixtures.join("layout-unittest"),
+    );
+    let (ok, text) = run.run(&[
+        "test",
+        "3.13.5+debug",
+        "--ext",
+        inpkg.as_str(),
+        "--ext",
+        beside.as_str(),
+        "--ext",
+        unit.as_str(),
+    ]);
+    assert!(ok, "every layout passes and is clean:\n{text}");
+    let one = |suite: &str| extension_results(run, suite)[0].clone();
+
+    // Tests inside the package run from the venv's copy (node ids under site-packages read
+    // like the project's paths), with the project's pytest configuration (test_config_applies
+    // and test_declared_marker depend on it); skips and xfails are counted, never judged.
+    let r = one("layout-inpkg");
+    assert_loaded_from_venv(&r, "inpkg._speed");
+    assert_eq!(r["counts"]["passed"], 6, "{r}");
+    assert_eq!(r["counts"]["skipped"], 4, "two skips in the body, two xfails: {r}");
+    assert_eq!(r["counts"]["leak_judged"], 6, "{r}");
+    assert_eq!(r["counts"]["leak_not_judged"], 4, "{r}");
+    assert_eq!(r["findings"], serde_json::json!([]), "{r}");
+    let log = fs::read_to_string(r["log"].as_str().expect("log")).expect("test log");
+    assert!(log.contains("inpkg/tests/test_add.py::"), "node ids relative to site-packages");
+    assert!(log.contains("site-packages/inpkg/tests"), "run from the installed copy: {log}");
+
+    // Top-level tests: sibling helpers and dynamic imports work (tests/ is on sys.path), and
+    // the root conftest.py cannot put the source copy of the package first.
+    let r = one("layout-beside");
+    assert_loaded_from_venv(&r, "beside._cbeside");
+    assert_eq!(r["counts"]["passed"], 2, "{r}");
+    assert_eq!(r["findings"], serde_json::json!([]), "{r}");
+
+    // unittest only, in a tests package with a relative import.
+    let r = one("layout-unittest");
+    assert_loaded_from_venv(&r, "unitpkg._unit");
+    assert_eq!(r["counts"]["passed"], 1, "{r}");
+    assert_eq!(r["counts"]["skipped"], 3, "{r}");
+    assert_eq!(r["counts"]["leak_not_judged"], 3, "{r}");
+    assert_eq!(r["findings"], serde_json::json!([]), "{r}");
+}
+
+fn the_corpus_is_clean_on_a_debug_cell(run: &Run) {
+    let (ok, text) = run.run(&["test", "--set", "corpus"]);
+    assert!(ok, "the real extensions are clean on 3.13.5+debug:\n{text}");
+    let corpus = corpus_suites();
+    for suite in &corpus {
+        let results = extension_results(run, suite);
+        let r = &results[0];
+        assert_eq!(r["cell"], "3.13.5+debug", "{r}");
+        assert!(r["counts"]["passed"].as_u64().is_some_and(|n| n >= 10), "{suite} ran: {r}");
+        assert!(
+            r["counts"]["leak_judged"].as_u64().is_some_and(|n| n >= 10),
+            "{suite} hunted: {r}"
+        );
+        let modules = r["modules"].as_object().expect("modules");
+        assert!(!modules.is_empty(), "{suite} has compiled modules: {r}");
+        for module in modules.keys() {
+            assert_loaded_from_venv(r, module);
+        }
+    }
+}
+
+/// The suites of `[set.corpus]` in matrix/cells.toml.
+fn corpus_suites() -> Vec<String> {
+    let text = fs::read_to_string(repo().join("matrix/cells.toml")).expect("cells.toml");
+    let doc: toml::Table = toml::from_str(&text).expect("cells.toml parses");
+    let suites = doc["set"]["corpus"]["suites"].as_array().expect("corpus suites");
+    let names: Vec<String> = suites.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect();
+    assert!(names.len() >= 6, "at least six real extensions: {names:?}");
+    names
 }
 
 fn renderings_agree(run: &Run) {
@@ -415,4 +554,11 @@ fn run_in_a_cell(run: &Run) {
     ]);
     assert!(ok, "{text}");
     assert!(text.contains("True d"), "{text}");
+}
+
+/// The README's main command, on one warm cell: every stage runs, and the example's findings
+/// are expected ones.
+fn the_main_command_is_green(run: &Run) {
+    let (ok, text) = run.run(&["matrix", "3.13.5+debug", "--suite", "refbugs"]);
+    assert!(ok, "cargo xtask matrix is green:\n{text}");
 }

@@ -448,4 +448,85 @@ mod tests {
             "#]],
         );
     }
+
+    #[test]
+    fn pytest_errors_are_findings_with_their_text() {
+        check(
+            concat!(
+                r#"{"event":"collect_error","node":"tests/test_a.py","longrepr":"ImportError while importing test module 'tests/test_a.py'.\nE   ModuleNotFoundError: No module named 'pkg._speed'"}"#,
+                "\n"
+            ),
+            Exit::Code(2),
+            "",
+            expect![[r#"
+                Counts { passed: 0, failed: 0, skipped: 0, leak_judged: 0, leak_not_judged: 0, not_rerunnable: 0 }
+                CollectionError Some("tests/test_a.py"): ImportError while importing test module 'tests/test_a.py'.
+                E   ModuleNotFoundError: No module named 'pkg._speed'
+            "#]],
+        );
+        check(
+            "",
+            Exit::Code(4),
+            "some noise\nERROR: usage: pytest [options] [file_or_dir]\npytest: error: unrecognized arguments: --bogus\n  inifile: /p/pyproject.toml\n",
+            expect![[r#"
+                Counts { passed: 0, failed: 0, skipped: 0, leak_judged: 0, leak_not_judged: 0, not_rerunnable: 0 }
+                Setup None: pytest refused its command line (exit 4):
+                ERROR: usage: pytest [options] [file_or_dir]
+                pytest: error: unrecognized arguments: --bogus
+                  inifile: /p/pyproject.toml
+            "#]],
+        );
+    }
+
+    #[test]
+    fn leak_hunting_counts_what_it_judged() {
+        let events = parse_events(concat!(
+            r#"{"event":"end","test":"a","outcome":"passed","leak_check":{"refs":[0,0,0]}}"#,
+            "\n",
+            r#"{"event":"end","test":"b","outcome":"skipped","not_judged":"skipped"}"#,
+            "\n",
+            r#"{"event":"end","test":"c","outcome":"passed","not_judged":"not re-runnable: run 1 of 5 raised KeyError"}"#,
+            "\n",
+            r#"{"event":"end","test":"d","outcome":"skipped","xfail":true,"not_judged":"xfailed"}"#,
+            "\n",
+        ));
+        expect![[r#"Counts { passed: 2, failed: 0, skipped: 2, leak_judged: 1, leak_not_judged: 3, not_rerunnable: 1 }"#]]
+            .assert_eq(&format!("{:?}", count(&events)));
+    }
+
+    #[test]
+    fn compiled_modules_must_come_from_the_venv() {
+        let compiled: BTreeMap<String, String> = [
+            ("pkg._speed".to_owned(), "/venv/site/pkg/_speed.so".to_owned()),
+            ("pkg._other".to_owned(), "/venv/site/pkg/_other.so".to_owned()),
+            ("pkg._unused".to_owned(), "/venv/site/pkg/_unused.so".to_owned()),
+        ]
+        .into();
+        let twins: BTreeMap<String, Vec<String>> = [
+            ("pkg._speed".to_owned(), vec!["pkg._pure".to_owned()]),
+            ("pkg._unused".to_owned(), vec!["pkg.unused".to_owned()]),
+        ]
+        .into();
+        let events = parse_events(concat!(
+            r#"{"event":"module","name":"pkg._pure","file":"/venv/site/pkg/_pure.py"}"#,
+            "\n",
+            r#"{"event":"module","name":"pkg._other","file":"/src/pkg/_other.so"}"#,
+            "\n",
+        ));
+        let found = module_findings(&events, &compiled, &twins);
+        let text: Vec<&str> = found.iter().map(|f| f.message.as_str()).collect();
+        expect![[r#"
+            [
+                "the tests loaded pkg._other from /src/pkg/_other.so, not from the venv's /venv/site/pkg/_other.so: they did not test this cell's build",
+                "the tests never loaded the compiled pkg._speed (/venv/site/pkg/_speed.so) but loaded its pure-Python twin pkg._pure (/venv/site/pkg/_pure.py): they tested the fallback, not the C code",
+            ]"#]]
+        .assert_eq(&format!("{text:#?}"));
+        // Loaded from the venv, or neither it nor a twin loaded: nothing to say.
+        let events = parse_events(
+            r#"{"event":"module","name":"pkg._speed","file":"/venv/site/pkg/_speed.so"}"#,
+        );
+        let twins_only: BTreeMap<String, String> =
+            [("pkg._speed".to_owned(), "/venv/site/pkg/_speed.so".to_owned())].into();
+        assert!(module_findings(&events, &twins_only, &twins).is_empty());
+    }
 }

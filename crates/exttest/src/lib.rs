@@ -33,7 +33,7 @@ pub use crate::{
     detect::{Detectors, detectors},
     events::Counts,
     expect::Expected,
-    run::{CellEnv, SuiteResult, run_suite},
+    run::{CellEnv, LeakBench, SuiteResult, bench_leaks, run_suite},
     suite::{Extensions, Source, Suite, load_suites, suite_for_dir, suite_for_pypi},
 };
 

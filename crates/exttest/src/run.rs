@@ -667,3 +667,112 @@ fn finish_command(argv: Vec<String>, run_tree: &Utf8Path, detectors: &Detectors)
     cmd.env("PYTHONPATH", crate::plugin_dir()).envs(&detectors.env);
     cmd
 }
+
+/// `cargo xtask bench --leaks SUITE`: the suite's test run on one cell timed plainly (no leak
+/// hunting), with leak hunting as it runs by default (screen, then the full protocol for
+/// suspects), and with the full protocol for every test (`--dm-leak-screen=0:0`, regrtest's
+/// `-R 3:3` per test); the rounds alternate, so noise lands on all three alike.
+#[derive(Debug, Clone)]
+pub struct LeakBench {
+    /// The cell.
+    pub cell: String,
+    /// The suite.
+    pub suite: String,
+    /// Tests in the suite's run (passed, failed, skipped).
+    pub tests: u64,
+    /// Tests judged for leaks in the hunted run.
+    pub judged: u64,
+    /// Seconds per round: plain, hunted, full protocol.
+    pub rounds: Vec<[f64; 3]>,
+}
+
+impl LeakBench {
+    /// The table `cargo xtask bench --leaks` prints: median of each, ratio to plain.
+    pub fn render(&self) -> String {
+        let median = |k: usize| {
+            let mut v: Vec<f64> = self.rounds.iter().map(|r| r[k]).collect();
+            v.sort_by(f64::total_cmp);
+            v.get(v.len() / 2).copied().unwrap_or(0.0)
+        };
+        let plain = median(0).max(1e-9);
+        let mut out = format!(
+            "leak hunting on {} ({} tests, {} judged), median of {} alternating rounds:\n",
+            self.suite,
+            self.tests,
+            self.judged,
+            self.rounds.len()
+        );
+        for (k, what) in [
+            "plain run (no leak hunting)",
+            "leak hunting (screen 2:2, full 3:3 for suspects)",
+            "full protocol for every test (3:3, regrtest -R style)",
+        ]
+        .iter()
+        .enumerate()
+        {
+            out.push_str(&format!(
+                "{what:55} {:8.2}s  {:5.1}x plain\n",
+                median(k),
+                median(k) / plain
+            ));
+        }
+        out
+    }
+}
+
+/// Sets the suite up on the cell (as [`run_suite`] does), then times its test run `rounds`
+/// times in each of the three modes of [`LeakBench`].
+pub fn bench_leaks(
+    env: &CellEnv<'_>,
+    suite: &Suite,
+    detectors: &Detectors,
+    rounds: usize,
+) -> anyhow::Result<LeakBench> {
+    anyhow::ensure!(
+        suite.test_command.is_none(),
+        "suite `{}` has its own test command: no leak hunting to time",
+        suite.name
+    );
+    anyhow::ensure!(detectors.leaks, "{} has no leak hunting (not a Py_REF_DEBUG cell)", env.cell);
+    let dir = env.cell_dir.join("ext").join(&suite.name);
+    let prepared = prepare(env, suite, detectors, &dir)?;
+    let plain = Detectors { leaks: false, ..detectors.clone() };
+    let mut full_suite = suite.clone();
+    full_suite.pytest_args.push("--dm-leak-screen=0:0".to_owned());
+    let bench_dir = dir.join("bench");
+    fs::create_dir_all(&bench_dir).with_context(|| format!("creating {bench_dir}"))?;
+    let mut result = LeakBench {
+        cell: env.cell.clone(),
+        suite: suite.name.clone(),
+        tests: 0,
+        judged: 0,
+        rounds: Vec::new(),
+    };
+    for round in 0..rounds {
+        let mut times = [0.0; 3];
+        for (k, (suite, detectors)) in
+            [(suite, &plain), (suite, detectors), (&full_suite, detectors)].into_iter().enumerate()
+        {
+            let results = bench_dir.join(format!("events-{round}-{k}.jsonl"));
+            let log = bench_dir.join(format!("run-{round}-{k}.log"));
+            let _ = fs::remove_file(&results);
+            let _ = fs::remove_file(&log);
+            let cmd = test_command(env, suite, detectors, &dir, &prepared, &results, &[]);
+            let started = Instant::now();
+            match run_logged(cmd, &log, env.cancel, Some(Duration::from_secs(3600))) {
+                Ok(()) => {}
+                Err(RunError::Failed(status)) if status.code() == Some(1) => {}
+                Err(e) => bail!("the timed run failed ({e:?}); log: {log}"),
+            }
+            times[k] = started.elapsed().as_secs_f64();
+            if round == 0 && k == 1 {
+                let evs = events::parse_events(&fs::read_to_string(&results).unwrap_or_default());
+                let counts = events::count(&evs);
+                result.tests = counts.passed + counts.failed + counts.skipped;
+                result.judged = counts.leak_judged;
+            }
+        }
+        result.rounds.push(times);
+    }
+    Ok(result)
+}
