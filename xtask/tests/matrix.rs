@@ -17,11 +17,11 @@
 //!    relying on rootdir insertion, a unittest-only tests package) tests the installed build,
 //!    with the project's pytest configuration, and no skipped or xfailed test is judged;
 //! 10. the corpus of real PyPI extensions (`--set corpus`) is clean on a debug cell with every
-//!    suite's compiled modules loaded from the venv;
+//!     suite's compiled modules loaded from the venv;
 //! 11. `cargo xtask report` renders report.md, junit.xml and report.html that agree with
-//!    report.json;
+//!     report.json;
 //! 12. `cargo xtask run CELL -- python …` runs in the cell, and the README's main command,
-//!    `cargo xtask matrix`, is green on a cell.
+//!     `cargo xtask matrix`, is green on a cell.
 //!
 //! Needs the real tarballs in `../shared/cpython-sources` (CI has them there).
 
