@@ -83,12 +83,15 @@ pub fn locate(tests: &Utf8Path, top_level: &[String]) -> TestPath {
 
 /// The test paths of a project that names none: its pytest configuration's `testpaths`
 /// where they exist, else the first of `tests`, `test`, `testing`, then `<pkg>/tests` and
-/// `<pkg>/test` (also under `src/`, …) for each installed top-level package.
-/// `exists` answers for a project-relative path.
+/// `<pkg>/test` (also under `src/`, …) for each installed top-level package, else the
+/// shallowest package below one of them that has such a directory (a namespace package's
+/// `src/zope/interface`, whose `tests` and `common/tests` pytest then collects).
+/// `exists` answers for a project-relative path, `subdirs` lists a directory's directories.
 pub fn default_tests(
     testpaths: &[String],
     top_level: &[String],
     exists: impl Fn(&Utf8Path) -> bool,
+    subdirs: impl Fn(&Utf8Path) -> Vec<String>,
 ) -> Vec<Utf8PathBuf> {
     let configured: Vec<Utf8PathBuf> = testpaths
         .iter()
@@ -107,7 +110,27 @@ pub fn default_tests(
             }
         }
     }
-    candidates.into_iter().find(|p| exists(p)).into_iter().collect()
+    if let Some(found) = candidates.into_iter().find(|p| exists(p)) {
+        return vec![found];
+    }
+    // Breadth first, three levels below each installed package.
+    let mut level: Vec<Utf8PathBuf> = SOURCE_ROOTS
+        .iter()
+        .flat_map(|root| top_level.iter().map(move |top| Utf8Path::new(root).join(top)))
+        .filter(|p| exists(p))
+        .collect();
+    for _ in 0..3 {
+        let mut next = Vec::new();
+        for dir in &level {
+            let children = subdirs(dir);
+            if children.iter().any(|c| c == "tests" || c == "test") {
+                return vec![dir.clone()];
+            }
+            next.extend(children.iter().map(|c| dir.join(c)));
+        }
+        level = next;
+    }
+    Vec::new()
 }
 
 /// The pytest configuration file pytest would pick for tests in `tests` (project-relative),
@@ -312,14 +335,32 @@ mod tests {
     #[test]
     fn default_test_paths() {
         let check = |testpaths: &[&str], top: &[&str], present: &[&str], expect: Expect| {
-            let found =
-                default_tests(&names(testpaths), &names(top), |p| present.contains(&p.as_str()));
+            let found = default_tests(
+                &names(testpaths),
+                &names(top),
+                |p| present.contains(&p.as_str()),
+                |d| {
+                    let prefix = format!("{d}/");
+                    present
+                        .iter()
+                        .filter_map(|p| p.strip_prefix(prefix.as_str()))
+                        .filter(|rest| !rest.contains('/'))
+                        .map(|c| (*c).to_owned())
+                        .collect()
+                },
+            );
             expect.assert_eq(&format!("{found:?}"));
         };
         check(&["t", "missing"], &[], &["t", "tests"], expect![[r#"["t"]"#]]);
         check(&[], &["pkg"], &["test", "src/pkg/tests"], expect![[r#"["test"]"#]]);
         check(&[], &["pkg"], &["src/pkg/tests"], expect![[r#"["src/pkg/tests"]"#]]);
         check(&[], &["pkg"], &[], expect!["[]"]);
+        check(
+            &[],
+            &["zope"],
+            &["src/zope", "src/zope/interface", "src/zope/interface/tests"],
+            expect![[r#"["src/zope/interface"]"#]],
+        );
     }
 
     #[test]

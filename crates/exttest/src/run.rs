@@ -346,7 +346,22 @@ fn suite_tests(
         layout::pytest_config(Utf8Path::new(""), |p| fs::read_to_string(src.join(p)).ok())
             .map(|(_, paths)| paths)
             .unwrap_or_default();
-    let found = layout::default_tests(&testpaths, &installed.top_level, |p| src.join(p).exists());
+    let found = layout::default_tests(
+        &testpaths,
+        &installed.top_level,
+        |p| src.join(p).exists(),
+        |d| {
+            let mut dirs: Vec<String> = fs::read_dir(src.join(d))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter(|e| e.path().is_dir())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect();
+            dirs.sort();
+            dirs
+        },
+    );
     if found.is_empty() {
         bail!(
             "suite `{}`: found no tests (no `testpaths` in its pytest configuration, no tests/, \
@@ -450,8 +465,11 @@ fn download_sdist(
     if let Some(s) = find_sdist(&sdists) {
         return Ok(s);
     }
+    // `--no-binary NAME`, not `:all:`: the latter would also build the project's build
+    // dependencies (ninja, cmake, …) from source to prepare its metadata.
+    let name = spec.split_once("==").map_or(spec, |(n, _)| n);
     let mut cmd = Command::new(py);
-    cmd.args(["-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:", "-d"])
+    cmd.args(["-m", "pip", "download", "-q", "--no-deps", "--no-binary", name, "-d"])
         .arg(&sdists)
         .arg(spec);
     step(env, &format!("downloading {spec}"), cmd, log)?;
