@@ -105,6 +105,18 @@ steps:
 2. a suspect goes through the full protocol below, WARMUP+RUNS calls
    (default 3:3), which alone decides whether it leaks.
 
+A test that reports subtests while it runs (unittest's ``subTest``, pytest's
+``subtests`` fixture) is not re-run: its re-runs would report again, into
+pytest's statistics and outcome.  A test the full protocol finds growing is
+run once more between two snapshots of the tracked objects (``gc.get_objects``):
+if it made new objects and every reference to each of them is accounted for by
+another tracked object, what grows is state the test keeps reachable (a
+registry, a patched module attribute, a list the test appends to), and the test
+is ``not_judged`` as not re-runnable, with the types that grew; an object with
+a reference nothing tracked explains (an orphan, which is what a lost
+``Py_DECREF`` leaves) or growth of untracked objects only (ints, strings) keeps
+the leak.
+
 A leak adds at least one reference or block on every call, so it shows in
 every screened call and is then confirmed; what the screen over-reports
 (a cache filling, a warning registry) the full protocol settles.  A unittest
