@@ -106,7 +106,7 @@ fn selection_errors() {
     );
     check_cells(
         Selection { set: Some("nightly".into()), ..Selection::default() },
-        expect!["error: unknown cell set `nightly`: matrix/cells.toml defines ci"],
+        expect!["error: unknown cell set `nightly`: matrix/cells.toml defines ci, corpus"],
     );
 }
 
