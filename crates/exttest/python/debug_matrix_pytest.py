@@ -552,21 +552,36 @@ class Hunter:
         ``types`` is {name: growth} over the measured runs, or None.
         Raises _RerunFailed (with the exception text) if a run raises.
         """
-        gettotalrefcount = sys.gettotalrefcount
-        getallocatedblocks = sys.getallocatedblocks
-        adjust = self._adjust
         total = self.warmups + self.runs
         # Pre-allocate everything the loop stores.
         rc = [0] * total
         blocks = [0] * total
-        run_range = list(range(total))
-        census_before = None
-        error = None
-
         saved = _SavedState()
         saved.restore()
         _clear_caches()
         _gc_collect()
+        # Full collections, but over what the runs allocated: the heap found here is
+        # frozen (see ``screen``), so each collection costs what the test made, not
+        # the size of the test session. What a run drops from an earlier run is not
+        # frozen and is collected.
+        was_enabled = gc.isenabled()
+        gc.disable()
+        gc.freeze()
+        try:
+            return self._measure_frozen(func, before_each, record_warnings, saved, rc, blocks)
+        finally:
+            gc.unfreeze()
+            if was_enabled:
+                gc.enable()
+
+    def _measure_frozen(self, func, before_each, record_warnings, saved, rc, blocks):
+        gettotalrefcount = sys.gettotalrefcount
+        getallocatedblocks = sys.getallocatedblocks
+        adjust = self._adjust
+        total = self.warmups + self.runs
+        run_range = list(range(total))
+        census_before = None
+        error = None
         rc_before = gettotalrefcount()
         blk_before = getallocatedblocks() - adjust()
         for i in run_range:

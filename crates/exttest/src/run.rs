@@ -294,28 +294,36 @@ fn prepare(
         );
     }
 
-    let (pytest_args, overlaid) = test_arguments(suite, &src, &installed)?;
-    let listing: String = overlaid.iter().map(|p| format!("{p}\n")).collect();
+    let plan = test_plan(suite, &src, &installed)?;
+    let listing: String = plan.overlaid.iter().map(|p| format!("{p}\n")).collect();
     fs::write(&overlay_list, listing).with_context(|| format!("writing {overlay_list}"))?;
     let run_tree = dir.join("run");
     layout::run_tree(&src, &run_tree, &installed.top_level)
         .with_context(|| format!("making the run tree {run_tree}"))?;
-    let configured = pytest_args.iter().any(|a| a == "-c");
-    let tests_under_tree = suite_tests(suite, &src, &installed)?;
-    if !configured
-        && tests_under_tree
-            .iter()
-            .all(|t| layout::pytest_config(t, |p| fs::read_to_string(src.join(p)).ok()).is_none())
-    {
-        // No configuration of the project's own: stop pytest's search at the project's
-        // root, as in a checkout, instead of finding one in a directory above the work dir.
-        let ini = run_tree.join("pytest.ini");
-        fs::write(
-            &ini,
-            "[pytest]\n# written by debug-matrix: the project has no pytest configuration\n",
-        )
-        .with_context(|| format!("writing {ini}"))?;
+    let config = match plan.config {
+        Some(project_relative) => run_tree.join(project_relative),
+        None => {
+            // No configuration of the project's own: stop pytest's search at the project's
+            // root, as in a checkout, instead of finding one in a directory above.
+            let ini = run_tree.join("pytest.ini");
+            fs::write(
+                &ini,
+                "[pytest]\n# written by debug-matrix: the project has no pytest configuration\n",
+            )
+            .with_context(|| format!("writing {ini}"))?;
+            ini
+        }
+    };
+    let mut pytest_args = Vec::new();
+    if plan.in_package {
+        // Node ids relative to site-packages read like the project's paths; namespace
+        // packages (zope.*) import under their full names; the configuration is the
+        // project's, which pytest would not find from site-packages.
+        pytest_args.push(format!("--rootdir={}", installed.site));
+        pytest_args.extend(["-o".to_owned(), "consider_namespace_packages=true".to_owned()]);
+        pytest_args.extend(["-c".to_owned(), config.into_string()]);
     }
+    pytest_args.extend(plan.paths);
     let modules_file = dir.join("modules.json");
     let watch = serde_json::json!({ "compiled": installed.compiled, "twins": installed.twins });
     fs::write(&modules_file, watch.to_string())
@@ -387,47 +395,41 @@ fn listing(dir: &Utf8Path) -> String {
     names.join(" ")
 }
 
-/// pytest's path arguments (and, for tests inside the package, the configuration and
-/// rootdir arguments), and the files laid beside the installed package.
-fn test_arguments(
-    suite: &Suite,
-    src: &Utf8Path,
-    installed: &Installed,
-) -> anyhow::Result<(Vec<String>, Vec<Utf8PathBuf>)> {
-    let mut args = Vec::new();
-    let mut paths = Vec::new();
-    let mut overlaid = Vec::new();
-    let mut config = None;
+/// Where pytest is pointed, from [`layout`]'s decisions.
+struct TestPlan {
+    /// Test paths: under site-packages for tests inside the package, else run-tree relative.
+    paths: Vec<String>,
+    /// Whether any test path is inside the installed package.
+    in_package: bool,
+    /// The project's pytest configuration for the tests (project-relative), if it has one.
+    config: Option<Utf8PathBuf>,
+    /// Files laid beside the installed package.
+    overlaid: Vec<Utf8PathBuf>,
+}
+
+fn test_plan(suite: &Suite, src: &Utf8Path, installed: &Installed) -> anyhow::Result<TestPlan> {
+    let mut plan =
+        TestPlan { paths: Vec::new(), in_package: false, config: None, overlaid: Vec::new() };
     for tests in suite_tests(suite, src, installed)? {
+        if plan.config.is_none() {
+            plan.config = layout::pytest_config(&tests, |p| fs::read_to_string(src.join(p)).ok())
+                .map(|(path, _)| path);
+        }
         match layout::locate(&tests, &installed.top_level) {
             layout::TestPath::InPackage { project, site_rel } => {
                 let target = installed.site.join(&site_rel);
-                overlaid.extend(
+                plan.overlaid.extend(
                     layout::overlay(&src.join(&project), &target).with_context(|| {
                         format!("laying {project} beside the installed package")
                     })?,
                 );
-                if config.is_none() {
-                    config =
-                        layout::pytest_config(&project, |p| fs::read_to_string(src.join(p)).ok())
-                            .map(|(path, _)| src.join(path));
-                }
-                paths.push(target.into_string());
+                plan.in_package = true;
+                plan.paths.push(target.into_string());
             }
-            layout::TestPath::Beside { project } => paths.push(project.into_string()),
+            layout::TestPath::Beside { project } => plan.paths.push(project.into_string()),
         }
     }
-    if paths.iter().any(|p| p.starts_with(installed.site.as_str())) {
-        // Node ids relative to site-packages read like the project's own paths; namespace
-        // packages (zope.*) import under their full names.
-        args.push(format!("--rootdir={}", installed.site));
-        args.extend(["-o".to_owned(), "consider_namespace_packages=true".to_owned()]);
-        if let Some(config) = config {
-            args.extend(["-c".to_owned(), config.into_string()]);
-        }
-    }
-    args.extend(paths);
-    Ok((args, overlaid))
+    Ok(plan)
 }
 
 /// The `Requires-Dist` entries to install: unconditional ones and those of a `test`,
