@@ -207,10 +207,11 @@ fn print_result(r: &SuiteResult) {
         let first = lines.next().unwrap_or("");
         match &f.expected {
             Some(reason) => println!("    expected {:?} in {test}: {first} [{reason}]", f.kind),
+            None if f.kind.is_note() => println!("    note: {:?} in {test}: {first}", f.kind),
             None => println!("    {:?} in {test}: {first}", f.kind),
         }
         // The whole message of a new finding: pytest's text, a traceback, a valgrind stack.
-        if f.expected.is_none() {
+        if f.expected.is_none() && !f.kind.is_note() {
             for line in lines {
                 println!("      {line}");
             }

@@ -69,6 +69,16 @@ pub enum FindingKind {
     Setup,
     /// An `[[expected]]` finding did not appear although its test ran (strict, like xfail).
     ExpectedMissing,
+    /// A test failed in the leak-hunting run but passed when run again plainly: it depends on
+    /// what earlier (repeated) tests left. A note: it does not make the suite unclean.
+    OrderDependent,
+}
+
+impl FindingKind {
+    /// Whether this kind is only a note: shown, recorded, but not a problem of the cell.
+    pub fn is_note(self) -> bool {
+        matches!(self, FindingKind::OrderDependent)
+    }
 }
 
 /// One problem found on a cell.

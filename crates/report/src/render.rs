@@ -73,6 +73,15 @@ pub fn markdown(doc: &Document) -> String {
                     f.expected.as_deref().unwrap_or("")
                 ));
             }
+            for f in s.findings.iter().filter(|f| f.expected.is_none() && f.kind.is_note()) {
+                lines.push(format!(
+                    "- note {:?} in {} `{}`: {}",
+                    f.kind,
+                    s.suite,
+                    f.test.as_deref().unwrap_or("-"),
+                    first_line(&f.message)
+                ));
+            }
         }
         if !lines.is_empty() {
             out.push_str(&format!("\n## {}\n\n{}\n", c.cell, lines.join("\n")));
