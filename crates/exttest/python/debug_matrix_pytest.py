@@ -98,8 +98,8 @@ steps:
 
 1. the screen, SCREEN_WARMUP+SCREEN_RUNS calls (default 2:2): automatic
    garbage collection off, the heap found before the screen frozen
-   (``gc.freeze()``), a collection after each call that therefore traverses
-   only what the calls allocated, no cache clearing.  A test whose every
+   (``gc.freeze()``), caches cleared and a collection after each call that
+   therefore traverses only what the calls allocated.  A test whose every
    screened delta (refs and blocks, minus the no-op's) is below 1 is judged
    clean there, at a few times the cost of one call;
 2. a suspect goes through the full protocol below, WARMUP+RUNS calls
@@ -490,7 +490,9 @@ class Hunter:
         collection is off while the runs last) traverses only what the runs
         allocated and still hold, and frees their cyclic garbage, including
         what a run dropped from an earlier run.  ``gc.unfreeze()`` gives the
-        heap back afterwards.  No cache is cleared either.  What it misses costs
+        heap back afterwards.  The caches the full protocol clears are cleared
+        after each run here too (a cache refilled by every run is the commonest
+        false suspect, and clearing costs well under a millisecond).  What it misses costs
         nothing (a leak is a delta of at least one on every run, cache growth
         settles in the warm-up); what it over-reports (a cache filling up, a
         warning registry) is settled by the full protocol of ``measure``,
@@ -527,6 +529,7 @@ class Hunter:
                     del exc
                     break
                 saved.restore()
+                _clear_caches()
                 gc.collect()
                 blk_after = getallocatedblocks() - adjust()
                 rc_after = gettotalrefcount()
