@@ -461,6 +461,25 @@ class _RerunFailed(Exception):
     pass
 
 
+def _call_once(func, before_each, record_warnings, i, total):
+    """Re-run number ``i`` of ``total``: None, or the text of what it raised
+    (Ctrl-C, SystemExit and ``pytest.exit`` propagate).  With
+    ``record_warnings`` its warnings go to a throw-away list."""
+    if before_each is not None:
+        before_each()
+    try:
+        if record_warnings:
+            with warnings.catch_warnings(record=True):
+                func()
+        else:
+            func()
+    except BaseException as exc:  # noqa: B902 - pytest outcomes too
+        if isinstance(exc, (KeyboardInterrupt, SystemExit, pytest.exit.Exception)):
+            raise
+        return _describe_rerun_error(i, total, exc)
+    return None
+
+
 def _describe_rerun_error(i, total, exc):
     text = str(exc).strip()
     return "run %d of %d raised %s%s" % (
@@ -514,19 +533,8 @@ class Hunter:
             rc_before = gettotalrefcount()
             blk_before = getallocatedblocks() - adjust()
             for i in run_range:
-                if before_each is not None:
-                    before_each()
-                try:
-                    if record_warnings:
-                        with warnings.catch_warnings(record=True):
-                            func()
-                    else:
-                        func()
-                except BaseException as exc:  # noqa: B902 - pytest outcomes too
-                    if isinstance(exc, (KeyboardInterrupt, SystemExit, pytest.exit.Exception)):
-                        raise
-                    error = _describe_rerun_error(i, total, exc)
-                    del exc
+                error = _call_once(func, before_each, record_warnings, i, total)
+                if error is not None:
                     break
                 saved.restore()
                 _clear_caches()
@@ -596,19 +604,8 @@ class Hunter:
                 _gc_collect()
                 rc_before = gettotalrefcount()
                 blk_before = getallocatedblocks() - adjust()
-            if before_each is not None:
-                before_each()
-            try:
-                if record_warnings:
-                    with warnings.catch_warnings(record=True):
-                        func()
-                else:
-                    func()
-            except BaseException as exc:  # noqa: B902 - pytest outcomes too
-                if isinstance(exc, (KeyboardInterrupt, SystemExit, pytest.exit.Exception)):
-                    raise
-                error = _describe_rerun_error(i, total, exc)
-                del exc
+            error = _call_once(func, before_each, record_warnings, i, total)
+            if error is not None:
                 break
             saved.restore()
             _clear_caches()
@@ -677,18 +674,9 @@ def _retained_growth(run, before_each, record_warnings):
     _clear_caches()
     _gc_collect()
     before = set(map(id, gc.get_objects()))
-    if before_each is not None:
-        before_each()
-    try:
-        if record_warnings:
-            with warnings.catch_warnings(record=True):
-                run()
-        else:
-            run()
-    except BaseException as exc:  # noqa: B902
-        if isinstance(exc, (KeyboardInterrupt, SystemExit, pytest.exit.Exception)):
-            raise
-        raise _RerunFailed(_describe_rerun_error(0, 1, exc))
+    error = _call_once(run, before_each, record_warnings, 0, 1)
+    if error is not None:
+        raise _RerunFailed(error)
     saved.restore()
     _clear_caches()
     _gc_collect()
