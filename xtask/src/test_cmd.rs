@@ -186,11 +186,14 @@ fn exttest_detectors(d: &exttest::Detectors) -> String {
 fn print_result(r: &SuiteResult) {
     let c = &r.counts;
     let unexpected = r.unexpected().count();
-    let expected = r.findings.len() - unexpected;
+    let expected = r.findings.iter().filter(|f| f.expected.is_some()).count();
+    let notes = r.findings.iter().filter(|f| f.expected.is_none() && f.kind.is_note()).count();
     let mut verdict =
         if unexpected == 0 { "clean".to_owned() } else { format!("{unexpected} finding(s)") };
-    if expected > 0 {
-        verdict.push_str(&format!(" ({expected} expected)"));
+    for (n, what) in [(expected, "expected"), (notes, "note(s)")] {
+        if n > 0 {
+            verdict.push_str(&format!(" ({n} {what})"));
+        }
     }
     let hunted = if c.leak_judged + c.leak_not_judged > 0 {
         format!("; leak-checked {}, not judged {}", c.leak_judged, c.leak_not_judged)

@@ -16,6 +16,7 @@
 //! 9. every test layout (tests inside the package and left out of the wheel, top-level tests
 //!    relying on rootdir insertion, a unittest-only tests package) tests the installed build,
 //!    with the project's pytest configuration, and no skipped or xfailed test is judged;
+//!    leak hunting reports a lost reference and nothing a test does to its own state;
 //! 10. the corpus of real PyPI extensions (`--set corpus`) is clean on a debug cell with every
 //!     suite's compiled modules loaded from the venv;
 //! 11. `cargo xtask report` renders report.md, junit.xml and report.html that agree with
@@ -117,6 +118,7 @@ fn the_ci_matrix() {
     expected_findings_are_strict(&run);
     markupsafe_passes_with_its_speedups(&run);
     every_layout_tests_the_installed_build(&run);
+    leak_hunting_judges_only_lost_references(&run);
     the_corpus_is_clean_on_a_debug_cell(&run);
     renderings_agree(&run);
     run_in_a_cell(&run);
@@ -449,6 +451,28 @@ fn every_layout_tests_the_installed_build(run: &Run) {
     assert_eq!(r["counts"]["skipped"], 3, "{r}");
     assert_eq!(r["counts"]["leak_not_judged"], 3, "{r}");
     assert_eq!(r["findings"], serde_json::json!([]), "{r}");
+}
+
+/// Leak hunting judges a lost reference, and nothing a test does to itself: state it keeps
+/// reachable, subtests, skips; a test that fails only after others were repeated is a note.
+fn leak_hunting_judges_only_lost_references(run: &Run) {
+    let judged = repo().join("xtask/tests/fixtures/judged");
+    let (ok, text) = run.run(&["test", "3.13.5+debug", "--ext", judged.as_str()]);
+    assert!(!ok, "the lost reference is a finding:\n{text}");
+    let results = extension_results(run, "judged");
+    assert_eq!(
+        finding_lines(&results),
+        [
+            "3.13.5+debug judged order-dependent test_b_depends_on_a",
+            "3.13.5+debug judged ref-leak test_lost_reference",
+        ],
+        "{text}"
+    );
+    let r = &results[0];
+    assert_eq!(r["counts"]["leak_judged"], 2, "test_lost_reference and test_no_leak: {r}");
+    assert_eq!(r["counts"]["not_rerunnable"], 3, "registry, appends, subtests: {r}");
+    let log = fs::read_to_string(r["log"].as_str().expect("log")).expect("test log");
+    assert!(log.contains("leaked: refs [1, 1, 1]"), "one list per call: {log}");
 }
 
 fn the_corpus_is_clean_on_a_debug_cell(run: &Run) {
