@@ -65,6 +65,9 @@ Events (the ``event`` key says which)
               pytest's whole text of an import or syntax error.
 ``module``    ``name`` and ``file``: where one of ``--dm-modules``' modules
               was loaded from, once per module.
+``signals``   ``signals`` and ``reason``: from now on only these deltas decide
+              (release-ABI extension modules such as numpy's wheels are
+              loaded; their reference counting bypasses the total).
 ``start``     ``test`` (the node id), before the test's setup.
 ``end``       ``test``, ``outcome`` (``passed``, ``failed`` or ``skipped``,
               the worst of its phases), ``duration`` (seconds, all phases,
@@ -733,6 +736,20 @@ def _parse_runs(text, allow_zero=False):
     return warm, runs
 
 
+def _release_abi_modules(modules):
+    """Names of loaded extension modules not built for this interpreter's ABI."""
+    import sysconfig
+
+    suffix = sysconfig.get_config_var("EXT_SUFFIX") or ""
+    found = []
+    for name, module in list(modules.items()):
+        path = getattr(module, "__file__", None)
+        if not path or not path.endswith(".so") or path.endswith(suffix):
+            continue
+        found.append(name)
+    return sorted(found)
+
+
 def _load_watch_list(path):
     """The module names to watch: the suite's compiled modules and their twins."""
     if not path:
@@ -898,6 +915,8 @@ class DebugMatrixPlugin:
         self.screen_baseline = None
         self.baseline_types = {}
         self.watched = _load_watch_list(opt.dm_modules)
+        self.release_abi = []
+        self.release_abi_scanned = 0
         self.modules_seen = set()
         self.timeout = opt.dm_timeout if opt.dm_timeout and opt.dm_timeout > 0 else None
         self.mark_stderr = bool(opt.dm_mark_stderr)
@@ -1057,6 +1076,7 @@ class DebugMatrixPlugin:
             _reset_fixtures(funcargs)
 
         run = _rerunner(item)
+        signals = self._signals()
         # recwarn records the test's warnings itself (and is reset before
         # each run); a catch_warnings of ours would starve it.
         record_warnings = "recwarn" not in funcargs
@@ -1078,7 +1098,7 @@ class DebugMatrixPlugin:
                 suspect = any(
                     any(d >= 1 for d in deltas)
                     for signal, deltas in zip(("refs", "blocks"), screen)
-                    if signal in self.signals
+                    if signal in signals
                 )
                 if not suspect:
                     check["leaked"] = False
@@ -1096,9 +1116,9 @@ class DebugMatrixPlugin:
         refs = [r - b for r, b in zip(raw_refs, base_refs)]
         blocks = [r - b for r, b in zip(raw_blocks, base_blocks)]
         leaked = []
-        if "refs" in self.signals and all(d >= 1 for d in refs):
+        if "refs" in signals and all(d >= 1 for d in refs):
             leaked.append("refs")
-        if "blocks" in self.signals and all(d >= 1 for d in blocks):
+        if "blocks" in signals and all(d >= 1 for d in blocks):
             leaked.append("blocks")
         check.update(
             {
@@ -1148,6 +1168,37 @@ class DebugMatrixPlugin:
             }
         self.leakers.append(event)
         self.results.write(event, sync=True)
+
+    def _signals(self):
+        """The signals that decide, for the modules loaded now.
+
+        An extension module built for the release ABI (a release wheel of a
+        test dependency such as numpy: ``.cpython-313-…so`` or ``.abi3.so`` on
+        a debug interpreter, which loads them) increments and decrements
+        reference counts without updating ``sys.gettotalrefcount()``: the total
+        drifts by thousands per test although nothing leaks.  Once such a
+        module is loaded, only allocated blocks decide (said once, in a
+        ``signals`` event).
+        """
+        modules = sys.modules
+        if len(modules) != self.release_abi_scanned:
+            self.release_abi_scanned = len(modules)
+            found = _release_abi_modules(modules)
+            if found and not self.release_abi:
+                self.results.write(
+                    {
+                        "event": "signals",
+                        "signals": sorted(self.signals & {"blocks"}),
+                        "reason": "release-ABI extension modules loaded: "
+                        + ", ".join(found[:5])
+                        + (" and %d more" % (len(found) - 5) if len(found) > 5 else ""),
+                    },
+                    sync=True,
+                )
+            self.release_abi = found
+        if self.release_abi:
+            return self.signals & {"blocks"}
+        return self.signals
 
     # -- where the suite's compiled modules come from -----------------------
 

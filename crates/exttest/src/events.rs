@@ -33,6 +33,14 @@ pub enum Event {
         /// The file it was loaded from.
         file: Option<String>,
     },
+    /// Leak hunting changed the signals that decide (release-ABI extension modules loaded:
+    /// the total reference count drifts, blocks decide).
+    Signals {
+        /// The signals that decide from now on.
+        signals: Vec<String>,
+        /// Why.
+        reason: String,
+    },
     /// A test started.
     Start {
         /// Its node id.

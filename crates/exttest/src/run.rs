@@ -135,10 +135,11 @@ pub fn run_suite(env: &CellEnv<'_>, suite: &Suite, detectors: &Detectors) -> Sui
     match prepare(env, suite, detectors, &dir) {
         Ok(prepared) => {
             result.modules = prepared.installed.compiled.clone();
-            let (counts, findings, ran) = test(env, suite, detectors, &dir, &prepared);
+            let (counts, findings, ran, notes) = test(env, suite, detectors, &dir, &prepared);
             result.counts = counts;
             result.findings = findings;
             result.ran = ran;
+            result.detectors.extend(notes);
         }
         Err(err) => {
             result.findings.push(Finding::new(FindingKind::Setup, None, format!("{err:#}")))
@@ -509,7 +510,7 @@ fn test(
     detectors: &Detectors,
     dir: &Utf8Path,
     prepared: &Prepared,
-) -> (Counts, Vec<Finding>, std::collections::BTreeSet<String>) {
+) -> (Counts, Vec<Finding>, std::collections::BTreeSet<String>, Vec<String>) {
     let mut all_events = Vec::new();
     let mut findings: Vec<Finding> = Vec::new();
     let mut deselect: Vec<String> = Vec::new();
@@ -592,7 +593,17 @@ fn test(
             _ => None,
         })
         .collect();
-    (events::count(&all_events), findings, ran)
+    // How the detectors adapted during the run, once each.
+    let mut notes: Vec<String> = Vec::new();
+    for e in &all_events {
+        if let events::Event::Signals { signals, reason } = e {
+            let note = format!("leak-signals={} ({reason})", signals.join(","));
+            if !notes.contains(&note) {
+                notes.push(note);
+            }
+        }
+    }
+    (events::count(&all_events), findings, ran, notes)
 }
 
 /// Leak hunting repeats tests, and a later test may depend on what an earlier one left
