@@ -541,7 +541,7 @@ class Hunter:
                     break
                 saved.restore()
                 _clear_caches()
-                gc.collect()
+                _gc_collect()
                 blk_after = getallocatedblocks() - adjust()
                 rc_after = gettotalrefcount()
                 rc[i] = _pooled(rc_after - rc_before)
