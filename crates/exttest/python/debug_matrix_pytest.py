@@ -573,11 +573,12 @@ class Hunter:
         saved = _SavedState()
         saved.restore()
         _clear_caches()
-        _gc_collect()
         # Full collections, but over what the runs allocated: the heap found here is
         # frozen (see ``screen``), so each collection costs what the test made, not
-        # the size of the test session. What a run drops from an earlier run is not
-        # frozen and is collected.
+        # the size of the test session (a collection of a debug build's whole heap
+        # with numpy loaded takes a quarter of a second). Garbage frozen with it stays
+        # put, so it cannot change a delta; what a run drops from an earlier run is
+        # not frozen and is collected.
         was_enabled = gc.isenabled()
         gc.disable()
         gc.freeze()
