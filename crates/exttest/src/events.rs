@@ -163,6 +163,7 @@ pub fn evaluate(events: &[Event], exit: &Exit, log: &str) -> (Counts, Vec<Findin
     }
     let counts = count(events);
     let collect_errors = events.iter().any(|e| matches!(e, Event::CollectError { .. }));
+    let started = events.iter().any(|e| matches!(e, Event::Session { .. }));
     let unfinished = unfinished_test(events);
     // faulthandler's own reports of a signal are the crash itself, not a separate finding.
     const SIGNAL_REPORTS: &[&str] = &[
@@ -240,6 +241,18 @@ pub fn evaluate(events: &[Event], exit: &Exit, log: &str) -> (Counts, Vec<Findin
             None,
             format!("pytest refused its command line (exit 4):\n{}", pytest_error(log, "ERROR:")),
         )),
+        // pytest died before our plugin started its session: a conftest, a plugin of the
+        // project's addopts, a coverage plugin failed to import.
+        Exit::Code(code) if *code != 0 && !started && fatal.is_empty() => {
+            findings.push(Finding::new(
+                FindingKind::Setup,
+                None,
+                format!(
+                    "pytest stopped before any test ran (exit {code}); its output:\n{}",
+                    tail(log, 30)
+                ),
+            ))
+        }
         Exit::Code(5) => findings.push(Finding::new(
             FindingKind::Setup,
             None,
@@ -295,17 +308,12 @@ fn report_or_tail(log: &str, starts: &[&str]) -> String {
     }
 }
 
-/// Test outcomes counted once per test (the last outcome wins: a test re-run after a crash
-/// restart is not counted twice).
+/// Test outcomes of one run, every `end` event counted: items may share a node id (PyYAML's
+/// legacy collector makes three `test_yaml.py::test_yaml.py`). Counts of a suite come from
+/// its last run, which after crash restarts re-ran every test but the crashing ones.
 pub fn count(events: &[Event]) -> Counts {
-    let mut last: BTreeMap<&str, &Event> = BTreeMap::new();
-    for e in events {
-        if let Event::End { test, .. } = e {
-            last.insert(test, e);
-        }
-    }
     let mut counts = Counts::default();
-    for event in last.values() {
+    for event in events {
         let Event::End { outcome, leak_check, not_judged, .. } = event else { continue };
         match outcome.as_str() {
             "passed" => counts.passed += 1,
@@ -341,6 +349,23 @@ pub fn module_findings(
         })
         .collect();
     let mut findings = Vec::new();
+    let tests_ran = events.iter().any(|e| matches!(e, Event::End { .. }));
+    if tests_ran
+        && !compiled.is_empty()
+        && !compiled.keys().any(|n| loaded.contains_key(n.as_str()))
+    {
+        let names: Vec<&str> = compiled.keys().map(String::as_str).collect();
+        findings.push(Finding::new(
+            FindingKind::Setup,
+            None,
+            format!(
+                "the tests ran without ever importing the suite's compiled modules ({}): they \
+                 did not test the C code",
+                names.join(", ")
+            ),
+        ));
+        return findings;
+    }
     for (name, installed) in compiled {
         match loaded.get(name.as_str()) {
             Some(Some(file)) if file != installed => findings.push(Finding::new(
@@ -487,6 +512,21 @@ mod tests {
     }
 
     #[test]
+    fn a_run_that_never_started_is_not_clean() {
+        check(
+            "",
+            Exit::Code(1),
+            "Traceback (most recent call last):\nModuleNotFoundError: No module named 'Cython'\n",
+            expect![[r#"
+                Counts { passed: 0, failed: 0, skipped: 0, leak_judged: 0, leak_not_judged: 0, not_rerunnable: 0 }
+                Setup None: pytest stopped before any test ran (exit 1); its output:
+                Traceback (most recent call last):
+                ModuleNotFoundError: No module named 'Cython'
+            "#]],
+        );
+    }
+
+    #[test]
     fn leak_hunting_counts_what_it_judged() {
         let events = parse_events(concat!(
             r#"{"event":"end","test":"a","outcome":"passed","leak_check":{"refs":[0,0,0]}}"#,
@@ -536,5 +576,21 @@ mod tests {
         let twins_only: BTreeMap<String, String> =
             [("pkg._speed".to_owned(), "/venv/site/pkg/_speed.so".to_owned())].into();
         assert!(module_findings(&events, &twins_only, &twins).is_empty());
+        // Tests ran, and not one compiled module was imported.
+        let events = parse_events(r#"{"event":"end","test":"t.py::a","outcome":"passed"}"#);
+        let found = module_findings(&events, &twins_only, &twins);
+        expect![[r#"["the tests ran without ever importing the suite's compiled modules (pkg._speed): they did not test the C code"]"#]]
+            .assert_eq(&format!("{:?}", found.iter().map(|f| &f.message).collect::<Vec<_>>()));
+    }
+
+    #[test]
+    fn items_sharing_a_node_id_are_all_counted() {
+        let events = parse_events(concat!(
+            r#"{"event":"end","test":"t.py::t.py","outcome":"passed"}"#,
+            "\n",
+            r#"{"event":"end","test":"t.py::t.py","outcome":"passed"}"#,
+            "\n",
+        ));
+        assert_eq!(count(&events).passed, 2);
     }
 }

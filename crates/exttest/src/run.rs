@@ -512,6 +512,7 @@ fn test(
     prepared: &Prepared,
 ) -> (Counts, Vec<Finding>, std::collections::BTreeSet<String>, Vec<String>) {
     let mut all_events = Vec::new();
+    let mut last_counts = Counts::default();
     let mut findings: Vec<Finding> = Vec::new();
     let mut deselect: Vec<String> = Vec::new();
     let log = dir.join("test.log");
@@ -567,6 +568,7 @@ fn test(
         let crashed =
             matches!(exit, Exit::Signal(_) | Exit::TimedOut) || !matches!(exit, Exit::Code(0..=5));
         let unfinished = events::unfinished_test(&evs);
+        last_counts = events::count(&evs);
         all_events.extend(evs);
         match unfinished {
             Some(test) if crashed || exit == Exit::Code(1) && text.contains("Timeout (0:") => {
@@ -603,7 +605,7 @@ fn test(
             }
         }
     }
-    (events::count(&all_events), findings, ran, notes)
+    (last_counts, findings, ran, notes)
 }
 
 /// Leak hunting repeats tests, and a later test may depend on what an earlier one left
