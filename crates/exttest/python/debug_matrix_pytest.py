@@ -102,9 +102,10 @@ steps:
 1. the screen, SCREEN_WARMUP+SCREEN_RUNS calls (default 2:2): automatic
    garbage collection off, the heap found before the screen frozen
    (``gc.freeze()``), caches cleared and a collection after each call that
-   therefore traverses only what the calls allocated.  A test whose every
-   screened delta (refs and blocks, minus the no-op's) is below 1 is judged
-   clean there, at a few times the cost of one call;
+   therefore traverses only what the calls allocated.  The leak rule below
+   is applied to the screened deltas (minus the no-op's): a test that no
+   signal grows by at least 1 in every screened call is judged clean there,
+   at a few times the cost of one call;
 2. a suspect goes through the full protocol below, WARMUP+RUNS calls
    (default 3:3), which alone decides whether it leaks.
 
@@ -1096,8 +1097,10 @@ class DebugMatrixPlugin:
                     [r - b for r, b in zip(raw[k], self.screen_baseline[k])] for k in (0, 1)
                 ]
                 check["screen_refs"], check["screen_blocks"] = screen
+                # The leak rule itself, on the screened calls: a leak adds to every
+                # call, so a signal that stays at 0 in one screened call clears it.
                 suspect = any(
-                    any(d >= 1 for d in deltas)
+                    all(d >= 1 for d in deltas)
                     for signal, deltas in zip(("refs", "blocks"), screen)
                     if signal in signals
                 )
