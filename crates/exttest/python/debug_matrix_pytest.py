@@ -26,7 +26,7 @@ Options
     like regrtest's ``-R 3:3``).
 ``--dm-leak-screen WARMUP:RUNS``
     The cheap screen every leak-checked test goes through first (default
-    2:2, see Leak hunting); ``0:0`` puts every test through the full
+    3:2, see Leak hunting); ``0:0`` puts every test through the full
     protocol.
 ``--dm-modules PATH``
     A JSON file ``{"compiled": {name: file}, "twins": {name: [names]}}``:
@@ -99,7 +99,7 @@ After pytest's own call of the test function, the plugin's innermost
 ``pytest_runtest_call`` wrapper calls ``item.runtest()`` again, in two
 steps:
 
-1. the screen, SCREEN_WARMUP+SCREEN_RUNS calls (default 2:2): automatic
+1. the screen, SCREEN_WARMUP+SCREEN_RUNS calls (default 3:2): automatic
    garbage collection off, the heap found before the screen frozen
    (``gc.freeze()``), caches cleared and a collection after each call that
    therefore traverses only what the calls allocated.  The leak rule below
@@ -845,8 +845,8 @@ def pytest_addoption(parser):
     group.addoption(
         "--dm-leak-screen",
         metavar="WARMUP:RUNS",
-        default="2:2",
-        help="cheap screening runs per test before the full protocol (default 2:2); "
+        default="3:2",
+        help="cheap screening runs per test before the full protocol (default 3:2); "
         "0:0 puts every test through the full protocol",
     )
     group.addoption(

@@ -811,7 +811,7 @@ impl LeakBench {
         );
         for (k, what) in [
             "plain run (no leak hunting)",
-            "leak hunting (screen 2:2, full 3:3 for suspects)",
+            "leak hunting (screen 3:2, full 3:3 for suspects)",
             "full protocol for every test (3:3, regrtest -R style)",
         ]
         .iter()
