@@ -114,6 +114,18 @@ pub struct Counts {
     pub not_rerunnable: u64,
 }
 
+impl Counts {
+    /// Adds another run's counts (a restart after a crash goes on with other tests).
+    pub fn add(&mut self, other: &Counts) {
+        self.passed += other.passed;
+        self.failed += other.failed;
+        self.skipped += other.skipped;
+        self.leak_judged += other.leak_judged;
+        self.leak_not_judged += other.leak_not_judged;
+        self.not_rerunnable += other.not_rerunnable;
+    }
+}
+
 fn is_zero(n: &u64) -> bool {
     *n == 0
 }
@@ -309,8 +321,8 @@ fn report_or_tail(log: &str, starts: &[&str]) -> String {
 }
 
 /// Test outcomes of one run, every `end` event counted: items may share a node id (PyYAML's
-/// legacy collector makes three `test_yaml.py::test_yaml.py`). Counts of a suite come from
-/// its last run, which after crash restarts re-ran every test but the crashing ones.
+/// legacy collector makes three `test_yaml.py::test_yaml.py`). A suite's counts add up its
+/// runs: a restart after a crash leaves out the tests that already ended.
 pub fn count(events: &[Event]) -> Counts {
     let mut counts = Counts::default();
     for event in events {

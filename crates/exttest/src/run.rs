@@ -503,7 +503,12 @@ fn find_sdist(dir: &Utf8Path) -> Option<Utf8PathBuf> {
         .find(|p| p.as_str().ends_with(".tar.gz"))
 }
 
-/// Runs the tests, restarting after a crash without the crashing test (at most 3 times).
+/// The most crashes (or hangs) a suite run survives: each restart goes on after the tests
+/// that already ended, without the one that crashed.
+const MAX_RESTARTS: usize = 10;
+
+/// Runs the tests, restarting after a crash where it stopped: without the crashing test and
+/// the tests that already ended (their results are kept).
 fn test(
     env: &CellEnv<'_>,
     suite: &Suite,
@@ -512,7 +517,7 @@ fn test(
     prepared: &Prepared,
 ) -> (Counts, Vec<Finding>, std::collections::BTreeSet<String>, Vec<String>) {
     let mut all_events = Vec::new();
-    let mut last_counts = Counts::default();
+    let mut counts = Counts::default();
     let mut findings: Vec<Finding> = Vec::new();
     let mut deselect: Vec<String> = Vec::new();
     let log = dir.join("test.log");
@@ -524,7 +529,7 @@ fn test(
         .filter_map(|f| Utf8Path::new(f).file_name().map(str::to_owned))
         .collect();
     needles.extend(c_sources(&prepared.src));
-    for attempt in 0..4 {
+    for attempt in 0..=MAX_RESTARTS {
         let results = dir.join(format!("events-{attempt}.jsonl"));
         let attempt_log = dir.join(format!("test-{attempt}.log"));
         let _ = fs::remove_file(&results);
@@ -559,7 +564,7 @@ fn test(
         if detectors.valgrind {
             found.extend(valgrind::findings(&text, &needles));
         }
-        // A restart re-runs the tests before the crash: report their findings once.
+        // Report a finding once (a hang's traceback may repeat in the log).
         for f in found {
             if !findings.iter().any(|g| g.kind == f.kind && g.test == f.test) {
                 findings.push(f);
@@ -568,11 +573,19 @@ fn test(
         let crashed =
             matches!(exit, Exit::Signal(_) | Exit::TimedOut) || !matches!(exit, Exit::Code(0..=5));
         let unfinished = events::unfinished_test(&evs);
-        last_counts = events::count(&evs);
+        counts.add(&events::count(&evs));
+        let ended: Vec<String> = evs
+            .iter()
+            .filter_map(|e| match e {
+                events::Event::End { test, .. } => Some(test.clone()),
+                _ => None,
+            })
+            .collect();
         all_events.extend(evs);
         match unfinished {
             Some(test) if crashed || exit == Exit::Code(1) && text.contains("Timeout (0:") => {
-                deselect.push(test)
+                deselect.push(test);
+                deselect.extend(ended);
             }
             _ => break,
         }
@@ -605,7 +618,7 @@ fn test(
             }
         }
     }
-    (last_counts, findings, ran, notes)
+    (counts, findings, ran, notes)
 }
 
 /// Leak hunting repeats tests, and a later test may depend on what an earlier one left
