@@ -586,6 +586,17 @@ fn test(
             Some(test) if crashed || exit == Exit::Code(1) && text.contains("Timeout (0:") => {
                 deselect.push(test);
                 deselect.extend(ended);
+                if attempt == MAX_RESTARTS {
+                    findings.push(Finding::new(
+                        FindingKind::Setup,
+                        None,
+                        format!(
+                            "the tests crashed or hung {} times; stopped restarting: the tests \
+                             after the last crash did not run (see each crash finding)",
+                            MAX_RESTARTS + 1
+                        ),
+                    ));
+                }
             }
             _ => break,
         }
