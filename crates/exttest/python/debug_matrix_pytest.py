@@ -504,62 +504,19 @@ class Hunter:
         self._adjust = _block_adjustment_func()
 
     def screen(self, func, warmups, runs, before_each=None, record_warnings=True):
-        """Return raw (refs, blocks) of ``runs`` cheap measured runs after
-        ``warmups`` unmeasured ones: the screen every test goes through.
-
-        Cheap because its collections never traverse the heap the test
-        found: ``gc.freeze()`` moves every object alive before the screen to
-        the permanent generation, so a collection after each run (automatic
-        collection is off while the runs last) traverses only what the runs
-        allocated and still hold, and frees their cyclic garbage, including
-        what a run dropped from an earlier run.  ``gc.unfreeze()`` gives the
-        heap back afterwards.  The caches the full protocol clears are cleared
-        after each run here too (a cache refilled by every run is the commonest
-        false suspect, and clearing costs well under a millisecond).  What it misses costs
-        nothing (a leak is a delta of at least one on every run, cache growth
-        settles in the warm-up); what it over-reports (a cache filling up, a
-        warning registry) is settled by the full protocol of ``measure``,
-        which alone decides.
-        """
-        gettotalrefcount = sys.gettotalrefcount
-        getallocatedblocks = sys.getallocatedblocks
-        adjust = self._adjust
-        total = warmups + runs
-        rc = [0] * total
-        blocks = [0] * total
-        run_range = list(range(total))
-        error = None
-        saved = _SavedState()
-        was_enabled = gc.isenabled()
-        gc.disable()
-        gc.freeze()
-        try:
-            rc_before = gettotalrefcount()
-            blk_before = getallocatedblocks() - adjust()
-            for i in run_range:
-                error = _call_once(func, before_each, record_warnings, i, total)
-                if error is not None:
-                    break
-                saved.restore()
-                _clear_caches()
-                _gc_collect()
-                blk_after = getallocatedblocks() - adjust()
-                rc_after = gettotalrefcount()
-                rc[i] = _pooled(rc_after - rc_before)
-                blocks[i] = _pooled(blk_after - blk_before)
-                rc_before = rc_after
-                blk_before = blk_after
-        finally:
-            gc.unfreeze()
-            if was_enabled:
-                gc.enable()
-        if error is not None:
-            saved.restore()
-            raise _RerunFailed(error)
-        return rc[warmups:], blocks[warmups:]
+        """Return raw (refs, blocks) of ``runs`` measured runs after ``warmups``
+        unmeasured ones: the screen every test goes through (see
+        ``_frozen_runs`` for why it is cheap).  What it over-reports (a cache
+        filling up, a warning registry) is settled by ``measure``, which alone
+        decides."""
+        refs, blocks, _ = self._frozen_runs(
+            func, warmups, runs, False, before_each, record_warnings
+        )
+        return refs, blocks
 
     def measure(self, func, before_each=None, record_warnings=True):
-        """Return (refs, blocks, types) for the measured runs, raw.
+        """Return (refs, blocks, types) for WARMUP+RUNS runs, raw: the full
+        protocol.
 
         ``before_each`` is called before every run; with
         ``record_warnings`` each run's warnings go to a throw-away list.
@@ -567,60 +524,43 @@ class Hunter:
         ``types`` is {name: growth} over the measured runs, or None.
         Raises _RerunFailed (with the exception text) if a run raises.
         """
-        total = self.warmups + self.runs
+        return self._frozen_runs(
+            func, self.warmups, self.runs, self.census, before_each, record_warnings
+        )
+
+    def _frozen_runs(self, func, warmups, runs, census, before_each, record_warnings):
+        """Run ``func`` ``warmups + runs`` times, restoring state, clearing
+        caches and collecting garbage after each run, and return the deltas
+        of the measured runs and, with ``census``, the type census.
+
+        The collections never traverse the heap the test found:
+        ``gc.freeze()`` moves every object alive before the runs to the
+        permanent generation, so a collection after each run (automatic
+        collection is off while the runs last) traverses only what the runs
+        allocated and still hold, and frees their cyclic garbage, including
+        what a run dropped from an earlier run (a collection of a debug
+        build's whole heap with numpy loaded takes a quarter of a second).
+        Garbage frozen with the heap stays put, so it cannot change a delta.
+        ``gc.unfreeze()`` gives the heap back afterwards.
+        """
+        total = warmups + runs
         # Pre-allocate everything the loop stores.
         rc = [0] * total
         blocks = [0] * total
         saved = _SavedState()
         saved.restore()
         _clear_caches()
-        # Full collections, but over what the runs allocated: the heap found here is
-        # frozen (see ``screen``), so each collection costs what the test made, not
-        # the size of the test session (a collection of a debug build's whole heap
-        # with numpy loaded takes a quarter of a second). Garbage frozen with it stays
-        # put, so it cannot change a delta; what a run drops from an earlier run is
-        # not frozen and is collected.
         was_enabled = gc.isenabled()
         gc.disable()
         gc.freeze()
         try:
-            return self._measure_frozen(func, before_each, record_warnings, saved, rc, blocks)
+            error, census_before = self._run_loop(
+                func, warmups, census, before_each, record_warnings, saved, rc, blocks
+            )
         finally:
             gc.unfreeze()
             if was_enabled:
                 gc.enable()
-
-    def _measure_frozen(self, func, before_each, record_warnings, saved, rc, blocks):
-        gettotalrefcount = sys.gettotalrefcount
-        getallocatedblocks = sys.getallocatedblocks
-        adjust = self._adjust
-        total = self.warmups + self.runs
-        run_range = list(range(total))
-        census_before = None
-        error = None
-        rc_before = gettotalrefcount()
-        blk_before = getallocatedblocks() - adjust()
-        for i in run_range:
-            if i == self.warmups and self.census:
-                census_before = _census()
-                # Settle what the census disturbed, then re-sample, so that
-                # it does not count in the first measured run.
-                _clear_caches()
-                _gc_collect()
-                rc_before = gettotalrefcount()
-                blk_before = getallocatedblocks() - adjust()
-            error = _call_once(func, before_each, record_warnings, i, total)
-            if error is not None:
-                break
-            saved.restore()
-            _clear_caches()
-            _gc_collect()
-            blk_after = getallocatedblocks() - adjust()
-            rc_after = gettotalrefcount()
-            rc[i] = _pooled(rc_after - rc_before)
-            blocks[i] = _pooled(blk_after - blk_before)
-            rc_before = rc_after
-            blk_before = blk_after
         if error is not None:
             saved.restore()
             raise _RerunFailed(error)
@@ -633,7 +573,39 @@ class Hunter:
                 grown = count - before.get(name, 0)
                 if grown:
                     types[name] = grown
-        return rc[self.warmups :], blocks[self.warmups :], types
+        return rc[warmups:], blocks[warmups:], types
+
+    def _run_loop(self, func, warmups, census, before_each, record_warnings, saved, rc, blocks):
+        """The runs themselves; returns (error text or None, census or None)."""
+        gettotalrefcount = sys.gettotalrefcount
+        getallocatedblocks = sys.getallocatedblocks
+        adjust = self._adjust
+        total = len(rc)
+        census_before = None
+        rc_before = gettotalrefcount()
+        blk_before = getallocatedblocks() - adjust()
+        for i in range(total):
+            if i == warmups and census:
+                census_before = _census()
+                # Settle what the census disturbed, then re-sample, so that
+                # it does not count in the first measured run.
+                _clear_caches()
+                _gc_collect()
+                rc_before = gettotalrefcount()
+                blk_before = getallocatedblocks() - adjust()
+            error = _call_once(func, before_each, record_warnings, i, total)
+            if error is not None:
+                return error, census_before
+            saved.restore()
+            _clear_caches()
+            _gc_collect()
+            blk_after = getallocatedblocks() - adjust()
+            rc_after = gettotalrefcount()
+            rc[i] = _pooled(rc_after - rc_before)
+            blocks[i] = _pooled(blk_after - blk_before)
+            rc_before = rc_after
+            blk_before = blk_after
+        return None, census_before
 
 
 def _noop():
