@@ -518,6 +518,7 @@ fn test(
 ) -> (Counts, Vec<Finding>, std::collections::BTreeSet<String>, Vec<String>) {
     let mut all_events = Vec::new();
     let mut counts = Counts::default();
+    let mut ran = std::collections::BTreeSet::new();
     let mut findings: Vec<Finding> = Vec::new();
     let mut deselect: Vec<String> = Vec::new();
     let log = dir.join("test.log");
@@ -582,6 +583,7 @@ fn test(
             })
             .collect();
         all_events.extend(evs);
+        ran.extend(ended.iter().cloned());
         match unfinished {
             Some(test) if crashed || exit == Exit::Code(1) && text.contains("Timeout (0:") => {
                 deselect.push(test);
@@ -612,13 +614,6 @@ fn test(
             &prepared.installed.twins,
         ));
     }
-    let ran = all_events
-        .iter()
-        .filter_map(|e| match e {
-            events::Event::End { test, .. } => Some(test.clone()),
-            _ => None,
-        })
-        .collect();
     // How the detectors adapted during the run, once each.
     let mut notes: Vec<String> = Vec::new();
     for e in &all_events {
