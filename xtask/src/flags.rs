@@ -1,8 +1,8 @@
-//! Command-line flags (clap derive). One `///` line per command is its `--help`.
+//! Command-line flags (clap derive). One `///` line per command is its `--help`. Flags that
+//! several commands share are one struct each, flattened where used.
 
 use camino::Utf8PathBuf;
 use clap::{Args, Parser, Subcommand};
-use matrix::Selection;
 
 /// Build the matrix of CPython debug variants and test C extensions against every cell.
 #[derive(Debug, Parser)]
@@ -41,17 +41,6 @@ pub(crate) struct Global {
     pub(crate) no_upstream: bool,
 }
 
-impl Global {
-    pub(crate) fn selection(&self) -> Selection {
-        Selection {
-            set: self.set.clone(),
-            versions: self.versions.clone(),
-            variants: self.variants.clone(),
-            cells: Vec::new(),
-        }
-    }
-}
-
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Print the selected cells (version × variant)
@@ -61,7 +50,7 @@ pub(crate) enum Command {
     /// Re-check every cached archive against its pin and its release manager's signature
     Verify(Verify),
     /// The whole pipeline: fetch, verify, build and check, CPython's smoke tests, extension suites
-    Matrix(MatrixRun),
+    Matrix(Matrix),
     /// Build every selected cell out of tree and check each interpreter against its promise
     Build(Build),
     /// Run CPython's own test suite (regrtest) on every selected cell, building it first
@@ -71,77 +60,49 @@ pub(crate) enum Command {
     /// Measure a cold cell against the bare configure/make/install recipe, and the warm rerun
     Bench(Bench),
     /// Re-render report.md, junit.xml and report.html from the stored report.json
-    Report(ReportCmd),
+    Report(Report),
     /// Run one command inside a cell: its interpreter (and extension venv) first on PATH
-    Run(RunIn),
+    Run(Run),
     /// Open an interactive shell inside a cell (like `run CELL -- $SHELL`)
-    Shell(ShellIn),
+    Shell(Shell),
 }
 
+/// Cells by name; without names, the selection flags decide.
 #[derive(Debug, Args)]
-pub(crate) struct ReportCmd {
-    /// Also append the Markdown to this file (e.g. "$GITHUB_STEP_SUMMARY")
-    #[arg(long, value_name = "PATH")]
-    pub(crate) summary: Option<camino::Utf8PathBuf>,
-    /// Print GitHub annotations (::error …::) for every problem
-    #[arg(long)]
-    pub(crate) annotations: bool,
-    /// First merge every report.json found under DIR (e.g. downloaded CI artifacts); repeatable
-    #[arg(long, value_name = "DIR")]
-    pub(crate) merge: Vec<camino::Utf8PathBuf>,
-    /// Exit non-zero if any cell is not ok (build failed, promise broken, findings)
-    #[arg(long)]
-    pub(crate) check: bool,
+pub(crate) struct Cells {
+    /// Cells by name (3.13.5+debug); default: the selection flags
+    pub(crate) cells: Vec<String>,
 }
 
+/// How the cells a command needs are built.
 #[derive(Debug, Args)]
-pub(crate) struct RunIn {
-    /// The cell, e.g. 3.13.5+debug
-    pub(crate) cell: String,
-    /// Use this extension suite's venv (from `cargo xtask test`) instead of the bare interpreter
-    #[arg(long)]
-    pub(crate) suite: Option<String>,
-    /// The command and its arguments, after `--`
-    #[arg(last = true, required = true)]
-    pub(crate) command: Vec<String>,
-}
-
-#[derive(Debug, Args)]
-pub(crate) struct ShellIn {
-    /// The cell, e.g. 3.13.5+debug
-    pub(crate) cell: String,
-    /// Use this extension suite's venv (from `cargo xtask test`)
-    #[arg(long)]
-    pub(crate) suite: Option<String>,
-}
-
-#[derive(Debug, Args)]
-pub(crate) struct Bench {
-    /// The cell measured cold against the bare recipe
-    #[arg(long, default_value = "3.13.5+debug")]
-    pub(crate) cell: String,
-    /// A second cell of the same release, built cold after it (seeded configure)
-    #[arg(long, default_value = "3.13.5+trace-refs")]
-    pub(crate) second: String,
-    /// `make -j` [default: the number of CPUs]
+pub(crate) struct BuildArgs {
+    /// `make -j` of each build [default: the number of CPUs]
     #[arg(long)]
     pub(crate) make_jobs: Option<usize>,
-    /// Instead: time this suite of matrix/extensions.toml on --cell plainly, with leak
-    /// hunting, and with the full protocol for every test
-    #[arg(long, value_name = "SUITE")]
-    pub(crate) leaks: Option<String>,
-    /// Rounds of the --leaks benchmark
-    #[arg(long, default_value_t = 3)]
-    pub(crate) rounds: usize,
+    /// Longest any one build phase may take, in minutes
+    #[arg(long, default_value_t = pipeline::BuildOptions::default().phase_timeout.as_secs() / 60)]
+    pub(crate) phase_timeout: u64,
 }
 
+/// Which regrtest run.
 #[derive(Debug, Args)]
-pub(crate) struct Test {
-    /// Cells to test by name (3.13.5+debug); default: the selection flags
-    pub(crate) cells: Vec<String>,
+pub(crate) struct RegrtestArgs {
+    /// A profile of matrix/cpython-tests.toml: smoke (a fixed list of modules) or full
+    /// (everything `make test` runs)
+    #[arg(long, default_value = "smoke")]
+    pub(crate) profile: String,
+    /// Whose known failures (matrix/cpython-tests.toml) apply: local, sandbox, …
+    #[arg(long, env = "DEBUG_MATRIX_ENVIRONMENT", default_value = "local")]
+    pub(crate) environment: String,
+}
+
+/// Which extension suites, and how they run.
+#[derive(Debug, Args)]
+pub(crate) struct SuiteArgs {
     /// A project directory to test instead of matrix/extensions.toml's suites; repeatable
     #[arg(long, value_name = "DIR")]
-    pub(crate) ext: Vec<camino::Utf8PathBuf>,
+    pub(crate) ext: Vec<Utf8PathBuf>,
     /// A PyPI sdist to test instead, NAME==VERSION (its tests are found); repeatable
     #[arg(long, value_name = "NAME==VERSION")]
     pub(crate) pypi: Vec<String>,
@@ -174,53 +135,155 @@ pub(crate) struct Fetch {}
 pub(crate) struct Verify {}
 
 #[derive(Debug, Args)]
-pub(crate) struct MatrixRun {
-    /// Cells by name (3.13.5+debug); default: the selection flags
-    pub(crate) cells: Vec<String>,
-    /// regrtest profile of matrix/cpython-tests.toml
-    #[arg(long, default_value = "smoke")]
-    pub(crate) profile: String,
-    /// Whose known failures (matrix/cpython-tests.toml) apply: local, sandbox, …
-    #[arg(long, env = "DEBUG_MATRIX_ENVIRONMENT", default_value = "local")]
-    pub(crate) environment: String,
-    /// Only these suites of matrix/extensions.toml; repeatable [default: all]
-    #[arg(long)]
-    pub(crate) suite: Vec<String>,
-    /// Project directories to test instead of matrix/extensions.toml's suites; repeatable
-    #[arg(long, value_name = "DIR")]
-    pub(crate) ext: Vec<camino::Utf8PathBuf>,
+pub(crate) struct Matrix {
+    #[command(flatten)]
+    pub(crate) cells: Cells,
+    #[command(flatten)]
+    pub(crate) build: BuildArgs,
+    #[command(flatten)]
+    pub(crate) regrtest: RegrtestArgs,
+    #[command(flatten)]
+    pub(crate) suites: SuiteArgs,
 }
 
 #[derive(Debug, Args)]
 pub(crate) struct Build {
-    /// Cells to build by name (3.13.5+debug); default: the selection flags
-    pub(crate) cells: Vec<String>,
+    #[command(flatten)]
+    pub(crate) cells: Cells,
     /// How many cells to build side by side
     #[arg(long, short = 'j', default_value_t = 1)]
     pub(crate) jobs: usize,
-    /// `make -j` of each build [default: the number of CPUs]
-    #[arg(long)]
-    pub(crate) make_jobs: Option<usize>,
-    /// Longest any one build phase may take, in minutes
-    #[arg(long, default_value_t = 60)]
-    pub(crate) phase_timeout: u64,
+    #[command(flatten)]
+    pub(crate) build: BuildArgs,
 }
 
 #[derive(Debug, Args)]
 pub(crate) struct TestCpython {
-    /// Cells to test by name (3.13.5+debug); default: the selection flags
-    pub(crate) cells: Vec<String>,
-    /// A profile of matrix/cpython-tests.toml: smoke (a fixed list of modules) or full
-    /// (everything `make test` runs)
-    #[arg(long, default_value = "smoke")]
-    pub(crate) profile: String,
-    /// Whose known failures (matrix/cpython-tests.toml) apply: local, sandbox, …
-    #[arg(long, env = "DEBUG_MATRIX_ENVIRONMENT", default_value = "local")]
-    pub(crate) environment: String,
+    #[command(flatten)]
+    pub(crate) cells: Cells,
+    #[command(flatten)]
+    pub(crate) regrtest: RegrtestArgs,
     /// regrtest worker processes (regrtest -j) [default: the number of CPUs]
     #[arg(long, short = 'j')]
     pub(crate) jobs: Option<usize>,
-    /// `make -j` of builds the cells still need [default: the number of CPUs]
+    #[command(flatten)]
+    pub(crate) build: BuildArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct Test {
+    #[command(flatten)]
+    pub(crate) cells: Cells,
+    #[command(flatten)]
+    pub(crate) suites: SuiteArgs,
+    #[command(flatten)]
+    pub(crate) build: BuildArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct Bench {
+    /// The cell measured cold against the bare recipe
+    #[arg(long, default_value = "3.13.5+debug")]
+    pub(crate) cell: String,
+    /// A second cell of the same release, built cold after it (seeded configure)
+    #[arg(long, default_value = "3.13.5+trace-refs")]
+    pub(crate) second: String,
+    /// `make -j` [default: the number of CPUs]
     #[arg(long)]
     pub(crate) make_jobs: Option<usize>,
+    /// Instead: time this suite of matrix/extensions.toml on --cell plainly, with leak
+    /// hunting, and with the full protocol for every test
+    #[arg(long, value_name = "SUITE")]
+    pub(crate) leaks: Option<String>,
+    /// Rounds of the --leaks benchmark
+    #[arg(long, default_value_t = 3)]
+    pub(crate) rounds: usize,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct Report {
+    /// Also append the Markdown to this file (e.g. "$GITHUB_STEP_SUMMARY")
+    #[arg(long, value_name = "PATH")]
+    pub(crate) summary: Option<Utf8PathBuf>,
+    /// Print GitHub annotations (::error …::) for every problem
+    #[arg(long)]
+    pub(crate) annotations: bool,
+    /// First merge every report.json found under DIR (e.g. downloaded CI artifacts); repeatable
+    #[arg(long, value_name = "DIR")]
+    pub(crate) merge: Vec<Utf8PathBuf>,
+    /// Exit non-zero if any cell is not ok (build failed, promise broken, findings)
+    #[arg(long)]
+    pub(crate) check: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct Run {
+    /// The cell, e.g. 3.13.5+debug
+    pub(crate) cell: String,
+    /// Use this extension suite's venv (from `cargo xtask test`) instead of the bare interpreter
+    #[arg(long)]
+    pub(crate) suite: Option<String>,
+    /// The command and its arguments, after `--`
+    #[arg(last = true, required = true)]
+    pub(crate) command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct Shell {
+    /// The cell, e.g. 3.13.5+debug
+    pub(crate) cell: String,
+    /// Use this extension suite's venv (from `cargo xtask test`)
+    #[arg(long)]
+    pub(crate) suite: Option<String>,
+}
+
+impl Global {
+    pub(crate) fn session_options(self, project_root: Utf8PathBuf) -> pipeline::SessionOptions {
+        pipeline::SessionOptions {
+            project_root,
+            matrix_dir: self.matrix_dir,
+            work_dir: self.work_dir,
+            selection: pipeline::Selection {
+                set: self.set,
+                versions: self.versions,
+                variants: self.variants,
+                cells: Vec::new(),
+            },
+            mirrors: self.mirror,
+            upstream: !self.no_upstream,
+        }
+    }
+}
+
+impl BuildArgs {
+    pub(crate) fn options(&self, parallel_builds: usize) -> pipeline::BuildOptions {
+        pipeline::BuildOptions {
+            make_jobs: self.make_jobs,
+            parallel_builds,
+            phase_timeout: std::time::Duration::from_secs(self.phase_timeout * 60),
+        }
+    }
+}
+
+impl RegrtestArgs {
+    pub(crate) fn options(&self, jobs: Option<usize>) -> pipeline::RegrtestOptions {
+        pipeline::RegrtestOptions {
+            profile: self.profile.clone(),
+            environment: self.environment.clone(),
+            jobs,
+        }
+    }
+}
+
+impl SuiteArgs {
+    pub(crate) fn options(&self) -> pipeline::SuiteOptions {
+        pipeline::SuiteOptions {
+            ext: self.ext.clone(),
+            pypi: self.pypi.clone(),
+            suite: self.suite.clone(),
+            malloc: self.malloc.clone(),
+            timeout: self.timeout,
+            select: self.select.clone(),
+        }
+    }
 }

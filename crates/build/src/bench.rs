@@ -10,7 +10,7 @@
 use std::{
     process::Command,
     sync::{Arc, atomic::AtomicBool},
-    time::{Duration, Instant},
+    time::Instant,
 };
 
 use anyhow::{Context as _, bail};
@@ -18,7 +18,9 @@ use camino::Utf8Path;
 use configure::Toolchain;
 use workdir::Layout;
 
-use crate::{Builder, Job, Options, run_logged};
+use process::run_logged;
+
+use crate::{Builder, Job, Options};
 
 /// Seconds measured by [`bench`].
 #[derive(Debug, Clone)]
@@ -91,7 +93,7 @@ pub fn bench(
             cmd.env_remove(var);
         }
         let log = dir.join("bare/log.txt");
-        if let Err(e) = run_logged(cmd, &log, &cancel, Some(Duration::from_secs(3600))) {
+        if let Err(e) = run_logged(cmd, &log, &cancel, Some(crate::DEFAULT_PHASE_TIMEOUT)) {
             bail!("the bare recipe failed at `{}`: {e:?}; log: {log}", argv.join(" "));
         }
     }
@@ -101,7 +103,7 @@ pub fn bench(
     let options = Options {
         make_jobs,
         parallel_builds: 1,
-        phase_timeout: Duration::from_secs(3600),
+        phase_timeout: crate::DEFAULT_PHASE_TIMEOUT,
         share_config_cache: true,
     };
     let builder = Builder::new(&layout, toolchain, options, cancel);

@@ -14,7 +14,6 @@
 //! every running process group and marks nothing complete.
 
 pub mod bench;
-mod process;
 
 use std::{
     collections::BTreeMap,
@@ -34,7 +33,10 @@ use matrix::Cell;
 use serde::{Deserialize, Serialize};
 use workdir::{BuildDirs, Layout};
 
-pub use crate::process::{RunError, run_logged, tail};
+use process::{RunError, run_logged};
+
+/// The longest one build phase (configure, make, install) may take unless told otherwise.
+pub const DEFAULT_PHASE_TIMEOUT: Duration = Duration::from_secs(60 * 60);
 
 /// How builds are run.
 #[derive(Debug, Clone)]
@@ -152,21 +154,18 @@ pub struct Manifest {
     pub phases: BTreeMap<String, u64>,
 }
 
-/// Reads the machine's toolchain identity (`cc --version`, `cc -dumpmachine`).
+/// Reads the machine's toolchain identity (`cc --version`, `cc -dumpmachine`): two short
+/// synchronous commands, run with xshell.
 pub fn read_toolchain() -> anyhow::Result<Toolchain> {
-    let run = |arg: &str| -> anyhow::Result<String> {
-        let out = Command::new("cc")
-            .arg(arg)
-            .output()
+    let sh = xshell::Shell::new().context("creating a shell")?;
+    let first_line = |arg: &str| -> anyhow::Result<String> {
+        let out = xshell::cmd!(sh, "cc {arg}")
+            .quiet()
+            .read()
             .with_context(|| format!("running `cc {arg}`: is a C compiler installed?"))?;
-        anyhow::ensure!(
-            out.status.success(),
-            "`cc {arg}` failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Ok(String::from_utf8_lossy(&out.stdout).lines().next().unwrap_or("").trim().to_owned())
+        Ok(out.lines().next().unwrap_or("").trim().to_owned())
     };
-    Ok(Toolchain { compiler: run("--version")?, target: run("-dumpmachine")? })
+    Ok(Toolchain { compiler: first_line("--version")?, target: first_line("-dumpmachine")? })
 }
 
 /// Builds and checks cells.
@@ -284,7 +283,7 @@ impl<'a> Builder<'a> {
                     seconds,
                     phases,
                 };
-                if let Err(e) = write_atomically(&dirs.manifest, &manifest) {
+                if let Err(e) = process::write_json_atomically(&dirs.manifest, &manifest) {
                     return failed(
                         "install",
                         format!("writing {}: {e:#}", dirs.manifest),
@@ -392,12 +391,11 @@ impl<'a> Builder<'a> {
 
     fn config_cache_seed(&self, plan: &BuildPlan) -> Option<Utf8PathBuf> {
         let group = plan.config_cache_group.as_ref().filter(|_| self.options.share_config_cache)?;
-        Some(self.layout.builds_dir().join("config-cache").join(format!("{group}.cache")))
+        Some(self.layout.config_cache(group))
     }
 
     fn check(&self, cell: &Cell<'_>, plan: &BuildPlan, dirs: &BuildDirs) -> CheckStatus {
-        let cell_dir = self.layout.cell_dir(cell);
-        let record = cell_dir.join("check.json");
+        let record = self.layout.cell(cell).check_record();
         let identity = format!("{}|{:?}|{:?}", plan.key, cell.variant.promise, plan.runtime_env);
         #[derive(Serialize, Deserialize)]
         struct Record {
@@ -424,7 +422,10 @@ impl<'a> Builder<'a> {
         };
         match &status {
             CheckStatus::Passed => {
-                let _ = write_atomically(&record, &Record { identity, status: status.clone() });
+                let _ = process::write_json_atomically(
+                    &record,
+                    &Record { identity, status: status.clone() },
+                );
             }
             CheckStatus::Mismatch { diff } => {
                 self.say(format!(
@@ -446,16 +447,6 @@ fn failed(phase: &str, message: String, log: &Utf8Path) -> BuildStatus {
         phase: phase.to_owned(),
         message,
         log: log.to_owned(),
-        tail: tail(log, 25),
+        tail: process::tail_of_file(log, 25),
     }
-}
-
-/// Writes JSON to a temporary file beside `path` and renames it into place.
-pub fn write_atomically<T: Serialize>(path: &Utf8Path, value: &T) -> anyhow::Result<()> {
-    let dir = path.parent().context("path has no parent")?;
-    fs::create_dir_all(dir).with_context(|| format!("creating {dir}"))?;
-    let tmp = Utf8PathBuf::from(format!("{path}.tmp"));
-    fs::write(&tmp, serde_json::to_vec_pretty(value)?).with_context(|| format!("writing {tmp}"))?;
-    fs::rename(&tmp, path).with_context(|| format!("renaming {tmp} to {path}"))?;
-    Ok(())
 }

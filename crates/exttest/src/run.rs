@@ -11,8 +11,8 @@ use std::{
 };
 
 use anyhow::{Context as _, bail};
-use build::{RunError, run_logged};
 use camino::{Utf8Path, Utf8PathBuf};
+use process::{RunError, run_logged};
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -33,10 +33,12 @@ pub struct CellEnv<'a> {
     pub python: Utf8PathBuf,
     /// The cell's CPython source tree (for `Misc/valgrind-python.supp`).
     pub cpython_source: Utf8PathBuf,
-    /// `<work>/cells/<cell>/ext/<suite>` is made under this.
-    pub cell_dir: Utf8PathBuf,
-    /// Caches shared by all cells (pip's download cache, sdists).
-    pub shared_dir: Utf8PathBuf,
+    /// The cell's results directory: each suite works in its [`workdir::SuiteDirs`].
+    pub cell_dirs: workdir::CellDirs,
+    /// pip's download cache, shared by all cells.
+    pub pip_cache: Utf8PathBuf,
+    /// Where `--pypi` sdists are kept, one directory per `NAME==VERSION`, shared by all cells.
+    pub sdists: Utf8PathBuf,
     /// Set by Ctrl-C.
     pub cancel: &'a AtomicBool,
 }
@@ -120,7 +122,7 @@ struct PipMetadata {
 /// [`FindingKind::Setup`], not errors: the matrix goes on.
 pub fn run_suite(env: &CellEnv<'_>, suite: &Suite, detectors: &Detectors) -> SuiteResult {
     let started = Instant::now();
-    let dir = env.cell_dir.join("ext").join(&suite.name);
+    let dir = env.cell_dirs.suite(&suite.name).root;
     let mut result = SuiteResult {
         cell: env.cell.clone(),
         suite: suite.name.clone(),
@@ -169,22 +171,13 @@ fn describe(d: &Detectors) -> Vec<String> {
 
 /// Runs one set-up command; a failure is an error naming the log.
 fn step(env: &CellEnv<'_>, what: &str, mut cmd: Command, log: &Utf8Path) -> anyhow::Result<()> {
-    for var in [
-        "PYTHONPATH",
-        "PYTHONHOME",
-        "PYTHONMALLOC",
-        "PYTHONSTARTUP",
-        "VIRTUAL_ENV",
-        "PIP_REQUIRE_VIRTUALENV",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.env("PIP_DISABLE_PIP_VERSION_CHECK", "1")
-        .env("PIP_CACHE_DIR", env.shared_dir.join("pip-cache"));
+    process::scrub_python_env(&mut cmd)
+        .env("PIP_DISABLE_PIP_VERSION_CHECK", "1")
+        .env("PIP_CACHE_DIR", &env.pip_cache);
     match run_logged(cmd, log, env.cancel, Some(Duration::from_secs(900))) {
         Ok(()) => Ok(()),
         Err(RunError::Cancelled) => bail!("{what}: interrupted"),
-        Err(e) => bail!("{what} failed ({e:?}); log: {log}\n{}", build::tail(log, 20)),
+        Err(e) => bail!("{what} failed ({e:?}); log: {log}\n{}", process::tail_of_file(log, 20)),
     }
 }
 
@@ -197,7 +190,7 @@ fn prepare(
     fs::create_dir_all(dir).with_context(|| format!("creating {dir}"))?;
     let log = dir.join("setup.log");
     let _ = fs::remove_file(&log);
-    let venv = dir.join("venv");
+    let venv = env.cell_dirs.suite(&suite.name).venv;
     let py = venv.join("bin/python");
     let mut deps = vec!["setuptools".to_owned(), "wheel".to_owned(), "pytest".to_owned()];
     deps.extend(suite.test_deps.iter().cloned());
@@ -270,12 +263,13 @@ fn prepare(
         step(env, &format!("installing what {} requires", metadata.name), cmd, &log)?;
     }
 
-    let out = Command::new(&py)
+    let mut inspect = Command::new(&py);
+    process::scrub_python_env(&mut inspect);
+    let out = inspect
         .arg(crate::plugin_dir().join("debug_matrix_inspect.py"))
         .arg(&metadata.name)
         .current_dir(dir)
         .envs(&detectors.env)
-        .env_remove("PYTHONPATH")
         .output()
         .with_context(|| format!("running {py}"))?;
     let installed: Installed = serde_json::from_slice(&out.stdout).with_context(|| {
@@ -480,7 +474,7 @@ fn download_sdist(
     py: &Utf8Path,
     log: &Utf8Path,
 ) -> anyhow::Result<Utf8PathBuf> {
-    let sdists = env.shared_dir.join("sdists").join(spec.replace("==", "-"));
+    let sdists = env.sdists.join(spec.replace("==", "-"));
     if let Some(s) = find_sdist(&sdists) {
         return Ok(s);
     }
@@ -787,9 +781,7 @@ fn finish_command(argv: Vec<String>, run_tree: &Utf8Path, detectors: &Detectors)
     let mut cmd = Command::new(&argv[0]);
     cmd.args(&argv[1..]);
     cmd.current_dir(run_tree);
-    for var in ["PYTHONHOME", "PYTHONSTARTUP", "PYTHONMALLOC", "VIRTUAL_ENV"] {
-        cmd.env_remove(var);
-    }
+    process::scrub_python_env(&mut cmd);
     cmd.env("PYTHONPATH", crate::plugin_dir()).envs(&detectors.env);
     cmd
 }
@@ -860,7 +852,7 @@ pub fn bench_leaks(
         suite.name
     );
     anyhow::ensure!(detectors.leaks, "{} has no leak hunting (not a Py_REF_DEBUG cell)", env.cell);
-    let dir = env.cell_dir.join("ext").join(&suite.name);
+    let dir = env.cell_dirs.suite(&suite.name).root;
     let prepared = prepare(env, suite, detectors, &dir)?;
     let plain = Detectors { leaks: false, ..detectors.clone() };
     let mut full_suite = suite.clone();

@@ -174,17 +174,13 @@ pub fn parse_facts(json: &str) -> Result<Facts, ProbeError> {
 
 /// Runs [`PROBE_SCRIPT`] with `python` and returns what it found.
 ///
-/// The interpreter inherits this process's environment minus every `PYTHON*` variable, plus
+/// The interpreter inherits this process's environment minus what `process::scrub_python_env` removes, plus
 /// `env` (the variant's runtime environment, e.g. `PYTHONMALLOC=pymalloc_debug`); stdin is
 /// empty. A non-zero exit is [`ProbeError::Failed`] with the tail of stderr.
 pub fn probe(python: &Utf8Path, env: &BTreeMap<String, String>) -> Result<Facts, ProbeError> {
     let mut cmd = Command::new(python);
     cmd.args(["-s", "-c", PROBE_SCRIPT]).stdin(Stdio::null());
-    for (key, _) in std::env::vars_os() {
-        if key.to_str().is_some_and(|k| k.starts_with("PYTHON")) {
-            cmd.env_remove(key);
-        }
-    }
+    process::scrub_python_env(&mut cmd);
     cmd.envs(env);
     let output =
         cmd.output().map_err(|source| ProbeError::Spawn { python: python.to_owned(), source })?;
@@ -200,11 +196,10 @@ pub fn probe(python: &Utf8Path, env: &BTreeMap<String, String>) -> Result<Facts,
 
 /// The last `lines` lines of `text`, or a note that it is empty.
 fn tail(text: &str, lines: usize) -> String {
-    let all: Vec<&str> = text.trim_end().lines().collect();
-    if all.is_empty() {
-        return "(stderr is empty)".to_owned();
+    match process::tail(text, lines) {
+        t if t.is_empty() => "(stderr is empty)".to_owned(),
+        t => t,
     }
-    all[all.len().saturating_sub(lines)..].join("\n")
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@
 //! - [`mod@evaluate`]: the two combined with the environment's known failures: per-module
 //!   results and the cell's verdict.
 //! - [`run`]: **the process boundary**, the only code here that spawns a process: runs
-//!   regrtest (via `build::run_logged`: own process group, log, overall timeout, Ctrl-C)
+//!   regrtest (via `process::run_logged`: own process group, log, overall timeout, Ctrl-C)
 //!   and writes `<work>/cells/<cell>/test-cpython-<profile>.{log,xml,json}` ([`Files`],
 //!   [`TestRun`]).
 //!

@@ -9,30 +9,14 @@ use std::{
 };
 
 use anyhow::Context as _;
-use build::RunError;
 use camino::{Utf8Path, Utf8PathBuf};
+use process::RunError;
 use serde::{Deserialize, Serialize};
 
 use crate::{Evaluation, Invocation, KnownFailure, Profile, evaluate::judge, summary};
 
-/// The files of one profile's run in a cell's directory (`<work>/cells/<cell>/`).
-#[derive(Debug, Clone)]
-pub struct Files {
-    /// `test-cpython-<profile>.log`: regrtest's stdout and stderr.
-    pub log: Utf8PathBuf,
-    /// `test-cpython-<profile>.xml`: regrtest's JUnit XML.
-    pub junit: Utf8PathBuf,
-    /// `test-cpython-<profile>.json`: the [`TestRun`].
-    pub results: Utf8PathBuf,
-}
-
-impl Files {
-    /// The files of `profile` in `cell_dir`.
-    pub fn in_dir(cell_dir: &Utf8Path, profile: &str) -> Files {
-        let file = |ext: &str| cell_dir.join(format!("test-cpython-{profile}.{ext}"));
-        Files { log: file("log"), junit: file("xml"), results: file("json") }
-    }
-}
+/// The files of one profile's run: `workdir` names them.
+pub use workdir::RegrtestFiles as Files;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -52,8 +36,8 @@ pub struct Request<'a> {
     pub known_failures: &'a [KnownFailure],
     /// regrtest `-j`.
     pub jobs: usize,
-    /// The cell's results directory.
-    pub cell_dir: &'a Utf8Path,
+    /// Where the log, the JUnit XML and the judged results go (`workdir::CellDirs::regrtest`).
+    pub files: &'a Files,
     /// Set on Ctrl-C: the run's process group is killed.
     pub cancel: &'a AtomicBool,
 }
@@ -157,7 +141,7 @@ impl TestRun {
 
     /// Writes the record to `path` (atomically).
     pub fn write(&self, path: &Utf8Path) -> anyhow::Result<()> {
-        build::write_atomically(path, self)
+        process::write_json_atomically(path, self)
     }
 }
 
@@ -165,8 +149,10 @@ impl TestRun {
 /// writes the [`TestRun`] beside it. Errors only when the run could not be set up; a run
 /// that went wrong is a [`TestRun`] with an [`Outcome::Error`].
 pub fn run(req: &Request<'_>) -> anyhow::Result<TestRun> {
-    let files = Files::in_dir(req.cell_dir, &req.profile.name);
-    fs::create_dir_all(req.cell_dir).with_context(|| format!("creating {}", req.cell_dir))?;
+    let files = req.files.clone();
+    if let Some(dir) = files.results.parent() {
+        fs::create_dir_all(dir).with_context(|| format!("creating {dir}"))?;
+    }
     for stale in [&files.log, &files.junit, &files.results] {
         match fs::remove_file(stale) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
@@ -187,18 +173,15 @@ pub fn run(req: &Request<'_>) -> anyhow::Result<TestRun> {
     );
     let mut cmd = Command::new(&command[0]);
     cmd.args(&command[1..]).current_dir(tempdir);
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("PYTHON") {
-            cmd.env_remove(key);
-        }
-    }
+    process::scrub_python_env(&mut cmd);
     cmd.envs(req.runtime_env);
 
     let started = Instant::now();
     let timeout = Duration::from_secs(req.profile.run_timeout_minutes * 60);
-    let result = build::run_logged(cmd, &files.log, req.cancel, Some(timeout));
+    let result = process::run_logged(cmd, &files.log, req.cancel, Some(timeout));
     let seconds = started.elapsed().as_secs();
-    let error = |message: String| Outcome::Error { message, tail: build::tail(&files.log, 30) };
+    let error =
+        |message: String| Outcome::Error { message, tail: process::tail_of_file(&files.log, 30) };
     let outcome = match result {
         Err(RunError::Cancelled) => Outcome::NotRun { reason: "interrupted".to_owned() },
         Err(RunError::TimedOut(t)) => {
@@ -226,7 +209,8 @@ pub fn run(req: &Request<'_>) -> anyhow::Result<TestRun> {
 /// The verdict of a finished run. regrtest's exit status is not the verdict (it is non-zero
 /// for known failures too); it is only quoted when there is nothing else to go on.
 fn verdict(req: &Request<'_>, files: &Files, status: String) -> Outcome {
-    let error = |message: String| Outcome::Error { message, tail: build::tail(&files.log, 30) };
+    let error =
+        |message: String| Outcome::Error { message, tail: process::tail_of_file(&files.log, 30) };
     let log = match fs::read(&files.log) {
         Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
         Err(e) => return error(format!("reading {}: {e}", files.log)),

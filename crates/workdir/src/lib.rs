@@ -11,8 +11,18 @@
 //!     logs/<phase>.log                     one log per phase (configure, make, install, …)
 //!     configure.done                       configure finished for this key
 //!     manifest.json                        written last: the build is complete
-//! <work>/cells/<cell>/                     per-cell results (interpreter check, test runs)
-//! <work>/report/                           the run's results document and renderings
+//! <work>/builds/config-cache/<group>.cache  configure results shared within a release
+//! <work>/cells/<cell>/                     per-cell results ([`CellDirs`]):
+//!     check.json                           the interpreter check of the current build
+//!     bin/python                           `python` for `cargo xtask run`/`shell`
+//!     test-cpython-<profile>.{log,xml,json} regrtest's log, JUnit XML and judged results
+//!     ext/<suite>/                         one extension suite ([`SuiteDirs`]): venv/, src/,
+//!                                          run/, logs, events (files named by `exttest`)
+//! <work>/shared/pip-cache/                 pip's cache, shared by every cell
+//! <work>/shared/sdists/<name>-<version>/   sdists fetched for `--pypi`
+//! <work>/bench/                            `cargo xtask bench` scratch space
+//! <work>/report/report.json                the results document; report.md, junit.xml,
+//!                                          report.html beside it
 //! ```
 
 use camino::{Utf8Path, Utf8PathBuf};
@@ -65,15 +75,101 @@ impl Layout {
         }
     }
 
+    /// The seed `config.cache` of configure-cache group `group`.
+    pub fn config_cache(&self, group: &str) -> Utf8PathBuf {
+        self.builds_dir().join("config-cache").join(format!("{group}.cache"))
+    }
+
     /// Per-cell results: interpreter checks, test runs.
     pub fn cell_dir(&self, cell: &Cell<'_>) -> Utf8PathBuf {
         self.root.join("cells").join(cell.name())
+    }
+
+    /// The files and directories of `cell`'s results.
+    pub fn cell(&self, cell: &Cell<'_>) -> CellDirs {
+        CellDirs { root: self.cell_dir(cell) }
+    }
+
+    /// What every cell shares: pip's cache, fetched sdists.
+    pub fn shared_dir(&self) -> Utf8PathBuf {
+        self.root.join("shared")
+    }
+
+    /// pip's download cache.
+    pub fn pip_cache(&self) -> Utf8PathBuf {
+        self.shared_dir().join("pip-cache")
+    }
+
+    /// Sdists fetched for `--pypi`, one directory per `NAME==VERSION` under it.
+    pub fn sdists_dir(&self) -> Utf8PathBuf {
+        self.shared_dir().join("sdists")
+    }
+
+    /// Scratch space of `cargo xtask bench`.
+    pub fn bench_dir(&self) -> Utf8PathBuf {
+        self.root.join("bench")
     }
 
     /// Where the run's results document and its renderings go.
     pub fn report_dir(&self) -> Utf8PathBuf {
         self.root.join("report")
     }
+
+    /// The results document, `report/report.json`.
+    pub fn report_json(&self) -> Utf8PathBuf {
+        self.report_dir().join("report.json")
+    }
+}
+
+/// The results of one cell, `<work>/cells/<cell>/`.
+#[derive(Debug, Clone)]
+pub struct CellDirs {
+    /// The directory itself.
+    pub root: Utf8PathBuf,
+}
+
+impl CellDirs {
+    /// The interpreter check of the cell's current build.
+    pub fn check_record(&self) -> Utf8PathBuf {
+        self.root.join("check.json")
+    }
+
+    /// A directory holding `python`, linked to the cell's interpreter.
+    pub fn bin(&self) -> Utf8PathBuf {
+        self.root.join("bin")
+    }
+
+    /// regrtest's files for `profile`.
+    pub fn regrtest(&self, profile: &str) -> RegrtestFiles {
+        let file = |ext: &str| self.root.join(format!("test-cpython-{profile}.{ext}"));
+        RegrtestFiles { log: file("log"), junit: file("xml"), results: file("json") }
+    }
+
+    /// The directory of extension suite `suite`.
+    pub fn suite(&self, suite: &str) -> SuiteDirs {
+        let root = self.root.join("ext").join(suite);
+        SuiteDirs { venv: root.join("venv"), root }
+    }
+}
+
+/// The files of one regrtest profile's run in a cell's directory.
+#[derive(Debug, Clone)]
+pub struct RegrtestFiles {
+    /// `test-cpython-<profile>.log`: regrtest's stdout and stderr.
+    pub log: Utf8PathBuf,
+    /// `test-cpython-<profile>.xml`: regrtest's JUnit XML.
+    pub junit: Utf8PathBuf,
+    /// `test-cpython-<profile>.json`: the judged run.
+    pub results: Utf8PathBuf,
+}
+
+/// One extension suite's directory in a cell: `exttest` names the files inside it.
+#[derive(Debug, Clone)]
+pub struct SuiteDirs {
+    /// `<cell>/ext/<suite>`.
+    pub root: Utf8PathBuf,
+    /// The suite's virtual environment, made from the cell's interpreter.
+    pub venv: Utf8PathBuf,
 }
 
 /// The directories and marker files of one build.
@@ -124,7 +220,10 @@ mod tests {
             l.build("48ae6e2751d5c72e0123").prefix,
             l.build("48ae6e2751d5c72e0123").log("configure"),
             l.cell_dir(&cell),
-            l.report_dir(),
+            l.cell(&cell).regrtest("smoke").junit,
+            l.cell(&cell).suite("markupsafe").venv,
+            l.config_cache("3.13"),
+            l.report_json(),
         ];
         expect![[r#"
             /w/cache
@@ -132,7 +231,10 @@ mod tests {
             /w/builds/48ae6e2751d5c72e/prefix
             /w/builds/48ae6e2751d5c72e/logs/configure.log
             /w/cells/3.13.5+debug
-            /w/report"#]]
+            /w/cells/3.13.5+debug/test-cpython-smoke.xml
+            /w/cells/3.13.5+debug/ext/markupsafe/venv
+            /w/builds/config-cache/3.13.cache
+            /w/report/report.json"#]]
         .assert_eq(&paths.map(|p| p.to_string()).join("\n"));
         Ok(())
     }

@@ -1,0 +1,452 @@
+//! Every `cargo xtask` command as a slice of the pipeline: which stages it runs, what it
+//! records, what it prints, and when it fails. `matrix` runs every stage once.
+
+use anyhow::{Context as _, bail};
+use camino::Utf8PathBuf;
+use matrix::Matrix;
+use sources::SignatureStatus;
+
+use crate::{
+    BuildOptions, Built, RegrtestOptions, Session, Sources, SuiteOptions, cpython, results, suites,
+};
+
+/// `list`: the selected cells as a table, or as JSON for GitHub Actions (with build keys).
+pub fn list(session: &Session, json: bool) -> anyhow::Result<()> {
+    let cells = session.cells(&[])?;
+    if json {
+        let toolchain = build::read_toolchain()?;
+        let keys: Vec<String> = cells.iter().map(|c| configure::plan(c, &toolchain).key).collect();
+        println!("{}", report::cell_list_json(&cells, &keys));
+    } else {
+        print!("{}", report::cell_list_text(&cells));
+    }
+    Ok(())
+}
+
+fn describe_signature(status: &Option<SignatureStatus>) -> String {
+    match status {
+        None => String::new(),
+        Some(SignatureStatus::NotSigned) => ", no signing key pinned".to_owned(),
+        Some(SignatureStatus::Unavailable) => {
+            ", no .asc signature available (sha256 pin checked)".to_owned()
+        }
+        Some(SignatureStatus::Good(info)) => {
+            format!(", good signature by {} ({})", info.signer, info.fingerprint)
+        }
+    }
+}
+
+/// Stage 1 alone, printed: what was fetched, verified, extracted.
+fn print_sources(sources: &Sources) {
+    let mut worked = false;
+    for (version, source) in &sources.releases {
+        let p = &source.prepared;
+        worked |= p.did_work();
+        let archive = match &p.archive.origin {
+            fetch::Origin::Cache => "archive cached".to_owned(),
+            origin => format!("fetched from {origin}, sha256 verified"),
+        };
+        let extracted = if p.extracted { "extracted" } else { "already extracted" };
+        println!(
+            "{version}: {archive}{}; {extracted} in {}",
+            describe_signature(&p.signature),
+            p.source_dir
+        );
+    }
+    if !worked {
+        println!("nothing to do: every archive is cached and every source is extracted");
+    }
+}
+
+/// `fetch`: stage 1 for the selected cells.
+pub fn fetch(session: &Session) -> anyhow::Result<()> {
+    let cells = session.cells(&[])?;
+    print_sources(&Sources::prepare(session, &cells)?);
+    Ok(())
+}
+
+/// `verify`: every cached archive re-checked against its pin and signature.
+pub fn verify(session: &Session) -> anyhow::Result<()> {
+    let cells = session.cells(&[])?;
+    let fetcher = session.fetcher();
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for release in Matrix::releases_of(&cells) {
+        match sources::verify_cached(&fetcher, &session.matrix.dir, release) {
+            Ok(check) => match &check.path {
+                None => println!("{}: not cached (run `cargo xtask fetch`)", release.version),
+                Some(path) => {
+                    checked += 1;
+                    println!(
+                        "{}: {path}: size and sha256 match the pin{}",
+                        release.version,
+                        describe_signature(&check.signature)
+                    );
+                }
+            },
+            Err(err) => {
+                eprintln!("{}: FAILED: {err:#}", release.version);
+                failures.push(release.version.to_string());
+            }
+        }
+    }
+    if !failures.is_empty() {
+        bail!("verification failed for {}", failures.join(", "));
+    }
+    println!("verified {checked} cached archive(s)");
+    Ok(())
+}
+
+/// Stages 1 and 2 for `names` (or the selection), recorded; the errors of stage 2 are in the
+/// result, not returned.
+fn sources_and_builds<'s>(
+    session: &'s Session,
+    names: &[String],
+    options: &BuildOptions,
+) -> anyhow::Result<(Sources, Built<'s>)> {
+    let cells = session.cells(names)?;
+    let sources = Sources::prepare(session, &cells)?;
+    let built = Built::build(session, &sources, &cells, options)?;
+    results::update(session, |doc| results::record_built(doc, &sources, &built))?;
+    Ok((sources, built))
+}
+
+fn print_built(built: &Built<'_>) {
+    use build::{BuildStatus, CheckStatus};
+    for c in &built.cells {
+        let o = &c.outcome;
+        let build = match &o.build {
+            BuildStatus::Cached => "cached".to_owned(),
+            BuildStatus::Built { seconds } => format!("built in {seconds}s"),
+            BuildStatus::Failed { phase, message, log, .. } => {
+                format!("{phase} failed ({message}); log: {log}")
+            }
+            BuildStatus::Cancelled => "cancelled".to_owned(),
+        };
+        let check = match &o.check {
+            CheckStatus::Passed => "promise kept".to_owned(),
+            CheckStatus::Mismatch { diff } => format!("promise BROKEN:\n{diff}"),
+            CheckStatus::Error { message } => format!("check error: {message}"),
+            CheckStatus::NotRun => "not checked".to_owned(),
+        };
+        println!("{:26} {build}; {check}; key {}", o.cell, o.key.get(..16).unwrap_or(&o.key));
+    }
+}
+
+/// The cells of `built` that are not usable, or an interruption, as an error.
+fn build_failures(session: &Session, built: &Built<'_>) -> anyhow::Result<()> {
+    if session.cancelled() {
+        bail!("interrupted; rerun the same command to resume");
+    }
+    let failed: Vec<String> =
+        built.cells.iter().filter(|c| !c.usable()).map(|c| c.cell.name()).collect();
+    if !failed.is_empty() {
+        bail!("{} of {} cells failed: {}", failed.len(), built.cells.len(), failed.join(", "));
+    }
+    Ok(())
+}
+
+/// `build`: stages 1 and 2.
+pub fn build(session: &Session, names: &[String], options: &BuildOptions) -> anyhow::Result<()> {
+    let (_, built) = sources_and_builds(session, names, options)?;
+    print_built(&built);
+    build_failures(session, &built)
+}
+
+/// Stage 3 on `built`, recorded; fails if any cell failed CPython's tests.
+fn regrtest_stage(
+    session: &Session,
+    sources: &Sources,
+    built: &Built<'_>,
+    options: &RegrtestOptions,
+) -> anyhow::Result<()> {
+    let runs = cpython::run(session, built, options)?;
+    results::update(session, |doc| {
+        for r in &runs {
+            results::record_regrtest(doc, sources, &built.cells[r.index], &r.run);
+        }
+    })?;
+    if session.cancelled() {
+        bail!("interrupted; rerun the same command to test again");
+    }
+    let failed: Vec<String> = runs
+        .iter()
+        .filter(|r| !r.run.ok())
+        .map(|r| {
+            let name = built.cells[r.index].cell.name();
+            match r.run.failing_modules() {
+                m if m.is_empty() => name,
+                m => format!("{name} ({})", m.join(", ")),
+            }
+        })
+        .collect();
+    if !failed.is_empty() {
+        bail!(
+            "{} of {} cells failed CPython's tests (profile {}, environment {}): {}",
+            failed.len(),
+            runs.len(),
+            options.profile,
+            options.environment,
+            failed.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// `test-cpython`: stages 1–3.
+pub fn test_cpython(
+    session: &Session,
+    names: &[String],
+    build_options: &BuildOptions,
+    options: &RegrtestOptions,
+) -> anyhow::Result<()> {
+    // Checked before anything is built: a bad profile name costs nothing.
+    regrtest::TestsFile::load(&session.matrix.dir.join("cpython-tests.toml"))?
+        .profile(&options.profile)?;
+    let (sources, built) = sources_and_builds(session, names, build_options)?;
+    regrtest_stage(session, &sources, &built, options)
+}
+
+/// Stage 4 on `built`, recorded; fails on findings or cells that could not be tested.
+fn suites_stage(
+    session: &Session,
+    sources: &Sources,
+    built: &Built<'_>,
+    options: &SuiteOptions,
+    plan: &suites::Plan,
+) -> anyhow::Result<()> {
+    let ran = suites::run(session, built, options, plan);
+    results::update(session, |doc| {
+        for cell in &ran {
+            results::record_suites(doc, sources, &built.cells[cell.index], cell.results.clone());
+        }
+    })?;
+    println!("results: {}", session.layout.report_json());
+    if session.cancelled() {
+        bail!("interrupted");
+    }
+    let mut problems: Vec<String> = ran
+        .iter()
+        .flat_map(|c| &c.results)
+        .filter(|r| !r.clean())
+        .map(|r| format!("{} {}", r.cell, r.suite))
+        .collect();
+    problems.extend(
+        built
+            .cells
+            .iter()
+            .filter(|c| !c.usable())
+            .map(|c| format!("{} (not built)", c.cell.name())),
+    );
+    if !problems.is_empty() {
+        bail!("findings on {}", problems.join(", "));
+    }
+    Ok(())
+}
+
+/// `test`: stages 1, 2 and 4.
+pub fn test(
+    session: &Session,
+    names: &[String],
+    build_options: &BuildOptions,
+    options: &SuiteOptions,
+) -> anyhow::Result<()> {
+    // Resolved before anything is built: a bad suite name or `--ext` costs nothing.
+    let plan = options.plan(session)?;
+    let (sources, built) = sources_and_builds(session, names, build_options)?;
+    suites_stage(session, &sources, &built, options, &plan)
+}
+
+/// `matrix`: every stage once. Without sources nothing can run, so a failing stage 1 stops
+/// it; a failing later stage is reported and the stages after it still run on the usable
+/// cells. The exit status says whether anything failed.
+pub fn matrix(
+    session: &Session,
+    names: &[String],
+    build_options: &BuildOptions,
+    regrtest_options: &RegrtestOptions,
+    suite_options: &SuiteOptions,
+) -> anyhow::Result<()> {
+    regrtest::TestsFile::load(&session.matrix.dir.join("cpython-tests.toml"))?
+        .profile(&regrtest_options.profile)?;
+    let plan = suite_options.plan(session)?;
+    let cells = session.cells(names)?;
+    let sources = Sources::prepare(session, &cells)?;
+    print_sources(&sources);
+    let built = Built::build(session, &sources, &cells, build_options)?;
+    results::update(session, |doc| results::record_built(doc, &sources, &built))?;
+    print_built(&built);
+    let mut failed: Vec<&str> = Vec::new();
+    let mut stage = |name: &'static str, result: anyhow::Result<()>| {
+        if let Err(err) = result {
+            eprintln!("error: {name}: {err:#}");
+            failed.push(name);
+        }
+    };
+    stage("build", build_failures(session, &built));
+    stage("test-cpython", regrtest_stage(session, &sources, &built, regrtest_options));
+    stage("test", suites_stage(session, &sources, &built, suite_options, &plan));
+    if !failed.is_empty() {
+        bail!("the matrix failed in: {}", failed.join(", "));
+    }
+    println!("the matrix is green: {}", session.layout.report_json());
+    Ok(())
+}
+
+/// How `report` renders.
+#[derive(Debug, Clone, Default)]
+pub struct ReportOptions {
+    /// Merge every `report.json` under these directories first.
+    pub merge: Vec<Utf8PathBuf>,
+    /// Append the Markdown to this file (`$GITHUB_STEP_SUMMARY`).
+    pub summary: Option<Utf8PathBuf>,
+    /// Print GitHub annotations.
+    pub annotations: bool,
+    /// Fail if any cell is not ok.
+    pub check: bool,
+}
+
+/// `report`: re-renders report.md, junit.xml and report.html from report.json (after merging
+/// other documents, e.g. CI artifacts).
+pub fn report(session: &Session, options: &ReportOptions) -> anyhow::Result<()> {
+    let dir = session.layout.report_dir();
+    let json = session.layout.report_json();
+    let mut doc = report::Document::read(&json)?;
+    for root in &options.merge {
+        let files = report_files(root)?;
+        for path in &files {
+            doc.merge(report::Document::read(path)?);
+        }
+        println!("merged {} report.json file(s) from {root}", files.len());
+    }
+    if doc.cells.is_empty() {
+        bail!(
+            "{json} holds no cell: run `cargo xtask test` or `cargo xtask matrix` first (or --merge DIR)"
+        );
+    }
+    process::write_json_atomically(&json, &doc)?;
+    let markdown = report::render::markdown(&doc);
+    for (name, text) in [
+        ("report.md", markdown.clone()),
+        ("junit.xml", report::render::junit(&doc)),
+        ("report.html", report::render::html(&doc)),
+    ] {
+        let path = dir.join(name);
+        process::write_atomically(&path, text.as_bytes())?;
+        println!("wrote {path}");
+    }
+    if let Some(summary) = &options.summary {
+        use std::io::Write as _;
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(summary)
+            .with_context(|| format!("opening {summary}"))?;
+        file.write_all(markdown.as_bytes()).with_context(|| format!("writing {summary}"))?;
+    }
+    if options.annotations {
+        print!("{}", report::render::annotations(&doc));
+    }
+    let problems = doc.problems();
+    if options.check && !problems.is_empty() {
+        bail!(
+            "{} of {} cells are not ok: {}",
+            problems.len(),
+            doc.cells.len(),
+            problems.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// Every `report.json` under `root`, sorted.
+fn report_files(root: &camino::Utf8Path) -> anyhow::Result<Vec<Utf8PathBuf>> {
+    let mut found = Vec::new();
+    let mut stack = vec![root.to_owned()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).with_context(|| format!("reading {dir}"))? {
+            let entry = entry.with_context(|| format!("reading {dir}"))?;
+            let Ok(path) = Utf8PathBuf::from_path_buf(entry.path()) else { continue };
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.file_name() == Some("report.json") {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// `bench`: a cold cell against the bare recipe (and a second cell seeded), or with
+/// `leaks`, a suite's leak-hunting cost.
+pub fn bench(
+    session: &Session,
+    cell: &str,
+    second: &str,
+    make_jobs: Option<usize>,
+    leaks: Option<&str>,
+    rounds: usize,
+) -> anyhow::Result<()> {
+    if let Some(suite) = leaks {
+        let (_, built) = sources_and_builds(session, &[cell.to_owned()], &BuildOptions::default())?;
+        let one = built.cells.first().context("one cell")?;
+        print!("{}", suites::bench_leaks(session, one, suite, rounds)?);
+        return Ok(());
+    }
+    let cells = session.cells(&[cell.to_owned(), second.to_owned()])?;
+    let [a, b] = <[matrix::Cell<'_>; 2]>::try_from(cells)
+        .map_err(|_| anyhow::anyhow!("--cell and --second must name two cells"))?;
+    anyhow::ensure!(
+        a.release.version == b.release.version,
+        "--cell and --second must be cells of the same release"
+    );
+    let sources = Sources::prepare(session, &[a])?;
+    let source_dir = sources.of(&a).context("the release's source")?.prepared.source_dir.clone();
+    let jobs = [
+        build::Job { cell: a, source_dir: source_dir.clone() },
+        build::Job { cell: b, source_dir },
+    ];
+    let dir = session.layout.bench_dir();
+    eprintln!(
+        "benchmark in {dir}: bare recipe, then the tool cold, seeded and warm (several minutes)"
+    );
+    let report = build::bench::bench(
+        &dir,
+        &jobs,
+        build::read_toolchain()?,
+        make_jobs.unwrap_or_else(|| session.cpus()),
+        session.cancel_flag().clone(),
+    )?;
+    print!("{}", report.render());
+    Ok(())
+}
+
+/// `run CELL -- COMMAND…`: runs a command inside the cell; fails with its exit status.
+pub fn run_in_cell(
+    session: &Session,
+    cell: &str,
+    suite: Option<&str>,
+    command: &[String],
+) -> anyhow::Result<()> {
+    let (program, args) = command.split_first().context("no command given after --")?;
+    let (_, built) = sources_and_builds(session, &[cell.to_owned()], &BuildOptions::default())?;
+    let one = built.cells.first().context("one cell")?;
+    let mut cmd = crate::enter::command_in_cell(session, one, suite, program)?;
+    let status = cmd.args(args).status().with_context(|| format!("running {program}"))?;
+    if !status.success() {
+        bail!("`{}` in {cell} exited with {status}", command.join(" "));
+    }
+    Ok(())
+}
+
+/// `shell CELL`: an interactive shell inside the cell.
+pub fn shell_in_cell(session: &Session, cell: &str, suite: Option<&str>) -> anyhow::Result<()> {
+    let shell = std::env::var("SHELL").unwrap_or_else(|_| "/bin/sh".to_owned());
+    let (_, built) = sources_and_builds(session, &[cell.to_owned()], &BuildOptions::default())?;
+    let one = built.cells.first().context("one cell")?;
+    let mut cmd = crate::enter::command_in_cell(session, one, suite, &shell)?;
+    eprintln!("entering {cell}: `python` is the cell's interpreter; exit the shell to leave");
+    cmd.status().with_context(|| format!("running {shell}"))?;
+    Ok(())
+}

@@ -1,0 +1,162 @@
+//! The pipeline: the order of the stages and the typed results carried from one to the next.
+//!
+//! ```text
+//! Session ─► SourceStage::prepare ─► Built::build ─► cpython::run (regrtest)
+//!             (fetch, verify,         (configure,     suites::run (extension suites)
+//!              extract per release)    make, install,        │
+//!                                      promise check)        ▼
+//!                                                     results: report.json
+//! ```
+//!
+//! Every command of `cargo xtask` is a slice of it ([`commands`]); `matrix` is all of it, each
+//! stage run once, so every phase it records is what really happened in this run. A stage
+//! takes the typed result of the one before (a [`Built`] needs [`Sources`], a regrtest run
+//! needs a usable [`BuiltCell`]); nothing re-enters an earlier stage. The results document
+//! is written only here ([`results`]), from these types.
+
+pub mod commands;
+mod cpython;
+mod enter;
+pub mod results;
+mod stages;
+mod suites;
+
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, Ordering},
+};
+
+use anyhow::Context as _;
+use camino::{Utf8Path, Utf8PathBuf};
+use matrix::{Cell, Matrix};
+
+pub use matrix::Selection;
+
+pub use crate::{
+    cpython::RegrtestOptions,
+    stages::{BuildOptions, Built, BuiltCell, PreparedSource, Sources},
+    suites::SuiteOptions,
+};
+
+/// What a session is opened with: where the matrix and the work directory are, which cells,
+/// where archives come from.
+#[derive(Debug, Clone, Default)]
+pub struct SessionOptions {
+    /// The project root (suites' relative paths resolve against it).
+    pub project_root: Utf8PathBuf,
+    /// `matrix/` unless given.
+    pub matrix_dir: Option<Utf8PathBuf>,
+    /// `<project>/target/debug-matrix` unless given.
+    pub work_dir: Option<Utf8PathBuf>,
+    /// The cells selected by flags (`--set`, `--version`, `--variant`).
+    pub selection: Selection,
+    /// Archive mirrors, tried in order (`--mirror`, then `DEBUG_MATRIX_MIRROR`).
+    pub mirrors: Vec<String>,
+    /// Whether python.org may be tried after the mirrors.
+    pub upstream: bool,
+}
+
+/// One run of the tool: the loaded matrix, the work directory, the selection, the archive
+/// sources, and the cancellation flag every process polls.
+pub struct Session {
+    /// The loaded, validated matrix.
+    pub matrix: Matrix,
+    /// Every path under the work directory.
+    pub layout: workdir::Layout,
+    /// The project root.
+    pub project_root: Utf8PathBuf,
+    selection: Selection,
+    mirrors: Vec<fetch::Mirror>,
+    upstream: bool,
+    cancel: Arc<AtomicBool>,
+}
+
+impl Session {
+    /// Loads the matrix and resolves the work directory and mirrors; installs the Ctrl-C
+    /// handler (once per process) that sets [`Session::cancelled`].
+    pub fn open(options: SessionOptions) -> anyhow::Result<Session> {
+        let root = options.project_root;
+        let matrix_dir = options.matrix_dir.unwrap_or_else(|| root.join("matrix"));
+        let matrix = Matrix::load(&matrix_dir)?;
+        let work_dir = absolute(
+            &options.work_dir.unwrap_or_else(|| root.join("target").join("debug-matrix")),
+        )?;
+        let mut mirrors = Vec::new();
+        for m in &options.mirrors {
+            mirrors.push(m.parse::<fetch::Mirror>().map_err(anyhow::Error::msg)?);
+        }
+        if let Ok(env) = std::env::var("DEBUG_MATRIX_MIRROR") {
+            for m in env.split_whitespace() {
+                let mirror = m
+                    .parse::<fetch::Mirror>()
+                    .map_err(|e| anyhow::anyhow!("DEBUG_MATRIX_MIRROR: {e}"))?;
+                mirrors.push(mirror);
+            }
+        }
+        Ok(Session {
+            matrix,
+            layout: workdir::Layout::new(work_dir),
+            project_root: root,
+            selection: options.selection,
+            mirrors,
+            upstream: options.upstream,
+            cancel: interrupt_flag()?,
+        })
+    }
+
+    /// The cells named (`3.13.5+debug`), or else the selection's.
+    pub fn cells(&self, names: &[String]) -> anyhow::Result<Vec<Cell<'_>>> {
+        if names.is_empty() {
+            return Ok(self.matrix.cells(&self.selection)?);
+        }
+        let selection = Selection { cells: names.to_vec(), ..self.selection.clone() };
+        Ok(self.matrix.cells(&selection)?)
+    }
+
+    /// The named set (`--set`), if any.
+    pub fn set(&self) -> Option<&str> {
+        self.selection.set.as_deref()
+    }
+
+    /// The archive fetcher: cache, then mirrors, then (unless refused) python.org.
+    pub fn fetcher(&self) -> fetch::Fetcher {
+        fetch::Fetcher::new(self.layout.cache_dir(), self.mirrors.clone(), self.upstream)
+    }
+
+    /// Whether Ctrl-C (or SIGTERM) was received.
+    pub fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::SeqCst)
+    }
+
+    /// The flag processes poll to be killed on Ctrl-C.
+    pub fn cancel_flag(&self) -> &Arc<AtomicBool> {
+        &self.cancel
+    }
+
+    /// The number of CPUs, for `make -j` and regrtest `-j` defaults.
+    pub fn cpus(&self) -> usize {
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    }
+}
+
+/// The flag set by Ctrl-C (SIGINT) or SIGTERM; the handler is installed once per process.
+fn interrupt_flag() -> anyhow::Result<Arc<AtomicBool>> {
+    static FLAG: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::new();
+    if let Some(flag) = FLAG.get() {
+        return Ok(flag.clone());
+    }
+    let flag = Arc::new(AtomicBool::new(false));
+    let handler_flag = flag.clone();
+    ctrlc::set_handler(move || {
+        handler_flag.store(true, Ordering::SeqCst);
+        eprintln!("interrupted: stopping every process; nothing is marked complete");
+    })
+    .context("installing the Ctrl-C handler")?;
+    Ok(FLAG.get_or_init(|| flag).clone())
+}
+
+/// `path` made absolute against the current directory.
+pub fn absolute(path: &Utf8Path) -> anyhow::Result<Utf8PathBuf> {
+    let abs = std::path::absolute(path).with_context(|| format!("resolving {path}"))?;
+    Utf8PathBuf::from_path_buf(abs).map_err(|p| anyhow::anyhow!("{} is not UTF-8", p.display()))
+}

@@ -1,0 +1,271 @@
+//! Stage 4: extension suites on every usable cell, each with its variant's detectors, and the
+//! command that reproduces each finding.
+
+use anyhow::Context as _;
+use camino::Utf8PathBuf;
+use exttest::{CellEnv, Extensions, Suite, SuiteResult};
+
+use crate::{Built, BuiltCell, Session};
+
+/// Which suites, and how they run.
+#[derive(Debug, Clone, Default)]
+pub struct SuiteOptions {
+    /// Project directories to test instead of `matrix/extensions.toml`'s suites (`--ext`).
+    pub ext: Vec<Utf8PathBuf>,
+    /// PyPI sdists to test instead, `NAME==VERSION` (`--pypi`).
+    pub pypi: Vec<String>,
+    /// Only these suites of `matrix/extensions.toml` (default: the set's `suites`, or all).
+    pub suite: Vec<String>,
+    /// `PYTHONMALLOC` for every cell (`--malloc`).
+    pub malloc: Option<String>,
+    /// Per-test timeout in seconds, replacing the suite's.
+    pub timeout: Option<u64>,
+    /// Only tests matching this pytest `-k` expression.
+    pub select: Option<String>,
+}
+
+/// The suites to run and the expected findings that apply to them.
+pub struct Plan {
+    /// The suites, with the options applied.
+    pub suites: Vec<Suite>,
+    /// `matrix/extensions.toml` (its `[[expected]]` entries).
+    pub extensions: Extensions,
+}
+
+impl SuiteOptions {
+    /// Resolves the suites: `--ext`/`--pypi` projects, else `--suite` names, else the set's
+    /// `suites`, else every suite of `matrix/extensions.toml`. Errors name the file and the
+    /// bad value.
+    pub fn plan(&self, session: &Session) -> anyhow::Result<Plan> {
+        let path = session.matrix.dir.join("extensions.toml");
+        let extensions = exttest::load_suites(&path, &session.project_root)?;
+        let variants: Vec<&str> = session.matrix.variants.iter().map(|v| v.name.as_str()).collect();
+        extensions.check_variants(&variants).map_err(|e| anyhow::anyhow!("{path}: {e}"))?;
+        let mut suites = self.configured_suites(session, &extensions)?;
+        for suite in &mut suites {
+            if let Some(t) = self.timeout {
+                suite.timeout_seconds = t;
+            }
+            if let Some(k) = &self.select {
+                suite.pytest_args.extend(["-k".to_owned(), k.clone()]);
+            }
+        }
+        Ok(Plan { suites, extensions })
+    }
+
+    fn configured_suites(
+        &self,
+        session: &Session,
+        extensions: &Extensions,
+    ) -> anyhow::Result<Vec<Suite>> {
+        if !self.ext.is_empty() || !self.pypi.is_empty() {
+            let mut suites = self
+                .ext
+                .iter()
+                .map(|dir| {
+                    let abs = crate::absolute(dir)?;
+                    anyhow::ensure!(abs.is_dir(), "--ext {dir}: not a directory");
+                    anyhow::ensure!(
+                        ["pyproject.toml", "setup.py"].iter().any(|f| abs.join(f).is_file()),
+                        "--ext {dir}: no pyproject.toml or setup.py: not a Python project"
+                    );
+                    Ok(exttest::suite_for_dir(&abs))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            for spec in &self.pypi {
+                suites.push(exttest::suite_for_pypi(spec).map_err(anyhow::Error::msg)?);
+            }
+            return Ok(suites);
+        }
+        let all = &extensions.suites;
+        let names: Vec<String> = if !self.suite.is_empty() {
+            self.suite.clone()
+        } else {
+            let rules = match session.set() {
+                Some(set) => session.matrix.sets.get(set),
+                None => Some(&session.matrix.default_rules),
+            };
+            match rules.and_then(|r| r.suites.clone()) {
+                Some(names) => names,
+                None => return Ok(all.clone()),
+            }
+        };
+        names
+            .iter()
+            .map(|name| {
+                all.iter().find(|s| &s.name == name).cloned().ok_or_else(|| {
+                    let known: Vec<&str> = all.iter().map(|s| s.name.as_str()).collect();
+                    anyhow::anyhow!(
+                        "unknown suite `{name}`: matrix/extensions.toml has {}",
+                        known.join(", ")
+                    )
+                })
+            })
+            .collect()
+    }
+
+    /// The command that reruns just `test` of `suite` on `cell`.
+    fn repro(&self, cell: &str, suite: &Suite, test: Option<&str>) -> String {
+        let mut line = format!("cargo xtask test {cell}");
+        match &suite.source {
+            exttest::Source::Dir(dir) if !self.ext.is_empty() => {
+                line.push_str(&format!(" --ext {dir}"))
+            }
+            exttest::Source::Pypi(spec) if !self.pypi.is_empty() => {
+                line.push_str(&format!(" --pypi {spec}"))
+            }
+            _ => line.push_str(&format!(" --suite {}", suite.name)),
+        }
+        if let Some(m) = &self.malloc {
+            line.push_str(&format!(" --malloc {m}"));
+        }
+        if let Some(test) = test {
+            let name = test.rsplit("::").next().unwrap_or(test);
+            line.push_str(&format!(" -k {name}"));
+        }
+        line
+    }
+}
+
+/// The suites' results on one cell.
+#[derive(Debug, Clone)]
+pub struct CellSuites {
+    /// Index into [`Built::cells`].
+    pub index: usize,
+    /// One result per suite that ran.
+    pub results: Vec<SuiteResult>,
+}
+
+/// Runs every suite of `plan` on every usable cell of `built`; an unusable cell is skipped
+/// with a line saying why (its build phase already says it failed).
+pub fn run(
+    session: &Session,
+    built: &Built<'_>,
+    options: &SuiteOptions,
+    plan: &Plan,
+) -> Vec<CellSuites> {
+    let mut out = Vec::new();
+    for (index, cell) in built.cells.iter().enumerate() {
+        if session.cancelled() {
+            break;
+        }
+        let name = cell.cell.name();
+        if !cell.usable() {
+            println!(
+                "{name:26} not tested: {} (see `cargo xtask build {name}`)",
+                cell.why_unusable()
+            );
+            continue;
+        }
+        let env = cell_env(session, cell);
+        let detectors = exttest::detectors(cell.cell.variant, options.malloc.as_deref());
+        let mut results = Vec::new();
+        for suite in &plan.suites {
+            if session.cancelled() {
+                break;
+            }
+            eprintln!("{name}: {} [{}] …", suite.name, describe(&detectors));
+            let mut result = exttest::run_suite(&env, suite, &detectors);
+            let expected = plan.extensions.expected_for(
+                &suite.name,
+                &cell.cell.release.version.to_string(),
+                &cell.cell.variant.name,
+            );
+            exttest::expect::apply(&mut result.findings, &expected, &result.ran);
+            for f in &mut result.findings {
+                f.repro = options.repro(&name, suite, f.test.as_deref());
+            }
+            print_result(&result);
+            results.push(result);
+        }
+        out.push(CellSuites { index, results });
+    }
+    out
+}
+
+/// What a suite run needs to know of a built cell.
+pub(crate) fn cell_env<'s>(session: &'s Session, cell: &BuiltCell<'_>) -> CellEnv<'s> {
+    CellEnv {
+        cell: cell.cell.name(),
+        key: cell.outcome.key.clone(),
+        python: cell.outcome.dirs.python(),
+        cpython_source: cell.source_dir.clone(),
+        cell_dirs: session.layout.cell(&cell.cell),
+        pip_cache: session.layout.pip_cache(),
+        sdists: session.layout.sdists_dir(),
+        cancel: session.cancel_flag(),
+    }
+}
+
+/// `cargo xtask bench --leaks SUITE --cell CELL`: the leak-hunting cost on a real suite.
+pub(crate) fn bench_leaks(
+    session: &Session,
+    cell: &BuiltCell<'_>,
+    suite: &str,
+    rounds: usize,
+) -> anyhow::Result<String> {
+    let plan =
+        SuiteOptions { suite: vec![suite.to_owned()], ..SuiteOptions::default() }.plan(session)?;
+    let suite = plan.suites.first().context("one suite")?;
+    let name = cell.cell.name();
+    anyhow::ensure!(cell.usable(), "{name} is not usable: {}", cell.why_unusable());
+    let env = cell_env(session, cell);
+    let detectors = exttest::detectors(cell.cell.variant, None);
+    eprintln!("timing {} on {name}: {rounds} rounds of three runs", suite.name);
+    let bench = exttest::bench_leaks(&env, suite, &detectors, rounds.max(1))?;
+    Ok(bench.render())
+}
+
+fn describe(d: &exttest::Detectors) -> String {
+    let mut parts = Vec::new();
+    for (on, name) in [
+        (d.leaks, "leaks"),
+        (d.leak_types, "leak types"),
+        (d.valgrind, "valgrind"),
+        (d.asan, "asan"),
+    ] {
+        if on {
+            parts.push(name);
+        }
+    }
+    if parts.is_empty() { "tests only".to_owned() } else { parts.join(", ") }
+}
+
+fn print_result(r: &SuiteResult) {
+    let c = &r.counts;
+    let unexpected = r.unexpected().count();
+    let expected = r.findings.iter().filter(|f| f.expected.is_some()).count();
+    let notes = r.findings.iter().filter(|f| f.expected.is_none() && f.kind.is_note()).count();
+    let mut verdict =
+        if unexpected == 0 { "clean".to_owned() } else { format!("{unexpected} finding(s)") };
+    for (n, what) in [(expected, "expected"), (notes, "note(s)")] {
+        if n > 0 {
+            verdict.push_str(&format!(" ({n} {what})"));
+        }
+    }
+    let hunted = if c.leak_judged + c.leak_not_judged > 0 {
+        format!("; leak-checked {}, not judged {}", c.leak_judged, c.leak_not_judged)
+    } else {
+        String::new()
+    };
+    println!(
+        "{:26} {:12} {} passed, {} failed, {} skipped{hunted}: {verdict} in {}s",
+        r.cell, r.suite, c.passed, c.failed, c.skipped, r.seconds
+    );
+    for f in &r.findings {
+        let test = f.test.as_deref().unwrap_or("-");
+        let mut lines = f.message.lines();
+        let first = lines.next().unwrap_or("");
+        match &f.expected {
+            Some(reason) => println!("    expected {:?} in {test}: {first} [{reason}]", f.kind),
+            None if f.kind.is_note() => println!("    note: {:?} in {test}: {first}", f.kind),
+            None => println!("    {:?} in {test}: {first}", f.kind),
+        }
+        // The whole message of a new finding: pytest's text, a traceback, a valgrind stack.
+        if f.expected.is_none() && !f.kind.is_note() {
+            for line in lines {
+                println!("      {line}");
+            }
+        }
+    }
+}
