@@ -110,26 +110,25 @@ impl Context {
         update: impl FnOnce(&mut report::Document),
     ) -> anyhow::Result<()> {
         let path = self.layout.report_dir().join("report.json");
-        let mut doc = report::Document::read(&path)?;
+        // A document that cannot be read is moved aside and the command stops: never replaced.
+        let mut doc = report::Document::read(&path).map_err(report::ReadError::set_aside)?;
         update(&mut doc);
         build::write_atomically(&path, &doc)
     }
 
-    /// Records a cell's sources, build and check in `doc`; returns its entry.
-    pub(crate) fn record_cell<'d>(
+    /// Records a cell's sources, build and check in `doc`.
+    pub(crate) fn record_cell(
         &self,
-        doc: &'d mut report::Document,
+        doc: &mut report::Document,
         cell: &Cell<'_>,
         outcome: &build::CellOutcome,
-    ) -> &'d mut report::CellResults {
-        let entry = doc.record_build(cell, outcome);
-        if let Some([fetched, verified]) =
-            self.source_phases.borrow().get(&cell.release.version.to_string())
-        {
-            entry.phases.insert("fetch".to_owned(), fetched.clone());
-            entry.phases.insert("verify".to_owned(), verified.clone());
+    ) {
+        match self.source_phases.borrow().get(&cell.release.version.to_string()) {
+            Some([fetched, verified]) => {
+                doc.record_sources(cell, outcome, fetched.clone(), verified.clone())
+            }
+            None => doc.record_build(cell, outcome),
         }
-        entry
     }
 
     /// Fetches, verifies and extracts the sources of `cells`; returns one build job per cell.
@@ -137,6 +136,7 @@ impl Context {
         &self,
         cells: &[Cell<'m>],
     ) -> anyhow::Result<Vec<build::Job<'m>>> {
+        use report::PhaseStatus;
         let fetcher = self.fetcher();
         let mut dirs = std::collections::BTreeMap::new();
         for release in Matrix::releases_of(cells) {
@@ -146,17 +146,23 @@ impl Context {
             // is the fetch phase's.
             let seconds = Some(started.elapsed().as_secs());
             let fetched = match &prepared.archive.origin {
-                fetch::Origin::Cache => report::Phase::new("cached", seconds, ""),
-                origin => report::Phase::new("fetched", seconds, &origin.to_string()),
+                fetch::Origin::Cache => report::Phase::new(PhaseStatus::Cached, seconds, ""),
+                origin => report::Phase::new(PhaseStatus::Fetched, seconds, &origin.to_string()),
             };
             let verified = match &prepared.signature {
-                None => report::Phase::new("verified", None, "sha256 pin checked when cached"),
+                None => report::Phase::new(
+                    PhaseStatus::Verified,
+                    None,
+                    "sha256 pin checked when cached",
+                ),
                 Some(sources::SignatureStatus::Good(info)) => report::Phase::new(
-                    "verified",
+                    PhaseStatus::Verified,
                     None,
                     &format!("sha256 pin; good signature by {}", info.fingerprint),
                 ),
-                Some(_) => report::Phase::new("verified", None, "sha256 pin; no signature"),
+                Some(_) => {
+                    report::Phase::new(PhaseStatus::Verified, None, "sha256 pin; no signature")
+                }
             };
             self.source_phases
                 .borrow_mut()

@@ -107,7 +107,7 @@ impl crate::flags::ReportCmd {
         for root in &self.merge {
             let mut found = 0;
             for path in report_files(root)? {
-                doc.merge(report::Document::read(&path)?);
+                doc.merge_file(&path)?;
                 found += 1;
             }
             println!("merged {found} report.json file(s) from {root}");
@@ -122,8 +122,8 @@ impl crate::flags::ReportCmd {
         let markdown = report::render::markdown(&doc);
         for (name, text) in [
             ("report.md", markdown.clone()),
-            ("junit.xml", report::render::junit(&doc)),
-            ("report.html", report::render::html(&doc)),
+            ("junit.xml", report::render::junit(&doc)?),
+            ("report.html", report::render::html(&doc)?),
         ] {
             let path = dir.join(name);
             std::fs::write(&path, text).with_context(|| format!("writing {path}"))?;

@@ -54,10 +54,8 @@ impl TestCpython {
             };
             println!("{name:26} {}", record.line());
             ctx.update_report(|doc| {
-                let entry = ctx.record_cell(doc, &job.cell, outcome);
-                let status = if record.ok() { "passed" } else { "failed" };
-                let phase = report::Phase::new(status, Some(record.seconds), &record.line());
-                entry.phases.insert(format!("test-cpython-{}", profile.name), phase);
+                ctx.record_cell(doc, &job.cell, outcome);
+                doc.record_cpython_tests(&job.cell, outcome, &record);
             })?;
             explain(&record);
             if !record.ok() {

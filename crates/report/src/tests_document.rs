@@ -1,0 +1,1 @@
+//! Tests of the results document: recording, reading, merging, and the cell status.
