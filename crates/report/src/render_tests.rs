@@ -6,7 +6,7 @@ use exttest::{Counts, Finding, FindingKind, SuiteResult};
 
 use crate::{CellResults, Document, render};
 
-fn suite(cell: &str, name: &str, findings: Vec<Finding>) -> SuiteResult {
+pub(crate) fn suite(cell: &str, name: &str, findings: Vec<Finding>) -> SuiteResult {
     SuiteResult {
         cell: cell.to_owned(),
         suite: name.to_owned(),
@@ -40,7 +40,7 @@ fn cell(
     }
 }
 
-fn finding(kind: FindingKind, test: &str, message: &str, repro: &str) -> Finding {
+pub(crate) fn finding(kind: FindingKind, test: &str, message: &str, repro: &str) -> Finding {
     Finding {
         kind,
         test: Some(test.to_owned()),
@@ -50,7 +50,7 @@ fn finding(kind: FindingKind, test: &str, message: &str, repro: &str) -> Finding
     }
 }
 
-fn document() -> Document {
+pub(crate) fn document() -> Document {
     let leak = finding(
         FindingKind::RefLeak,
         "tests/test_refbugs.py::test_leak_new_ref",
