@@ -123,12 +123,19 @@ fn problems(c: &CellResults) -> Vec<String> {
     out
 }
 
+/// A failed phase's detail, or nothing if its summary already says it all.
+fn more_than_the_summary(f: &PhaseFailure) -> &str {
+    let detail = f.detail.trim_end();
+    if f.summary.contains(detail) { "" } else { detail }
+}
+
 /// A failed phase's whole text: its line, then its detail unless the line already says it.
 fn failure_text(f: &PhaseFailure) -> String {
     let mut text = failure_line(f);
-    if !f.detail.is_empty() && !f.summary.contains(f.detail.trim_end()) {
+    let more = more_than_the_summary(f);
+    if !more.is_empty() {
         text.push('\n');
-        text.push_str(f.detail.trim_end());
+        text.push_str(more);
     }
     text
 }
@@ -341,17 +348,17 @@ fn page(doc: &Document) -> Page {
             anchor: anchor(&c.cell),
             name: c.cell.clone(),
             status: c.status().to_string(),
-            open: c.status() != CellStatus::Ok,
+            open: c.status().is_problem(),
             key: c.key.chars().take(16).collect(),
             source_sha256: c.source_sha256.clone(),
             failures: c
                 .failed_phases()
                 .into_iter()
                 .map(|f| FailureView {
+                    detail: more_than_the_summary(&f).to_owned(),
                     summary: f.summary,
                     log: f.log.map(|l| l.to_string()),
                     repro: f.repro,
-                    detail: f.detail,
                 })
                 .collect(),
             phases: c
