@@ -137,11 +137,7 @@ impl fmt::Display for ReadError {
             }
         };
         match aside {
-            Aside::Kept => write!(
-                f,
-                "; it was left as it is: repair it or move it aside (its cells are then \
-                 recorded anew), then rerun"
-            ),
+            Aside::Kept => write!(f, "; it was left as it is: repair or remove it, then rerun"),
             Aside::MovedTo(to) => write!(
                 f,
                 "; it was moved aside to {to} and nothing was recorded: rerun to start a \

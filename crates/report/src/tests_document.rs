@@ -268,7 +268,7 @@ fn a_broken_document_is_an_error_and_is_moved_aside_only_when_asked() {
 
     std::fs::write(&path, r#"{"schema_version": 2, "cells": {"new": "shape"}}"#).expect("write");
     let e = Document::read(&path).expect_err("another schema");
-    expect!["$DIR/report.json has schema version 2; this tool reads version 1; it was left as it is: repair it or move it aside (its cells are then recorded anew), then rerun"]
+    expect!["$DIR/report.json has schema version 2; this tool reads version 1; it was left as it is: repair or remove it, then rerun"]
         .assert_eq(&message(&e, &dir));
     assert!(matches!(e, ReadError::OtherSchema { found: 2, aside: Aside::Kept, .. }));
 
