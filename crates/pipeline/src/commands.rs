@@ -315,7 +315,7 @@ pub fn report(session: &Session, options: &ReportOptions) -> anyhow::Result<()> 
     for root in &options.merge {
         let files = report_files(root)?;
         for path in &files {
-            doc.merge(report::Document::read(path)?);
+            doc.merge_file(path)?;
         }
         println!("merged {} report.json file(s) from {root}", files.len());
     }
@@ -328,8 +328,8 @@ pub fn report(session: &Session, options: &ReportOptions) -> anyhow::Result<()> 
     let markdown = report::render::markdown(&doc);
     for (name, text) in [
         ("report.md", markdown.clone()),
-        ("junit.xml", report::render::junit(&doc)),
-        ("report.html", report::render::html(&doc)),
+        ("junit.xml", report::render::junit(&doc)?),
+        ("report.html", report::render::html(&doc)?),
     ] {
         let path = dir.join(name);
         process::write_atomically(&path, text.as_bytes())?;

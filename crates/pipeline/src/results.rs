@@ -2,14 +2,15 @@
 //! command updates the cells it ran and keeps the others. The only writer of the document.
 
 use exttest::SuiteResult;
-use report::{Document, Phase};
+use report::{Document, Phase, PhaseStatus};
 
 use crate::{Built, BuiltCell, PreparedSource, Session, Sources};
 
 /// Reads the document, applies `update`, writes it back whole (atomically).
 pub fn update(session: &Session, update: impl FnOnce(&mut Document)) -> anyhow::Result<()> {
     let path = session.layout.report_json();
-    let mut doc = Document::read(&path)?;
+    // A document that cannot be read is moved aside and the command stops: never replaced.
+    let mut doc = Document::read(&path).map_err(report::ReadError::set_aside)?;
     update(&mut doc);
     process::write_json_atomically(&path, &doc)
 }
@@ -18,17 +19,17 @@ pub fn update(session: &Session, update: impl FnOnce(&mut Document)) -> anyhow::
 fn source_phases(source: &PreparedSource) -> [Phase; 2] {
     let p = &source.prepared;
     let fetched = match &p.archive.origin {
-        fetch::Origin::Cache => Phase::new("cached", Some(source.seconds), ""),
-        origin => Phase::new("fetched", Some(source.seconds), &origin.to_string()),
+        fetch::Origin::Cache => Phase::new(PhaseStatus::Cached, Some(source.seconds), ""),
+        origin => Phase::new(PhaseStatus::Fetched, Some(source.seconds), &origin.to_string()),
     };
     let verified = match &p.signature {
-        None => Phase::new("verified", None, "sha256 pin checked when cached"),
+        None => Phase::new(PhaseStatus::Verified, None, "sha256 pin checked when cached"),
         Some(sources::SignatureStatus::Good(info)) => Phase::new(
-            "verified",
+            PhaseStatus::Verified,
             None,
             &format!("sha256 pin; good signature by {}", info.fingerprint),
         ),
-        Some(_) => Phase::new("verified", None, "sha256 pin; no signature"),
+        Some(_) => Phase::new(PhaseStatus::Verified, None, "sha256 pin; no signature"),
     };
     [fetched, verified]
 }
@@ -41,11 +42,12 @@ pub fn record_built(doc: &mut Document, sources: &Sources, built: &Built<'_>) {
 }
 
 fn record_cell(doc: &mut Document, sources: &Sources, cell: &BuiltCell<'_>) {
-    let entry = doc.record_build(&cell.cell, &cell.outcome);
-    if let Some(source) = sources.of(&cell.cell) {
-        let [fetched, verified] = source_phases(source);
-        entry.phases.insert("fetch".to_owned(), fetched);
-        entry.phases.insert("verify".to_owned(), verified);
+    match sources.of(&cell.cell) {
+        Some(source) => {
+            let [fetched, verified] = source_phases(source);
+            doc.record_sources(&cell.cell, &cell.outcome, fetched, verified)
+        }
+        None => doc.record_build(&cell.cell, &cell.outcome),
     }
 }
 
@@ -57,10 +59,7 @@ pub fn record_regrtest(
     run: &regrtest::TestRun,
 ) {
     record_cell(doc, sources, cell);
-    let entry = doc.record_build(&cell.cell, &cell.outcome);
-    let status = if run.ok() { "passed" } else { "failed" };
-    let phase = Phase::new(status, Some(run.seconds), &run.line());
-    entry.phases.insert(format!("test-cpython-{}", run.profile), phase);
+    doc.record_cpython_tests(&cell.cell, &cell.outcome, run);
 }
 
 /// Records the extension suites that ran on `cell`.

@@ -1,16 +1,20 @@
 //! The results document, `<work>/report/report.json`: one entry per cell with its build,
-//! its interpreter check and its extension suites' findings (each with the command that
-//! reproduces it). Versioned by [`SCHEMA_VERSION`]; commands update the cells they ran and
-//! keep the others, so the document describes the latest state of every cell.
+//! its interpreter check, its phases (sources, build, check, CPython's tests, extension
+//! suites) and its extension suites' findings (each with the command that reproduces it).
+//! Versioned by [`SCHEMA_VERSION`]; commands update the cells they ran and keep the others,
+//! so the document describes the latest state of every cell. Reading and moving the file
+//! aside is in `file.rs`; this module is pure.
 
 use std::collections::BTreeMap;
 
-use anyhow::Context as _;
 use build::{BuildStatus, CellOutcome, CheckStatus};
-use camino::Utf8Path;
+use camino::Utf8PathBuf;
 use exttest::SuiteResult;
 use matrix::Cell;
+use regrtest::{Outcome, TestRun};
 use serde::{Deserialize, Serialize};
+
+use crate::phase::{CellStatus, Phase, PhaseKey, PhaseStatus};
 
 /// Bumped on every incompatible change of [`Document`].
 pub const SCHEMA_VERSION: u32 = 1;
@@ -44,9 +48,26 @@ pub struct CellResults {
     /// Extension suites run on the cell, with their findings.
     #[serde(default)]
     pub suites: Vec<SuiteResult>,
-    /// Each phase's status and time, by phase name.
+    /// Each phase's status and time, in pipeline order.
     #[serde(default)]
-    pub phases: BTreeMap<String, Phase>,
+    pub phases: BTreeMap<PhaseKey, Phase>,
+}
+
+/// A phase that failed, as every rendering shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PhaseFailure {
+    /// Which phase.
+    pub phase: PhaseKey,
+    /// How it ended (`failed`, `error`, `cancelled`).
+    pub status: PhaseStatus,
+    /// One line: what failed.
+    pub summary: String,
+    /// The whole text (a diff, a log's tail, regrtest's summary); may be empty.
+    pub detail: String,
+    /// The log to read, if there is one.
+    pub log: Option<Utf8PathBuf>,
+    /// The command that runs the phase again.
+    pub repro: String,
 }
 
 impl Default for Document {
@@ -56,19 +77,6 @@ impl Default for Document {
 }
 
 impl Document {
-    /// Reads `path`; a missing file is an empty document, one of another schema is replaced.
-    pub fn read(path: &Utf8Path) -> anyhow::Result<Document> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Document::default()),
-            Err(e) => return Err(e).with_context(|| format!("reading {path}")),
-        };
-        match serde_json::from_str::<Document>(&text) {
-            Ok(doc) if doc.schema_version == SCHEMA_VERSION => Ok(doc),
-            _ => Ok(Document::default()),
-        }
-    }
-
     /// Takes every cell of `other`, replacing this document's entry for the same cell: how the
     /// per-cell documents of a CI matrix become one.
     pub fn merge(&mut self, other: Document) {
@@ -79,35 +87,120 @@ impl Document {
         self.cells.sort_by(|a, b| a.cell.cmp(&b.cell));
     }
 
-    /// Cells that are not `ok` (see [`crate::render::status`]), with their status.
+    /// Cells whose [`CellResults::status`] is a problem, as `cell (status)`.
     pub fn problems(&self) -> Vec<String> {
         self.cells
             .iter()
-            .filter(|c| crate::render::status(c) != "ok")
-            .map(|c| format!("{} ({})", c.cell, crate::render::status(c)))
+            .filter(|c| c.status().is_problem())
+            .map(|c| format!("{} ({})", c.cell, c.status()))
             .collect()
     }
 
     /// Records `cell`'s build and interpreter check (phases `build` and `check`), creating
-    /// its entry if needed and keeping its other phases and suites.
-    pub fn record_build(&mut self, cell: &Cell<'_>, outcome: &CellOutcome) -> &mut CellResults {
+    /// its entry if needed and keeping its other phases and suites unless the build key
+    /// changed (then what was recorded about the old build is dropped).
+    pub fn record_build(&mut self, cell: &Cell<'_>, outcome: &CellOutcome) {
+        self.entry(cell, outcome);
+    }
+
+    /// Records the build and how the release's sources were fetched and verified.
+    pub fn record_sources(
+        &mut self,
+        cell: &Cell<'_>,
+        outcome: &CellOutcome,
+        fetch: Phase,
+        verify: Phase,
+    ) {
+        let entry = self.entry(cell, outcome);
+        entry.phases.insert(PhaseKey::Fetch, fetch);
+        entry.phases.insert(PhaseKey::Verify, verify);
+    }
+
+    /// Records the build and a run of CPython's tests (phase `test-cpython-<profile>`):
+    /// `passed` if regrtest's verdict is a pass, `failed` if not, `error` without a verdict,
+    /// `not-run` if it did not run.
+    pub fn record_cpython_tests(&mut self, cell: &Cell<'_>, outcome: &CellOutcome, run: &TestRun) {
+        let status = match &run.outcome {
+            Outcome::Evaluated(_) if run.ok() => PhaseStatus::Passed,
+            Outcome::Evaluated(_) => PhaseStatus::Failed,
+            Outcome::Error { .. } => PhaseStatus::Error,
+            Outcome::NotRun { .. } => PhaseStatus::NotRun,
+        };
+        let key = PhaseKey::TestCpython { profile: run.profile.clone() };
+        let phase = Phase::new(status, Some(run.seconds), &run.line());
+        self.entry(cell, outcome).phases.insert(key, phase);
+    }
+
+    /// Records the build and the extension suites that ran on it. Each suite's results
+    /// replace only that suite's earlier results in the cell; the `extension-suites` phase
+    /// then sums up all the cell's suites. No suite ran (an empty `suites`): nothing but the
+    /// build is recorded, so a cell that was not tested never reads `clean`.
+    pub fn record_suites(
+        &mut self,
+        cell: &Cell<'_>,
+        outcome: &CellOutcome,
+        suites: Vec<SuiteResult>,
+    ) {
+        let entry = self.entry(cell, outcome);
+        if suites.is_empty() {
+            return;
+        }
+        for suite in suites {
+            match entry.suites.iter_mut().find(|s| s.suite == suite.suite) {
+                Some(earlier) => *earlier = suite,
+                None => entry.suites.push(suite),
+            }
+        }
+        let seconds = entry.suites.iter().map(|s| s.seconds).sum();
+        let status = if entry.suites.iter().all(|s| s.clean()) {
+            PhaseStatus::Clean
+        } else {
+            PhaseStatus::Findings
+        };
+        let names: Vec<&str> = entry.suites.iter().map(|s| s.suite.as_str()).collect();
+        entry.phases.insert(
+            PhaseKey::ExtensionSuites,
+            Phase::new(status, Some(seconds), &names.join(", ")),
+        );
+    }
+
+    /// Records the build and any phase: for a phase none of the `record_*` methods above
+    /// covers. `build` and `check` are derived from `outcome` and cannot be set here.
+    pub fn record_phase(
+        &mut self,
+        cell: &Cell<'_>,
+        outcome: &CellOutcome,
+        key: PhaseKey,
+        phase: Phase,
+    ) {
+        let entry = self.entry(cell, outcome);
+        if !matches!(key, PhaseKey::Build | PhaseKey::Check) {
+            entry.phases.insert(key, phase);
+        }
+    }
+
+    /// `cell`'s entry with its build and check recorded from `outcome`.
+    fn entry(&mut self, cell: &Cell<'_>, outcome: &CellOutcome) -> &mut CellResults {
         let name = cell.name();
         let index = match self.cells.iter().position(|c| c.cell == name) {
             Some(i) => i,
             None => {
-                self.cells.push(CellResults {
-                    cell: name.clone(),
-                    version: cell.release.version.to_string(),
-                    variant: cell.variant.name.clone(),
-                    key: outcome.key.clone(),
-                    source_sha256: cell.release.sha256.clone(),
-                    build: outcome.build.clone(),
-                    check: outcome.check.clone(),
-                    suites: Vec::new(),
-                    phases: BTreeMap::new(),
-                });
-                self.cells.sort_by(|a, b| a.cell.cmp(&b.cell));
-                self.cells.iter().position(|c| c.cell == name).unwrap_or(0)
+                let at = self.cells.partition_point(|c| c.cell < name);
+                self.cells.insert(
+                    at,
+                    CellResults {
+                        cell: name.clone(),
+                        version: cell.release.version.to_string(),
+                        variant: cell.variant.name.clone(),
+                        key: outcome.key.clone(),
+                        source_sha256: cell.release.sha256.clone(),
+                        build: outcome.build.clone(),
+                        check: outcome.check.clone(),
+                        suites: Vec::new(),
+                        phases: BTreeMap::new(),
+                    },
+                );
+                at
             }
         };
         let entry = &mut self.cells[index];
@@ -117,61 +210,137 @@ impl Document {
             entry.phases.clear();
         }
         entry.key = outcome.key.clone();
+        entry.source_sha256 = cell.release.sha256.clone();
         entry.build = outcome.build.clone();
         entry.check = outcome.check.clone();
-        let (status, seconds) = match &outcome.build {
-            BuildStatus::Cached => ("cached", Some(0)),
-            BuildStatus::Built { seconds } => ("built", Some(*seconds)),
-            BuildStatus::Failed { .. } => ("failed", None),
-            BuildStatus::Cancelled => ("cancelled", None),
+        let build = match &outcome.build {
+            BuildStatus::Cached => Phase::new(PhaseStatus::Cached, Some(0), ""),
+            BuildStatus::Built { seconds } => Phase::new(PhaseStatus::Built, Some(*seconds), ""),
+            BuildStatus::Failed { phase, message, .. } => {
+                Phase::new(PhaseStatus::Failed, None, &format!("{phase}: {message}"))
+            }
+            BuildStatus::Cancelled => Phase::new(PhaseStatus::Cancelled, None, ""),
         };
-        entry.phases.insert("build".to_owned(), Phase::new(status, seconds, ""));
+        entry.phases.insert(PhaseKey::Build, build);
         let check = match &outcome.check {
-            CheckStatus::Passed => Phase::new("passed", None, ""),
-            CheckStatus::Mismatch { diff } => Phase::new("failed", None, diff),
-            CheckStatus::Error { message } => Phase::new("error", None, message),
-            CheckStatus::NotRun => Phase::new("not-run", None, ""),
+            CheckStatus::Passed => Phase::new(PhaseStatus::Passed, None, ""),
+            CheckStatus::Mismatch { diff } => Phase::new(PhaseStatus::Failed, None, diff),
+            CheckStatus::Error { message } => Phase::new(PhaseStatus::Error, None, message),
+            CheckStatus::NotRun => Phase::new(PhaseStatus::NotRun, None, ""),
         };
-        entry.phases.insert("check".to_owned(), check);
+        entry.phases.insert(PhaseKey::Check, check);
         entry
     }
+}
 
-    /// Records `cell`'s build and the extension suites that ran on it (phase
-    /// `extension-suites`), replacing the suites recorded before.
-    pub fn record_suites(
-        &mut self,
-        cell: &Cell<'_>,
-        outcome: &CellOutcome,
-        suites: Vec<SuiteResult>,
-    ) {
-        let entry = self.record_build(cell, outcome);
-        let seconds = suites.iter().map(|s| s.seconds).sum();
-        let status = if suites.iter().all(|s| s.clean()) { "clean" } else { "findings" };
-        let names: Vec<&str> = suites.iter().map(|s| s.suite.as_str()).collect();
-        entry.phases.insert(
-            "extension-suites".to_owned(),
-            Phase::new(status, Some(seconds), &names.join(", ")),
-        );
-        entry.suites = suites;
+impl CellResults {
+    /// The cell's state: the worst that its build, its check, every recorded phase
+    /// (CPython's tests included) and its suites' findings put it in.
+    pub fn status(&self) -> CellStatus {
+        let mut worst = CellStatus::Ok;
+        for f in self.failed_phases() {
+            let status = match f.status {
+                PhaseStatus::Cancelled => CellStatus::Cancelled,
+                _ => CellStatus::of_failed(&f.phase),
+            };
+            worst = worst.min(status);
+        }
+        let findings = self.suites.iter().any(|s| !s.clean())
+            || self.phases.get(&PhaseKey::ExtensionSuites).map(|p| p.status)
+                == Some(PhaseStatus::Findings);
+        if findings {
+            worst = worst.min(CellStatus::Findings);
+        }
+        if worst == CellStatus::Ok && !self.tested() {
+            return CellStatus::NotTested;
+        }
+        worst
+    }
+
+    /// Whether any test (regrtest or an extension suite) ran on the cell.
+    fn tested(&self) -> bool {
+        !self.suites.is_empty()
+            || self.phases.iter().any(|(key, phase)| {
+                matches!(key, PhaseKey::TestCpython { .. } | PhaseKey::ExtensionSuites)
+                    && phase.status != PhaseStatus::NotRun
+            })
+    }
+
+    /// Every failed phase, in pipeline order: the build and the check from their typed
+    /// results (with log, tail and diff), every other phase from its recorded status.
+    pub fn failed_phases(&self) -> Vec<PhaseFailure> {
+        let build_repro = format!("cargo xtask build {}", self.cell);
+        let mut out = Vec::new();
+        match &self.build {
+            BuildStatus::Failed { phase, message, log, tail } => out.push(PhaseFailure {
+                phase: PhaseKey::Build,
+                status: PhaseStatus::Failed,
+                summary: format!("{phase} failed: {message}"),
+                detail: tail.clone(),
+                log: Some(log.clone()),
+                repro: build_repro.clone(),
+            }),
+            BuildStatus::Cancelled => out.push(PhaseFailure {
+                phase: PhaseKey::Build,
+                status: PhaseStatus::Cancelled,
+                summary: "build cancelled".to_owned(),
+                detail: String::new(),
+                log: None,
+                repro: build_repro.clone(),
+            }),
+            BuildStatus::Cached | BuildStatus::Built { .. } => {}
+        }
+        match &self.check {
+            CheckStatus::Mismatch { diff } => out.push(PhaseFailure {
+                phase: PhaseKey::Check,
+                status: PhaseStatus::Failed,
+                summary: format!("promise broken: {}", first_line(diff)),
+                detail: diff.clone(),
+                log: None,
+                repro: build_repro.clone(),
+            }),
+            CheckStatus::Error { message } => out.push(PhaseFailure {
+                phase: PhaseKey::Check,
+                status: PhaseStatus::Error,
+                summary: format!("check error: {}", first_line(message)),
+                detail: message.clone(),
+                log: None,
+                repro: build_repro.clone(),
+            }),
+            CheckStatus::Passed | CheckStatus::NotRun => {}
+        }
+        for (key, phase) in &self.phases {
+            if !phase.status.is_failure() || out.iter().any(|f| &f.phase == key) {
+                continue;
+            }
+            let repro = match key {
+                PhaseKey::Fetch | PhaseKey::Verify => {
+                    format!("cargo xtask fetch --version {}", self.version)
+                }
+                PhaseKey::Build | PhaseKey::Check => build_repro.clone(),
+                PhaseKey::TestCpython { profile } => {
+                    format!("cargo xtask test-cpython {} --profile {profile}", self.cell)
+                }
+                PhaseKey::ExtensionSuites => format!("cargo xtask test {}", self.cell),
+            };
+            let summary = match first_line(&phase.detail) {
+                "" => format!("{key} {}", phase.status),
+                line => format!("{key} {}: {line}", phase.status),
+            };
+            out.push(PhaseFailure {
+                phase: key.clone(),
+                status: phase.status,
+                summary,
+                detail: phase.detail.clone(),
+                log: None,
+                repro,
+            });
+        }
+        out.sort_by(|a, b| a.phase.cmp(&b.phase));
+        out
     }
 }
 
-/// The status of one phase of a cell (fetch, verify, build, check, test-cpython,
-/// extension-suites), with its time where it took any.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Phase {
-    /// `built`, `cached`, `passed`, `failed`, `clean`, `findings`, …
-    pub status: String,
-    /// Wall-clock seconds, if measured.
-    pub seconds: Option<u64>,
-    /// One line of detail (a source, a diff, the suites run).
-    #[serde(default)]
-    pub detail: String,
-}
-
-impl Phase {
-    /// A phase.
-    pub fn new(status: &str, seconds: Option<u64>, detail: &str) -> Phase {
-        Phase { status: status.to_owned(), seconds, detail: detail.to_owned() }
-    }
+pub(crate) fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or("")
 }

@@ -1,20 +1,33 @@
-//! Renderings for people and machines. Pure: text in memory, no file system, no processes.
+//! The results document and what the tool shows of it, for people and machines.
 //!
 //! - [`cell_list_text`]: the table `cargo xtask list` prints.
 //! - [`cell_list_json`]: the same cells as JSON for GitHub Actions' `fromJson`
 //!   (`{"include": [{"cell": …, "version": …, "variant": …}]}`).
-//! - [`Document`]: the run's results document, `<work>/report/report.json`.
+//! - [`Document`]: the run's results document, `<work>/report/report.json`, with typed
+//!   phases ([`PhaseKey`], [`PhaseStatus`]) and a cell status derived from every phase
+//!   ([`CellStatus`]); `Document::record_*` is how commands write it.
+//! - [`Document::read`] and [`Document::merge_file`] are the crate's only file system
+//!   access: they read a document, and [`ReadError::set_aside`] moves a broken one aside.
+//!   Writing is the caller's. Everything else is pure: text in memory, no processes.
 //! - [`render`]: Markdown, JUnit XML, GitHub annotations and HTML from a [`Document`].
 
 mod document;
+mod file;
+mod phase;
 pub mod render;
 #[cfg(test)]
 mod render_tests;
+#[cfg(test)]
+mod tests_document;
 
 use matrix::Cell;
 use serde::Serialize;
 
-pub use crate::document::{CellResults, Document, Phase, SCHEMA_VERSION};
+pub use crate::{
+    document::{CellResults, Document, PhaseFailure, SCHEMA_VERSION},
+    file::{Aside, ReadError},
+    phase::{CellStatus, Phase, PhaseKey, PhaseStatus},
+};
 
 /// One cell as GitHub Actions sees it.
 #[derive(Debug, Serialize)]

@@ -1,27 +1,29 @@
 //! Renderings of the results [`Document`]: Markdown (for `$GITHUB_STEP_SUMMARY`), JUnit XML
-//! (one testsuite per cell), GitHub annotations, and one self-contained HTML page with the
-//! version × variant grid. Pure: strings in, strings out.
+//! (one testsuite per cell, written by `quick-junit`), GitHub annotations, and one
+//! self-contained HTML page with the version × variant grid (a `minijinja` template,
+//! `report.html`, with HTML auto-escaping). Every rendering shows every failed phase
+//! ([`CellResults::failed_phases`]) and every unexpected finding. Pure: strings in, strings
+//! out.
 
-use std::collections::BTreeSet;
+use build::CheckStatus;
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+use serde::Serialize;
 
-use build::{BuildStatus, CheckStatus};
-
-use crate::{CellResults, Document};
-
-/// The one-word state of a cell, worst first.
-pub fn status(cell: &CellResults) -> &'static str {
-    match (&cell.build, &cell.check) {
-        (BuildStatus::Failed { .. }, _) => "build-failed",
-        (BuildStatus::Cancelled, _) => "cancelled",
-        (_, CheckStatus::Mismatch { .. } | CheckStatus::Error { .. }) => "broken-promise",
-        _ if cell.suites.iter().any(|s| !s.clean()) => "findings",
-        _ => "ok",
-    }
-}
+use crate::{
+    CellResults, CellStatus, Document, PhaseFailure, PhaseKey, PhaseStatus, document::first_line,
+};
 
 /// The findings no `[[expected]]` entry accepts.
 fn findings_count(cell: &CellResults) -> usize {
     cell.suites.iter().map(|s| s.unexpected().count()).sum()
+}
+
+/// The grid's label of a cell: its status, with the number of findings.
+fn label(cell: &CellResults) -> String {
+    match cell.status() {
+        CellStatus::Findings => format!("findings: {}", findings_count(cell)),
+        s => s.to_string(),
+    }
 }
 
 fn versions_and_variants(doc: &Document) -> (Vec<String>, Vec<String>) {
@@ -42,7 +44,15 @@ fn cell<'d>(doc: &'d Document, version: &str, variant: &str) -> Option<&'d CellR
     doc.cells.iter().find(|c| c.version == version && c.variant == variant)
 }
 
-/// Markdown: the grid, then every finding with its repro command.
+/// A failed phase on one line: what failed, its log, the command that runs it again.
+fn failure_line(f: &PhaseFailure) -> String {
+    match &f.log {
+        Some(log) => format!("{} (log `{log}`; repro `{}`)", f.summary, f.repro),
+        None => format!("{} (repro `{}`)", f.summary, f.repro),
+    }
+}
+
+/// Markdown: the grid, then every failed phase and finding with its repro command.
 pub fn markdown(doc: &Document) -> String {
     let (versions, variants) = versions_and_variants(doc);
     let mut out = String::from("# debug-matrix results\n\n");
@@ -51,13 +61,7 @@ pub fn markdown(doc: &Document) -> String {
     for v in &versions {
         let row: Vec<String> = variants
             .iter()
-            .map(|var| match cell(doc, v, var) {
-                None => " ".to_owned(),
-                Some(c) => match status(c) {
-                    "findings" => format!("findings: {}", findings_count(c)),
-                    s => s.to_owned(),
-                },
-            })
+            .map(|var| cell(doc, v, var).map_or_else(|| " ".to_owned(), label))
             .collect();
         out.push_str(&format!("| {v} | {} |\n", row.join(" | ")));
     }
@@ -90,24 +94,10 @@ pub fn markdown(doc: &Document) -> String {
     out
 }
 
-/// Problems of a cell as one line each (with the repro command).
+/// Problems of a cell as one Markdown item each (with the repro command): its failed
+/// phases, then its unexpected findings with their whole message.
 fn problems(c: &CellResults) -> Vec<String> {
-    let mut out = Vec::new();
-    if let BuildStatus::Failed { phase, message, log, .. } = &c.build {
-        out.push(format!(
-            "{phase} failed: {message} (log `{log}`; repro `cargo xtask build {}`)",
-            c.cell
-        ));
-    }
-    match &c.check {
-        CheckStatus::Mismatch { diff } => out.push(format!(
-            "promise broken: {} (repro `cargo xtask build {}`)",
-            first_line(diff),
-            c.cell
-        )),
-        CheckStatus::Error { message } => out.push(format!("check error: {}", first_line(message))),
-        _ => {}
-    }
+    let mut out: Vec<String> = c.failed_phases().iter().map(failure_line).collect();
     for s in &c.suites {
         for f in s.unexpected() {
             let mut line = format!(
@@ -133,66 +123,82 @@ fn problems(c: &CellResults) -> Vec<String> {
     out
 }
 
-fn first_line(s: &str) -> &str {
-    s.lines().next().unwrap_or("")
+/// A failed phase's detail, or nothing if its summary already says it all.
+fn more_than_the_summary(f: &PhaseFailure) -> &str {
+    let detail = f.detail.trim_end();
+    if f.summary.contains(detail) { "" } else { detail }
 }
 
-fn xml(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+/// A failed phase's whole text: its line, then its detail unless the line already says it.
+fn failure_text(f: &PhaseFailure) -> String {
+    let mut text = failure_line(f);
+    let more = more_than_the_summary(f);
+    if !more.is_empty() {
+        text.push('\n');
+        text.push_str(more);
+    }
+    text
 }
 
-/// JUnit XML: one testsuite per cell; its build, its promise check, and one case per suite
-/// test with a finding (plus one passing case per clean suite).
-pub fn junit(doc: &Document) -> String {
-    let mut out = String::from(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"debug-matrix\">\n",
-    );
+/// A failing JUnit status with a one-line message and the whole text.
+fn failure(message: &str, text: &str) -> TestCaseStatus {
+    let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+    status.set_message(first_line(message)).set_description(text);
+    status
+}
+
+/// JUnit XML: one testsuite per cell; its build, its promise check, every other recorded
+/// phase (CPython's tests, …; a failing case per failed phase, a skipped one per phase that
+/// did not run), and one case per suite test with a finding (plus one passing case per clean
+/// suite). `quick-junit` writes it, dropping characters XML cannot carry.
+pub fn junit(doc: &Document) -> anyhow::Result<String> {
+    let mut report = Report::new("debug-matrix");
     for c in &doc.cells {
-        let mut cases: Vec<(String, Option<String>)> = Vec::new();
-        let build_failure = match &c.build {
-            BuildStatus::Failed { phase, message, .. } => Some(format!("{phase}: {message}")),
-            BuildStatus::Cancelled => Some("cancelled".to_owned()),
-            _ => None,
+        let failures = c.failed_phases();
+        let failed = |key: &PhaseKey| failures.iter().find(|f| &f.phase == key);
+        let not_run = |key: &PhaseKey| match key {
+            PhaseKey::Check => matches!(c.check, CheckStatus::NotRun),
+            _ => c.phases.get(key).map(|p| p.status) == Some(PhaseStatus::NotRun),
         };
-        cases.push(("build".to_owned(), build_failure));
-        let check_failure = match &c.check {
-            CheckStatus::Mismatch { diff } => Some(diff.clone()),
-            CheckStatus::Error { message } => Some(message.clone()),
-            _ => None,
+        let phase_status = |key: &PhaseKey| match failed(key) {
+            Some(f) => failure(&f.summary, &format!("{}\n", failure_text(f))),
+            None if not_run(key) => TestCaseStatus::skipped(),
+            None => TestCaseStatus::success(),
         };
-        cases.push(("interpreter-check".to_owned(), check_failure));
+        let mut cases = vec![
+            TestCase::new("build", phase_status(&PhaseKey::Build)),
+            TestCase::new("interpreter-check", phase_status(&PhaseKey::Check)),
+        ];
+        for key in c.phases.keys() {
+            let shown_otherwise = match key {
+                PhaseKey::Build | PhaseKey::Check => true,
+                // The suites are cases of their own, unless the phase itself failed.
+                PhaseKey::ExtensionSuites => failed(key).is_none(),
+                _ => false,
+            };
+            if !shown_otherwise {
+                cases.push(TestCase::new(key.to_string(), phase_status(key)));
+            }
+        }
         for s in &c.suites {
             if s.clean() {
-                cases.push((s.suite.clone(), None));
+                cases.push(TestCase::new(s.suite.as_str(), TestCaseStatus::success()));
             }
             for f in s.unexpected() {
                 let name = format!("{}::{}", s.suite, f.test.as_deref().unwrap_or("-"));
-                cases
-                    .push((name, Some(format!("{:?}: {}\nrepro: {}", f.kind, f.message, f.repro))));
+                let kind = format!("{:?}", f.kind);
+                let text = format!("{kind}: {}\nrepro: {}\n", f.message, f.repro);
+                cases.push(TestCase::new(name, failure(&format!("{kind}: {}", f.message), &text)));
             }
         }
-        let failures = cases.iter().filter(|(_, f)| f.is_some()).count();
-        out.push_str(&format!(
-            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\">\n",
-            xml(&c.cell),
-            cases.len()
-        ));
-        for (name, failure) in cases {
-            match failure {
-                None => out.push_str(&format!("    <testcase classname=\"{}\" name=\"{}\"/>\n", xml(&c.cell), xml(&name))),
-                Some(text) => out.push_str(&format!(
-                    "    <testcase classname=\"{}\" name=\"{}\">\n      <failure message=\"{}\">{}</failure>\n    </testcase>\n",
-                    xml(&c.cell),
-                    xml(&name),
-                    xml(first_line(&text)),
-                    xml(&text)
-                )),
-            }
+        let mut suite = TestSuite::new(c.cell.as_str());
+        for mut case in cases {
+            case.set_classname(c.cell.as_str());
+            suite.add_test_case(case);
         }
-        out.push_str("  </testsuite>\n");
+        report.add_test_suite(suite);
     }
-    out.push_str("</testsuites>\n");
-    out
+    Ok(report.to_string()?)
 }
 
 fn escape_annotation(s: &str) -> String {
@@ -203,8 +209,9 @@ fn escape_property(s: &str) -> String {
     escape_annotation(s).replace(':', "%3A").replace(',', "%2C")
 }
 
-/// GitHub workflow commands, one `::error …::` line per problem; a finding in a test names
-/// the test file (relative to the suite's project) so GitHub places it.
+/// GitHub workflow commands, one `::error …::` line per problem: each unexpected finding (a
+/// finding in a test names the test file, relative to the suite's project, so GitHub places
+/// it) and each failed phase, with its detail.
 pub fn annotations(doc: &Document) -> String {
     let mut out = String::new();
     for c in &doc.cells {
@@ -230,122 +237,194 @@ pub fn annotations(doc: &Document) -> String {
                 ));
             }
         }
-        if matches!(c.build, BuildStatus::Failed { .. })
-            || matches!(c.check, CheckStatus::Mismatch { .. } | CheckStatus::Error { .. })
-        {
-            let p = problems(c).into_iter().next().unwrap_or_default();
+        for f in c.failed_phases() {
+            let message = failure_text(&f);
             out.push_str(&format!(
                 "::error title={}::{}\n",
-                escape_property(&c.cell),
-                escape_annotation(&p)
+                escape_property(&format!("{} {}", c.cell, f.phase)),
+                escape_annotation(&message)
             ));
         }
     }
     out
 }
 
-/// One self-contained page: the version × variant grid coloured by status; each cell opens
-/// its findings, logs and repro lines.
-pub fn html(doc: &Document) -> String {
+/// The page's data; the template (`report.html`) escapes every string in it.
+#[derive(Serialize)]
+struct Page {
+    variants: Vec<String>,
+    rows: Vec<Row>,
+    cells: Vec<CellView>,
+}
+
+#[derive(Serialize)]
+struct Row {
+    version: String,
+    cells: Vec<Option<GridCell>>,
+}
+
+#[derive(Serialize)]
+struct GridCell {
+    /// The CSS class: the status word.
+    status: String,
+    anchor: String,
+    label: String,
+}
+
+#[derive(Serialize)]
+struct CellView {
+    anchor: String,
+    name: String,
+    status: String,
+    open: bool,
+    key: String,
+    source_sha256: String,
+    failures: Vec<FailureView>,
+    phases: Vec<PhaseView>,
+    suites: Vec<SuiteView>,
+}
+
+#[derive(Serialize)]
+struct FailureView {
+    summary: String,
+    log: Option<String>,
+    repro: String,
+    detail: String,
+}
+
+#[derive(Serialize)]
+struct PhaseView {
+    key: String,
+    status: String,
+    seconds: String,
+    detail: String,
+}
+
+#[derive(Serialize)]
+struct SuiteView {
+    suite: String,
+    passed: u64,
+    failed: u64,
+    skipped: u64,
+    detectors: String,
+    log: String,
+    findings: Vec<FindingView>,
+}
+
+#[derive(Serialize)]
+struct FindingView {
+    kind: String,
+    test: String,
+    expected: Option<String>,
+    message: String,
+    repro: String,
+}
+
+fn page(doc: &Document) -> Page {
     let (versions, variants) = versions_and_variants(doc);
-    let h = |s: &str| xml(s);
-    let mut out = String::from(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>debug-matrix results</title>\n<style>\n\
-         body{font-family:system-ui,sans-serif;margin:2em;color:#222}\n\
-         table{border-collapse:collapse}td,th{border:1px solid #999;padding:.6em 1em;text-align:center}\n\
-         td.ok{background:#c8f0c8}td.findings{background:#ffe08a}td.build-failed,td.broken-promise,td.cancelled{background:#f4a6a6}\n\
-         td.none{background:#eee}details{margin:.5em 0}pre{background:#f6f6f6;padding:.5em;white-space:pre-wrap}\n\
-         </style></head><body>\n<h1>debug-matrix results</h1>\n<table id=\"grid\">\n<tr><th>version</th>",
-    );
-    for v in &variants {
-        out.push_str(&format!("<th>{}</th>", h(v)));
-    }
-    out.push_str("</tr>\n");
-    for ver in &versions {
-        out.push_str(&format!("<tr><th>{}</th>", h(ver)));
-        for var in &variants {
-            match cell(doc, ver, var) {
-                None => out.push_str("<td class=\"none\">–</td>"),
-                Some(c) => {
-                    let st = status(c);
-                    let label = if st == "findings" {
-                        format!("{} findings", findings_count(c))
-                    } else {
-                        st.to_owned()
-                    };
-                    out.push_str(&format!(
-                        "<td class=\"{st}\"><a href=\"#{}\">{}</a></td>",
-                        h(&anchor(&c.cell)),
-                        h(&label)
-                    ));
+    let rows = versions
+        .iter()
+        .map(|ver| Row {
+            version: ver.clone(),
+            cells: variants
+                .iter()
+                .map(|var| {
+                    cell(doc, ver, var).map(|c| GridCell {
+                        status: c.status().to_string(),
+                        anchor: anchor(&c.cell),
+                        label: match c.status() {
+                            CellStatus::Findings => format!("{} findings", findings_count(c)),
+                            s => s.to_string(),
+                        },
+                    })
+                })
+                .collect(),
+        })
+        .collect();
+    let cells = doc
+        .cells
+        .iter()
+        .map(|c| CellView {
+            anchor: anchor(&c.cell),
+            name: c.cell.clone(),
+            status: c.status().to_string(),
+            open: c.status().is_problem(),
+            key: c.key.chars().take(16).collect(),
+            source_sha256: c.source_sha256.clone(),
+            failures: c
+                .failed_phases()
+                .into_iter()
+                .map(|f| FailureView {
+                    detail: more_than_the_summary(&f).to_owned(),
+                    summary: f.summary,
+                    log: f.log.map(|l| l.to_string()),
+                    repro: f.repro,
+                })
+                .collect(),
+            phases: c
+                .phases
+                .iter()
+                .map(|(key, p)| PhaseView {
+                    key: key.to_string(),
+                    status: p.status.to_string(),
+                    seconds: p.seconds.map(|s| s.to_string()).unwrap_or_default(),
+                    detail: p.detail.clone(),
+                })
+                .collect(),
+            suites: c
+                .suites
+                .iter()
+                .map(|s| SuiteView {
+                    suite: s.suite.clone(),
+                    passed: s.counts.passed,
+                    failed: s.counts.failed,
+                    skipped: s.counts.skipped,
+                    detectors: s.detectors.join(", "),
+                    log: s.log.to_string(),
+                    findings: s
+                        .findings
+                        .iter()
+                        .map(|f| FindingView {
+                            kind: format!("{:?}", f.kind),
+                            test: f.test.clone().unwrap_or_else(|| "-".to_owned()),
+                            expected: f.expected.clone(),
+                            message: f.message.clone(),
+                            repro: f.repro.clone(),
+                        })
+                        .collect(),
+                })
+                .collect(),
+        })
+        .collect();
+    Page { variants, rows, cells }
+}
+
+/// One self-contained page: the version × variant grid coloured by status; each cell opens
+/// its failed phases, its phases, its findings, logs and repro lines.
+pub fn html(doc: &Document) -> anyhow::Result<String> {
+    let mut env = minijinja::Environment::new();
+    // HTML auto-escaping by the template's name; minijinja's escaper, except that `/` stays
+    // as it is (harmless in text and quoted attributes), so paths and repro lines in the
+    // page's source read and search as they are.
+    env.set_formatter(|out, state, value| match value.as_str() {
+        Some(s)
+            if matches!(state.auto_escape(), minijinja::AutoEscape::Html) && !value.is_safe() =>
+        {
+            for (i, part) in s.split('/').enumerate() {
+                if i > 0 {
+                    out.write_str("/")?;
                 }
+                out.write_fmt(format_args!("{}", minijinja::HtmlEscape(part)))?;
             }
+            Ok(())
         }
-        out.push_str("</tr>\n");
-    }
-    out.push_str("</table>\n");
-    for c in &doc.cells {
-        out.push_str(&format!(
-            "<details id=\"{}\"{}><summary>{} — {}</summary>\n<p>build key <code>{}</code>, source sha256 <code>{}</code></p>\n",
-            h(&anchor(&c.cell)),
-            if status(c) == "ok" { "" } else { " open" },
-            h(&c.cell),
-            status(c),
-            h(&c.key[..c.key.len().min(16)]),
-            h(&c.source_sha256)
-        ));
-        if let BuildStatus::Failed { phase, message, log, tail } = &c.build {
-            out.push_str(&format!(
-                "<p>{} failed: {} — log <code>{}</code></p><pre>{}</pre>\n",
-                h(phase),
-                h(message),
-                h(log.as_str()),
-                h(tail)
-            ));
-        }
-        if let CheckStatus::Mismatch { diff } = &c.check {
-            out.push_str(&format!("<p>promise broken</p><pre>{}</pre>\n", h(diff)));
-        }
-        for s in &c.suites {
-            out.push_str(&format!(
-                "<h3>{}: {} passed, {} failed, {} skipped ({})</h3>\n<p>log <code>{}</code></p>\n",
-                h(&s.suite),
-                s.counts.passed,
-                s.counts.failed,
-                s.counts.skipped,
-                h(&s.detectors.join(", ")),
-                h(s.log.as_str())
-            ));
-            for f in &s.findings {
-                let (open, expected) = match &f.expected {
-                    Some(reason) => ("", format!(" — expected: {}", h(reason))),
-                    None => (" open", String::new()),
-                };
-                out.push_str(&format!(
-                    "<details{open}><summary>{:?} in <code>{}</code>{expected}</summary><pre>{}</pre><p>repro: <code>{}</code></p></details>\n",
-                    f.kind,
-                    h(f.test.as_deref().unwrap_or("-")),
-                    h(&f.message),
-                    h(&f.repro)
-                ));
-            }
-        }
-        out.push_str("</details>\n");
-    }
-    out.push_str("</body></html>\n");
-    out
+        _ => minijinja::escape_formatter(out, state, value),
+    });
+    env.add_template("report.html", include_str!("report.html"))?;
+    let html = env.get_template("report.html")?.render(minijinja::value::Serde(page(doc)))?;
+    Ok(format!("{html}\n"))
 }
 
 fn anchor(cell: &str) -> String {
     cell.replace(['+', '.'], "-")
-}
-
-/// The distinct finding kinds in the document, for summaries.
-pub fn kinds(doc: &Document) -> BTreeSet<String> {
-    doc.cells
-        .iter()
-        .flat_map(|c| c.suites.iter())
-        .flat_map(|s| s.findings.iter())
-        .map(|f| format!("{:?}", f.kind))
-        .collect()
 }

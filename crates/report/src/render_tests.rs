@@ -6,7 +6,7 @@ use exttest::{Counts, Finding, FindingKind, SuiteResult};
 
 use crate::{CellResults, Document, render};
 
-fn suite(cell: &str, name: &str, findings: Vec<Finding>) -> SuiteResult {
+pub(crate) fn suite(cell: &str, name: &str, findings: Vec<Finding>) -> SuiteResult {
     SuiteResult {
         cell: cell.to_owned(),
         suite: name.to_owned(),
@@ -40,7 +40,7 @@ fn cell(
     }
 }
 
-fn finding(kind: FindingKind, test: &str, message: &str, repro: &str) -> Finding {
+pub(crate) fn finding(kind: FindingKind, test: &str, message: &str, repro: &str) -> Finding {
     Finding {
         kind,
         test: Some(test.to_owned()),
@@ -50,7 +50,7 @@ fn finding(kind: FindingKind, test: &str, message: &str, repro: &str) -> Finding
     }
 }
 
-fn document() -> Document {
+pub(crate) fn document() -> Document {
     let leak = finding(
         FindingKind::RefLeak,
         "tests/test_refbugs.py::test_leak_new_ref",
@@ -194,8 +194,8 @@ fn annotations() {
     expect![[r#"
         ::error file=tests/test_refbugs.py,title=3.13.5+debug RefLeak::tests/test_refbugs.py::test_leak_new_ref: leaks: refs deltas [2, 2, 2], blocks deltas [3, 3, 3]%0Arepro: cargo xtask test 3.13.5+debug --suite refbugs -k test_leak_new_ref
         ::error file=tests/test_refbugs.py,title=3.13.5+valgrind InvalidMemory::tests/test_refbugs.py::test_use_after_free: Invalid read of size 1%0A   at 0x48: use_after_free (_refbugs.c:121)%0Arepro: cargo xtask test 3.13.5+valgrind --suite refbugs -k test_use_after_free
-        ::error title=3.13.5+broken::configure failed: exited with exit status: 77 (log `/w/builds/x/logs/configure.log`; repro `cargo xtask build 3.13.5+broken`)
-        ::error title=3.13.5+trace-refs::promise broken: abiflags: promised "d", got "" (repro `cargo xtask build 3.13.5+trace-refs`)
+        ::error title=3.13.5+broken build::configure failed: exited with exit status: 77 (log `/w/builds/x/logs/configure.log`; repro `cargo xtask build 3.13.5+broken`)%0Aconfigure: error: C compiler cannot create executables
+        ::error title=3.13.5+trace-refs check::promise broken: abiflags: promised "d", got "" (repro `cargo xtask build 3.13.5+trace-refs`)
     "#]].assert_eq(&render::annotations(&document()));
 }
 
@@ -210,14 +210,18 @@ fn stored_document() {
 
 #[test]
 fn junit_and_html() {
-    expect_file!["../test_data/junit.xml"].assert_eq(&render::junit(&document()));
-    expect_file!["../test_data/report.html"].assert_eq(&render::html(&document()));
+    expect_file!["../test_data/junit.xml"].assert_eq(&render::junit(&document()).expect("junit"));
+    expect_file!["../test_data/report.html"].assert_eq(&render::html(&document()).expect("html"));
 }
 
 #[test]
 fn renderings_agree_on_the_findings() {
     let doc = document();
-    let (md, junit, html) = (render::markdown(&doc), render::junit(&doc), render::html(&doc));
+    let (md, junit, html) = (
+        render::markdown(&doc),
+        render::junit(&doc).expect("junit"),
+        render::html(&doc).expect("html"),
+    );
     let annotations = render::annotations(&doc);
     let mut expected = 0;
     for c in &doc.cells {
