@@ -308,3 +308,50 @@ def test_the_plugins_docstring_points_to_the_protocol_file():
     with open(os.path.join(PLUGIN_DIR, "debug_matrix_pytest.py"), encoding="utf-8") as f:
         source = f.read()
     assert os.path.basename(SCHEMA_PATH) in source
+
+
+def test_watched_modules_are_reported_once_with_the_file_they_came_from(run_plugin, pytester):
+    pytester.makepyfile(
+        test_imports="""
+        def test_one():
+            import json.decoder
+
+        def test_two():
+            import json.decoder
+        """
+    )
+    watch = pytester.path / "modules.json"
+    watch.write_text(
+        json.dumps({"compiled": {"_json": "?"}, "twins": {"_json": ["json.decoder", "nope"]}})
+    )
+    run = run_plugin("--dm-modules=%s" % watch)
+    modules = {e["name"]: e["file"] for e in run.of("module")}
+    assert sorted(modules) == ["_json", "json.decoder"], run.of("module")
+    assert modules["json.decoder"].endswith(os.path.join("json", "decoder.py"))
+
+
+def test_a_release_abi_module_leaves_blocks_alone_to_decide(run_debug, pytester):
+    # What the plugin looks at is the file name: a module whose .so has another ABI's suffix.
+    pytester.makepyfile(
+        test_abi="""
+        import ctypes
+        import sys
+        import types
+
+        KEEP = object()
+
+        def test_loads_a_release_wheel():
+            fake = types.ModuleType("fake_release_ext")
+            fake.__file__ = "/site/fake_release_ext.cpython-313-x86_64-linux-gnu.so"
+            sys.modules["fake_release_ext"] = fake
+
+        def test_lost_reference():
+            ctypes.pythonapi.Py_IncRef(ctypes.py_object(KEEP))
+        """
+    )
+    run = run_debug("--dm-leaks")
+    signals = run.one("signals")
+    assert signals["signals"] == ["blocks"] and "fake_release_ext" in signals["reason"]
+    # refs alone grow: no longer decisive, so no leak.
+    assert run.of("leak") == [], run.of("leak")
+    assert run.ends()["test_lost_reference"]["leak_check"]["leaked"] is False
