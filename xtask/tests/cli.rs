@@ -328,6 +328,26 @@ fn fetch_falls_through_a_mirror_directory_without_the_archive() {
     assert_extracted_3_11_2(&case);
 }
 
+/// Fetches 3.11 from a mirror holding `archive` as `Python-3.11.2.tgz`, under a copied matrix
+/// that pins `sha` (scrubbed to `$SHA`, its first 12 digits to `$SHA12`) and the archive's
+/// size.
+fn fetch_crafted(case: &mut Case, archive: &[u8], sha: &str) -> Run {
+    let mirror = case.dir("mirror");
+    fs::write(mirror.join("Python-3.11.2.tgz"), archive).expect("writing the crafted archive");
+    let matrix = case.matrix_with("versions.toml", PIN_3_11_2_SHA256, sha);
+    let size = |n: usize| format!("size = {n}");
+    common::edit(
+        &matrix.join("versions.toml"),
+        &size(PIN_3_11_2_SIZE as usize),
+        &size(archive.len()),
+    );
+    case.scrub(sha, "$SHA");
+    case.scrub(&sha[..12], "$SHA12");
+    let mut args = fetch_3_11(&[mirror.as_str()]);
+    args.extend(["--matrix-dir", matrix.as_str()]);
+    case.xtask(&args)
+}
+
 /// Fetches 3.11 from a mirror holding `entries` as `Python-3.11.2.tgz`, under a copied
 /// matrix that pins that archive's real size and sha256 (`$SHA`): verification passes,
 /// extraction must refuse. Nothing may be kept in `src/` and nothing named like an
@@ -336,20 +356,7 @@ fn check_refused_archive(entries: &[Entry<'_>], escapes: &[&str], expect: Expect
     let mut case = Case::new();
     let archive = common::tgz(entries);
     let sha = common::sha256_hex(&archive);
-    let mirror = case.dir("mirror");
-    fs::write(mirror.join("Python-3.11.2.tgz"), &archive).expect("writing the crafted archive");
-    let matrix = case.matrix_with("versions.toml", PIN_3_11_2_SHA256, &sha);
-    let size = |n: usize| format!("size = {n}");
-    common::edit(
-        &matrix.join("versions.toml"),
-        &size(PIN_3_11_2_SIZE as usize),
-        &size(archive.len()),
-    );
-    case.scrub(&sha, "$SHA");
-    case.scrub(&sha[..12], "$SHA12");
-    let mut args = fetch_3_11(&[mirror.as_str()]);
-    args.extend(["--matrix-dir", matrix.as_str()]);
-    check(&case.xtask(&args), expect);
+    check(&fetch_crafted(&mut case, &archive, &sha), expect);
     assert_eq!(case.sources(), Vec::<String>::new(), "src/ must hold no tree and no .extracting-*");
     assert_eq!(case.find_named(escapes), Vec::<String>::new(), "an entry escaped into $TMP");
 }
@@ -425,9 +432,53 @@ fn verify_detects_and_removes_a_corrupted_cached_archive() {
     );
 }
 
-/// The digests that pin crafted archives are real SHA-256 (FIPS 180-2 test vectors).
+/// The crafted archives above are pinned by their SHA-256 as the tests compute it
+/// (`common::sha256_hex`), and the tool holds them to it: a harmless crafted tree passes
+/// verification under its pin and is extracted; the same bytes under a pin one hex digit off
+/// are refused before extraction, and nothing is kept.
 #[test]
 fn crafted_archives_are_pinned_by_sha256() {
+    let archive = common::tgz(&[
+        Entry::Dir("Python-3.11.2/"),
+        Entry::File("Python-3.11.2/configure", b"#!/bin/sh\n"),
+        Entry::Dir("Python-3.11.2/Include/"),
+        Entry::File("Python-3.11.2/Include/Python.h", b"/* crafted */\n"),
+    ]);
+    let sha = common::sha256_hex(&archive);
+    let mut case = Case::new();
+    check(
+        &fetch_crafted(&mut case, &archive, &sha),
+        expect![[r#"
+            exit 0
+            --- stdout
+            3.11.2: fetched from mirror $TMP/mirror, sha256 verified, no signing key pinned; extracted in $TMP/work/src/3.11.2-$SHA12
+        "#]],
+    );
+    assert_extracted_3_11_2(&case);
+
+    let flipped = if sha.starts_with('0') { '1' } else { '0' };
+    let wrong = format!("{flipped}{}", &sha[1..]);
+    let mut case = Case::new();
+    case.scrub(&sha, "$ACTUAL");
+    check(
+        &fetch_crafted(&mut case, &archive, &wrong),
+        expect![[r#"
+        exit 1
+        --- stderr
+        error: fetching CPython 3.11.2: could not fetch Python-3.11.2.tgz: no source delivered the pinned bytes
+          - mirror $TMP/mirror: Python-3.11.2.tgz from mirror $TMP/mirror does not match its pin:
+              expected sha256 $SHA
+              actual   sha256 $ACTUAL
+            (pinned in matrix/versions.toml; the file was not kept)
+    "#]],
+    );
+    assert_nothing_kept(&case);
+}
+
+/// `common::sha256_hex`, which pins the crafted archives, is SHA-256: the FIPS 180-2 test
+/// vectors.
+#[test]
+fn sha256_helper_matches_the_fips_180_2_vectors() {
     let vectors: [(&[u8], &str); 3] = [
         (b"", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
         (b"abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"),

@@ -50,45 +50,15 @@ Options
     already on disk.  It takes over from pytest's ``faulthandler_timeout`` ini
     option (one process has one such timer).
 
-Events (the ``event`` key says which)
--------------------------------------
-``session``   ``pytest``, ``python`` (``sys.version``), ``executable``,
-              ``pid``, ``gettotalrefcount`` and ``getobjects`` (bools),
-              ``leaks`` (``"enabled"``, ``"disabled"`` or ``"unavailable"``,
-              with ``leaks_reason`` when unavailable), ``warmups``, ``runs``,
-              ``timeout``.
-``baseline``  ``refs`` and ``blocks``: the deltas measured for a no-op
-              (see Calibration), ``warmups``, ``runs``; ``types`` on
-              trace-refs builds; ``screen_refs`` and ``screen_blocks``,
-              the no-op's screen deltas.
-``collect_error`` ``node`` (the collector's id, a file) and ``longrepr``:
-              pytest's whole text of an import or syntax error.
-``module``    ``name`` and ``file``: where one of ``--dm-modules``' modules
-              was loaded from, once per module.
-``signals``   ``signals`` and ``reason``: from now on only these deltas decide
-              (release-ABI extension modules such as numpy's wheels are
-              loaded; their reference counting bypasses the total).
-``start``     ``test`` (the node id), before the test's setup.
-``end``       ``test``, ``outcome`` (``passed``, ``failed`` or ``skipped``,
-              the worst of its phases), ``duration`` (seconds, all phases,
-              leak-hunting re-runs included), ``longrepr`` (short text) and
-              ``phase`` when failed, ``reason`` when skipped, ``xfail``
-              when it was expected to fail, and ``leak_check`` when it was
-              leak-checked: ``{"screen_refs", "screen_blocks", "leaked",
-              "seconds"}`` for a test the screen cleared, plus ``"refs",
-              "blocks", "raw_refs", "raw_blocks"`` when the full protocol
-              judged it; or ``not_judged`` (a reason) for a test leak
-              hunting ran but did not judge: skipped (``pytest.skip``,
-              ``self.skipTest``, a skip mark), xfailed or marked xfail,
-              failed, or ``not re-runnable: ...`` when a re-run raised or
-              recorded another outcome.
-``leak``      ``test``, ``refs`` and ``blocks`` (measured deltas minus the
-              baseline, one per measured run), ``raw_refs``, ``raw_blocks``,
-              ``leaked`` (which of ``"refs"``/``"blocks"`` met the rule), and
-              ``types`` (``{type name: growth}``) when ``sys.getobjects``
-              exists.  Only for tests judged leaking.
-``finish``    ``exitstatus``, ``leaks`` (number of leaking tests).  Missing
-              when the process died.
+Events
+------
+The events, one JSON object per line with its kind in ``event`` (``session``,
+``baseline``, ``collect_error``, ``module``, ``signals``, ``start``, ``end``,
+``leak``, ``finish``), are specified in one place, ``events.schema.json``
+beside this file: every kind, every field, what it means, with examples.
+The plugin's tests (``plugin-tests/``) validate every event this plugin
+writes against it, and ``crates/exttest/src/events.rs`` parses its examples.
+Change the three together.
 
 Leak hunting
 ------------
@@ -130,8 +100,8 @@ reports the first call's.  The full protocol calls ``item.runtest()``
 WARMUP+RUNS more times.  So setup and teardown run once
 per test, and function-scoped fixtures are shared by every run (a test must
 be re-runnable with the same fixture values; one that is not, e.g. one that
-consumes a fixture's iterator, gets ``leak_check: {"error": ...}`` and is
-not judged).  Unittest ``TestCase`` items re-run ``setUp``/``tearDown`` each
+consumes a fixture's iterator, is not judged: ``not re-runnable: run N of
+M raised ...``).  Unittest ``TestCase`` items re-run ``setUp``/``tearDown`` each
 time; doctest items get their globals restored before each re-run.
 
 Before the first run and after each run the plugin, like regrtest's ``-R``:
@@ -744,23 +714,26 @@ def _unittest_outcomes(item):
 
 
 def _not_rerunnable(item, outcome):
-    """Why the test just called is not leak-checked, or None."""
+    """Why the test just called is not leak-checked, or None: "skipped", "xfailed" (expected
+    to fail, and did), "did not pass", or "xfail" (expected to fail, and passed)."""
+    expected_failure = item.get_closest_marker("xfail") is not None or getattr(
+        getattr(item, "obj", None), "__unittest_expecting_failure__", False
+    )
     if outcome.excinfo is not None:
         exc = outcome.excinfo[1]
         if isinstance(exc, pytest.skip.Exception):
             return "skipped"
-        if isinstance(exc, pytest.xfail.Exception):
+        if isinstance(exc, pytest.xfail.Exception) or expected_failure:
             return "xfailed"
         return "did not pass"
     recorded = _unittest_outcomes(item)
     if recorded:
         if any(isinstance(e.value, pytest.skip.Exception) for e in recorded):
             return "skipped"
+        if any(isinstance(e.value, pytest.xfail.Exception) for e in recorded):
+            return "xfailed"  # unittest's expectedFailure, failing as expected
         return "did not pass"
-    if item.get_closest_marker("xfail") is not None:
-        return "xfail"
-    method = getattr(item, "obj", None)
-    if getattr(method, "__unittest_expecting_failure__", False):
+    if expected_failure:
         return "xfail"
     return None
 

@@ -7,16 +7,15 @@ use serde::Deserialize;
 
 use crate::{Finding, FindingKind};
 
-/// One line of the plugin's results file (`--dm-results`).
+/// One line of the plugin's results file (`--dm-results`): the fields of the event kinds
+/// this crate reads. The protocol itself, every kind and field, is `python/events.schema.json`
+/// (checked against this enum by the tests below). Kinds read by nothing here (`baseline`,
+/// `finish`) do not parse, and [`parse_events`] leaves them out.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "event", rename_all = "lowercase")]
 pub enum Event {
     /// The session began.
-    Session {
-        /// Whether leak hunting is possible here.
-        #[serde(default)]
-        gettotalrefcount: bool,
-    },
+    Session {},
     /// A test file or directory could not be collected (import error, syntax error, …).
     #[serde(rename = "collect_error")]
     CollectError {
@@ -78,7 +77,8 @@ pub enum Event {
     },
 }
 
-/// Parses the results file; unreadable lines (a crash mid-write) are skipped.
+/// Parses the results file; unreadable lines (a crash mid-write) and kinds [`Event`] does not
+/// read are skipped.
 pub fn parse_events(text: &str) -> Vec<Event> {
     text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
 }
@@ -143,8 +143,8 @@ pub fn unfinished_test(events: &[Event]) -> Option<String> {
     current
 }
 
-/// Counts and findings of one run. `log` is the run's combined output.
-pub fn evaluate(events: &[Event], exit: &Exit, log: &str) -> (Counts, Vec<Finding>) {
+/// The findings of one run (its counts are [`count`]'s). `log` is the run's combined output.
+pub fn evaluate(events: &[Event], exit: &Exit, log: &str) -> Vec<Finding> {
     let mut findings = Vec::new();
     for e in events {
         match e {
@@ -173,7 +173,7 @@ pub fn evaluate(events: &[Event], exit: &Exit, log: &str) -> (Counts, Vec<Findin
             _ => {}
         }
     }
-    let counts = count(events);
+    let failed = count(events).failed;
     let collect_errors = events.iter().any(|e| matches!(e, Event::CollectError { .. }));
     let started = events.iter().any(|e| matches!(e, Event::Session { .. }));
     let unfinished = unfinished_test(events);
@@ -270,16 +270,15 @@ pub fn evaluate(events: &[Event], exit: &Exit, log: &str) -> (Counts, Vec<Findin
             None,
             format!("pytest collected no tests (exit 5):\n{}", tail(log, 15)),
         )),
-        Exit::Code(code) if !matches!(code, 0 | 1) && counts.failed == 0 && fatal.is_empty() => {
-            findings.push(Finding::new(
+        Exit::Code(code) if !matches!(code, 0 | 1) && failed == 0 && fatal.is_empty() => findings
+            .push(Finding::new(
                 FindingKind::TestFailure,
                 None,
                 format!("the tests exited with {code}; last output:\n{}", tail(log, 15)),
-            ))
-        }
+            )),
         Exit::Code(_) => {}
     }
-    (counts, findings)
+    findings
 }
 
 /// pytest's own error text: every line from the first one starting with `marker` on (its
@@ -429,9 +428,8 @@ mod tests {
     use super::*;
 
     fn check(events: &str, exit: Exit, log: &str, expect: Expect) {
-        let (counts, findings) = evaluate(&parse_events(events), &exit, log);
-        let mut out = format!("{counts:?}\n");
-        for f in findings {
+        let mut out = String::new();
+        for f in evaluate(&parse_events(events), &exit, log) {
             out.push_str(&format!("{:?} {:?}: {}\n", f.kind, f.test, f.message));
         }
         expect.assert_eq(&out);
@@ -452,7 +450,6 @@ mod tests {
             Exit::Code(1),
             "",
             expect![[r#"
-                Counts { passed: 1, failed: 1, skipped: 1, leak_judged: 0, leak_not_judged: 0, not_rerunnable: 0 }
                 RefLeak Some("t.py::a"): leaks: refs deltas [1, 1, 1], blocks deltas [1, 1, 1]; leaked objects: list +3
                 TestFailure Some("t.py::b"): assert 1 == 2
             "#]],
@@ -462,7 +459,6 @@ mod tests {
             Exit::Signal(11),
             "Fatal Python error: Segmentation fault\n\nCurrent thread 0x1 (most recent call first):\n  File \"t.py\", line 3 in boom",
             expect![[r#"
-                Counts { passed: 0, failed: 0, skipped: 0, leak_judged: 0, leak_not_judged: 0, not_rerunnable: 0 }
                 Crash Some("t.py::boom"): killed by signal 11 (SIGSEGV); output:
                 Fatal Python error: Segmentation fault
 
@@ -475,7 +471,6 @@ mod tests {
             Exit::Code(1),
             "Timeout (0:00:05)!\nThread 0x1 (most recent call first):\n  File \"t.py\", line 9 in slow",
             expect![[r#"
-                Counts { passed: 0, failed: 0, skipped: 0, leak_judged: 0, leak_not_judged: 0, not_rerunnable: 0 }
                 Hang Some("t.py::slow"): the test exceeded its timeout (exit 1); traceback:
                 Timeout (0:00:05)!
                 Thread 0x1 (most recent call first):
@@ -487,7 +482,6 @@ mod tests {
             Exit::TimedOut,
             "...",
             expect![[r#"
-                Counts { passed: 0, failed: 0, skipped: 0, leak_judged: 0, leak_not_judged: 0, not_rerunnable: 0 }
                 Hang Some("t.py::slow"): the run exceeded its time limit; last output:
                 ...
             "#]],
@@ -504,7 +498,6 @@ mod tests {
             Exit::Code(2),
             "",
             expect![[r#"
-                Counts { passed: 0, failed: 0, skipped: 0, leak_judged: 0, leak_not_judged: 0, not_rerunnable: 0 }
                 CollectionError Some("tests/test_a.py"): ImportError while importing test module 'tests/test_a.py'.
                 E   ModuleNotFoundError: No module named 'pkg._speed'
             "#]],
@@ -514,7 +507,6 @@ mod tests {
             Exit::Code(4),
             "some noise\nERROR: usage: pytest [options] [file_or_dir]\npytest: error: unrecognized arguments: --bogus\n  inifile: /p/pyproject.toml\n",
             expect![[r#"
-                Counts { passed: 0, failed: 0, skipped: 0, leak_judged: 0, leak_not_judged: 0, not_rerunnable: 0 }
                 Setup None: pytest refused its command line (exit 4):
                 ERROR: usage: pytest [options] [file_or_dir]
                 pytest: error: unrecognized arguments: --bogus
@@ -530,7 +522,6 @@ mod tests {
             Exit::Code(1),
             "Traceback (most recent call last):\nModuleNotFoundError: No module named 'Cython'\n",
             expect![[r#"
-                Counts { passed: 0, failed: 0, skipped: 0, leak_judged: 0, leak_not_judged: 0, not_rerunnable: 0 }
                 Setup None: pytest stopped before any test ran (exit 1); its output:
                 Traceback (most recent call last):
                 ModuleNotFoundError: No module named 'Cython'
@@ -604,5 +595,128 @@ mod tests {
             "\n",
         ));
         assert_eq!(count(&events).passed, 2);
+    }
+}
+
+/// The protocol file against [`Event`]: every example of every kind the plugin writes parses
+/// into the variant of that kind (and its required fields alone suffice), and every variant
+/// has examples. The plugin's own tests check its real events against the same file.
+#[cfg(test)]
+mod protocol {
+    use std::collections::BTreeSet;
+
+    use serde_json::{Map, Value};
+
+    use super::Event;
+
+    const SCHEMA: &str = include_str!("../python/events.schema.json");
+    const SCHEMA_PATH: &str = "crates/exttest/python/events.schema.json";
+
+    /// Kinds the plugin writes that nothing in this crate reads.
+    const NOT_READ: &[&str] = &["baseline", "finish"];
+
+    /// The kind (`event` value) of a parsed event. Exhaustive: a new variant does not compile
+    /// until it is named here.
+    fn kind(event: &Event) -> &'static str {
+        match event {
+            Event::Session {} => "session",
+            Event::CollectError { .. } => "collect_error",
+            Event::Module { .. } => "module",
+            Event::Signals { .. } => "signals",
+            Event::Start { .. } => "start",
+            Event::End { .. } => "end",
+            Event::Leak { .. } => "leak",
+        }
+    }
+
+    /// The kinds `Event` accepts, as serde names them when it refuses an unknown one.
+    fn variants() -> BTreeSet<String> {
+        let err = serde_json::from_str::<Event>(r#"{"event":"no such kind"}"#)
+            .expect_err("an unknown kind must not parse");
+        let text = err.to_string();
+        let (_, expected) = text
+            .split_once("expected one of ")
+            .unwrap_or_else(|| panic!("serde's unknown-variant message changed: {text}"));
+        expected
+            .split(", ")
+            .map(|s| s.trim_matches(|c: char| c == '`' || c.is_whitespace()))
+            .map(|s| s.split('`').next().unwrap_or(s).to_owned())
+            .collect()
+    }
+
+    /// `(kind, definition)` for every event kind the schema lists in its top-level `oneOf`.
+    fn kinds(schema: &Value) -> Vec<(String, &Map<String, Value>)> {
+        let defs = schema["$defs"].as_object().expect("$defs");
+        schema["oneOf"]
+            .as_array()
+            .expect("a top-level oneOf of the event kinds")
+            .iter()
+            .map(|r| {
+                let name = r["$ref"]
+                    .as_str()
+                    .and_then(|r| r.strip_prefix("#/$defs/"))
+                    .expect("oneOf holds $refs to #/$defs/<kind>");
+                let def = defs[name].as_object().expect("the kind's definition");
+                assert_eq!(
+                    def["properties"]["event"]["const"], name,
+                    "{SCHEMA_PATH}: $defs/{name} must have `event: {{const: {name}}}`"
+                );
+                (name.to_owned(), def)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_example_in_the_protocol_file_parses_into_its_event_variant() {
+        let schema: Value = serde_json::from_str(SCHEMA).expect("the protocol file is JSON");
+        let mut parsed_kinds = BTreeSet::new();
+        for (name, def) in kinds(&schema) {
+            let examples = def["examples"].as_array().expect("each kind has examples");
+            assert!(!examples.is_empty(), "{SCHEMA_PATH}: $defs/{name} has no example");
+            // Together the examples use every field the kind may have.
+            let properties: BTreeSet<&String> =
+                def["properties"].as_object().expect("properties").keys().collect();
+            let used: BTreeSet<&String> =
+                examples.iter().flat_map(|e| e.as_object().expect("an object").keys()).collect();
+            assert_eq!(used, properties, "{SCHEMA_PATH}: the examples of {name} vs its fields");
+            let required: Vec<&str> = def["required"]
+                .as_array()
+                .expect("required")
+                .iter()
+                .map(|r| r.as_str().expect("a field name"))
+                .collect();
+            for example in examples {
+                // The whole example, and the required fields alone (Rust must not need what
+                // the protocol says may be missing).
+                let minimal: Map<String, Value> = example
+                    .as_object()
+                    .expect("an object")
+                    .iter()
+                    .filter(|(k, _)| required.contains(&k.as_str()))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                for value in [example.clone(), Value::Object(minimal)] {
+                    let result = serde_json::from_value::<Event>(value.clone());
+                    if NOT_READ.contains(&name.as_str()) {
+                        assert!(
+                            result.is_err(),
+                            "{name} is in NOT_READ but parses into an Event: take it out"
+                        );
+                        continue;
+                    }
+                    let event = result.unwrap_or_else(|err| {
+                        panic!("{SCHEMA_PATH}: example {value} does not parse into Event: {err}")
+                    });
+                    assert_eq!(kind(&event), name, "{value}");
+                    parsed_kinds.insert(name.clone());
+                }
+            }
+        }
+        let variants = variants();
+        let expected: BTreeSet<String> = parsed_kinds.iter().cloned().collect();
+        assert_eq!(
+            variants, expected,
+            "every Event variant needs a kind, with examples, in {SCHEMA_PATH}"
+        );
     }
 }

@@ -555,7 +555,7 @@ fn test(
         let text = fs::read_to_string(&attempt_log).unwrap_or_default();
         append(&log, &text);
         let evs = events::parse_events(&fs::read_to_string(&results).unwrap_or_default());
-        let (_, mut found) = events::evaluate(&evs, &exit, &text);
+        let mut found = events::evaluate(&evs, &exit, &text);
         if detectors.valgrind {
             found.extend(valgrind::findings(&text, &needles));
         }
