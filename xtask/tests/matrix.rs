@@ -21,8 +21,9 @@
 //!     suite's compiled modules loaded from the venv;
 //! 11. `cargo xtask report` renders report.md, junit.xml and report.html that agree with
 //!     report.json;
-//! 12. `cargo xtask run CELL -- python …` runs in the cell, and the README's main command,
-//!     `cargo xtask matrix`, is green on a cell.
+//! 12. `cargo xtask run CELL -- python …` runs in the cell; the pytest plugin's own tests
+//!     pass with their debug-interpreter half on the debug cell; and the README's main
+//!     command, `cargo xtask matrix`, is green on a cell.
 //!
 //! Needs the real tarballs in `../shared/cpython-sources` (CI has them there).
 
@@ -34,6 +35,9 @@ use std::{
 };
 
 use camino::{Utf8Path, Utf8PathBuf};
+
+#[path = "../../crates/exttest/tests/plugin_harness/mod.rs"]
+mod plugin_harness;
 
 fn repo() -> Utf8PathBuf {
     Utf8Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("repo root").to_owned()
@@ -122,6 +126,7 @@ fn the_ci_matrix() {
     the_corpus_is_clean_on_a_debug_cell(&run);
     renderings_agree(&run);
     run_in_a_cell(&run);
+    the_plugin_tests_pass_on_the_debug_cell(&run);
     the_main_command_is_green(&run);
 }
 
@@ -603,6 +608,23 @@ fn run_in_a_cell(run: &Run) {
     ]);
     assert!(ok, "{text}");
     assert!(text.contains("True d"), "{text}");
+}
+
+/// The pytest plugin's own tests, with their debug-interpreter half (real lost references
+/// found, and what must not be judged) on the debug cell built above.
+fn the_plugin_tests_pass_on_the_debug_cell(run: &Run) {
+    let (ok, text) = run.run(&[
+        "run",
+        "3.13.5+debug",
+        "--",
+        "python",
+        "-c",
+        "import sys; print(sys.executable)",
+    ]);
+    assert!(ok, "{text}");
+    let python = text.lines().rev().find(|l| l.starts_with('/')).expect("the cell's python");
+    let out = plugin_harness::run_plugin_tests(&repo(), Some(Utf8Path::new(python.trim())));
+    assert!(out.contains("passed"), "{out}");
 }
 
 /// The README's main command, on one warm cell: every stage runs, and the example's findings

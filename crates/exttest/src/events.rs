@@ -219,7 +219,7 @@ pub fn evaluate(events: &[Event], exit: &Exit, log: &str) -> Vec<Finding> {
         Exit::TimedOut => findings.push(Finding::new(
             FindingKind::Hang,
             unfinished.clone(),
-            format!("the run exceeded its time limit; last output:\n{}", tail(log, 15)),
+            format!("the run exceeded its time limit; last output:\n{}", process::tail(log, 15)),
         )),
         Exit::Code(code) if log.contains("Timeout (0:") && unfinished.is_some() => {
             // faulthandler.dump_traceback_later(exit=True) exits with code 1 after the dump.
@@ -238,7 +238,7 @@ pub fn evaluate(events: &[Event], exit: &Exit, log: &str) -> Vec<Finding> {
                 unfinished.clone(),
                 format!(
                     "the process exited with {code} during the test; last output:\n{}",
-                    tail(log, 15)
+                    process::tail(log, 15)
                 ),
             )),
         // Interrupted by collection errors: those are the findings.
@@ -261,20 +261,20 @@ pub fn evaluate(events: &[Event], exit: &Exit, log: &str) -> Vec<Finding> {
                 None,
                 format!(
                     "pytest stopped before any test ran (exit {code}); its output:\n{}",
-                    tail(log, 30)
+                    process::tail(log, 30)
                 ),
             ))
         }
         Exit::Code(5) => findings.push(Finding::new(
             FindingKind::Setup,
             None,
-            format!("pytest collected no tests (exit 5):\n{}", tail(log, 15)),
+            format!("pytest collected no tests (exit 5):\n{}", process::tail(log, 15)),
         )),
         Exit::Code(code) if !matches!(code, 0 | 1) && failed == 0 && fatal.is_empty() => findings
             .push(Finding::new(
                 FindingKind::TestFailure,
                 None,
-                format!("the tests exited with {code}; last output:\n{}", tail(log, 15)),
+                format!("the tests exited with {code}; last output:\n{}", process::tail(log, 15)),
             )),
         Exit::Code(_) => {}
     }
@@ -287,7 +287,7 @@ fn pytest_error(log: &str, marker: &str) -> String {
     let lines: Vec<&str> = log.lines().collect();
     match lines.iter().position(|l| l.trim_start().starts_with(marker)) {
         Some(i) => lines[i..].iter().take(60).copied().collect::<Vec<_>>().join("\n"),
-        None => tail(log, 15),
+        None => process::tail(log, 15),
     }
 }
 
@@ -315,7 +315,7 @@ fn log_lines(log: &str, needles: &[&str]) -> Vec<String> {
 fn report_or_tail(log: &str, starts: &[&str]) -> String {
     match log.lines().find(|l| starts.iter().any(|s| l.trim_start().starts_with(s))) {
         Some(line) => format!("{}\n{}", line.trim(), context_after(log, line, 12)),
-        None => tail(log, 15),
+        None => process::tail(log, 15),
     }
 }
 
@@ -414,11 +414,6 @@ fn context_after(log: &str, line: &str, lines: usize) -> String {
     let all: Vec<&str> = log.lines().collect();
     let start = all.iter().position(|l| l.contains(line.trim())).map_or(all.len(), |i| i + 1);
     all[start..(start + lines).min(all.len())].join("\n")
-}
-
-fn tail(log: &str, lines: usize) -> String {
-    let all: Vec<&str> = log.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
 }
 
 #[cfg(test)]
