@@ -47,20 +47,37 @@ pub enum Mirror {
 impl FromStr for Mirror {
     type Err = String;
 
-    /// Parses `file:///path`, `https://host/base`, or a plain directory path.
+    /// Parses `file:///path` (percent-decoded), `https://host/base` (or `http://`: the pin,
+    /// not the transport, is what makes an archive trusted), or a plain directory path.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.trim().is_empty() {
+            return Err(
+                "a mirror cannot be empty: give a directory, file:///path or https://host/base"
+                    .to_owned(),
+            );
+        }
         if s.starts_with("https://") || s.starts_with("http://") {
+            let uri = s
+                .parse::<ureq::http::Uri>()
+                .map_err(|e| format!("mirror `{s}` is not a valid URL: {e}"))?;
+            if uri.host().is_none_or(str::is_empty) {
+                return Err(format!("mirror `{s}` has no host"));
+            }
             return Ok(Mirror::Url(s.trim_end_matches('/').to_owned()));
         }
-        if s.starts_with("file:") {
-            let url =
-                url::Url::parse(s).map_err(|e| format!("mirror `{s}` is not a valid URL: {e}"))?;
-            let path = url
-                .to_file_path()
-                .ok()
-                .and_then(|p| Utf8PathBuf::from_path_buf(p).ok())
-                .ok_or_else(|| format!("mirror `{s}` is not a local file:// path"))?;
-            return Ok(Mirror::Dir(path));
+        if let Some(rest) = s.strip_prefix("file:") {
+            // file:///abs/path or file://localhost/abs/path; nothing else names a local path.
+            let path = rest
+                .strip_prefix("//")
+                .map(|p| p.strip_prefix("localhost").unwrap_or(p))
+                .filter(|p| p.starts_with('/'))
+                .ok_or_else(|| {
+                    format!("mirror `{s}`: a file URL is file:///absolute/path (or give the directory itself)")
+                })?;
+            let decoded = percent_encoding::percent_decode_str(path)
+                .decode_utf8()
+                .map_err(|_| format!("mirror `{s}` is not a UTF-8 path"))?;
+            return Ok(Mirror::Dir(Utf8PathBuf::from(decoded.as_ref())));
         }
         if s.contains("://") {
             return Err(format!(

@@ -107,6 +107,15 @@ fn mirror_spellings() {
     };
     expect![[r#"Dir("/srv/python")"#]].assert_eq(&parse("file:///srv/python"));
     expect![[r#"Dir("/srv/py thon")"#]].assert_eq(&parse("file:///srv/py%20thon"));
+    expect![[r#"Dir("/srv/python")"#]].assert_eq(&parse("file://localhost/srv/python"));
+    expect!["error: mirror `file:mirror`: a file URL is file:///absolute/path (or give the directory itself)"]
+        .assert_eq(&parse("file:mirror"));
+    expect!["error: mirror `file://host/srv`: a file URL is file:///absolute/path (or give the directory itself)"]
+        .assert_eq(&parse("file://host/srv"));
+    expect!["error: a mirror cannot be empty: give a directory, file:///path or https://host/base"]
+        .assert_eq(&parse(""));
+    expect!["error: mirror `https://` is not a valid URL: empty string"]
+        .assert_eq(&parse("https://"));
     expect![[r#"Dir("../shared/cpython-sources")"#]].assert_eq(&parse("../shared/cpython-sources"));
     expect![[r#"Url("https://mirror.example/python")"#]]
         .assert_eq(&parse("https://mirror.example/python/"));
