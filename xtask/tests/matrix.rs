@@ -22,7 +22,8 @@
 //! 11. `cargo xtask report` renders report.md, junit.xml and report.html that agree with
 //!     report.json;
 //! 12. `cargo xtask run CELL -- python …` runs in the cell; the pytest plugin's own tests
-//!     pass with their debug-interpreter half on the debug cell; and the README's main
+//!     pass with their debug-interpreter half on the debug cell; two runs testing the same
+//!     cell at once wait for each other and both are recorded; and the README's main
 //!     command, `cargo xtask matrix`, is green on a cell.
 //!
 //! Needs the real tarballs in `../shared/cpython-sources` (CI has them there).
@@ -127,6 +128,7 @@ fn the_ci_matrix() {
     renderings_agree(&run);
     run_in_a_cell(&run);
     the_plugin_tests_pass_on_the_debug_cell(&run);
+    concurrent_runs_wait_for_each_other(&run);
     the_main_command_is_green(&run);
 }
 
@@ -625,6 +627,56 @@ fn the_plugin_tests_pass_on_the_debug_cell(run: &Run) {
     let python = text.lines().rev().find(|l| l.starts_with('/')).expect("the cell's python");
     let out = plugin_harness::run_plugin_tests(&repo(), Some(Utf8Path::new(python.trim())));
     assert!(out.contains("passed"), "{out}");
+}
+
+/// Two runs testing the same cell at once: the second waits for the first (saying for what
+/// and for whom) instead of deleting its venv, and the results document keeps both.
+fn concurrent_runs_wait_for_each_other(run: &Run) {
+    let args = ["test", "3.13.5+debug", "--suite", "refbugs"];
+    let children: Vec<_> = (0..2)
+        .map(|_| {
+            run.xtask(&args)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("xtask starts")
+        })
+        .collect();
+    let outputs: Vec<String> = children
+        .into_iter()
+        .map(|c| {
+            let out = c.wait_with_output().expect("xtask ends");
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(out.status.success(), "a concurrent run failed:\n{text}");
+            text
+        })
+        .collect();
+    let waited = outputs
+        .iter()
+        .filter(|t| t.contains("waiting for the tests of 3.13.5+debug") && t.contains("held by"))
+        .count();
+    assert_eq!(waited, 1, "exactly one run waited:\n{}", outputs.join("\n-----\n"));
+    let doc: serde_json::Value = serde_json::from_str(
+        &fs::read_to_string(run.work.join("report/report.json")).expect("report.json"),
+    )
+    .expect("report.json is whole JSON");
+    let cell = doc["cells"]
+        .as_array()
+        .expect("cells")
+        .iter()
+        .find(|c| c["cell"] == "3.13.5+debug")
+        .expect("the cell is recorded");
+    let suites: Vec<&str> = cell["suites"]
+        .as_array()
+        .expect("suites")
+        .iter()
+        .filter_map(|s| s["suite"].as_str())
+        .collect();
+    assert!(suites.contains(&"refbugs") && suites.len() > 1, "earlier suites kept: {suites:?}");
 }
 
 /// The README's main command, on one warm cell: every stage runs, and the example's findings

@@ -252,6 +252,14 @@ impl<'a> Builder<'a> {
     fn build_one(&self, plan: &BuildPlan, job: &Job<'_>, cells: &[String]) -> BuildStatus {
         let dirs = self.layout.build(&plan.key);
         let label = cells.join(", ");
+        // Another run making the same build is waited for; then its manifest says cached.
+        let what = format!("the build {} ({label})", plan.short_key());
+        let _lock = match worklock::acquire(&self.layout.build_lock(&plan.key), &what, &self.cancel)
+        {
+            Ok(held) => held,
+            Err(worklock::LockError::Cancelled { .. }) => return BuildStatus::Cancelled,
+            Err(e) => return failed("configure", e.to_string(), &dirs.root),
+        };
         if dirs.manifest.is_file() {
             self.say(format!("{label}: cached build {} (no work)", plan.short_key()));
             return BuildStatus::Cached;

@@ -39,6 +39,7 @@ pub fn run(
             break;
         }
         let name = cell.cell.name();
+        let _lock = session.lock_cell(&cell.cell)?;
         let files = session.layout.cell(&cell.cell).regrtest(&profile.name);
         let known = tests.known_failures_in(&options.environment, &cell.cell.variant.name);
         let run = if cell.usable() {

@@ -133,6 +133,12 @@ impl Session {
         &self.cancel
     }
 
+    /// Takes `cell`'s lock (its venvs and result files), waiting for another run testing it.
+    pub fn lock_cell(&self, cell: &Cell<'_>) -> anyhow::Result<worklock::Held> {
+        let what = format!("the tests of {}", cell.name());
+        Ok(worklock::acquire(&self.layout.cell_lock(cell), &what, &self.cancel)?)
+    }
+
     /// The number of CPUs, for `make -j` and regrtest `-j` defaults.
     pub fn cpus(&self) -> usize {
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)

@@ -6,9 +6,15 @@ use report::{Document, Phase, PhaseStatus};
 
 use crate::{Built, BuiltCell, PreparedSource, Session, Sources};
 
-/// Reads the document, applies `update`, writes it back whole (atomically).
+/// Reads the document, applies `update`, writes it back whole (atomically), holding the
+/// document's lock: two commands at once never lose each other's cells.
 pub fn update(session: &Session, update: impl FnOnce(&mut Document)) -> anyhow::Result<()> {
     let path = session.layout.report_json();
+    let _lock = worklock::acquire(
+        &session.layout.report_lock(),
+        "the results document",
+        session.cancel_flag(),
+    )?;
     // A document that cannot be read is moved aside and the command stops: never replaced.
     let mut doc = Document::read(&path).map_err(report::ReadError::set_aside)?;
     update(&mut doc);

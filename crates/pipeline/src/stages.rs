@@ -35,6 +35,11 @@ impl Sources {
         let mut releases = BTreeMap::new();
         for release in Matrix::releases_of(cells) {
             let started = Instant::now();
+            let _lock = worklock::acquire(
+                &session.layout.source_lock(release),
+                &format!("the source of {}", release.version),
+                session.cancel_flag(),
+            )?;
             let prepared =
                 sources::prepare(&fetcher, &session.layout, &session.matrix.dir, release)?;
             let seconds = started.elapsed().as_secs();

@@ -157,6 +157,13 @@ pub fn run(
             );
             continue;
         }
+        let _lock = match session.lock_cell(&cell.cell) {
+            Ok(held) => held,
+            Err(e) => {
+                println!("{name:26} not tested: {e:#}");
+                continue;
+            }
+        };
         let env = cell_env(session, cell);
         let detectors = exttest::detectors(cell.cell.variant, options.malloc.as_deref());
         let mut results = Vec::new();

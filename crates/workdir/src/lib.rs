@@ -23,6 +23,8 @@
 //! <work>/bench/                            `cargo xtask bench` scratch space
 //! <work>/report/report.json                the results document; report.md, junit.xml,
 //!                                          report.html beside it
+//! <work>/locks/                            advisory locks (crate `worklock`): one per build
+//!                                          key, source tree, cell, and the results document
 //! ```
 
 use camino::{Utf8Path, Utf8PathBuf};
@@ -113,6 +115,31 @@ impl Layout {
     /// Where the run's results document and its renderings go.
     pub fn report_dir(&self) -> Utf8PathBuf {
         self.root.join("report")
+    }
+
+    /// The lock held while the build with cache key `key` is made or checked complete.
+    pub fn build_lock(&self, key: &str) -> Utf8PathBuf {
+        self.locks_dir().join(format!("build-{}.lock", key.get(..16).unwrap_or(key)))
+    }
+
+    /// The lock held while `release`'s archive is fetched and its source tree extracted.
+    pub fn source_lock(&self, release: &Release) -> Utf8PathBuf {
+        let dir = self.source_dir(release);
+        self.locks_dir().join(format!("src-{}.lock", dir.file_name().unwrap_or("source")))
+    }
+
+    /// The lock held while tests run on `cell` (its venvs and result files).
+    pub fn cell_lock(&self, cell: &Cell<'_>) -> Utf8PathBuf {
+        self.locks_dir().join(format!("cell-{}.lock", cell.name()))
+    }
+
+    /// The lock held around every read-modify-write of the results document.
+    pub fn report_lock(&self) -> Utf8PathBuf {
+        self.locks_dir().join("report.lock")
+    }
+
+    fn locks_dir(&self) -> Utf8PathBuf {
+        self.root.join("locks")
     }
 
     /// The results document, `report/report.json`.
@@ -224,6 +251,9 @@ mod tests {
             l.cell(&cell).suite("markupsafe").venv,
             l.config_cache("3.13"),
             l.report_json(),
+            l.build_lock("48ae6e2751d5c72e0123"),
+            l.source_lock(cell.release),
+            l.cell_lock(&cell),
         ];
         expect![[r#"
             /w/cache
@@ -234,7 +264,10 @@ mod tests {
             /w/cells/3.13.5+debug/test-cpython-smoke.xml
             /w/cells/3.13.5+debug/ext/markupsafe/venv
             /w/builds/config-cache/3.13.cache
-            /w/report/report.json"#]]
+            /w/report/report.json
+            /w/locks/build-48ae6e2751d5c72e.lock
+            /w/locks/src-3.13.5-93e583f24345.lock
+            /w/locks/cell-3.13.5+debug.lock"#]]
         .assert_eq(&paths.map(|p| p.to_string()).join("\n"));
         Ok(())
     }
