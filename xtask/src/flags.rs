@@ -123,16 +123,24 @@ pub(crate) struct SuiteArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct List {
+    #[command(flatten)]
+    pub(crate) cells: Cells,
     /// Print JSON for GitHub Actions' fromJson: {"include":[{"cell":…}]}
     #[arg(long)]
     pub(crate) json: bool,
 }
 
 #[derive(Debug, Args)]
-pub(crate) struct Fetch {}
+pub(crate) struct Fetch {
+    #[command(flatten)]
+    pub(crate) cells: Cells,
+}
 
 #[derive(Debug, Args)]
-pub(crate) struct Verify {}
+pub(crate) struct Verify {
+    #[command(flatten)]
+    pub(crate) cells: Cells,
+}
 
 #[derive(Debug, Args)]
 pub(crate) struct Matrix {

@@ -4,6 +4,6 @@ use pipeline::{Session, commands};
 
 impl crate::flags::Verify {
     pub(crate) fn run(self, session: &Session) -> anyhow::Result<()> {
-        commands::verify(session)
+        commands::verify(session, &self.cells.cells)
     }
 }

@@ -307,6 +307,18 @@ fn load_versions(src: &Source) -> Result<Vec<Release>, MatrixError> {
         if !(raw.url.starts_with("https://") || raw.url.starts_with("file://")) {
             return Err(src.error(span, format!("url `{}` must be https:// (or file://)", raw.url)));
         }
+        let file_name = raw.url.rsplit('/').next().unwrap_or("");
+        let archive_suffix = [".tgz", ".tar.gz", ".tar.xz"].iter().any(|s| file_name.ends_with(s));
+        if file_name.is_empty() || file_name.contains(['?', '#']) || !archive_suffix {
+            return Err(src.error(
+                span,
+                format!(
+                    "url `{}` must end in the archive's file name (Python-X.Y.Z.tar.xz or .tgz): \
+                     mirrors and the cache are looked up by it",
+                    raw.url
+                ),
+            ));
+        }
         if let Some(key) = &raw.signing_key {
             let k = key.get_ref();
             if k.len() != 40 || !k.bytes().all(|b| matches!(b, b'0'..=b'9' | b'A'..=b'F')) {
@@ -363,6 +375,18 @@ fn load_variants(src: &Source) -> Result<Vec<Variant>, MatrixError> {
             ));
         }
         let has = |arg: &str| raw.configure.iter().any(|a| a == arg);
+        // The tool sets these itself: the install prefix per build key, and the shared
+        // configure cache. A variant that set them would install over other builds or
+        // poison the cache.
+        if let Some(own) = raw.configure.iter().find(|a| {
+            let flag = a.split('=').next().unwrap_or(a);
+            matches!(flag, "--prefix" | "--exec-prefix" | "--cache-file" | "-C" | "--config-cache")
+        }) {
+            return fail(format!(
+                "variant `{name}`: configure argument `{own}` is the tool's own (it sets \
+                 --prefix per build and the configure cache itself); remove it"
+            ));
+        }
         if has("--disable-gil") && has("--with-trace-refs") {
             return fail(format!(
                 "variant `{name}`: configure rejects --disable-gil with --with-trace-refs"

@@ -219,6 +219,24 @@ fn load_errors_name_file_line_and_column() {
     );
     check_load(
         VERSIONS,
+        &VARIANTS.replace("[\"--with-pydebug\"]", "[\"--with-pydebug\", \"--prefix=/usr\"]"),
+        "",
+        expect![[r#"
+            error: matrix/variants.toml:3:8: variant `debug`: configure argument `--prefix=/usr` is the tool's own (it sets --prefix per build and the configure cache itself); remove it
+                 3 | name = "debug"
+                   |        ^"#]],
+    );
+    check_load(
+        &VERSIONS.replace("Python-3.13.5.tar.xz", ""),
+        VARIANTS,
+        "",
+        expect![[r#"
+            error: matrix/versions.toml:2:1: url `https://www.python.org/ftp/python/3.13.5/` must end in the archive's file name (Python-X.Y.Z.tar.xz or .tgz): mirrors and the cache are looked up by it
+                 2 | [[version]]
+                   | ^"#]],
+    );
+    check_load(
+        VERSIONS,
         VARIANTS,
         "[default]\nexclude = [{ variant = \"asan\" }]\n",
         expect![[r#"

@@ -10,9 +10,10 @@ use crate::{
     BuildOptions, Built, RegrtestOptions, Session, Sources, SuiteOptions, cpython, results, suites,
 };
 
-/// `list`: the selected cells as a table, or as JSON for GitHub Actions (with build keys).
-pub fn list(session: &Session, json: bool) -> anyhow::Result<()> {
-    let cells = session.cells(&[])?;
+/// `list`: the selected (or named) cells as a table, or as JSON for GitHub Actions (with
+/// build keys).
+pub fn list(session: &Session, names: &[String], json: bool) -> anyhow::Result<()> {
+    let cells = session.cells(names)?;
     if json {
         let toolchain = build::read_toolchain()?;
         let keys: Vec<String> = cells.iter().map(|c| configure::plan(c, &toolchain).key).collect();
@@ -58,17 +59,18 @@ fn print_sources(sources: &Sources) {
     }
 }
 
-/// `fetch`: stage 1 for the selected cells.
-pub fn fetch(session: &Session) -> anyhow::Result<()> {
-    let cells = session.cells(&[])?;
+/// `fetch`: stage 1 for the selected (or named) cells.
+pub fn fetch(session: &Session, names: &[String]) -> anyhow::Result<()> {
+    let cells = session.cells(names)?;
     print_sources(&Sources::prepare(session, &cells)?);
     Ok(())
 }
 
-/// `verify`: every cached archive re-checked against its pin and signature.
-pub fn verify(session: &Session) -> anyhow::Result<()> {
-    let cells = session.cells(&[])?;
-    let fetcher = session.fetcher();
+/// `verify`: the cached archives of the selected (or named) cells re-checked against their
+/// pins and signatures.
+pub fn verify(session: &Session, names: &[String]) -> anyhow::Result<()> {
+    let cells = session.cells(names)?;
+    let fetcher = session.fetcher()?;
     let mut failures = Vec::new();
     let mut checked = 0;
     for release in Matrix::releases_of(&cells) {
@@ -201,8 +203,7 @@ pub fn test_cpython(
     options: &RegrtestOptions,
 ) -> anyhow::Result<()> {
     // Checked before anything is built: a bad profile name costs nothing.
-    regrtest::TestsFile::load(&session.matrix.dir.join("cpython-tests.toml"))?
-        .profile(&options.profile)?;
+    session.cpython_tests()?.profile(&options.profile)?;
     let (sources, built) = sources_and_builds(session, names, build_options)?;
     regrtest_stage(session, &sources, &built, options)
 }
@@ -267,8 +268,7 @@ pub fn matrix(
     regrtest_options: &RegrtestOptions,
     suite_options: &SuiteOptions,
 ) -> anyhow::Result<()> {
-    regrtest::TestsFile::load(&session.matrix.dir.join("cpython-tests.toml"))?
-        .profile(&regrtest_options.profile)?;
+    session.cpython_tests()?.profile(&regrtest_options.profile)?;
     let plan = suite_options.plan(session)?;
     let cells = session.cells(names)?;
     let sources = Sources::prepare(session, &cells)?;

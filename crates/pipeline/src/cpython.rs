@@ -1,6 +1,6 @@
 //! Stage 3: CPython's own test suite (regrtest) on every built cell.
 
-use regrtest::{Outcome, Request, TestRun, TestsFile};
+use regrtest::{Outcome, Request, TestRun};
 
 use crate::{Built, Session};
 
@@ -31,7 +31,7 @@ pub fn run(
     built: &Built<'_>,
     options: &RegrtestOptions,
 ) -> anyhow::Result<Vec<CellRun>> {
-    let tests = TestsFile::load(&session.matrix.dir.join("cpython-tests.toml"))?;
+    let tests = session.cpython_tests()?;
     let profile = tests.profile(&options.profile)?;
     let mut runs = Vec::new();
     for (index, cell) in built.cells.iter().enumerate() {

@@ -66,7 +66,8 @@ pub struct Session {
     /// The project root.
     pub project_root: Utf8PathBuf,
     selection: Selection,
-    mirrors: Vec<fetch::Mirror>,
+    /// As given: parsed only by commands that fetch, so a bad mirror never breaks `list`.
+    mirrors: Vec<String>,
     upstream: bool,
     cancel: Arc<AtomicBool>,
 }
@@ -81,24 +82,12 @@ impl Session {
         let work_dir = absolute(
             &options.work_dir.unwrap_or_else(|| root.join("target").join("debug-matrix")),
         )?;
-        let mut mirrors = Vec::new();
-        for m in &options.mirrors {
-            mirrors.push(m.parse::<fetch::Mirror>().map_err(anyhow::Error::msg)?);
-        }
-        if let Ok(env) = std::env::var("DEBUG_MATRIX_MIRROR") {
-            for m in env.split_whitespace() {
-                let mirror = m
-                    .parse::<fetch::Mirror>()
-                    .map_err(|e| anyhow::anyhow!("DEBUG_MATRIX_MIRROR: {e}"))?;
-                mirrors.push(mirror);
-            }
-        }
         Ok(Session {
             matrix,
             layout: workdir::Layout::new(work_dir),
             project_root: root,
             selection: options.selection,
-            mirrors,
+            mirrors: options.mirrors,
             upstream: options.upstream,
             cancel: interrupt_flag()?,
         })
@@ -118,9 +107,22 @@ impl Session {
         self.selection.set.as_deref()
     }
 
-    /// The archive fetcher: cache, then mirrors, then (unless refused) python.org.
-    pub fn fetcher(&self) -> fetch::Fetcher {
-        fetch::Fetcher::new(self.layout.cache_dir(), self.mirrors.clone(), self.upstream)
+    /// The archive fetcher: cache, then mirrors (`--mirror`, then `DEBUG_MATRIX_MIRROR`), then
+    /// (unless refused) python.org.
+    pub fn fetcher(&self) -> anyhow::Result<fetch::Fetcher> {
+        let mut mirrors = Vec::new();
+        for m in &self.mirrors {
+            mirrors.push(m.parse::<fetch::Mirror>().map_err(|e| anyhow::anyhow!("--mirror: {e}"))?);
+        }
+        if let Ok(env) = std::env::var("DEBUG_MATRIX_MIRROR") {
+            for m in env.split_whitespace() {
+                let mirror = m
+                    .parse::<fetch::Mirror>()
+                    .map_err(|e| anyhow::anyhow!("DEBUG_MATRIX_MIRROR: {e}"))?;
+                mirrors.push(mirror);
+            }
+        }
+        Ok(fetch::Fetcher::new(self.layout.cache_dir(), mirrors, self.upstream))
     }
 
     /// Whether Ctrl-C (or SIGTERM) was received.
@@ -131,6 +133,14 @@ impl Session {
     /// The flag processes poll to be killed on Ctrl-C.
     pub fn cancel_flag(&self) -> &Arc<AtomicBool> {
         &self.cancel
+    }
+
+    /// `matrix/cpython-tests.toml`, checked against the matrix's variants.
+    pub fn cpython_tests(&self) -> anyhow::Result<regrtest::TestsFile> {
+        let tests = regrtest::TestsFile::load(&self.matrix.dir.join("cpython-tests.toml"))?;
+        let variants: Vec<&str> = self.matrix.variants.iter().map(|v| v.name.as_str()).collect();
+        tests.check_variants(&variants)?;
+        Ok(tests)
     }
 
     /// Takes `cell`'s lock (its venvs and result files), waiting for another run testing it.

@@ -31,7 +31,7 @@ impl Sources {
     /// Fetches, verifies and extracts the sources of `cells`' releases. The first release
     /// that cannot be prepared stops the stage: nothing can be built from it.
     pub fn prepare(session: &Session, cells: &[Cell<'_>]) -> anyhow::Result<Sources> {
-        let fetcher = session.fetcher();
+        let fetcher = session.fetcher()?;
         let mut releases = BTreeMap::new();
         for release in Matrix::releases_of(cells) {
             let started = Instant::now();

@@ -42,6 +42,17 @@ impl SuiteOptions {
         let variants: Vec<&str> = session.matrix.variants.iter().map(|v| v.name.as_str()).collect();
         extensions.check_variants(&variants).map_err(|e| anyhow::anyhow!("{path}: {e}"))?;
         let mut suites = self.configured_suites(session, &extensions)?;
+        for suite in &suites {
+            // Checked before any cell is built: a wrong path is a minute's fix, not an hour's.
+            if let exttest::Source::Dir(dir) = &suite.source {
+                anyhow::ensure!(
+                    ["pyproject.toml", "setup.py"].iter().any(|f| dir.join(f).is_file()),
+                    "{path}: suite `{}`: {dir} is not a Python project (no pyproject.toml or \
+                     setup.py there); fix its `path`",
+                    suite.name
+                );
+            }
+        }
         for suite in &mut suites {
             if let Some(t) = self.timeout {
                 suite.timeout_seconds = t;

@@ -21,6 +21,21 @@ pub enum ConfigError {
     /// (the matrix files' error, naming file, line and column).
     #[error(transparent)]
     File(#[from] matrix::MatrixError),
+    /// A known failure names a variant the matrix does not have (a typo would otherwise
+    /// never apply, silently).
+    #[error(
+        "{path}: known failure `{test}` names variant `{variant}`, which matrix/variants.toml does not define (it has {known}); fix the name"
+    )]
+    UnknownVariant {
+        /// The file.
+        path: Utf8PathBuf,
+        /// The known failure's test module.
+        test: String,
+        /// The unknown variant.
+        variant: String,
+        /// The variants there are.
+        known: String,
+    },
     /// A profile the file does not define.
     #[error("unknown test profile `{given}`: {path} defines {known}")]
     UnknownProfile {
@@ -237,6 +252,21 @@ impl TestsFile {
             });
         }
         Ok(TestsFile { path: path.to_owned(), profiles, known_failures })
+    }
+
+    /// Checks that every known failure's variants are among `variants` (the matrix's).
+    pub fn check_variants(&self, variants: &[&str]) -> Result<(), ConfigError> {
+        for k in &self.known_failures {
+            if let Some(bad) = k.variants.iter().find(|v| !variants.contains(&v.as_str())) {
+                return Err(ConfigError::UnknownVariant {
+                    path: self.path.clone(),
+                    test: k.test.clone(),
+                    variant: bad.clone(),
+                    known: variants.join(", "),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// The profile called `name`.

@@ -155,3 +155,14 @@ fn unknown_profile() {
     };
     expect!["unknown test profile `nightly`: m.toml defines `smoke`"].assert_eq(&actual);
 }
+
+#[test]
+fn a_known_failure_on_an_unknown_variant_is_refused() {
+    let text = format!(
+        "{PROFILE}\n[[known-failure]]\ntest = \"test_x\"\nvariants = [\"debgu\"]\nreason = \"r\"\n"
+    );
+    let file = TestsFile::parse(Utf8Path::new("m.toml"), &text).unwrap_or_else(|e| panic!("{e}"));
+    file.check_variants(&["debgu"]).expect("a known variant");
+    let err = file.check_variants(&["release", "debug"]).expect_err("a typo");
+    expect!["m.toml: known failure `test_x` names variant `debgu`, which matrix/variants.toml does not define (it has release, debug); fix the name"].assert_eq(&err.to_string());
+}

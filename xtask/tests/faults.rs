@@ -1,0 +1,186 @@
+//! End-to-end: bad input that must be refused before anything is built or written, and
+//! results files that must never be silently replaced. Each case runs the real binary in a
+//! fresh scratch directory (`$TMP`) and asserts the exit, the message (naming the file or
+//! cell and what to do) and that nothing was made or lost. See `docs/faults.md`.
+
+mod common;
+
+use std::fs;
+
+use expect_test::{Expect, expect};
+
+use common::{Case, Run};
+
+fn check(run: &Run, expect: Expect) {
+    expect.assert_eq(&run.render());
+}
+
+/// Nothing under the work directory but what a refused command may leave: no source tree,
+/// no build, no cell.
+fn assert_nothing_built(case: &Case) {
+    for dir in ["src", "builds", "cells"] {
+        let path = case.work.join(dir);
+        let entries = fs::read_dir(&path).map(|d| d.count()).unwrap_or(0);
+        assert_eq!(entries, 0, "{path} has entries after a refused command");
+    }
+}
+
+#[test]
+fn a_junk_mirror_variable_breaks_only_commands_that_fetch() {
+    let mut case = Case::new();
+    case.env("DEBUG_MATRIX_MIRROR", "file:junk");
+    let listed = case.xtask(&["list", "3.13.5+debug"]);
+    assert_eq!(listed.code, Some(0), "{}", listed.render());
+    check(
+        &case.xtask(&["fetch", "3.13.5+debug"]),
+        expect![[r#"
+            exit 1
+            --- stderr
+            error: DEBUG_MATRIX_MIRROR: mirror `file:junk`: a file URL is file:///absolute/path (or give the directory itself)
+        "#]],
+    );
+    assert_nothing_built(&case);
+}
+
+#[test]
+fn list_fetch_and_verify_take_cell_names() {
+    let case = Case::new();
+    check(
+        &case.xtask(&["list", "3.11.2+debug", "3.13.5+asan"]),
+        expect![[r#"
+            exit 0
+            --- stdout
+            cell          rebuild  build
+            3.11.2+debug  no       --with-pydebug
+            3.13.5+asan   no       --with-address-sanitizer run:ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:symbolize=1
+        "#]],
+    );
+    let shared = case.shared.to_string();
+    let fetched = case.xtask(&["fetch", "--no-upstream", "--mirror", &shared, "3.11.2+debug"]);
+    assert_eq!(fetched.code, Some(0), "{}", fetched.render());
+    assert_eq!(case.sources().len(), 1, "only 3.11.2 fetched: {:?}", case.sources());
+    check(
+        &case.xtask(&["verify", "3.11.2+debug"]),
+        expect![[r#"
+            exit 0
+            --- stdout
+            3.11.2: $TMP/work/cache/sha256/2411c74bda5bbcfcddaf4531f66d1adc73f247f529aee981b029513aefdbf849/Python-3.11.2.tgz: size and sha256 match the pin, no signing key pinned
+            verified 1 cached archive(s)
+        "#]],
+    );
+}
+
+#[test]
+fn an_ext_directory_that_is_not_a_project_is_refused_before_any_build() {
+    let case = Case::new();
+    let empty = case.dir("not-a-project");
+    check(&case.xtask(&["test", "3.13.5+debug", "--ext", empty.as_str()]), expect![[r#"
+        exit 1
+        --- stderr
+        error: --ext $TMP/not-a-project: no pyproject.toml or setup.py: not a Python project
+    "#]]);
+    assert_nothing_built(&case);
+}
+
+#[test]
+fn a_suite_path_that_does_not_exist_is_refused_before_any_build() {
+    let mut case = Case::new();
+    let repo = camino::Utf8Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let repo = repo.canonicalize_utf8().expect("the repository");
+    case.scrub(repo.as_str(), "$REPO");
+    let matrix = case.matrix_with(
+        "extensions.toml",
+        "path = \"examples/refbugs\"",
+        "path = \"examples/nowhere\"",
+    );
+    check(
+        &case.xtask(&[
+            "--matrix-dir",
+            matrix.as_str(),
+            "test",
+            "3.13.5+debug",
+            "--suite",
+            "refbugs",
+        ]),
+        expect![[r#"
+            exit 1
+            --- stderr
+            error: $TMP/matrix/extensions.toml: suite `refbugs`: $REPO/examples/nowhere is not a Python project (no pyproject.toml or setup.py there); fix its `path`
+        "#]],
+    );
+    assert_nothing_built(&case);
+}
+
+#[test]
+fn configure_arguments_the_tool_sets_itself_are_refused() {
+    let case = Case::new();
+    let matrix = case.matrix_with(
+        "variants.toml",
+        "configure = [\"--with-pydebug\"]",
+        "configure = [\"--with-pydebug\", \"--cache-file=/tmp/c\"]",
+    );
+    check(&case.xtask(&["--matrix-dir", matrix.as_str(), "list"]), expect![[r#"
+        exit 1
+        --- stderr
+        error: $TMP/matrix/variants.toml:38:8: variant `debug`: configure argument `--cache-file=/tmp/c` is the tool's own (it sets --prefix per build and the configure cache itself); remove it
+            38 | name = "debug"
+               |        ^
+    "#]]);
+}
+
+#[test]
+fn a_known_failure_on_a_misspelt_variant_is_refused_before_any_build() {
+    let case = Case::new();
+    let matrix = case.matrix_with(
+        "cpython-tests.toml",
+        "variants = [\"ref-debug\"]",
+        "variants = [\"refdebug\"]",
+    );
+    check(
+        &case.xtask(&["--matrix-dir", matrix.as_str(), "test-cpython", "3.13.5+debug"]),
+        expect![[r#"
+            exit 1
+            --- stderr
+            error: $TMP/matrix/cpython-tests.toml: known failure `test_zlib` names variant `refdebug`, which matrix/variants.toml does not define (it has release, debug, ref-debug, trace-refs, valgrind, pymalloc-debug, asan, freethreaded, freethreaded-debug); fix the name
+        "#]],
+    );
+    assert_nothing_built(&case);
+}
+
+/// A results document that cannot be read: `report` stops naming it and leaves it in place
+/// (byte for byte); `report --merge` refuses a broken input instead of skipping it.
+#[test]
+fn a_broken_results_document_is_never_replaced() {
+    let case = Case::new();
+    let report = case.work.join("report");
+    fs::create_dir_all(&report).expect("mkdir");
+    let broken = "{\"schema_version\": 1, \"cells\": [";
+    fs::write(report.join("report.json"), broken).expect("write");
+    check(&case.xtask(&["report"]), expect![[r#"
+        exit 1
+        --- stderr
+        error: $TMP/work/report/report.json is not a results document (EOF while parsing a list at line 1 column 32); it was left as it is: repair or remove it, then rerun
+    "#]]);
+    assert_eq!(fs::read_to_string(report.join("report.json")).expect("kept"), broken);
+
+    fs::write(report.join("report.json"), "{\"schema_version\": 99, \"cells\": []}")
+        .expect("write");
+    check(&case.xtask(&["report"]), expect![[r#"
+        exit 1
+        --- stderr
+        error: $TMP/work/report/report.json has schema version 99; this tool reads version 1; it was left as it is: repair or remove it, then rerun
+    "#]]);
+
+    fs::remove_file(report.join("report.json")).expect("rm");
+    let artifacts = case.dir("artifacts/cell-a");
+    fs::write(artifacts.join("report.json"), "not json").expect("write");
+    check(
+        &case.xtask(&["report", "--merge", case.root.join("artifacts").as_str()]),
+        expect![[r#"
+            exit 1
+            --- stderr
+            error: $TMP/artifacts/cell-a/report.json is not a results document (expected ident at line 1 column 2); it was left as it is: repair or remove it, then rerun
+        "#]],
+    );
+    assert!(!report.join("report.json").exists(), "nothing written from a refused merge");
+}
