@@ -74,11 +74,14 @@ fn list_fetch_and_verify_take_cell_names() {
 fn an_ext_directory_that_is_not_a_project_is_refused_before_any_build() {
     let case = Case::new();
     let empty = case.dir("not-a-project");
-    check(&case.xtask(&["test", "3.13.5+debug", "--ext", empty.as_str()]), expect![[r#"
+    check(
+        &case.xtask(&["test", "3.13.5+debug", "--ext", empty.as_str()]),
+        expect![[r#"
         exit 1
         --- stderr
         error: --ext $TMP/not-a-project: no pyproject.toml or setup.py: not a Python project
-    "#]]);
+    "#]],
+    );
     assert_nothing_built(&case);
 }
 
@@ -119,13 +122,16 @@ fn configure_arguments_the_tool_sets_itself_are_refused() {
         "configure = [\"--with-pydebug\"]",
         "configure = [\"--with-pydebug\", \"--cache-file=/tmp/c\"]",
     );
-    check(&case.xtask(&["--matrix-dir", matrix.as_str(), "list"]), expect![[r#"
+    check(
+        &case.xtask(&["--matrix-dir", matrix.as_str(), "list"]),
+        expect![[r#"
         exit 1
         --- stderr
         error: $TMP/matrix/variants.toml:38:8: variant `debug`: configure argument `--cache-file=/tmp/c` is the tool's own (it sets --prefix per build and the configure cache itself); remove it
             38 | name = "debug"
                |        ^
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
@@ -156,20 +162,26 @@ fn a_broken_results_document_is_never_replaced() {
     fs::create_dir_all(&report).expect("mkdir");
     let broken = "{\"schema_version\": 1, \"cells\": [";
     fs::write(report.join("report.json"), broken).expect("write");
-    check(&case.xtask(&["report"]), expect![[r#"
+    check(
+        &case.xtask(&["report"]),
+        expect![[r#"
         exit 1
         --- stderr
         error: $TMP/work/report/report.json is not a results document (EOF while parsing a list at line 1 column 32); it was left as it is: repair or remove it, then rerun
-    "#]]);
+    "#]],
+    );
     assert_eq!(fs::read_to_string(report.join("report.json")).expect("kept"), broken);
 
     fs::write(report.join("report.json"), "{\"schema_version\": 99, \"cells\": []}")
         .expect("write");
-    check(&case.xtask(&["report"]), expect![[r#"
+    check(
+        &case.xtask(&["report"]),
+        expect![[r#"
         exit 1
         --- stderr
         error: $TMP/work/report/report.json has schema version 99; this tool reads version 1; it was left as it is: repair or remove it, then rerun
-    "#]]);
+    "#]],
+    );
 
     fs::remove_file(report.join("report.json")).expect("rm");
     let artifacts = case.dir("artifacts/cell-a");
