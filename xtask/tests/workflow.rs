@@ -265,7 +265,9 @@ fn the_matrix_workflow_as_github_runs_it() {
     run.set_result("cell", "cancelled");
     run.cancelled = true;
     let conclusion = run.job("conclusion");
-    assert_eq!(conclusion.result, "cancelled");
+    // GitHub may report this job as failed or as cancelled; either way not green, because
+    // these two steps ran and failed.
+    assert_ne!(conclusion.result, "success");
     assert_eq!(conclusion.step_outcome("Merge the cells' reports"), "skipped");
     assert_eq!(conclusion.step_outcome("Fail if any needed job did not succeed"), "failure");
     assert_eq!(conclusion.step_outcome("Fail if the run was cancelled"), "failure");

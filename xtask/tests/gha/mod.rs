@@ -438,7 +438,16 @@ impl WorkflowRun<'_> {
         for (n, step) in spec["steps"].as_array().expect("steps").iter().enumerate() {
             self.step(id, n, step, &mut contexts, &mut st);
         }
-        let result = if self.cancelled { "cancelled" } else { st.status.as_str() };
+        // A failed step fails the job; otherwise a cancelled run's job is `cancelled`. (Which
+        // of the two GitHub reports for a job that failed in a cancelled run is not emulated:
+        // neither is green.)
+        let result = if st.status == "failure" {
+            "failure"
+        } else if self.cancelled {
+            "cancelled"
+        } else {
+            st.status.as_str()
+        };
         contexts.insert("steps".into(), Value::Object(st.steps.clone()));
         let mut outputs = Map::new();
         for (k, v) in spec["outputs"].as_object().into_iter().flatten() {
