@@ -17,6 +17,13 @@
 //! The build cache is kept in `target/e2e-workflow/cache` between test runs, as GitHub keeps it
 //! between workflow runs: the first run builds CPython (~3 minutes), later ones restore it.
 //! Also: every `run:` script of every workflow passes shellcheck.
+//!
+//! Not proven here: GitHub's own actions (checkout, cache, artifacts are emulated from their
+//! documented behaviour), the ubuntu-24.04 image (the packages a job installs are checked
+//! against this machine), the cargo cache (its paths do not exist on the emulated runner),
+//! `permissions:`, `concurrency:` and timeouts, and a `cargo xtask` compiled in the checkout
+//! (the binary under test is given the checkout's matrix/ and work directory; suite paths of
+//! matrix/extensions.toml still resolve in this repository).
 
 #[allow(dead_code)]
 mod common;
