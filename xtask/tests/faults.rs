@@ -196,3 +196,19 @@ fn a_broken_results_document_is_never_replaced() {
     );
     assert!(!report.join("report.json").exists(), "nothing written from a refused merge");
 }
+
+/// 3.13.15 has no `.asc` reachable here: the archive is taken on its sha256 pin alone, and the
+/// output says no signature was checked (never "good signature").
+#[test]
+fn a_release_without_a_reachable_signature_is_taken_on_its_pin_and_says_so() {
+    let case = Case::new();
+    let shared = case.shared.to_string();
+    let run = case.xtask(&["fetch", "--no-upstream", "--mirror", &shared, "3.13.15+debug"]);
+    assert_eq!(run.code, Some(0), "{}", run.render());
+    assert!(
+        run.stdout.contains("3.13.15: fetched from mirror $SHARED, sha256 verified, no .asc signature available (sha256 pin checked)"),
+        "{}",
+        run.render()
+    );
+    assert_eq!(case.sources(), ["3.13.15-1e66a7945a48"]);
+}

@@ -48,14 +48,33 @@ fn default_cells() {
             3.13.5+pymalloc-debug
             3.13.5+asan
             3.13.5+freethreaded
-            3.13.5+freethreaded-debug"#]],
+            3.13.5+freethreaded-debug
+            3.13.15+release
+            3.13.15+debug
+            3.13.15+ref-debug
+            3.13.15+trace-refs
+            3.13.15+valgrind
+            3.13.15+pymalloc-debug
+            3.13.15+asan
+            3.13.15+freethreaded
+            3.13.15+freethreaded-debug"#]],
     );
 }
 
 #[test]
 fn selections() {
-    check_cells(sel(&["3.13"], &["debug"]), expect!["3.13.5+debug"]);
-    check_cells(sel(&[], &["freethreaded"]), expect!["3.13.5+freethreaded"]);
+    check_cells(
+        sel(&["3.13"], &["debug"]),
+        expect![[r#"
+        3.13.5+debug
+        3.13.15+debug"#]],
+    );
+    check_cells(
+        sel(&[], &["freethreaded"]),
+        expect![[r#"
+        3.13.5+freethreaded
+        3.13.15+freethreaded"#]],
+    );
     check_cells(
         Selection { set: Some("ci".into()), ..Selection::default() },
         expect![[r#"
@@ -77,7 +96,7 @@ fn selection_errors() {
     check_cells(
         sel(&["3.12"], &[]),
         expect![
-            "error: unknown version `3.12`: the matrix has 3.11.2, 3.13.5 (see matrix/versions.toml)"
+            "error: unknown version `3.12`: the matrix has 3.11.2, 3.13.5, 3.13.15 (see matrix/versions.toml)"
         ],
     );
     check_cells(
@@ -132,7 +151,9 @@ fn abi_rebuild_depends_on_version() {
         3.11.2+debug: rebuild=false
         3.11.2+trace-refs: rebuild=true
         3.13.5+debug: rebuild=false
-        3.13.5+trace-refs: rebuild=false"#]]
+        3.13.5+trace-refs: rebuild=false
+        3.13.15+debug: rebuild=false
+        3.13.15+trace-refs: rebuild=false"#]]
     .assert_eq(&facts.join("\n"));
 }
 
