@@ -365,7 +365,7 @@ impl Fetcher {
             let tmp = locked_temp(&dir)
                 .map_err(|source| FetchError::Cache { path: dir.clone(), source })?;
             let cache_err = |source| FetchError::Cache { path: dest.clone(), source };
-            (&*tmp.as_file()).write_all(&bytes).map_err(cache_err)?;
+            tmp.as_file().write_all(&bytes).map_err(cache_err)?;
             tmp.as_file().sync_all().map_err(cache_err)?;
             tmp.persist(&dest).map_err(|e| cache_err(e.error))?;
             return Ok(Some(dest));
