@@ -170,7 +170,7 @@ fn fetch_refuses_an_archive_with_one_corrupted_byte() {
               - mirror $TMP/mirror: Python-3.11.2.tgz from mirror $TMP/mirror does not match its pin:
                   expected sha256 2411c74bda5bbcfcddaf4531f66d1adc73f247f529aee981b029513aefdbf849
                   actual   sha256 4821d21264087b388766ec2b8dbfebf63b629301cd5d6f0985b02697c9c6dc82
-                (pinned in matrix/versions.toml; the file was not kept)
+                (pinned in matrix/versions.toml); the bytes were not kept
         "#]],
     );
     assert_nothing_kept(&case);
@@ -188,7 +188,7 @@ fn fetch_refuses_a_truncated_archive() {
             exit 1
             --- stderr
             error: fetching CPython 3.11.2: could not fetch Python-3.11.2.tgz: no source delivered the pinned bytes
-              - mirror $TMP/mirror: Python-3.11.2.tgz from mirror $TMP/mirror has the wrong size: expected 26437858 bytes, got 13218929 bytes (pinned in matrix/versions.toml)
+              - mirror $TMP/mirror: Python-3.11.2.tgz from mirror $TMP/mirror has the wrong size: expected 26437858 bytes, got 13218929 bytes (pinned in matrix/versions.toml); the bytes were not kept
         "#]],
     );
     assert_nothing_kept(&case);
@@ -210,7 +210,7 @@ fn fetch_refuses_the_real_archive_under_a_wrong_sha256_pin() {
               - mirror $SHARED: Python-3.11.2.tgz from mirror $SHARED does not match its pin:
                   expected sha256 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
                   actual   sha256 2411c74bda5bbcfcddaf4531f66d1adc73f247f529aee981b029513aefdbf849
-                (pinned in matrix/versions.toml; the file was not kept)
+                (pinned in matrix/versions.toml); the bytes were not kept
         "#]],
     );
     assert_nothing_kept(&case);
@@ -230,7 +230,7 @@ fn fetch_refuses_the_real_archive_under_a_wrong_size_pin() {
             exit 1
             --- stderr
             error: fetching CPython 3.11.2: could not fetch Python-3.11.2.tgz: no source delivered the pinned bytes
-              - mirror $SHARED: Python-3.11.2.tgz from mirror $SHARED has the wrong size: expected 26437859 bytes, got 26437858 bytes (pinned in matrix/versions.toml)
+              - mirror $SHARED: Python-3.11.2.tgz from mirror $SHARED has the wrong size: expected 26437859 bytes, got 26437858 bytes (pinned in matrix/versions.toml); the bytes were not kept
         "#]],
     );
     assert_nothing_kept(&case);
@@ -422,10 +422,10 @@ fn verify_detects_and_removes_a_corrupted_cached_archive() {
         expect![[r#"
             exit 1
             --- stderr
-            3.11.2: FAILED: cached archive of 3.11.2 is corrupt and was removed; run `cargo xtask fetch`: $TMP/work/cache/sha256/2411c74bda5bbcfcddaf4531f66d1adc73f247f529aee981b029513aefdbf849/Python-3.11.2.tgz does not match its pin:
+            3.11.2: FAILED: cached archive of 3.11.2 is corrupt and was removed; run `cargo xtask fetch` to fetch it again: $TMP/work/cache/sha256/2411c74bda5bbcfcddaf4531f66d1adc73f247f529aee981b029513aefdbf849/Python-3.11.2.tgz does not match its pin:
               expected sha256 2411c74bda5bbcfcddaf4531f66d1adc73f247f529aee981b029513aefdbf849
               actual   sha256 4821d21264087b388766ec2b8dbfebf63b629301cd5d6f0985b02697c9c6dc82
-            (pinned in matrix/versions.toml; the file was not kept)
+            (pinned in matrix/versions.toml)
             error: verification failed for 3.11.2
         "#]],
     );
@@ -472,14 +472,14 @@ fn crafted_archives_are_pinned_by_sha256() {
     check(
         &fetch_crafted(&mut case, &archive, &wrong),
         expect![[r#"
-        exit 1
-        --- stderr
-        error: fetching CPython 3.11.2: could not fetch Python-3.11.2.tgz: no source delivered the pinned bytes
-          - mirror $TMP/mirror: Python-3.11.2.tgz from mirror $TMP/mirror does not match its pin:
-              expected sha256 $SHA
-              actual   sha256 $ACTUAL
-            (pinned in matrix/versions.toml; the file was not kept)
-    "#]],
+            exit 1
+            --- stderr
+            error: fetching CPython 3.11.2: could not fetch Python-3.11.2.tgz: no source delivered the pinned bytes
+              - mirror $TMP/mirror: Python-3.11.2.tgz from mirror $TMP/mirror does not match its pin:
+                  expected sha256 $SHA
+                  actual   sha256 $ACTUAL
+                (pinned in matrix/versions.toml); the bytes were not kept
+        "#]],
     );
     assert_nothing_kept(&case);
 }
@@ -504,4 +504,358 @@ fn sha256_helper_matches_the_fips_180_2_vectors() {
             String::from_utf8_lossy(input)
         );
     }
+}
+
+/// `fetch` of 3.13 only (its release manager's key is pinned), from `mirrors` in order.
+fn fetch_3_13<'a>(mirrors: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["fetch", "--no-upstream", "--version", "3.13"];
+    for mirror in mirrors {
+        args.extend(["--mirror", mirror]);
+    }
+    args
+}
+
+/// The cached file of `case` whose name is `name`, as a full path.
+fn cached(case: &Case, name: &str) -> camino::Utf8PathBuf {
+    let files = case.cached_files();
+    let rel = files
+        .iter()
+        .find(|f| f.ends_with(&format!("/{name}")))
+        .unwrap_or_else(|| panic!("{name} is not in the cache: {files:?}"));
+    case.work.join("cache").join(rel)
+}
+
+/// Removes every source tree from `src/`, as a user would to force a new extraction.
+fn remove_sources(case: &Case) {
+    for name in case.sources() {
+        let path = case.work.join("src").join(&name);
+        fs::remove_dir_all(&path).unwrap_or_else(|e| panic!("removing {path}: {e}"));
+    }
+}
+
+/// A damaged cached archive of a signed release is re-hashed before its signature is
+/// checked: it is removed, said so, and fetched again; the good `.asc` is never blamed nor
+/// removed. When no mirror has good bytes, the run fails naming them, the bad archive is gone
+/// and the `.asc` kept, and the next run with a good mirror succeeds.
+#[test]
+fn fetch_replaces_a_corrupted_cached_archive_of_a_signed_release() {
+    let case = Case::new();
+    let first = case.xtask(&fetch_3_13(&[case.shared.as_str()]));
+    assert_eq!(first.code, Some(0), "{}", first.render());
+    let archive = cached(&case, "Python-3.13.5.tar.xz");
+    let asc = cached(&case, "Python-3.13.5.tar.xz.asc");
+    let good_asc = fs::read(&asc).expect("reading the cached .asc");
+
+    common::flip_middle_byte(&archive);
+    remove_sources(&case);
+    check(
+        &case.xtask(&fetch_3_13(&[case.shared.as_str()])),
+        expect![[r#"
+        exit 0
+        --- stdout
+        3.13.5: fetched from mirror $SHARED, sha256 verified, good signature by Thomas Wouters <thomas@python.org> (7169605F62C751356D054A26A821E680E5FA6305); extracted in $TMP/work/src/3.13.5-93e583f24345
+        --- stderr
+        3.13.5: the cached archive $TMP/work/cache/sha256/93e583f243454e6e9e4588ca2c2662206ad961659863277afcdb96801647d640/Python-3.13.5.tar.xz no longer matched its pin (sha256 66864c38972b96e96804c337c239405e320bfe2d08bf68dd226b26a9f15b8fc5 instead of the pinned one); removed it and fetching it again
+    "#]],
+    );
+    assert!(common::is_executable(&case.work.join("src/3.13.5-93e583f24345/configure")));
+
+    // Again, with only a mirror that has the same damaged bytes (and the good .asc).
+    common::flip_middle_byte(&archive);
+    remove_sources(&case);
+    let mirror = case.dir("mirror");
+    fs::copy(&archive, mirror.join("Python-3.13.5.tar.xz")).expect("copying the bad archive");
+    fs::copy(case.shared.join("Python-3.13.5.tar.xz.asc"), mirror.join("Python-3.13.5.tar.xz.asc"))
+        .expect("copying the .asc");
+    check(
+        &case.xtask(&fetch_3_13(&[mirror.as_str()])),
+        expect![[r#"
+        exit 1
+        --- stderr
+        3.13.5: the cached archive $TMP/work/cache/sha256/93e583f243454e6e9e4588ca2c2662206ad961659863277afcdb96801647d640/Python-3.13.5.tar.xz no longer matched its pin (sha256 66864c38972b96e96804c337c239405e320bfe2d08bf68dd226b26a9f15b8fc5 instead of the pinned one); removed it and fetching it again
+        error: fetching CPython 3.13.5: could not fetch Python-3.13.5.tar.xz: no source delivered the pinned bytes
+          - mirror $TMP/mirror: Python-3.13.5.tar.xz from mirror $TMP/mirror does not match its pin:
+              expected sha256 93e583f243454e6e9e4588ca2c2662206ad961659863277afcdb96801647d640
+              actual   sha256 66864c38972b96e96804c337c239405e320bfe2d08bf68dd226b26a9f15b8fc5
+            (pinned in matrix/versions.toml); the bytes were not kept
+    "#]],
+    );
+    assert!(!archive.exists(), "the damaged archive must not stay in the cache");
+    assert_eq!(fs::read(&asc).expect("the .asc is kept"), good_asc, "the good .asc is kept");
+    assert_eq!(case.sources(), Vec::<String>::new(), "nothing extracted");
+
+    check(
+        &case.xtask(&fetch_3_13(&[case.shared.as_str()])),
+        expect![[r#"
+        exit 0
+        --- stdout
+        3.13.5: fetched from mirror $SHARED, sha256 verified, good signature by Thomas Wouters <thomas@python.org> (7169605F62C751356D054A26A821E680E5FA6305); extracted in $TMP/work/src/3.13.5-93e583f24345
+    "#]],
+    );
+}
+
+/// `verify` says whether a corrupt archive was really removed: in a directory where it
+/// cannot be, it says so and what to do, and the file is still there; once the directory is
+/// writable again, the next `verify` removes it.
+#[test]
+fn verify_says_when_a_corrupt_archive_could_not_be_removed() {
+    let mut case = Case::new();
+    let fetch = case.xtask(&fetch_3_11(&[case.shared.as_str()]));
+    assert_eq!(fetch.code, Some(0), "{}", fetch.render());
+    let archive = cached(&case, "Python-3.11.2.tgz");
+    common::flip_middle_byte(&archive);
+    case.scrub("Permission denied (os error 13)", "$DENIED");
+    case.scrub("Operation not permitted (os error 1)", "$DENIED");
+    let dir = archive.parent().expect("the archive's directory");
+    let guard = common::ReadOnlyDir::new(dir);
+    check(
+        &case.xtask(&["verify", "--version", "3.11"]),
+        expect![[r#"
+        exit 1
+        --- stderr
+        3.11.2: FAILED: cached archive of 3.11.2 is corrupt and could not be removed ($DENIED); delete it by hand (make its directory writable), then run `cargo xtask fetch`: $TMP/work/cache/sha256/2411c74bda5bbcfcddaf4531f66d1adc73f247f529aee981b029513aefdbf849/Python-3.11.2.tgz does not match its pin:
+          expected sha256 2411c74bda5bbcfcddaf4531f66d1adc73f247f529aee981b029513aefdbf849
+          actual   sha256 4821d21264087b388766ec2b8dbfebf63b629301cd5d6f0985b02697c9c6dc82
+        (pinned in matrix/versions.toml)
+        error: verification failed for 3.11.2
+    "#]],
+    );
+    assert!(archive.exists(), "the removal failed, so the file is still there");
+    drop(guard);
+    let run = case.xtask(&["verify", "--version", "3.11"]);
+    assert!(run.stderr.contains("is corrupt and was removed"), "{}", run.render());
+    assert!(!archive.exists());
+}
+
+#[test]
+fn fetch_refuses_an_archive_with_a_hard_link_to_a_symlink() {
+    // `a/b/up -> ../..` stays inside the tree; the same link at the top would not.
+    check_refused_archive(
+        &[
+            Entry::Dir("Python-3.11.2/"),
+            Entry::File("Python-3.11.2/configure", b"#!/bin/sh\n"),
+            Entry::Dir("Python-3.11.2/a/"),
+            Entry::Dir("Python-3.11.2/a/b/"),
+            Entry::Symlink("Python-3.11.2/a/b/up", "../.."),
+            Entry::HardLink("Python-3.11.2/esc", "Python-3.11.2/a/b/up"),
+            Entry::File("Python-3.11.2/esc/escaped", b"pwned\n"),
+        ],
+        &["esc", "escaped"],
+        expect![[r#"
+            exit 1
+            --- stderr
+            error: extracting $TMP/work/cache/sha256/$SHA/Python-3.11.2.tgz into $TMP/work/src/3.11.2-$SHA12: refusing to extract $TMP/work/cache/sha256/$SHA/Python-3.11.2.tgz: entry `Python-3.11.2/esc` is a hard link to `Python-3.11.2/a/b/up`, which is a symlink; its target was checked only where it was extracted; a cpython source archive never has such entries, download it again from python.org
+        "#]],
+    );
+}
+
+#[test]
+fn fetch_refuses_an_archive_with_a_dangling_hard_link() {
+    check_refused_archive(
+        &[
+            Entry::Dir("Python-3.11.2/"),
+            Entry::File("Python-3.11.2/configure", b"#!/bin/sh\n"),
+            Entry::HardLink("Python-3.11.2/x", "Python-3.11.2/missing.c"),
+        ],
+        &["x"],
+        expect![[r#"
+            exit 1
+            --- stderr
+            error: extracting $TMP/work/cache/sha256/$SHA/Python-3.11.2.tgz into $TMP/work/src/3.11.2-$SHA12: refusing to extract $TMP/work/cache/sha256/$SHA/Python-3.11.2.tgz: entry `Python-3.11.2/x` is a hard link to `Python-3.11.2/missing.c`, which is not a file extracted earlier from the archive; a cpython source archive never has such entries, download it again from python.org
+        "#]],
+    );
+}
+
+/// A mirror whose file never ends (a symlink to /dev/zero) is read up to the pinned size
+/// plus one byte, then refused: the disk is not filled and nothing is kept.
+#[test]
+fn fetch_cuts_an_endless_mirror_file_at_the_pinned_size() {
+    let case = Case::new();
+    let mirror = case.dir("mirror");
+    std::os::unix::fs::symlink("/dev/zero", mirror.join("Python-3.11.2.tgz")).expect("symlink");
+    check(
+        &case.xtask(&fetch_3_11(&[mirror.as_str()])),
+        expect![[r#"
+        exit 1
+        --- stderr
+        error: fetching CPython 3.11.2: could not fetch Python-3.11.2.tgz: no source delivered the pinned bytes
+          - mirror $TMP/mirror: Python-3.11.2.tgz from mirror $TMP/mirror is larger than its pinned size of 26437858 bytes (pinned in matrix/versions.toml): reading stopped after 26437859 bytes and the bytes were not kept
+    "#]],
+    );
+    assert_nothing_kept(&case);
+}
+
+/// A write that fails (here: a file size limit, as a full disk would) is reported as writing,
+/// naming the temporary file and the fix, not as reading the mirror; no other source is tried
+/// and nothing is kept.
+#[test]
+fn fetch_reports_a_failed_write_as_writing() {
+    let case = Case::new();
+    let run = case.xtask_with_file_size_limit(1024, &fetch_3_11(&[case.shared.as_str()]));
+    let mut run = run;
+    run.stderr = scrub_temp_names(&run.stderr);
+    check(
+        &run,
+        expect![[r#"
+        exit 1
+        --- stderr
+        error: fetching CPython 3.11.2: cannot write $TMP/work/cache/sha256/2411c74bda5bbcfcddaf4531f66d1adc73f247f529aee981b029513aefdbf849/.download-* while fetching Python-3.11.2.tgz from mirror $SHARED; nothing was kept: check that the file system of the work directory has free space and is writable: File too large (os error 27)
+    "#]],
+    );
+    assert_nothing_kept(&case);
+}
+
+/// Replaces the random part of `.download-XXXXXX` names with `*`.
+fn scrub_temp_names(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find(".download-") {
+        let (head, tail) = rest.split_at(at + ".download-".len());
+        out.push_str(head);
+        out.push('*');
+        rest = tail.trim_start_matches(|c: char| c.is_ascii_alphanumeric());
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A mirror file that cannot be read is named once with its OS error, and the next mirror
+/// is tried.
+#[test]
+fn fetch_names_an_unreadable_mirror_file_once() {
+    let case = Case::new();
+    let mirror = case.dir("mirror");
+    // A directory where the archive should be: unreadable even for root.
+    fs::create_dir(mirror.join("Python-3.11.2.tgz")).expect("mkdir");
+    check(
+        &case.xtask(&fetch_3_11(&[mirror.as_str()])),
+        expect![[r#"
+        exit 1
+        --- stderr
+        error: fetching CPython 3.11.2: could not fetch Python-3.11.2.tgz: no source delivered the pinned bytes
+          - mirror $TMP/mirror: reading $TMP/mirror/Python-3.11.2.tgz: Is a directory (os error 21)
+    "#]],
+    );
+    assert_nothing_kept(&case);
+}
+
+/// The work directory's cache cannot be created (a file is in the way): the OS error is
+/// printed once, with what to check.
+#[test]
+fn fetch_names_an_unwritable_cache_once() {
+    let case = Case::new();
+    fs::create_dir_all(&case.work).expect("mkdir work");
+    fs::write(case.work.join("cache"), b"in the way").expect("a file where the cache goes");
+    check(
+        &case.xtask(&fetch_3_11(&[case.shared.as_str()])),
+        expect![[r#"
+        exit 1
+        --- stderr
+        error: fetching CPython 3.11.2: cannot write the cache $TMP/work/cache/sha256/2411c74bda5bbcfcddaf4531f66d1adc73f247f529aee981b029513aefdbf849; check that the work directory is writable and its file system has free space: Not a directory (os error 20)
+    "#]],
+    );
+}
+
+/// A mirror that has the archive and a `.asc` too large to be a signature fails the fetch,
+/// as a small `.asc` that is not a signature does: neither is ignored. The pinned archive is
+/// kept (it was verified), no bad `.asc` is cached, nothing is extracted; a good mirror then
+/// completes the run.
+#[test]
+fn fetch_refuses_an_oversized_or_garbage_signature_file_alike() {
+    let case = Case::new();
+    let mirror = case.dir("mirror");
+    std::os::unix::fs::symlink(
+        case.shared.join("Python-3.13.5.tar.xz"),
+        mirror.join("Python-3.13.5.tar.xz"),
+    )
+    .expect("symlink");
+    let asc = mirror.join("Python-3.13.5.tar.xz.asc");
+    fs::write(&asc, vec![b'x'; 2 << 20]).expect("writing a 2 MiB .asc");
+    check(
+        &case.xtask(&fetch_3_13(&[mirror.as_str()])),
+        expect![[r#"
+            exit 1
+            --- stderr
+            error: fetching the signature of Python-3.13.5.tar.xz: $TMP/mirror/Python-3.13.5.tar.xz.asc: is larger than 1048576 bytes, so it is not a detached signature (those are a few hundred bytes); fix or remove it at the source, then run again
+        "#]],
+    );
+    assert_eq!(case.sources(), Vec::<String>::new());
+    fs::write(&asc, b"not a signature\n").expect("writing a small garbage .asc");
+    check(
+        &case.xtask(&fetch_3_13(&[mirror.as_str()])),
+        expect![[r#"
+        exit 1
+        --- stderr
+        error: checking the signature of Python-3.13.5.tar.xz (the archive matches its pin; $TMP/work/cache/sha256/93e583f243454e6e9e4588ca2c2662206ad961659863277afcdb96801647d640/Python-3.13.5.tar.xz.asc was removed from the cache; the next run fetches it again from the mirrors, so replace it there with the release's .asc from python.org): signature $TMP/work/cache/sha256/93e583f243454e6e9e4588ca2c2662206ad961659863277afcdb96801647d640/Python-3.13.5.tar.xz.asc does not verify $TMP/work/cache/sha256/93e583f243454e6e9e4588ca2c2662206ad961659863277afcdb96801647d640/Python-3.13.5.tar.xz: it is not an armored OpenPGP signature (not enough bytes in buffer: armor header); re-download the archive and its .asc
+    "#]],
+    );
+    assert_eq!(case.sources(), Vec::<String>::new());
+    let files = case.cached_files();
+    assert!(files.len() == 1 && files[0].ends_with("/Python-3.13.5.tar.xz"), "{files:?}");
+    let run = case.xtask(&fetch_3_13(&[case.shared.as_str()]));
+    assert_eq!(run.code, Some(0), "{}", run.render());
+}
+
+/// Waits until `dir` holds an entry whose name starts with `prefix`, for up to a minute.
+fn wait_for_entry(dir: &camino::Utf8Path, prefix: &str) -> bool {
+    for _ in 0..6000 {
+        let found = dir
+            .read_dir_utf8()
+            .is_ok_and(|entries| entries.flatten().any(|e| e.file_name().starts_with(prefix)));
+        if found {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    false
+}
+
+/// A fetch killed (SIGKILL) while downloading leaves a `.download-*`; the next fetch removes
+/// it, fetches whole, and keeps nothing else.
+#[test]
+fn a_download_killed_midway_is_cleaned_up_by_the_next_fetch() {
+    let case = Case::new();
+    let mirror = case.dir("mirror");
+    let fifo = mirror.join("Python-3.11.2.tgz");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status().expect("running mkfifo");
+    assert!(made.success(), "mkfifo {fifo}");
+    let mut child = case.spawn_xtask(&fetch_3_11(&[mirror.as_str()]));
+    // The fetch opens the fifo for reading; open it for writing and send the first bytes.
+    let mut writer = fs::OpenOptions::new().write(true).open(&fifo).expect("opening the fifo");
+    let head = fs::read(case.shared.join("Python-3.11.2.tgz")).expect("reading the archive");
+    std::io::Write::write_all(&mut writer, &head[..1 << 16]).expect("writing into the fifo");
+    let dir = case.work.join("cache/sha256").join(PIN_3_11_2_SHA256);
+    assert!(wait_for_entry(&dir, ".download-"), "no .download-* appeared in {dir}");
+    child.kill().expect("killing the fetch");
+    child.wait().expect("reaping the fetch");
+    drop(writer);
+    assert!(
+        case.cached_files().iter().any(|f| f.contains("/.download-")),
+        "the killed fetch left its temporary: {:?}",
+        case.cached_files()
+    );
+    let run = case.xtask(&fetch_3_11(&[case.shared.as_str()]));
+    assert_eq!(run.code, Some(0), "{}", run.render());
+    assert_eq!(case.cached_files(), [format!("sha256/{PIN_3_11_2_SHA256}/Python-3.11.2.tgz")]);
+    assert_extracted_3_11_2(&case);
+}
+
+/// A fetch killed (SIGKILL) while extracting leaves a `.extracting-*` directory and no tree;
+/// the next fetch removes it and extracts whole.
+#[test]
+fn an_extraction_killed_midway_is_cleaned_up_by_the_next_fetch() {
+    let case = Case::new();
+    let mut child = case.spawn_xtask(&fetch_3_11(&[case.shared.as_str()]));
+    let src = case.work.join("src");
+    assert!(wait_for_entry(&src, ".extracting-"), "no .extracting-* appeared in {src}");
+    child.kill().expect("killing the fetch");
+    child.wait().expect("reaping the fetch");
+    let left = case.sources();
+    assert!(
+        left.len() == 1 && left[0].starts_with(".extracting-"),
+        "the killed run should leave its temporary and no tree: {left:?}"
+    );
+    let run = case.xtask(&fetch_3_11(&[case.shared.as_str()]));
+    assert_eq!(run.code, Some(0), "{}", run.render());
+    assert_extracted_3_11_2(&case);
 }

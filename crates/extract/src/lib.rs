@@ -8,6 +8,16 @@
 //! Safety: entries with absolute names or `..` components, symlinks that leave
 //! the tree, hard links to outside it, devices, FIFOs and anything written
 //! through a symlink are refused with [`ExtractError::Unsafe`], never skipped.
+//! A hard link must name a regular file extracted earlier: a hard link to a
+//! symlink is refused, because it would be that symlink at a new place, where
+//! its relative target was never checked (`a/b/up -> ../..` is inside the
+//! tree, the same link at the top resolves two levels above it). A hard link to
+//! a directory or to nothing is refused as well.
+//!
+//! Leftovers: a run holds an advisory lock (`flock`) on its `.extracting-*`
+//! directory while it writes. A `.extracting-*` directory nobody holds a lock on
+//! was left by a killed run; [`remove_stale_temporaries`] (called by every
+//! extraction) removes it. One that a live run is writing is never touched.
 //!
 //! Atomicity: the tree is built in a `.extracting-*` directory next to `dest`
 //! and renamed to `dest` only after every entry succeeded. On any error that
@@ -96,6 +106,17 @@ pub enum ExtractError {
         /// Which entry broke the rule.
         detail: String,
     },
+    /// A `.extracting-*` directory left by a killed run could not be removed.
+    #[error(
+        "cannot remove {path}, left behind by an interrupted extraction; delete it by hand and run again"
+    )]
+    Stale {
+        /// The directory (or the parent that could not be listed).
+        path: Utf8PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
     /// Writing below the destination's parent directory failed.
     #[error(
         "cannot write {path} while extracting {archive}; check that the destination's parent directory exists, is writable and has free space"
@@ -151,6 +172,27 @@ pub enum UnsafeReason {
     /// A hard link whose target is not inside the top-level directory.
     #[error("is a hard link to `{target}`, which is outside the source tree")]
     HardLinkEscapes {
+        /// The link target, relative to the archive root.
+        target: String,
+    },
+    /// A hard link whose target is not a regular file extracted earlier.
+    #[error("is a hard link to `{target}`, which is not a file extracted earlier from the archive")]
+    HardLinkDangling {
+        /// The link target, relative to the archive root.
+        target: String,
+    },
+    /// A hard link to a symlink: the link would be a copy of the symlink at another place,
+    /// where its target was never checked.
+    #[error(
+        "is a hard link to `{target}`, which is a symlink; its target was checked only where it was extracted"
+    )]
+    HardLinkToSymlink {
+        /// The link target, relative to the archive root.
+        target: String,
+    },
+    /// A hard link to a directory.
+    #[error("is a hard link to `{target}`, which is a directory")]
+    HardLinkToDirectory {
         /// The link target, relative to the archive root.
         target: String,
     },
@@ -213,10 +255,9 @@ pub fn extract_source_archive(
 
     // Checked first, so the error names the parent, not a random temp name.
     fs::metadata(parent).map_err(io_err(parent))?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&format!(".extracting-{name}-"))
-        .tempdir_in(parent)
-        .map_err(io_err(parent))?;
+    remove_stale_temporaries(parent)?;
+    let LockedTemp { dir: mut tmp, lock: _lock } =
+        LockedTemp::new(parent, name).map_err(io_err(parent))?;
     let root = Utf8PathBuf::from_path_buf(tmp.path().to_owned()).map_err(|path| {
         io_err(parent)(io::Error::new(
             io::ErrorKind::InvalidData,
@@ -245,6 +286,97 @@ pub fn extract_source_archive(
         }
         Err(source) => Err(io_err(dest)(source)),
     }
+}
+
+/// The prefix of the temporary directories extractions write into.
+const TEMP_PREFIX: &str = ".extracting-";
+
+/// A fresh `.extracting-<name>-*` directory in `parent`, and the advisory lock that marks it
+/// as in use by this run. The directory is removed before the lock is released.
+struct LockedTemp {
+    dir: tempfile::TempDir,
+    lock: File,
+}
+
+impl LockedTemp {
+    fn new(parent: &Utf8Path, name: &str) -> io::Result<LockedTemp> {
+        // Between creating the directory and locking it, another run's cleanup may take it
+        // for stale (it is not locked yet): then the lock is taken, or the directory is gone,
+        // and a new one is made.
+        for _ in 0..16 {
+            let dir = tempfile::Builder::new()
+                .prefix(&format!("{TEMP_PREFIX}{name}-"))
+                .tempdir_in(parent)?;
+            let lock = match File::open(dir.path()) {
+                Ok(lock) => lock,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            match lock.try_lock() {
+                Ok(()) => {}
+                Err(fs::TryLockError::WouldBlock) => continue,
+                Err(fs::TryLockError::Error(e)) => return Err(e),
+            }
+            if same_file(&lock, dir.path()) {
+                return Ok(LockedTemp { dir, lock });
+            }
+        }
+        Err(io::Error::other(format!(
+            "could not create and lock a {TEMP_PREFIX}{name}-* directory: another run keeps removing them"
+        )))
+    }
+}
+
+/// Whether the open `file` is still the file at `path`.
+fn same_file(file: &File, path: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), fs::symlink_metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+/// Removes the `.extracting-*` directories in `parent` that were left by killed runs, and
+/// returns them. A run holds an advisory lock on its directory while it extracts, so one
+/// that can be locked here has no live owner; one that cannot is left alone. A missing
+/// `parent` holds nothing.
+pub fn remove_stale_temporaries(parent: &Utf8Path) -> Result<Vec<Utf8PathBuf>, ExtractError> {
+    let stale_err = |path: &Utf8Path| {
+        let path = path.to_owned();
+        move |source| ExtractError::Stale { path, source }
+    };
+    let entries = match parent.read_dir_utf8() {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(stale_err(parent)(e)),
+    };
+    let mut removed = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(stale_err(parent))?;
+        if !entry.file_name().starts_with(TEMP_PREFIX) {
+            continue;
+        }
+        let path = entry.into_path();
+        let lock = match File::open(&path) {
+            Ok(lock) => lock,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(stale_err(&path)(e)),
+        };
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => continue,
+            Err(fs::TryLockError::Error(e)) => return Err(stale_err(&path)(e)),
+        }
+        if !same_file(&lock, path.as_std_path()) {
+            continue;
+        }
+        match fs::remove_dir_all(&path) {
+            Ok(()) => removed.push(path),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(stale_err(&path)(e)),
+        }
+    }
+    Ok(removed)
 }
 
 /// The compression of an archive, from its magic bytes.

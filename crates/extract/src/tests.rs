@@ -413,6 +413,86 @@ fn hard_link_outside() {
     );
 }
 
+/// A hard link may only name a regular file extracted earlier. The escape it closes: a
+/// symlink that is inside the tree where it stands (`a/b/up -> ../..`), hard-linked to a
+/// place nearer the top, where the same target leaves the tree.
+#[test]
+fn hard_link_to_a_symlink() {
+    check_refused(
+        &after_good(&[
+            dir("Python-x/a/"),
+            dir("Python-x/a/b/"),
+            link(EntryType::Symlink, "Python-x/a/b/up", "../.."),
+            link(EntryType::Link, "Python-x/esc", "Python-x/a/b/up"),
+        ]),
+        expect![
+            "refusing to extract $TMP/archive: entry `Python-x/esc` is a hard link to `Python-x/a/b/up`, which is a symlink; its target was checked only where it was extracted; a cpython source archive never has such entries, download it again from python.org"
+        ],
+    );
+    // Deeper nesting reaches `/`; the link placed one level down, and parents created
+    // implicitly (no directory entries).
+    check_refused(
+        &after_good(&[
+            link(EntryType::Symlink, "Python-x/a/b/c/d/e/f/up", "../../../../../.."),
+            link(EntryType::Link, "Python-x/Include/esc", "Python-x/a/b/c/d/e/f/up"),
+        ]),
+        expect![
+            "refusing to extract $TMP/archive: entry `Python-x/Include/esc` is a hard link to `Python-x/a/b/c/d/e/f/up`, which is a symlink; its target was checked only where it was extracted; a cpython source archive never has such entries, download it again from python.org"
+        ],
+    );
+    // A hard link to a hard link of a symlink never exists: the first one is refused. A
+    // symlink that would stay inside at its new place is refused all the same (one rule).
+    check_refused(
+        &after_good(&[
+            link(EntryType::Symlink, "Python-x/Include/same.h", "Python.h"),
+            link(EntryType::Link, "Python-x/Include/same2.h", "Python-x/Include/same.h"),
+        ]),
+        expect![
+            "refusing to extract $TMP/archive: entry `Python-x/Include/same2.h` is a hard link to `Python-x/Include/same.h`, which is a symlink; its target was checked only where it was extracted; a cpython source archive never has such entries, download it again from python.org"
+        ],
+    );
+}
+
+#[test]
+fn hard_link_to_nothing_or_to_a_directory() {
+    // Not a write failure: no "free space" hint.
+    check_refused(
+        &after_good(&[link(EntryType::Link, "Python-x/x", "Python-x/missing.c")]),
+        expect![
+            "refusing to extract $TMP/archive: entry `Python-x/x` is a hard link to `Python-x/missing.c`, which is not a file extracted earlier from the archive; a cpython source archive never has such entries, download it again from python.org"
+        ],
+    );
+    check_refused(
+        &after_good(&[link(EntryType::Link, "Python-x/x", "Python-x/Include")]),
+        expect![
+            "refusing to extract $TMP/archive: entry `Python-x/x` is a hard link to `Python-x/Include`, which is a directory; a cpython source archive never has such entries, download it again from python.org"
+        ],
+    );
+}
+
+/// A `.extracting-*` directory left by a killed run (nobody holds its lock) is removed by
+/// the next extraction; one that a live run holds locked is left alone until it is released.
+#[test]
+fn stale_temporaries_are_removed_and_live_ones_kept() {
+    let scratch = Scratch::new(&gzip(&source_tree()));
+    let out = scratch.root.join("out");
+    let killed = out.join(".extracting-Python-x-killed");
+    fs::create_dir_all(killed.join("Lib")).expect("creating a stale temporary");
+    fs::write(killed.join("Lib/partial.py"), "half").expect("writing into it");
+    let live = out.join(".extracting-Python-y-live");
+    fs::create_dir(&live).expect("creating a live temporary");
+    let lock = fs::File::open(&live).expect("opening it");
+    lock.lock().expect("locking it as a live run does");
+
+    scratch.extract().expect("extracting beside the temporaries");
+    assert_eq!(scratch.leftovers(), [".extracting-Python-y-live", "Python-x"]);
+
+    drop(lock);
+    let removed = crate::remove_stale_temporaries(&out).expect("cleaning up");
+    assert_eq!(removed, [live]);
+    assert_eq!(scratch.leftovers(), ["Python-x"]);
+}
+
 #[test]
 fn devices_and_fifos() {
     check_refused(

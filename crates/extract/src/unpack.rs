@@ -196,6 +196,22 @@ impl Unpacker<'_> {
             paths::hard_link_target(&top, &target).map_err(|reason| self.refuse(name, reason))?;
         // The source must not be reached through a symlink either.
         let source = self.prepare(name, &target_rel)?;
+        // Only a regular file may be linked: a hard link to a symlink would be that symlink
+        // at a new place, where its relative target was never checked.
+        match fs::symlink_metadata(&source) {
+            Ok(meta) if meta.is_file() => {}
+            Ok(meta) if meta.is_symlink() => {
+                return Err(self.refuse(name, UnsafeReason::HardLinkToSymlink { target }));
+            }
+            Ok(meta) if meta.is_dir() => {
+                return Err(self.refuse(name, UnsafeReason::HardLinkToDirectory { target }));
+            }
+            Ok(_) => return Err(self.refuse(name, UnsafeReason::HardLinkDangling { target })),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(self.refuse(name, UnsafeReason::HardLinkDangling { target }));
+            }
+            Err(e) => return Err(self.io(&source, e)),
+        }
         let path = self.prepare(name, rel)?;
         fs::hard_link(&source, &path).map_err(|e| self.create_err(name, &path, e))?;
         self.extracted.files += 1;

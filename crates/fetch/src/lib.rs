@@ -9,9 +9,14 @@
 //!
 //! Bytes are hashed while they stream into a temporary file inside the cache; only a file
 //! whose size and sha256 match the pin is renamed into place (atomically). A file that does
-//! not match is deleted, and the error names the file, the source, and both digests.
-//! Network errors are retried with exponential backoff; a failing source falls through to
-//! the next one.
+//! not match is deleted, and the error names the file, the source, and both digests. No more
+//! than the pinned size plus one byte is ever read from a source, so an endless one cannot
+//! fill the disk. Network errors are retried with exponential backoff; a failing source falls
+//! through to the next one; a failure to write the cache stops the fetch.
+//!
+//! Leftovers: a run holds an advisory lock (`flock`) on its `.download-*` temporary while it
+//! writes; [`remove_stale_downloads`] (called by every fetch) removes the ones nobody holds,
+//! which killed runs left, and never another live run's.
 
 use std::{
     fmt, fs,
@@ -133,12 +138,38 @@ pub enum SourceError {
     /// The source does not have the file (missing file, HTTP 404).
     #[error("not found at {0}")]
     NotFound(String),
-    /// The bytes do not match the pin; they were deleted.
-    #[error(transparent)]
-    Mismatch(#[from] VerifyError),
-    /// Network or file system failure (retried for network sources).
+    /// The bytes do not match the pin; they were deleted. (Not the error's `source`: its
+    /// message is already in this one, and a chain would print it twice.)
+    #[error("{0}; the bytes were not kept")]
+    Mismatch(VerifyError),
+    /// The source has more bytes than the pin; reading stopped one byte past the pinned size.
+    #[error(
+        "{what} is larger than its pinned size of {size} bytes (pinned in matrix/versions.toml): reading stopped after {} bytes and the bytes were not kept", size + 1
+    )]
+    TooLarge {
+        /// The file and where it came from.
+        what: String,
+        /// The pinned size.
+        size: u64,
+    },
+    /// Network or file system failure reading the source (retried for network sources).
     #[error("{0}")]
     Transport(String),
+    /// The temporary file in the cache could not be written: no other source is tried.
+    #[error("cannot write {path}")]
+    Write {
+        /// The temporary file (or the directory it was to be created in).
+        path: Utf8PathBuf,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl From<VerifyError> for SourceError {
+    fn from(err: VerifyError) -> Self {
+        SourceError::Mismatch(err)
+    }
 }
 
 /// Why an archive could not be fetched.
@@ -153,11 +184,46 @@ pub enum FetchError {
         attempts: Vec<(Origin, SourceError)>,
     },
     /// The cache directory could not be written.
-    #[error("cache {path}: {source}")]
+    #[error(
+        "cannot write the cache {path}; check that the work directory is writable and its file system has free space"
+    )]
     Cache {
         /// The cache path.
         path: Utf8PathBuf,
         /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+    /// Writing the bytes from a source into the cache failed; nothing was kept.
+    #[error(
+        "cannot write {path} while fetching {file_name} from {origin}; nothing was kept: check that the file system of the work directory has free space and is writable"
+    )]
+    Write {
+        /// The archive.
+        file_name: String,
+        /// Where the bytes came from.
+        origin: Origin,
+        /// The temporary file.
+        path: Utf8PathBuf,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+    /// A source has a signature file that is not usable (too large to be one, unreadable).
+    #[error("{location}: {problem}; fix or remove it at the source, then run again")]
+    Signature {
+        /// The `.asc` at the source (a path or URL).
+        location: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// A temporary left by an interrupted run could not be removed.
+    #[error("cannot remove {path}, left behind by an interrupted download; delete it by hand")]
+    Stale {
+        /// The temporary file.
+        path: Utf8PathBuf,
+        /// The I/O error.
+        #[source]
         source: io::Error,
     },
 }
@@ -168,10 +234,27 @@ fn describe_attempts(file_name: &str, attempts: &[(Origin, SourceError)]) -> Str
         s.push_str("\n  no source to try: pass --mirror DIR (or set DEBUG_MATRIX_MIRROR), or allow upstream");
     }
     for (origin, err) in attempts {
-        s.push_str(&format!("\n  - {origin}: {}", err.to_string().replace('\n', "\n    ")));
+        s.push_str(&format!("\n  - {origin}: {}", chain(err).replace('\n', "\n    ")));
     }
     s
 }
+
+/// `err` and its sources, `: `-separated, as anyhow prints a chain.
+fn chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
+}
+
+/// The largest `.asc` accepted: a detached signature is a few hundred bytes.
+pub const MAX_SIGNATURE_BYTES: u64 = 1 << 20;
+
+/// The prefix of the temporary files downloads write into, beside their destination.
+const TEMP_PREFIX: &str = ".download-";
 
 /// Fetches archives into a content-addressed cache.
 #[derive(Debug, Clone)]
@@ -201,18 +284,29 @@ impl Fetcher {
     }
 
     /// Returns the cached archive, fetching it from the first source that has the pinned bytes.
+    ///
+    /// A source whose bytes do not match the pin, or that has more bytes than the pinned size
+    /// (reading stops one byte past it), is skipped for the next one. A failure to write the
+    /// cache stops at once: another source would fail the same way. `.download-*`
+    /// temporaries of killed runs are removed first (see [`remove_stale_downloads`]).
     pub fn fetch(&self, archive: &Archive) -> Result<Fetched, FetchError> {
         let dest = self.cache_path(archive);
+        let dir = dest.parent().unwrap_or(&self.cache_dir).to_owned();
+        remove_stale_downloads(&dir)?;
         if dest.is_file() {
             return Ok(Fetched { path: dest, origin: Origin::Cache });
         }
-        let dir = dest.parent().unwrap_or(&self.cache_dir).to_owned();
         fs::create_dir_all(&dir)
             .map_err(|source| FetchError::Cache { path: dir.clone(), source })?;
         let mut attempts = Vec::new();
         for origin in self.origins(archive) {
             match self.copy_from(&origin, archive, &dir, &dest) {
                 Ok(()) => return Ok(Fetched { path: dest, origin }),
+                Err(SourceError::Write { path, source }) => {
+                    let _ = fs::remove_dir(&dir);
+                    let file_name = archive.file_name.clone();
+                    return Err(FetchError::Write { file_name, origin, path, source });
+                }
                 Err(err) => attempts.push((origin, err)),
             }
         }
@@ -224,13 +318,19 @@ impl Fetcher {
     /// Fetches `<archive>.asc`, the detached signature, from the same sources into the cache,
     /// beside the archive. Returns `None` if no source has one. The signature is not pinned:
     /// it proves itself against the pinned key (see `verify::check_signature`).
+    ///
+    /// A source without the file (or a network source that cannot be reached) is skipped. A
+    /// source that has it must deliver a usable one: a file that cannot be read, or that is
+    /// larger than [`MAX_SIGNATURE_BYTES`] (no signature is), is an error, as a small file
+    /// that is not a signature is when it is checked. Neither is ever silently ignored.
     pub fn fetch_signature(&self, archive: &Archive) -> Result<Option<Utf8PathBuf>, FetchError> {
         let archive_path = self.cache_path(archive);
         let dest = Utf8PathBuf::from(format!("{archive_path}.asc"));
+        let dir = dest.parent().unwrap_or(&self.cache_dir).to_owned();
+        remove_stale_downloads(&dir)?;
         if dest.is_file() {
             return Ok(Some(dest));
         }
-        let dir = dest.parent().unwrap_or(&self.cache_dir).to_owned();
         fs::create_dir_all(&dir)
             .map_err(|source| FetchError::Cache { path: dir.clone(), source })?;
         let sig = Archive {
@@ -239,16 +339,36 @@ impl Fetcher {
             pin: Pin { sha256: String::new(), size: 0 },
         };
         for origin in self.origins(&sig) {
-            let Ok(mut reader) = self.open(&origin, &sig) else { continue };
+            let location = location(&origin, &sig);
+            let reader = match self.open(&origin, &sig) {
+                Ok(reader) => reader,
+                Err(SourceError::NotFound(_)) => continue,
+                Err(err) if is_network(&origin) => {
+                    eprintln!("fetch: {origin}: {err}; looking for the signature elsewhere");
+                    continue;
+                }
+                Err(err) => {
+                    return Err(FetchError::Signature { location, problem: chain(&err) });
+                }
+            };
             let mut bytes = Vec::new();
-            if reader.read_to_end(&mut bytes).is_ok() && bytes.len() < 1 << 20 {
-                let tmp = tempfile::NamedTempFile::new_in(&dir)
-                    .map_err(|source| FetchError::Cache { path: dir.clone(), source })?;
-                fs::write(tmp.path(), &bytes)
-                    .and_then(|()| tmp.persist(&dest).map(drop).map_err(|e| e.error))
-                    .map_err(|source| FetchError::Cache { path: dest.clone(), source })?;
-                return Ok(Some(dest));
+            if let Err(e) = reader.take(MAX_SIGNATURE_BYTES + 1).read_to_end(&mut bytes) {
+                let problem = format!("cannot be read: {e}");
+                return Err(FetchError::Signature { location, problem });
             }
+            if bytes.len() as u64 > MAX_SIGNATURE_BYTES {
+                let problem = format!(
+                    "is larger than {MAX_SIGNATURE_BYTES} bytes, so it is not a detached signature (those are a few hundred bytes)"
+                );
+                return Err(FetchError::Signature { location, problem });
+            }
+            let tmp = locked_temp(&dir)
+                .map_err(|source| FetchError::Cache { path: dir.clone(), source })?;
+            let cache_err = |source| FetchError::Cache { path: dest.clone(), source };
+            tmp.as_file().write_all(&bytes).map_err(cache_err)?;
+            tmp.as_file().sync_all().map_err(cache_err)?;
+            tmp.persist(&dest).map_err(|e| cache_err(e.error))?;
+            return Ok(Some(dest));
         }
         Ok(None)
     }
@@ -268,9 +388,8 @@ impl Fetcher {
         dir: &Utf8Path,
         dest: &Utf8Path,
     ) -> Result<(), SourceError> {
-        let is_network = matches!(origin, Origin::Upstream(_) | Origin::Mirror(Mirror::Url(_)));
         let attempt = || self.copy_once(origin, archive, dir, dest);
-        if !is_network {
+        if !is_network(origin) {
             return attempt();
         }
         let backoff = ExponentialBuilder::default()
@@ -291,21 +410,26 @@ impl Fetcher {
         dir: &Utf8Path,
         dest: &Utf8Path,
     ) -> Result<(), SourceError> {
-        let mut reader = self.open(origin, archive)?;
-        let transport = |what: &str, e: io::Error| SourceError::Transport(format!("{what}: {e}"));
+        let reader = self.open(origin, archive)?;
         // Dropping `tmp` on any error deletes the partial or mismatching bytes.
-        let tmp = tempfile::Builder::new()
-            .prefix(".download-")
-            .tempfile_in(dir)
-            .map_err(|e| transport(dir.as_str(), e))?;
+        let tmp = locked_temp(dir)
+            .map_err(|source| SourceError::Write { path: dir.to_owned(), source })?;
+        let tmp_path = Utf8PathBuf::from_path_buf(tmp.path().to_owned())
+            .unwrap_or_else(|_| dir.join(format!("{TEMP_PREFIX}*")));
+        let write_err = |source| SourceError::Write { path: tmp_path.clone(), source };
         let mut writer = HashingWriter::new(io::BufWriter::new(tmp.as_file()));
-        io::copy(&mut reader, &mut writer).map_err(|e| transport("reading", e))?;
-        writer.flush().map_err(|e| transport("writing", e))?;
         let what = format!("{} from {origin}", archive.file_name);
+        copy_capped(reader, &mut writer, archive.pin.size, &location(origin, archive), &what)
+            .map_err(|err| match err {
+                CopyError::Source(err) => err,
+                CopyError::Write(source) => write_err(source),
+            })?;
+        writer.flush().map_err(write_err)?;
         writer.check(&archive.pin, &what)?;
         drop(writer);
-        tmp.as_file().sync_all().map_err(|e| transport("syncing", e))?;
-        tmp.persist(dest).map_err(|e| transport(dest.as_str(), e.error))?;
+        tmp.as_file().sync_all().map_err(write_err)?;
+        tmp.persist(dest)
+            .map_err(|e| SourceError::Write { path: dest.to_owned(), source: e.error })?;
         Ok(())
     }
 
@@ -319,7 +443,7 @@ impl Fetcher {
                     Err(e) if e.kind() == io::ErrorKind::NotFound => {
                         Err(SourceError::NotFound(path.to_string()))
                     }
-                    Err(e) => Err(SourceError::Transport(format!("{path}: {e}"))),
+                    Err(e) => Err(SourceError::Transport(format!("cannot open {path}: {e}"))),
                 }
             }
             Origin::Mirror(Mirror::Url(base)) => {
@@ -328,6 +452,133 @@ impl Fetcher {
             Origin::Upstream(url) => http_get(url, &archive.file_name),
         }
     }
+}
+
+fn is_network(origin: &Origin) -> bool {
+    matches!(origin, Origin::Upstream(_) | Origin::Mirror(Mirror::Url(_)))
+}
+
+/// Where `origin` has `archive`: a path or a URL, for messages.
+fn location(origin: &Origin, archive: &Archive) -> String {
+    match origin {
+        Origin::Cache => "cache".to_owned(),
+        Origin::Mirror(Mirror::Dir(dir)) => dir.join(&archive.file_name).into_string(),
+        Origin::Mirror(Mirror::Url(base)) => format!("{base}/{}", archive.file_name),
+        Origin::Upstream(url) => url.clone(),
+    }
+}
+
+/// Why [`copy_capped`] stopped.
+#[derive(Debug)]
+enum CopyError {
+    /// The source failed or has too many bytes.
+    Source(SourceError),
+    /// Writing failed.
+    Write(io::Error),
+}
+
+/// Copies `reader` into `writer`, reading at most `size + 1` bytes: a source with more than
+/// the pinned size is refused as soon as that is known, so an endless one cannot fill the
+/// disk. A read error is the source's (`location` names it), a write error the writer's.
+fn copy_capped(
+    reader: impl Read,
+    writer: &mut impl Write,
+    size: u64,
+    location: &str,
+    what: &str,
+) -> Result<u64, CopyError> {
+    let mut reader = reader.take(size.saturating_add(1));
+    let mut buf = vec![0; 64 * 1024];
+    let mut total = 0u64;
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                let err = SourceError::Transport(format!("reading {location}: {e}"));
+                return Err(CopyError::Source(err));
+            }
+        };
+        total += n as u64;
+        if total > size {
+            return Err(CopyError::Source(SourceError::TooLarge { what: what.to_owned(), size }));
+        }
+        writer.write_all(&buf[..n]).map_err(CopyError::Write)?;
+    }
+}
+
+/// A new `.download-*` file in `dir`, locked (advisory, `flock`) so that no other run takes
+/// it for the leftover of a killed one.
+fn locked_temp(dir: &Utf8Path) -> io::Result<tempfile::NamedTempFile> {
+    // Between creating the file and locking it another run's cleanup may take it for stale:
+    // then the lock is taken, or the file is gone, and a new one is made.
+    for _ in 0..16 {
+        let tmp = tempfile::Builder::new().prefix(TEMP_PREFIX).tempfile_in(dir)?;
+        match tmp.as_file().try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => continue,
+            Err(fs::TryLockError::Error(e)) => return Err(e),
+        }
+        if same_file(tmp.as_file(), tmp.path()) {
+            return Ok(tmp);
+        }
+    }
+    Err(io::Error::other(format!(
+        "could not create and lock a {TEMP_PREFIX}* file in {dir}: another run keeps removing them"
+    )))
+}
+
+/// Whether the open `file` is still the file at `path`.
+fn same_file(file: &fs::File, path: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), fs::symlink_metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+/// Removes the `.download-*` files in `dir` left by killed runs and returns them. A run
+/// holds an advisory lock on its temporary while it writes, so one that can be locked here
+/// has no live owner; one that cannot is another run's and is left alone. A missing `dir`
+/// holds nothing.
+pub fn remove_stale_downloads(dir: &Utf8Path) -> Result<Vec<Utf8PathBuf>, FetchError> {
+    let stale_err = |path: &Utf8Path| {
+        let path = path.to_owned();
+        move |source| FetchError::Stale { path, source }
+    };
+    let entries = match dir.read_dir_utf8() {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(FetchError::Cache { path: dir.to_owned(), source: e }),
+    };
+    let mut removed = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|source| FetchError::Cache { path: dir.to_owned(), source })?;
+        if !entry.file_name().starts_with(TEMP_PREFIX) {
+            continue;
+        }
+        let path = entry.into_path();
+        let file = match fs::File::open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(stale_err(&path)(e)),
+        };
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => continue,
+            Err(fs::TryLockError::Error(e)) => return Err(stale_err(&path)(e)),
+        }
+        if !same_file(&file, path.as_std_path()) {
+            continue;
+        }
+        match fs::remove_file(&path) {
+            Ok(()) => removed.push(path),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(stale_err(&path)(e)),
+        }
+    }
+    Ok(removed)
 }
 
 /// Where `archive` lives under the cache root `cache_dir`. Pure: the content-addressed key.

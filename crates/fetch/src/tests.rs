@@ -93,10 +93,124 @@ fn every_source_failing_names_each_and_keeps_nothing() {
           - mirror $TMP/corrupt: hello.tgz from mirror $TMP/corrupt does not match its pin:
               expected sha256 2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824
               actual   sha256 187c9bceeb919e1b3e6d20fa50ecabf7d9d50b5343e8f9a3d912abb13929102e
-            (pinned in matrix/versions.toml; the file was not kept)
-          - mirror $TMP/truncated: hello.tgz from mirror $TMP/truncated has the wrong size: expected 5 bytes, got 4 bytes (pinned in matrix/versions.toml)"#]]
+            (pinned in matrix/versions.toml); the bytes were not kept
+          - mirror $TMP/truncated: hello.tgz from mirror $TMP/truncated has the wrong size: expected 5 bytes, got 4 bytes (pinned in matrix/versions.toml); the bytes were not kept"#]]
     .assert_eq(&f.scrub(err.to_string()));
     expect!["[]"].assert_eq(&format!("{:?}", cache_entries(&f)));
+}
+
+/// An endless source (a mirror file that is a symlink to `/dev/zero`) is read up to the
+/// pinned size plus one byte, then refused; nothing is kept.
+#[test]
+fn an_endless_source_is_cut_at_the_pinned_size() {
+    let f = Fixture::new();
+    let dir = f.root.join("endless");
+    fs::create_dir_all(&dir).expect("mkdir");
+    std::os::unix::fs::symlink("/dev/zero", dir.join("hello.tgz")).expect("symlink");
+    let err = f.fetcher(vec![Mirror::Dir(dir)]).fetch(&archive()).expect_err("endless");
+    expect![[r#"
+        could not fetch hello.tgz: no source delivered the pinned bytes
+          - mirror $TMP/endless: hello.tgz from mirror $TMP/endless is larger than its pinned size of 5 bytes (pinned in matrix/versions.toml): reading stopped after 6 bytes and the bytes were not kept"#]]
+    .assert_eq(&f.scrub(err.to_string()));
+    expect!["[]"].assert_eq(&format!("{:?}", cache_entries(&f)));
+}
+
+/// A failure to write is reported as writing (naming the file), not as reading the source;
+/// a failure to read names the source.
+#[test]
+fn write_and_read_failures_are_told_apart() {
+    struct Full;
+    impl Write for Full {
+        fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+            Err(io::Error::from_raw_os_error(28))
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+    struct Broken;
+    impl Read for Broken {
+        fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+            Err(io::Error::from_raw_os_error(5))
+        }
+    }
+    let outcome = |r: Result<u64, CopyError>| match r {
+        Ok(n) => format!("ok {n}"),
+        Err(CopyError::Write(e)) => format!("write: {e}"),
+        Err(CopyError::Source(e)) => format!("source: {e}"),
+    };
+    expect!["write: No space left on device (os error 28)"].assert_eq(&outcome(copy_capped(
+        &b"hello"[..],
+        &mut Full,
+        5,
+        "/m/hello.tgz",
+        "x",
+    )));
+    expect!["source: reading /m/hello.tgz: Input/output error (os error 5)"]
+        .assert_eq(&outcome(copy_capped(Broken, &mut Vec::new(), 5, "/m/hello.tgz", "x")));
+    expect!["ok 5"].assert_eq(&outcome(copy_capped(&b"hello"[..], &mut Vec::new(), 5, "", "x")));
+}
+
+/// A `.download-*` left by a killed run is removed by the next fetch; one that a live run
+/// holds locked is not.
+#[test]
+fn stale_downloads_are_removed_and_live_ones_kept() {
+    let f = Fixture::new();
+    let dir = f.root.join("cache/sha256").join(HELLO);
+    fs::create_dir_all(&dir).expect("mkdir");
+    fs::write(dir.join(".download-killed"), b"hel").expect("a stale partial download");
+    fs::write(dir.join(".download-live"), b"he").expect("a live partial download");
+    let live = fs::File::open(dir.join(".download-live")).expect("open");
+    live.lock().expect("locked as a live run holds it");
+    let fetcher = f.fetcher(vec![f.mirror("good", b"hello")]);
+    fetcher.fetch(&archive()).expect("fetch from mirror");
+    expect![[r#"[".download-live", "hello.tgz"]"#]].assert_eq(&format!("{:?}", cache_entries(&f)));
+    drop(live);
+    // Also when the archive is already cached.
+    let again = fetcher.fetch(&archive()).expect("fetch from cache");
+    assert_eq!(again.origin, Origin::Cache);
+    expect![[r#"["hello.tgz"]"#]].assert_eq(&format!("{:?}", cache_entries(&f)));
+}
+
+/// A source either has no `.asc` (the next source is asked) or delivers a usable one: a file
+/// too large to be a signature, or one that cannot be read, is an error naming it, never
+/// skipped. (A small file that is not a signature is cached here and refused when checked.)
+#[test]
+fn a_signature_file_is_absent_or_usable() {
+    let f = Fixture::new();
+    let none = f.mirror("none", b"hello");
+    let big = f.mirror("big", b"hello");
+    fs::write(big_path(&big), vec![b'x'; (MAX_SIGNATURE_BYTES + 1) as usize]).expect("write");
+    let err = f.fetcher(vec![none.clone(), big]).fetch_signature(&archive()).expect_err("big");
+    expect!["$TMP/big/hello.tgz.asc: is larger than 1048576 bytes, so it is not a detached signature (those are a few hundred bytes); fix or remove it at the source, then run again"]
+        .assert_eq(&f.scrub(err.to_string()));
+    let unreadable = f.mirror("dir", b"hello");
+    fs::create_dir(big_path(&unreadable)).expect("an .asc that is a directory");
+    let err = f.fetcher(vec![unreadable]).fetch_signature(&archive()).expect_err("a directory");
+    expect!["$TMP/dir/hello.tgz.asc: cannot be read: Is a directory (os error 21); fix or remove it at the source, then run again"]
+        .assert_eq(&f.scrub(err.to_string()));
+    expect!["[]"].assert_eq(&format!("{:?}", cache_entries(&f)));
+    let small = f.mirror("small", b"hello");
+    fs::write(big_path(&small), b"not a signature").expect("write");
+    let got = f.fetcher(vec![none, small]).fetch_signature(&archive()).expect("small");
+    assert!(got.is_some_and(|p| p.ends_with("hello.tgz.asc")));
+}
+
+fn big_path(mirror: &Mirror) -> Utf8PathBuf {
+    match mirror {
+        Mirror::Dir(dir) => dir.join("hello.tgz.asc"),
+        Mirror::Url(_) => unreachable!("a directory mirror"),
+    }
+}
+
+/// An OS error is printed once in the chain `main` prints.
+#[test]
+fn a_cache_that_cannot_be_written_names_it_once() {
+    let f = Fixture::new();
+    fs::write(f.root.join("cache"), b"a file where the cache directory should be").expect("w");
+    let err = f.fetcher(vec![f.mirror("good", b"hello")]).fetch(&archive()).expect_err("cache");
+    expect!["cannot write the cache $TMP/cache/sha256/2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824; check that the work directory is writable and its file system has free space: Not a directory (os error 20)"]
+        .assert_eq(&f.scrub(chain(&err)));
 }
 
 #[test]

@@ -11,7 +11,7 @@ use anyhow::{Context, bail};
 use camino::{Utf8Path, Utf8PathBuf};
 use fetch::{Archive, Fetched, Fetcher, Origin};
 use matrix::Release;
-use verify::{Pin, SignatureInfo};
+use verify::{Pin, SignatureInfo, VerifyError};
 use workdir::Layout;
 
 /// The archive spec of a release, for the fetcher.
@@ -57,6 +57,13 @@ impl Prepared {
 }
 
 /// Makes sure `release` is fetched, verified and extracted under `layout`.
+///
+/// The order: fetch (cache, mirrors, upstream); when the archive came from the cache and is
+/// about to be extracted, re-hash it against its pin *first*: a cached archive that no longer
+/// matches is removed (saying so on stderr) and fetched again, so a damaged cache never
+/// sticks and is never blamed on the signature. Then the signature, against an archive known
+/// to be the pinned bytes: a bad signature is the `.asc`'s fault, and only then is the `.asc`
+/// removed from the cache. Then extraction, right after the last re-hash.
 pub fn prepare(
     fetcher: &Fetcher,
     layout: &Layout,
@@ -65,21 +72,52 @@ pub fn prepare(
 ) -> anyhow::Result<Prepared> {
     let spec = archive(release);
     let source_dir = layout.source_dir(release);
-    let fetched =
-        fetcher.fetch(&spec).with_context(|| format!("fetching CPython {}", release.version))?;
+    if let Some(parent) = source_dir.parent() {
+        // Trees a killed run was extracting; never one a live run holds.
+        extract::remove_stale_temporaries(parent)
+            .with_context(|| format!("cleaning up after an interrupted run in {parent}"))?;
+    }
+    let fetch =
+        || fetcher.fetch(&spec).with_context(|| format!("fetching CPython {}", release.version));
+    let mut fetched = fetch()?;
     let needs_extract = !source_dir.is_dir();
+    let mut rehashed = false;
+    if fetched.origin == Origin::Cache && needs_extract {
+        match verify::check_file(&fetched.path, &spec.pin) {
+            Ok(()) => rehashed = true,
+            Err(err @ (VerifyError::Size { .. } | VerifyError::Digest { .. })) => {
+                remove_corrupt(&fetched.path, release, &err)?;
+                eprintln!(
+                    "{}: the cached archive {} no longer matched its pin ({}); removed it and fetching it again",
+                    release.version,
+                    fetched.path,
+                    mismatch(&err)
+                );
+                fetched = fetch()?;
+            }
+            Err(err) => {
+                return Err(err).with_context(|| {
+                    format!("re-checking the cached archive of {}", release.version)
+                });
+            }
+        }
+    }
     let mut signature = None;
     if fetched.origin != Origin::Cache || needs_extract {
         signature = Some(check_signature(fetcher, matrix_dir, release, &spec, &fetched.path)?);
     }
     if needs_extract {
-        // Never build from unverified bytes: the cache could have changed since it was filled.
-        verify::check_file(&fetched.path, &spec.pin).with_context(|| {
-            format!(
-                "the cached archive of {} no longer matches its pin; delete {} and fetch again",
-                release.version, fetched.path
-            )
-        })?;
+        if !rehashed {
+            // Never build from unverified bytes: the cache could have changed since it was
+            // filled.
+            verify::check_file(&fetched.path, &spec.pin).with_context(|| {
+                format!(
+                    "the cached archive of {} no longer matches its pin; it was kept for \
+                     inspection: delete {} and run again to fetch it again",
+                    release.version, fetched.path
+                )
+            })?;
+        }
         if let Some(parent) = source_dir.parent() {
             std::fs::create_dir_all(parent).with_context(|| format!("creating {parent}"))?;
         }
@@ -93,6 +131,29 @@ pub fn prepare(
         source_dir,
         extracted: needs_extract,
     })
+}
+
+/// Removes a cached archive that no longer matches its pin, or says why it could not.
+fn remove_corrupt(path: &Utf8Path, release: &Release, err: &VerifyError) -> anyhow::Result<()> {
+    std::fs::remove_file(path).with_context(|| {
+        format!(
+            "the cached archive {path} of {} no longer matches its pin ({}) and could not be \
+             removed; delete it by hand, then run again",
+            release.version,
+            mismatch(err)
+        )
+    })
+}
+
+/// What is wrong with bytes that do not match their pin, in a few words.
+fn mismatch(err: &VerifyError) -> String {
+    match err {
+        VerifyError::Size { expected, actual, .. } => {
+            format!("{actual} bytes instead of the pinned {expected}")
+        }
+        VerifyError::Digest { actual, .. } => format!("sha256 {actual} instead of the pinned one"),
+        other => other.to_string(),
+    }
 }
 
 fn check_signature(
@@ -114,16 +175,34 @@ fn check_signature(
             release.version
         );
     }
-    let Some(asc) = fetcher.fetch_signature(spec)? else {
+    let asc = fetcher
+        .fetch_signature(spec)
+        .with_context(|| format!("fetching the signature of {}", spec.file_name))?;
+    let Some(asc) = asc else {
         return Ok(SignatureStatus::Unavailable);
     };
-    let info =
-        verify::check_signature(archive_path, &asc, &key, fingerprint).with_context(|| {
-            // A bad signature must not linger in the cache to fail every later run.
-            let _ = std::fs::remove_file(&asc);
-            format!("checking the signature of {}", spec.file_name)
-        })?;
-    Ok(SignatureStatus::Good(info))
+    match verify::check_signature(archive_path, &asc, &key, fingerprint) {
+        Ok(info) => Ok(SignatureStatus::Good(info)),
+        Err(err @ VerifyError::Signature { .. }) => {
+            // The archive matches its pin (checked before), so the `.asc` is at fault. A bad
+            // one must not linger in the cache to fail every later run.
+            let what = match std::fs::remove_file(&asc) {
+                Ok(()) => format!(
+                    "{asc} was removed from the cache; the next run fetches it again from the \
+                     mirrors, so replace it there with the release's .asc from python.org"
+                ),
+                Err(e) => format!("{asc} could not be removed from the cache ({e}); delete it"),
+            };
+            Err(anyhow::Error::new(err).context(format!(
+                "checking the signature of {} (the archive matches its pin; {what})",
+                spec.file_name
+            )))
+        }
+        // A wrong key file or an unreadable file is not the `.asc`'s fault: it is kept.
+        Err(err) => {
+            Err(err).with_context(|| format!("checking the signature of {}", spec.file_name))
+        }
+    }
 }
 
 /// The result of re-checking one cached archive.
@@ -139,7 +218,8 @@ pub struct CacheCheck {
 
 /// Re-checks the cached archive of `release` against its pin and, where a `.asc` sits beside
 /// it, against the pinned key. A missing archive is not an error (`path: None`); a
-/// mismatching one is, and it is removed so the next fetch replaces it.
+/// mismatching one is, and it is removed so the next fetch replaces it (the error says
+/// whether the removal worked). An unreadable one is an error and is kept.
 pub fn verify_cached(
     fetcher: &Fetcher,
     matrix_dir: &Utf8Path,
@@ -150,14 +230,28 @@ pub fn verify_cached(
     if !path.is_file() {
         return Ok(CacheCheck { version: release.version, path: None, signature: None });
     }
-    if let Err(err) = verify::check_file(&path, &spec.pin) {
-        let _ = std::fs::remove_file(&path);
-        return Err(err).with_context(|| {
-            format!(
-                "cached archive of {} is corrupt and was removed; run `cargo xtask fetch`",
-                release.version
-            )
-        });
+    match verify::check_file(&path, &spec.pin) {
+        Ok(()) => {}
+        Err(err @ (VerifyError::Size { .. } | VerifyError::Digest { .. })) => {
+            let what = match std::fs::remove_file(&path) {
+                Ok(()) => "is corrupt and was removed; run `cargo xtask fetch` to fetch it again"
+                    .to_owned(),
+                Err(e) => format!(
+                    "is corrupt and could not be removed ({e}); delete it by hand (make its \
+                     directory writable), then run `cargo xtask fetch`"
+                ),
+            };
+            return Err(err)
+                .with_context(|| format!("cached archive of {} {what}", release.version));
+        }
+        Err(err) => {
+            return Err(err).with_context(|| {
+                format!(
+                    "re-checking the cached archive of {}; nothing was removed",
+                    release.version
+                )
+            });
+        }
     }
     let asc = Utf8PathBuf::from(format!("{path}.asc"));
     let signature = match (&release.signing_key, release.signing_key_path(matrix_dir)) {

@@ -8,6 +8,9 @@
 //!
 //! Errors are typed ([`VerifyError`]) because callers branch on them: a mismatching mirror
 //! is skipped for the next source, a missing file is fetched, a bad signature stops everything.
+//! They say what is wrong with the bytes, not what happened to the file: the caller, which
+//! keeps or removes it, says that. An I/O error is the error's `source`, never repeated in
+//! its message, so a chain (`{:#}`) prints it once.
 
 mod signature;
 
@@ -44,7 +47,7 @@ pub enum VerifyError {
     },
     /// The sha256 differs from the pin.
     #[error(
-        "{what} does not match its pin:\n  expected sha256 {expected}\n  actual   sha256 {actual}\n(pinned in matrix/versions.toml; the file was not kept)"
+        "{what} does not match its pin:\n  expected sha256 {expected}\n  actual   sha256 {actual}\n(pinned in matrix/versions.toml)"
     )]
     Digest {
         /// The file and where it came from.
@@ -55,11 +58,12 @@ pub enum VerifyError {
         actual: String,
     },
     /// A file could not be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Io {
         /// The file.
         path: Utf8PathBuf,
-        /// The I/O error.
+        /// The I/O error (the error's source, so it is printed once in a chain).
+        #[source]
         source: io::Error,
     },
     /// The pinned key file is unusable or is not the pinned fingerprint.
@@ -182,7 +186,7 @@ mod tests {
                 x.tgz from mirror /m does not match its pin:
                   expected sha256 2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824
                   actual   sha256 187c9bceeb919e1b3e6d20fa50ecabf7d9d50b5343e8f9a3d912abb13929102e
-                (pinned in matrix/versions.toml; the file was not kept)"#]],
+                (pinned in matrix/versions.toml)"#]],
         );
     }
 
@@ -194,6 +198,24 @@ mod tests {
         check_file(&path, &Pin { sha256: HELLO.into(), size: 5 })?;
         let err = check_file(&path, &Pin { sha256: HELLO.into(), size: 6 });
         assert!(matches!(err, Err(VerifyError::Size { expected: 6, actual: 5, .. })), "{err:?}");
+        Ok(())
+    }
+
+    /// The OS error is the error's source and not part of its message, so a printed chain
+    /// (`error: {err:#}`) holds it once.
+    #[test]
+    fn an_io_error_is_printed_once_in_a_chain() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let path = Utf8PathBuf::try_from(dir.path().join("missing"))?;
+        let err = check_file(&path, &Pin { sha256: HELLO.into(), size: 5 }).expect_err("missing");
+        let mut chain = err.to_string();
+        let mut source = std::error::Error::source(&err);
+        while let Some(cause) = source {
+            chain.push_str(&format!(": {cause}"));
+            source = cause.source();
+        }
+        expect!["cannot read $TMP/missing: No such file or directory (os error 2)"]
+            .assert_eq(&chain.replace(dir.path().to_str().ok_or("utf-8")?, "$TMP"));
         Ok(())
     }
 }

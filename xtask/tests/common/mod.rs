@@ -107,14 +107,59 @@ impl Case {
             cmd.env(key, value);
         }
         let out = cmd.output().expect("running the xtask binary");
-        let scrub = |bytes: &[u8]| {
-            let mut text = String::from_utf8_lossy(bytes).into_owned();
-            for (from, to) in &self.scrubs {
-                text = text.replace(from, to);
-            }
-            text
-        };
-        Run { code: out.status.code(), stdout: scrub(&out.stdout), stderr: scrub(&out.stderr) }
+        Run {
+            code: out.status.code(),
+            stdout: self.scrubbed(&out.stdout),
+            stderr: self.scrubbed(&out.stderr),
+        }
+    }
+
+    /// Starts `cargo xtask --work-dir $TMP/work ARGS` like [`Case::xtask`], without waiting
+    /// for it and with its output discarded (for tests that kill it).
+    pub fn spawn_xtask(&self, args: &[&str]) -> std::process::Child {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+        cmd.arg("--work-dir")
+            .arg(&self.work)
+            .args(args)
+            .current_dir(&self.root)
+            .env_remove("DEBUG_MATRIX_DIR")
+            .env_remove("DEBUG_MATRIX_MIRROR")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        cmd.spawn().expect("starting the xtask binary")
+    }
+
+    /// Runs `cargo xtask --work-dir $TMP/work ARGS` with the size of any file it writes
+    /// limited to `kib` KiB (`ulimit -f`, with SIGXFSZ ignored so that a write past it fails
+    /// with EFBIG, as on a full disk, instead of killing the process). The arguments reach
+    /// the binary as `"$@"`, never through the shell's parser.
+    pub fn xtask_with_file_size_limit(&self, kib: u64, args: &[&str]) -> Run {
+        let mut cmd = Command::new("sh");
+        // `ulimit -f` counts 512-byte blocks in POSIX sh.
+        cmd.arg("-c")
+            .arg(format!("ulimit -f {}; trap '' XFSZ; exec \"$0\" \"$@\"", kib * 2))
+            .arg(env!("CARGO_BIN_EXE_xtask"))
+            .arg("--work-dir")
+            .arg(&self.work)
+            .args(args)
+            .current_dir(&self.root)
+            .env_remove("DEBUG_MATRIX_DIR")
+            .env_remove("DEBUG_MATRIX_MIRROR")
+            .env("NO_COLOR", "1");
+        let out = cmd.output().expect("running the xtask binary under sh");
+        Run {
+            code: out.status.code(),
+            stdout: self.scrubbed(&out.stdout),
+            stderr: self.scrubbed(&out.stderr),
+        }
+    }
+
+    fn scrubbed(&self, bytes: &[u8]) -> String {
+        let mut text = String::from_utf8_lossy(bytes).into_owned();
+        for (from, to) in &self.scrubs {
+            text = text.replace(from, to);
+        }
+        text
     }
 
     /// A new directory `$TMP/<name>`.
@@ -167,6 +212,51 @@ impl Case {
             .map(|(path, _)| path)
             .filter(|path| names.iter().any(|n| Utf8Path::new(path).file_name() == Some(n)))
             .collect()
+    }
+}
+
+/// A directory in which no file can be created or removed while this guard lives, even by
+/// root: mode 0555, and where that does not stop the test process (root), the immutable
+/// attribute (`chattr +i`). Dropping it makes the directory writable again.
+pub struct ReadOnlyDir {
+    path: Utf8PathBuf,
+    immutable: bool,
+}
+
+impl ReadOnlyDir {
+    /// Makes `path` read-only; fails the test if neither way works here.
+    pub fn new(path: &Utf8Path) -> ReadOnlyDir {
+        fs::set_permissions(path, fs::Permissions::from_mode(0o555))
+            .unwrap_or_else(|e| panic!("chmod 555 {path}: {e}"));
+        let mut guard = ReadOnlyDir { path: path.to_owned(), immutable: false };
+        if guard.writable() {
+            let status = Command::new("chattr").arg("+i").arg(path).status();
+            guard.immutable = status.as_ref().is_ok_and(|s| s.success());
+            assert!(
+                guard.immutable && !guard.writable(),
+                "cannot make {path} read-only: the tests run as root and `chattr +i` failed \
+                 ({status:?}); run them as another user or on a file system with attributes"
+            );
+        }
+        guard
+    }
+
+    fn writable(&self) -> bool {
+        let probe = self.path.join(".probe");
+        let created = fs::write(&probe, b"").is_ok();
+        if created {
+            let _ = fs::remove_file(&probe);
+        }
+        created
+    }
+}
+
+impl Drop for ReadOnlyDir {
+    fn drop(&mut self) {
+        if self.immutable {
+            let _ = Command::new("chattr").arg("-i").arg(&self.path).status();
+        }
+        let _ = fs::set_permissions(&self.path, fs::Permissions::from_mode(0o755));
     }
 }
 
@@ -232,6 +322,8 @@ pub enum Entry<'a> {
     File(&'a str, &'a [u8]),
     /// A symlink and its target.
     Symlink(&'a str, &'a str),
+    /// A hard link and its target (relative to the archive root, as tar stores it).
+    HardLink(&'a str, &'a str),
 }
 
 /// A gzip-compressed tar of `entries`. Names go into the header bytes directly, because
@@ -243,6 +335,7 @@ pub fn tgz(entries: &[Entry<'_>]) -> Vec<u8> {
             Entry::Dir(name) => (name, tar::EntryType::Directory, b"", ""),
             Entry::File(name, data) => (name, tar::EntryType::Regular, data, ""),
             Entry::Symlink(name, target) => (name, tar::EntryType::Symlink, b"", target),
+            Entry::HardLink(name, target) => (name, tar::EntryType::Link, b"", target),
         };
         let mut header = tar::Header::new_gnu();
         let old = header.as_old_mut();
