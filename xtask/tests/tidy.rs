@@ -122,3 +122,35 @@ fn the_workflow_takes_its_cells_from_the_tool() {
     }
     assert!(workflow.contains("permissions: {}"), "the workflow starts from no permissions");
 }
+
+/// Every test `docs/faults.md` names exists (`file::function`, with `cli`, `faults` and
+/// `matrix` for the end-to-end tests), so the catalogue cannot point at nothing; and it has
+/// the 50 faults issue 9 asks for.
+#[test]
+fn the_fault_catalogue_names_real_tests() {
+    let text = fs::read_to_string(repo().join("docs/faults.md")).expect("docs/faults.md");
+    let mut rows = 0;
+    let mut missing = Vec::new();
+    for line in text.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| #")) {
+        rows += 1;
+        let tests: Vec<&str> = line.split('`').filter(|part| part.contains("::")).collect();
+        assert!(!tests.is_empty(), "docs/faults.md: a row names no test: {line}");
+        for test in tests {
+            let (file, function) = test.rsplit_once("::").expect("file::function");
+            let path = match file {
+                "cli" | "faults" | "matrix" => repo().join(format!("xtask/tests/{file}.rs")),
+                _ => repo().join(file),
+            };
+            let source = fs::read_to_string(&path).unwrap_or_default();
+            if !source.contains(&format!("fn {function}(")) {
+                missing.push(format!("{test} (looked in {path})"));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "docs/faults.md names tests that do not exist:\n{}",
+        missing.join("\n")
+    );
+    assert!(rows >= 50, "docs/faults.md lists {rows} faults; issue 9 asks for at least 50");
+}

@@ -25,7 +25,6 @@
 //! (the binary under test is given the checkout's matrix/ and work directory; suite paths of
 //! matrix/extensions.toml still resolve in this repository).
 
-#[allow(dead_code)]
 mod common;
 mod gha;
 

@@ -12,7 +12,7 @@ use crate::{CellRules, Matrix, Pattern, Promise, PyVersion, Release, Variant};
 #[derive(Debug, thiserror::Error)]
 pub enum MatrixError {
     /// A matrix file could not be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Read {
         /// The file.
         path: Utf8PathBuf,

@@ -1,6 +1,7 @@
 //! Helpers for the end-to-end tests: a scratch directory per test, running the real
 //! `xtask` binary in it, scrubbing paths out of its output, copies of the matrix, and
-//! small archives crafted byte by byte.
+//! small archives crafted byte by byte. Each test binary (`cli`, `faults`) uses a part of it.
+#![allow(dead_code)]
 
 use std::fs;
 use std::io::Write as _;
