@@ -270,7 +270,7 @@ fn unknown_selections_name_what_the_matrix_has() {
         expect![[r#"
             exit 1
             --- stderr
-            error: unknown version `3.12`: the matrix has 3.11.2, 3.13.5 (see matrix/versions.toml)
+            error: unknown version `3.12`: the matrix has 3.11.2, 3.13.5, 3.13.15 (see matrix/versions.toml)
         "#]],
     );
     check(
@@ -508,7 +508,7 @@ fn sha256_helper_matches_the_fips_180_2_vectors() {
 
 /// `fetch` of 3.13 only (its release manager's key is pinned), from `mirrors` in order.
 fn fetch_3_13<'a>(mirrors: &[&'a str]) -> Vec<&'a str> {
-    let mut args = vec!["fetch", "--no-upstream", "--version", "3.13"];
+    let mut args = vec!["fetch", "--no-upstream", "--version", "3.13.5"];
     for mirror in mirrors {
         args.extend(["--mirror", mirror]);
     }

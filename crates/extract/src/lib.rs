@@ -312,12 +312,7 @@ impl LockedTemp {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(e),
             };
-            match lock.try_lock() {
-                Ok(()) => {}
-                Err(fs::TryLockError::WouldBlock) => continue,
-                Err(fs::TryLockError::Error(e)) => return Err(e),
-            }
-            if same_file(&lock, dir.path()) {
+            if worklock::hold_temporary(&lock, dir.path())? {
                 return Ok(LockedTemp { dir, lock });
             }
         }
@@ -327,56 +322,13 @@ impl LockedTemp {
     }
 }
 
-/// Whether the open `file` is still the file at `path`.
-fn same_file(file: &File, path: &std::path::Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    match (file.metadata(), fs::symlink_metadata(path)) {
-        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
-        _ => false,
-    }
-}
-
 /// Removes the `.extracting-*` directories in `parent` that were left by killed runs, and
 /// returns them. A run holds an advisory lock on its directory while it extracts, so one
 /// that can be locked here has no live owner; one that cannot is left alone. A missing
 /// `parent` holds nothing.
 pub fn remove_stale_temporaries(parent: &Utf8Path) -> Result<Vec<Utf8PathBuf>, ExtractError> {
-    let stale_err = |path: &Utf8Path| {
-        let path = path.to_owned();
-        move |source| ExtractError::Stale { path, source }
-    };
-    let entries = match parent.read_dir_utf8() {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(stale_err(parent)(e)),
-    };
-    let mut removed = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(stale_err(parent))?;
-        if !entry.file_name().starts_with(TEMP_PREFIX) {
-            continue;
-        }
-        let path = entry.into_path();
-        let lock = match File::open(&path) {
-            Ok(lock) => lock,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(stale_err(&path)(e)),
-        };
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(fs::TryLockError::WouldBlock) => continue,
-            Err(fs::TryLockError::Error(e)) => return Err(stale_err(&path)(e)),
-        }
-        if !same_file(&lock, path.as_std_path()) {
-            continue;
-        }
-        match fs::remove_dir_all(&path) {
-            Ok(()) => removed.push(path),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(stale_err(&path)(e)),
-        }
-    }
-    Ok(removed)
+    worklock::remove_unheld_temporaries(parent, TEMP_PREFIX)
+        .map_err(|e| ExtractError::Stale { path: e.path, source: e.source })
 }
 
 /// The compression of an archive, from its magic bytes.

@@ -515,12 +515,7 @@ fn locked_temp(dir: &Utf8Path) -> io::Result<tempfile::NamedTempFile> {
     // then the lock is taken, or the file is gone, and a new one is made.
     for _ in 0..16 {
         let tmp = tempfile::Builder::new().prefix(TEMP_PREFIX).tempfile_in(dir)?;
-        match tmp.as_file().try_lock() {
-            Ok(()) => {}
-            Err(fs::TryLockError::WouldBlock) => continue,
-            Err(fs::TryLockError::Error(e)) => return Err(e),
-        }
-        if same_file(tmp.as_file(), tmp.path()) {
+        if worklock::hold_temporary(tmp.as_file(), tmp.path())? {
             return Ok(tmp);
         }
     }
@@ -529,56 +524,16 @@ fn locked_temp(dir: &Utf8Path) -> io::Result<tempfile::NamedTempFile> {
     )))
 }
 
-/// Whether the open `file` is still the file at `path`.
-fn same_file(file: &fs::File, path: &std::path::Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    match (file.metadata(), fs::symlink_metadata(path)) {
-        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
-        _ => false,
-    }
-}
-
 /// Removes the `.download-*` files in `dir` left by killed runs and returns them. A run
 /// holds an advisory lock on its temporary while it writes, so one that can be locked here
 /// has no live owner; one that cannot is another run's and is left alone. A missing `dir`
 /// holds nothing.
 pub fn remove_stale_downloads(dir: &Utf8Path) -> Result<Vec<Utf8PathBuf>, FetchError> {
-    let stale_err = |path: &Utf8Path| {
-        let path = path.to_owned();
-        move |source| FetchError::Stale { path, source }
-    };
-    let entries = match dir.read_dir_utf8() {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(FetchError::Cache { path: dir.to_owned(), source: e }),
-    };
-    let mut removed = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|source| FetchError::Cache { path: dir.to_owned(), source })?;
-        if !entry.file_name().starts_with(TEMP_PREFIX) {
-            continue;
-        }
-        let path = entry.into_path();
-        let file = match fs::File::open(&path) {
-            Ok(file) => file,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(stale_err(&path)(e)),
-        };
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(fs::TryLockError::WouldBlock) => continue,
-            Err(fs::TryLockError::Error(e)) => return Err(stale_err(&path)(e)),
-        }
-        if !same_file(&file, path.as_std_path()) {
-            continue;
-        }
-        match fs::remove_file(&path) {
-            Ok(()) => removed.push(path),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(stale_err(&path)(e)),
-        }
-    }
-    Ok(removed)
+    worklock::remove_unheld_temporaries(dir, TEMP_PREFIX).map_err(|e| match e.path == dir {
+        // The cache directory itself could not be read.
+        true => FetchError::Cache { path: e.path, source: e.source },
+        false => FetchError::Stale { path: e.path, source: e.source },
+    })
 }
 
 /// Where `archive` lives under the cache root `cache_dir`. Pure: the content-addressed key.

@@ -7,6 +7,9 @@
 //! holder exits for any reason: a lock left by a killed process never blocks. The file holds
 //! the holder's pid and command line, for the waiting message only; its contents never decide
 //! anything. Waiting polls, so Ctrl-C (the shared cancel flag) ends it.
+//!
+//! Temporaries (`.download-*`, `.extracting-*`) are held the same way while written
+//! ([`hold_temporary`]), so [`remove_unheld_temporaries`] removes only a killed run's.
 
 use std::{
     fs::{self, File, OpenOptions, TryLockError},
@@ -117,3 +120,76 @@ fn holder(file: &mut File) -> String {
 
 #[cfg(test)]
 mod tests;
+
+/// A temporary (file or directory) that could not be listed, locked or removed.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {source}")]
+pub struct TemporaryError {
+    /// The temporary, or the directory being listed.
+    pub path: Utf8PathBuf,
+    /// The OS error.
+    #[source]
+    pub source: io::Error,
+}
+
+/// Locks the temporary `file` (opened from `path`) for this run, so that no other run takes
+/// it for the leftover of a killed one. `Ok(false)`: another run's cleanup got to it between
+/// its creation and this lock (it is locked elsewhere, or `path` is no longer this file);
+/// make a new one.
+pub fn hold_temporary(file: &File, path: &std::path::Path) -> io::Result<bool> {
+    match file.try_lock() {
+        Ok(()) => Ok(same_file(file, path)),
+        Err(TryLockError::WouldBlock) => Ok(false),
+        Err(TryLockError::Error(e)) => Err(e),
+    }
+}
+
+/// Removes the entries of `dir` whose names start with `prefix` and that no live run holds
+/// (see [`hold_temporary`]): the leftovers of killed runs. Returns what was removed; a
+/// missing `dir` holds nothing.
+pub fn remove_unheld_temporaries(
+    dir: &Utf8Path,
+    prefix: &str,
+) -> Result<Vec<Utf8PathBuf>, TemporaryError> {
+    let error = |path: &Utf8Path| {
+        let path = path.to_owned();
+        move |source| TemporaryError { path, source }
+    };
+    let entries = match dir.read_dir_utf8() {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(error(dir)(e)),
+    };
+    let mut removed = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(error(dir))?;
+        if !entry.file_name().starts_with(prefix) {
+            continue;
+        }
+        let path = entry.into_path();
+        let file = match File::open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(error(&path)(e)),
+        };
+        if !hold_temporary(&file, path.as_std_path()).map_err(error(&path))? {
+            continue;
+        }
+        let result = if path.is_dir() { fs::remove_dir_all(&path) } else { fs::remove_file(&path) };
+        match result {
+            Ok(()) => removed.push(path),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(error(&path)(e)),
+        }
+    }
+    Ok(removed)
+}
+
+/// Whether the open `file` is still the file at `path` (same device and inode).
+fn same_file(file: &File, path: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), fs::symlink_metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
