@@ -859,3 +859,47 @@ fn an_extraction_killed_midway_is_cleaned_up_by_the_next_fetch() {
     assert_eq!(run.code, Some(0), "{}", run.render());
     assert_extracted_3_11_2(&case);
 }
+
+/// Ctrl-C (SIGINT) during a download ends `fetch` at once (exit 130, saying so), although
+/// nothing in a download polls for it; the next fetch removes the temporary and completes.
+#[test]
+fn ctrl_c_during_a_download_ends_fetch_at_once() {
+    let case = Case::new();
+    let mirror = case.dir("mirror");
+    let fifo = mirror.join("Python-3.11.2.tgz");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status().expect("running mkfifo");
+    assert!(made.success(), "mkfifo {fifo}");
+    let child = case.spawn_xtask(&fetch_3_11(&[mirror.as_str()]));
+    let mut writer = fs::OpenOptions::new().write(true).open(&fifo).expect("opening the fifo");
+    let head = fs::read(case.shared.join("Python-3.11.2.tgz")).expect("reading the archive");
+    std::io::Write::write_all(&mut writer, &head[..1 << 16]).expect("writing into the fifo");
+    let dir = case.work.join("cache/sha256").join(PIN_3_11_2_SHA256);
+    assert!(wait_for_entry(&dir, ".download-"), "no .download-* appeared in {dir}");
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill -INT");
+    assert!(sent.success());
+    // The writer stays open: the fetch would wait for more bytes forever if it ignored SIGINT.
+    let started = std::time::Instant::now();
+    let mut child = child;
+    while child.try_wait().expect("polling the fetch").is_none() {
+        if started.elapsed() > std::time::Duration::from_secs(10) {
+            let _ = child.kill();
+            panic!("fetch ignored SIGINT for 10 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let out = child.wait_with_output().expect("the fetch ends");
+    drop(writer);
+    assert_eq!(out.status.code(), Some(130), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("interrupted: nothing is marked complete; rerun to resume"),
+        "{stderr}"
+    );
+    let run = case.xtask(&fetch_3_11(&[case.shared.as_str()]));
+    assert_eq!(run.code, Some(0), "{}", run.render());
+    assert_eq!(case.cached_files(), [format!("sha256/{PIN_3_11_2_SHA256}/Python-3.11.2.tgz")]);
+    assert_extracted_3_11_2(&case);
+}

@@ -411,6 +411,7 @@ pub fn bench(
     eprintln!(
         "benchmark in {dir}: bare recipe, then the tool cold, seeded and warm (several minutes)"
     );
+    let _polling = crate::Polling::start();
     let report = build::bench::bench(
         &dir,
         &jobs,

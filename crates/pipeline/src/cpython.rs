@@ -33,6 +33,7 @@ pub fn run(
 ) -> anyhow::Result<Vec<CellRun>> {
     let tests = session.cpython_tests()?;
     let profile = tests.profile(&options.profile)?;
+    let _polling = crate::Polling::start();
     let mut runs = Vec::new();
     for (index, cell) in built.cells.iter().enumerate() {
         if session.cancelled() {

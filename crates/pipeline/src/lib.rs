@@ -155,6 +155,29 @@ impl Session {
     }
 }
 
+/// Whether a stage that polls the cancel flag is running (see [`Polling`]). Outside such a
+/// stage (fetching, hashing, extracting, reading files) nothing would notice the flag, and
+/// nothing is marked complete there before a rename, so Ctrl-C exits at once: locks die with
+/// the process, temporaries are removed by the next run.
+static POLLING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Held while a stage polls the cancel flag (builds, regrtest, suites): Ctrl-C then asks
+/// every process group to stop and lets the stage end cleanly; a second Ctrl-C exits at once.
+pub(crate) struct Polling;
+
+impl Polling {
+    pub(crate) fn start() -> Polling {
+        POLLING.fetch_add(1, Ordering::SeqCst);
+        Polling
+    }
+}
+
+impl Drop for Polling {
+    fn drop(&mut self) {
+        POLLING.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// The flag set by Ctrl-C (SIGINT) or SIGTERM; the handler is installed once per process.
 fn interrupt_flag() -> anyhow::Result<Arc<AtomicBool>> {
     static FLAG: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::new();
@@ -164,8 +187,15 @@ fn interrupt_flag() -> anyhow::Result<Arc<AtomicBool>> {
     let flag = Arc::new(AtomicBool::new(false));
     let handler_flag = flag.clone();
     ctrlc::set_handler(move || {
-        handler_flag.store(true, Ordering::SeqCst);
-        eprintln!("interrupted: stopping every process; nothing is marked complete");
+        let again = handler_flag.swap(true, Ordering::SeqCst);
+        if again || POLLING.load(Ordering::SeqCst) == 0 {
+            eprintln!("interrupted: nothing is marked complete; rerun to resume");
+            std::process::exit(130);
+        }
+        eprintln!(
+            "interrupted: stopping every process; nothing is marked complete (Ctrl-C again \
+             to exit at once)"
+        );
     })
     .context("installing the Ctrl-C handler")?;
     Ok(FLAG.get_or_init(|| flag).clone())

@@ -152,7 +152,10 @@ impl<'m> Built<'m> {
             build_options,
             session.cancel_flag().clone(),
         );
-        let outcomes = builder.build(&jobs);
+        let outcomes = {
+            let _polling = crate::Polling::start();
+            builder.build(&jobs)
+        };
         let cells = jobs
             .into_iter()
             .zip(outcomes)

@@ -155,6 +155,7 @@ pub fn run(
     options: &SuiteOptions,
     plan: &Plan,
 ) -> Vec<CellSuites> {
+    let _polling = crate::Polling::start();
     let mut out = Vec::new();
     for (index, cell) in built.cells.iter().enumerate() {
         if session.cancelled() {
@@ -230,6 +231,7 @@ pub(crate) fn bench_leaks(
     let env = cell_env(session, cell);
     let detectors = exttest::detectors(cell.cell.variant, None);
     eprintln!("timing {} on {name}: {rounds} rounds of three runs", suite.name);
+    let _polling = crate::Polling::start();
     let bench = exttest::bench_leaks(&env, suite, &detectors, rounds.max(1))?;
     Ok(bench.render())
 }

@@ -126,7 +126,7 @@ impl Case {
             .env_remove("DEBUG_MATRIX_DIR")
             .env_remove("DEBUG_MATRIX_MIRROR")
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null());
+            .stderr(std::process::Stdio::piped());
         cmd.spawn().expect("starting the xtask binary")
     }
 
