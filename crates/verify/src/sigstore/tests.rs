@@ -53,7 +53,7 @@ fn check_on(
         Err(err) => err.to_string(),
     };
     let mut outcome = outcome.replace(data_dir().as_str(), "$DATA");
-    // `$TMP/sigstore-XXXXXX/`: the temporary directory's random part.
+    // `$TMP/`: the temporary directory's random part.
     let tmp = std::env::temp_dir().join("sigstore-");
     let tmp = tmp.to_str().expect("utf-8");
     while let Some(at) = outcome.find(tmp) {
@@ -162,7 +162,7 @@ fn a_file_with_one_byte_flipped_is_refused() {
         &d.join(BLOB_BUNDLE),
         who("w.vollprecht@gmail.com", GITHUB),
         expect![
-            "sigstore bundle $DATA/cosign-v3-blob.sigstore.json does not verify $TMP/sigstore-dyhaFG/cosign-v3-blob.txt: the bundle signs sha256 e194b99df6639501325c5f44da79fe3a8efae6f239bd79443a19787e06fb1764, but the file has sha256 9af9c397f987e038ae74c42979757677d33c1aceed627b83fd6b6cd289c2ee09: this is not the file that was signed"
+            "sigstore bundle $DATA/cosign-v3-blob.sigstore.json does not verify $TMP/cosign-v3-blob.txt: the bundle signs sha256 e194b99df6639501325c5f44da79fe3a8efae6f239bd79443a19787e06fb1764, but the file has sha256 9af9c397f987e038ae74c42979757677d33c1aceed627b83fd6b6cd289c2ee09: this is not the file that was signed"
         ],
     );
     check_on(
@@ -171,7 +171,7 @@ fn a_file_with_one_byte_flipped_is_refused() {
         &d.join(CONDA_BUNDLE),
         who("jku@goto.fi", GITHUB),
         expect![
-            "sigstore bundle $DATA/conda-attestation-rekor2.sigstore.json does not verify $TMP/sigstore-dyhaFG/signed-package-2.1.0-hb0f4dca_0.conda: its signature does not cover the file (sha256 63d8f25b13f5bf038f290c00d1b954c3b3fc6ce2e21226073ccd20391382dd7c): the file or the bundle was altered (artifact mismatch: artifact hash does not match any subject in attestation)"
+            "sigstore bundle $DATA/conda-attestation-rekor2.sigstore.json does not verify $TMP/signed-package-2.1.0-hb0f4dca_0.conda: its signature does not cover the file (sha256 63d8f25b13f5bf038f290c00d1b954c3b3fc6ce2e21226073ccd20391382dd7c): the file or the bundle was altered (artifact mismatch: artifact hash does not match any subject in attestation)"
         ],
     );
 }
@@ -189,7 +189,7 @@ fn a_damaged_bundle_is_refused() {
         &bundle,
         who("w.vollprecht@gmail.com", GITHUB),
         expect![
-            "sigstore bundle $TMP/sigstore-qIWwBv/cosign-v3-blob.sigstore.json does not verify $DATA/cosign-v3-blob.txt: invalid RFC 3161 timestamp: TSA timestamp verification failed: Timestamp message hash mismatch: expected baa85fece9ebe7eaeb84f81048043633df3044de12ba7025b770d17ce75e7a6e, got af91303d2b97378f7425003b615515f75947e287393d795e138bf9b2adc3fbdb; it is not a bundle of the Sigstore public-good instance, or it was altered"
+            "sigstore bundle $TMP/cosign-v3-blob.sigstore.json does not verify $DATA/cosign-v3-blob.txt: invalid RFC 3161 timestamp: TSA timestamp verification failed: Timestamp message hash mismatch: expected baa85fece9ebe7eaeb84f81048043633df3044de12ba7025b770d17ce75e7a6e, got af91303d2b97378f7425003b615515f75947e287393d795e138bf9b2adc3fbdb; it is not a bundle of the Sigstore public-good instance, or it was altered"
         ],
     );
 
@@ -200,7 +200,7 @@ fn a_damaged_bundle_is_refused() {
         &junk,
         who("w.vollprecht@gmail.com", GITHUB),
         expect![
-            "sigstore bundle $TMP/sigstore-qIWwBv/junk.sigstore does not verify $DATA/cosign-v3-blob.txt: it is not a Sigstore bundle (expected value at line 1 column 1)"
+            "sigstore bundle $TMP/junk.sigstore does not verify $DATA/cosign-v3-blob.txt: it is not a Sigstore bundle (expected value at line 1 column 1)"
         ],
     );
 }
