@@ -87,6 +87,7 @@ fn list_prints_every_cell() {
             3.13.15+asan                no       --with-address-sanitizer run:ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:symbolize=1
             3.13.15+freethreaded        yes      --disable-gil
             3.13.15+freethreaded-debug  yes      --disable-gil --with-pydebug
+            3.14.2: not built here (its archive is not in ../shared/cpython-sources and python.org is not reachable here); select it with --version 3.14.2
         "#]],
     );
 }
@@ -858,4 +859,84 @@ fn an_extraction_killed_midway_is_cleaned_up_by_the_next_fetch() {
     let run = case.xtask(&fetch_3_11(&[case.shared.as_str()]));
     assert_eq!(run.code, Some(0), "{}", run.render());
     assert_extracted_3_11_2(&case);
+}
+
+/// From 3.14 on python.org signs releases with Sigstore only. A crafted 3.14.0 archive under
+/// its real pin, from a mirror: without a bundle it is refused (the archive stays cached, it
+/// matched its pin, but nothing is extracted); with a real Sigstore bundle that signs another
+/// file (`crates/verify`'s test data, signed on the public-good instance) it is refused
+/// naming both digests and the bundle is not kept; with `trusted-by-pin` it is taken on its
+/// pin, and `fetch` and `verify` say so.
+#[test]
+fn a_release_from_3_14_on_needs_a_good_sigstore_bundle_or_a_reason() {
+    let archive = common::tgz(&[
+        Entry::Dir("Python-3.14.0/"),
+        Entry::File("Python-3.14.0/configure", b"#!/bin/sh\n"),
+        Entry::Dir("Python-3.14.0/Include/"),
+        Entry::File("Python-3.14.0/Include/Python.h", b"/* crafted */\n"),
+    ]);
+    let sha = common::sha256_hex(&archive);
+    let mut case = Case::new();
+    let mirror = case.dir("mirror");
+    fs::write(mirror.join("Python-3.14.0.tgz"), &archive).expect("writing the crafted archive");
+    let matrix = case.copy_matrix();
+    let versions = matrix.join("versions.toml");
+    let mut text = fs::read_to_string(&versions).expect("versions.toml");
+    text.push_str(&format!(
+        "\n[[version]]\nversion = \"3.14.0\"\nurl = \"https://www.python.org/ftp/python/3.14.0/Python-3.14.0.tgz\"\nsha256 = \"{sha}\"\nsize = {}\n",
+        archive.len()
+    ));
+    fs::write(&versions, &text).expect("writing versions.toml");
+    case.scrub(&sha, "$SHA");
+    case.scrub(&sha[..12], "$SHA12");
+    let fetch = ["fetch", "--no-upstream", "--version", "3.14.0", "--mirror", mirror.as_str()];
+    let matrix_arg = ["--matrix-dir", matrix.as_str()];
+    let fetch: Vec<&str> = fetch.iter().chain(&matrix_arg).copied().collect();
+    check(
+        &case.xtask(&fetch),
+        expect![[r#"
+        exit 1
+        --- stderr
+        error: 3.14.0: no source has Python-3.14.0.tgz.sigstore, and from 3.14 on python.org signs releases with Sigstore only, so nothing but the sha256 pin would vouch for the archive; put the release's .sigstore bundle from python.org beside the archive in the mirror, or say in matrix/versions.toml why the pin alone is trusted (trusted-by-pin = "...")
+    "#]],
+    );
+    assert_eq!(case.sources(), Vec::<String>::new());
+
+    let bundle = camino::Utf8Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../crates/verify/tests/data/sigstore/cosign-v3-blob.sigstore.json");
+    fs::copy(&bundle, mirror.join("Python-3.14.0.tgz.sigstore")).expect("copying a bundle");
+    check(
+        &case.xtask(&fetch),
+        expect![[r#"
+        exit 1
+        --- stderr
+        error: checking the Sigstore bundle of Python-3.14.0.tgz (the archive matches its pin; $TMP/work/cache/sha256/$SHA/Python-3.14.0.tgz.sigstore was removed from the cache; the next run fetches it again from the mirrors, so replace it there with the release's .sigstore from python.org): the Sigstore signer of 3.14 is pinned in matrix/versions.toml as hugo@python.org (https://github.com/login/oauth): sigstore bundle $TMP/work/cache/sha256/$SHA/Python-3.14.0.tgz.sigstore does not verify $TMP/work/cache/sha256/$SHA/Python-3.14.0.tgz: the bundle signs sha256 e194b99df6639501325c5f44da79fe3a8efae6f239bd79443a19787e06fb1764, but the file has sha256 $SHA: this is not the file that was signed
+    "#]],
+    );
+    assert_eq!(case.sources(), Vec::<String>::new());
+    let files = case.cached_files();
+    assert!(files.len() == 1 && files[0].ends_with("/Python-3.14.0.tgz"), "{files:?}");
+    fs::remove_file(mirror.join("Python-3.14.0.tgz.sigstore")).expect("removing the bundle");
+
+    text.push_str("trusted-by-pin = \"crafted by this test\"\n");
+    fs::write(&versions, &text).expect("writing versions.toml");
+    check(
+        &case.xtask(&fetch),
+        expect![[r#"
+        exit 0
+        --- stdout
+        3.14.0: archive cached, no .sigstore bundle available, trusted on its sha256 pin: crafted by this test; extracted in $TMP/work/src/3.14.0-$SHA12
+    "#]],
+    );
+    let verify: Vec<&str> =
+        ["verify", "--version", "3.14.0"].iter().chain(&matrix_arg).copied().collect();
+    check(
+        &case.xtask(&verify),
+        expect![[r#"
+        exit 0
+        --- stdout
+        3.14.0: $TMP/work/cache/sha256/$SHA/Python-3.14.0.tgz: size and sha256 match the pin, no .sigstore bundle available, trusted on its sha256 pin: crafted by this test
+        verified 1 cached archive(s)
+    "#]],
+    );
 }
