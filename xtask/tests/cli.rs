@@ -131,7 +131,7 @@ fn fetch_extracts_then_does_nothing_then_verify_passes() {
         expect![[r#"
             exit 0
             --- stdout
-            3.11.2: fetched from mirror $SHARED, sha256 verified, no signing key pinned; extracted in $TMP/work/src/3.11.2-2411c74bda5b
+            3.11.2: fetched from mirror $SHARED, sha256 verified, no .sigstore bundle available, sha256 pin checked; extracted in $TMP/work/src/3.11.2-2411c74bda5b
         "#]],
     );
     assert_extracted_3_11_2(&case);
@@ -149,7 +149,7 @@ fn fetch_extracts_then_does_nothing_then_verify_passes() {
         expect![[r#"
             exit 0
             --- stdout
-            3.11.2: $TMP/work/cache/sha256/2411c74bda5bbcfcddaf4531f66d1adc73f247f529aee981b029513aefdbf849/Python-3.11.2.tgz: size and sha256 match the pin, no signing key pinned
+            3.11.2: $TMP/work/cache/sha256/2411c74bda5bbcfcddaf4531f66d1adc73f247f529aee981b029513aefdbf849/Python-3.11.2.tgz: size and sha256 match the pin, no .sigstore bundle available, sha256 pin checked
             verified 1 cached archive(s)
         "#]],
     );
@@ -271,7 +271,7 @@ fn unknown_selections_name_what_the_matrix_has() {
         expect![[r#"
             exit 1
             --- stderr
-            error: unknown version `3.12`: the matrix has 3.11.2, 3.13.5 (see matrix/versions.toml)
+            error: unknown version `3.12`: the matrix has 3.11.2, 3.13.5, 3.13.15, 3.14.2 (see matrix/versions.toml)
         "#]],
     );
     check(
@@ -309,11 +309,16 @@ fn fetch_falls_through_an_unreachable_mirror() {
     let run = case.xtask(&fetch_3_11(&[unreachable, case.shared.as_str()]));
     assert_eq!(run.code, Some(0), "{}", run.render());
     expect![[r#"
-        3.11.2: fetched from mirror $SHARED, sha256 verified, no signing key pinned; extracted in $TMP/work/src/3.11.2-2411c74bda5b
+        3.11.2: fetched from mirror $SHARED, sha256 verified, no .sigstore bundle available, sha256 pin checked; extracted in $TMP/work/src/3.11.2-2411c74bda5b
     "#]].assert_eq(&run.stdout);
+    // The archive is retried; the Sigstore bundle (3.11's signer is pinned) is looked for
+    // there once, then elsewhere.
     let retry = format!("fetch: mirror {unreachable}: {unreachable}/Python-3.11.2.tgz: ");
+    let bundle = format!(
+        "fetch: mirror {unreachable}: {unreachable}/Python-3.11.2.tgz.sigstore: io: Connection refused (os error 111); looking for the Sigstore bundle elsewhere"
+    );
     assert!(
-        !run.stderr.is_empty() && run.stderr.lines().all(|l| l.starts_with(&retry)),
+        !run.stderr.is_empty() && run.stderr.lines().all(|l| l.starts_with(&retry) || l == bundle),
         "stderr should only report retries of the unreachable mirror:\n{}",
         run.stderr
     );
@@ -332,7 +337,7 @@ fn fetch_falls_through_a_mirror_directory_without_the_archive() {
         expect![[r#"
             exit 0
             --- stdout
-            3.11.2: fetched from mirror $SHARED, sha256 verified, no signing key pinned; extracted in $TMP/work/src/3.11.2-2411c74bda5b
+            3.11.2: fetched from mirror $SHARED, sha256 verified, no .sigstore bundle available, sha256 pin checked; extracted in $TMP/work/src/3.11.2-2411c74bda5b
         "#]],
     );
     assert_extracted_3_11_2(&case);
@@ -461,7 +466,7 @@ fn crafted_archives_are_pinned_by_sha256() {
         expect![[r#"
             exit 0
             --- stdout
-            3.11.2: fetched from mirror $TMP/mirror, sha256 verified, no signing key pinned; extracted in $TMP/work/src/3.11.2-$SHA12
+            3.11.2: fetched from mirror $TMP/mirror, sha256 verified, no .sigstore bundle available, sha256 pin checked; extracted in $TMP/work/src/3.11.2-$SHA12
         "#]],
     );
     assert_extracted_3_11_2(&case);
@@ -552,12 +557,13 @@ fn fetch_replaces_a_corrupted_cached_archive_of_a_signed_release() {
     check(
         &case.xtask(&fetch_3_13(&[case.shared.as_str()])),
         expect![[r#"
-        exit 0
-        --- stdout
-        3.13.5: fetched from mirror $SHARED, sha256 verified, good signature by Thomas Wouters <thomas@python.org> (7169605F62C751356D054A26A821E680E5FA6305); extracted in $TMP/work/src/3.13.5-93e583f24345
-        --- stderr
-        3.13.5: the cached archive $TMP/work/cache/sha256/93e583f243454e6e9e4588ca2c2662206ad961659863277afcdb96801647d640/Python-3.13.5.tar.xz no longer matched its pin (sha256 66864c38972b96e96804c337c239405e320bfe2d08bf68dd226b26a9f15b8fc5 instead of the pinned one); removed it and fetching it again
-    "#]],
+            exit 0
+            --- stdout
+            3.13.15: archive cached, no .asc signature available, no .sigstore bundle available, sha256 pin checked; extracted in $TMP/work/src/3.13.15-1e66a7945a48
+            3.13.5: fetched from mirror $SHARED, sha256 verified, good signature by Thomas Wouters <thomas@python.org> (7169605F62C751356D054A26A821E680E5FA6305), no .sigstore bundle available; extracted in $TMP/work/src/3.13.5-93e583f24345
+            --- stderr
+            3.13.5: the cached archive $TMP/work/cache/sha256/93e583f243454e6e9e4588ca2c2662206ad961659863277afcdb96801647d640/Python-3.13.5.tar.xz no longer matched its pin (sha256 66864c38972b96e96804c337c239405e320bfe2d08bf68dd226b26a9f15b8fc5 instead of the pinned one); removed it and fetching it again
+        "#]],
     );
     assert!(common::is_executable(&case.work.join("src/3.13.5-93e583f24345/configure")));
 
@@ -588,10 +594,11 @@ fn fetch_replaces_a_corrupted_cached_archive_of_a_signed_release() {
     check(
         &case.xtask(&fetch_3_13(&[case.shared.as_str()])),
         expect![[r#"
-        exit 0
-        --- stdout
-        3.13.5: fetched from mirror $SHARED, sha256 verified, good signature by Thomas Wouters <thomas@python.org> (7169605F62C751356D054A26A821E680E5FA6305); extracted in $TMP/work/src/3.13.5-93e583f24345
-    "#]],
+            exit 0
+            --- stdout
+            3.13.15: archive cached, no .asc signature available, no .sigstore bundle available, sha256 pin checked; extracted in $TMP/work/src/3.13.15-1e66a7945a48
+            3.13.5: fetched from mirror $SHARED, sha256 verified, good signature by Thomas Wouters <thomas@python.org> (7169605F62C751356D054A26A821E680E5FA6305), no .sigstore bundle available; extracted in $TMP/work/src/3.13.5-93e583f24345
+        "#]],
     );
 }
 
