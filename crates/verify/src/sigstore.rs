@@ -15,8 +15,10 @@
 //!
 //! Nothing is fetched: the trust root (Fulcio certificates, Rekor, CT and timestamp keys of the
 //! public-good instance) is the file `sigstore/public-good-trusted-root.json` beside this
-//! module, compiled in, copied from `sigstore-trust-root` 0.15.1's embedded production root.
-//! Updating it is a reviewed change, never a download at run time. Validity is judged at the
+//! module, compiled in, copied from `sigstore-trust-root` 0.15.1's embedded production root
+//! (sha256 6494e21ea73fa7ee769f85f57d5a3e6a08725eae1e38c755fc3517c9e6bc0b66: Rekor v1 and the
+//! 2025 Rekor v2 log, Fulcio's two certificate authorities, the CT logs, the timestamp
+//! authority). Updating it is a reviewed change, never a download at run time. Validity is judged at the
 //! times the log and timestamps prove, never "now", so an old release stays verifiable.
 
 mod provider;
