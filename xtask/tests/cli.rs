@@ -87,6 +87,7 @@ fn list_prints_every_cell() {
             3.13.15+asan                no       --with-address-sanitizer run:ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:symbolize=1
             3.13.15+freethreaded        yes      --disable-gil
             3.13.15+freethreaded-debug  yes      --disable-gil --with-pydebug
+            3.14.2: not built here (its archive is not in ../shared/cpython-sources and python.org is not reachable here); select it with --version 3.14.2
         "#]],
     );
 }
@@ -130,7 +131,7 @@ fn fetch_extracts_then_does_nothing_then_verify_passes() {
         expect![[r#"
             exit 0
             --- stdout
-            3.11.2: fetched from mirror $SHARED, sha256 verified, no signing key pinned; extracted in $TMP/work/src/3.11.2-2411c74bda5b
+            3.11.2: fetched from mirror $SHARED, sha256 verified, no .sigstore bundle available, sha256 pin checked; extracted in $TMP/work/src/3.11.2-2411c74bda5b
         "#]],
     );
     assert_extracted_3_11_2(&case);
@@ -148,7 +149,7 @@ fn fetch_extracts_then_does_nothing_then_verify_passes() {
         expect![[r#"
             exit 0
             --- stdout
-            3.11.2: $TMP/work/cache/sha256/2411c74bda5bbcfcddaf4531f66d1adc73f247f529aee981b029513aefdbf849/Python-3.11.2.tgz: size and sha256 match the pin, no signing key pinned
+            3.11.2: $TMP/work/cache/sha256/2411c74bda5bbcfcddaf4531f66d1adc73f247f529aee981b029513aefdbf849/Python-3.11.2.tgz: size and sha256 match the pin, no .sigstore bundle available, sha256 pin checked
             verified 1 cached archive(s)
         "#]],
     );
@@ -270,7 +271,7 @@ fn unknown_selections_name_what_the_matrix_has() {
         expect![[r#"
             exit 1
             --- stderr
-            error: unknown version `3.12`: the matrix has 3.11.2, 3.13.5, 3.13.15 (see matrix/versions.toml)
+            error: unknown version `3.12`: the matrix has 3.11.2, 3.13.5, 3.13.15, 3.14.2 (see matrix/versions.toml)
         "#]],
     );
     check(
@@ -308,11 +309,16 @@ fn fetch_falls_through_an_unreachable_mirror() {
     let run = case.xtask(&fetch_3_11(&[unreachable, case.shared.as_str()]));
     assert_eq!(run.code, Some(0), "{}", run.render());
     expect![[r#"
-        3.11.2: fetched from mirror $SHARED, sha256 verified, no signing key pinned; extracted in $TMP/work/src/3.11.2-2411c74bda5b
+        3.11.2: fetched from mirror $SHARED, sha256 verified, no .sigstore bundle available, sha256 pin checked; extracted in $TMP/work/src/3.11.2-2411c74bda5b
     "#]].assert_eq(&run.stdout);
+    // The archive is retried; the Sigstore bundle (3.11's signer is pinned) is looked for
+    // there once, then elsewhere.
     let retry = format!("fetch: mirror {unreachable}: {unreachable}/Python-3.11.2.tgz: ");
+    let bundle = format!(
+        "fetch: mirror {unreachable}: {unreachable}/Python-3.11.2.tgz.sigstore: io: Connection refused (os error 111); looking for the Sigstore bundle elsewhere"
+    );
     assert!(
-        !run.stderr.is_empty() && run.stderr.lines().all(|l| l.starts_with(&retry)),
+        !run.stderr.is_empty() && run.stderr.lines().all(|l| l.starts_with(&retry) || l == bundle),
         "stderr should only report retries of the unreachable mirror:\n{}",
         run.stderr
     );
@@ -331,7 +337,7 @@ fn fetch_falls_through_a_mirror_directory_without_the_archive() {
         expect![[r#"
             exit 0
             --- stdout
-            3.11.2: fetched from mirror $SHARED, sha256 verified, no signing key pinned; extracted in $TMP/work/src/3.11.2-2411c74bda5b
+            3.11.2: fetched from mirror $SHARED, sha256 verified, no .sigstore bundle available, sha256 pin checked; extracted in $TMP/work/src/3.11.2-2411c74bda5b
         "#]],
     );
     assert_extracted_3_11_2(&case);
@@ -460,7 +466,7 @@ fn crafted_archives_are_pinned_by_sha256() {
         expect![[r#"
             exit 0
             --- stdout
-            3.11.2: fetched from mirror $TMP/mirror, sha256 verified, no signing key pinned; extracted in $TMP/work/src/3.11.2-$SHA12
+            3.11.2: fetched from mirror $TMP/mirror, sha256 verified, no .sigstore bundle available, sha256 pin checked; extracted in $TMP/work/src/3.11.2-$SHA12
         "#]],
     );
     assert_extracted_3_11_2(&case);
@@ -551,12 +557,12 @@ fn fetch_replaces_a_corrupted_cached_archive_of_a_signed_release() {
     check(
         &case.xtask(&fetch_3_13(&[case.shared.as_str()])),
         expect![[r#"
-        exit 0
-        --- stdout
-        3.13.5: fetched from mirror $SHARED, sha256 verified, good signature by Thomas Wouters <thomas@python.org> (7169605F62C751356D054A26A821E680E5FA6305); extracted in $TMP/work/src/3.13.5-93e583f24345
-        --- stderr
-        3.13.5: the cached archive $TMP/work/cache/sha256/93e583f243454e6e9e4588ca2c2662206ad961659863277afcdb96801647d640/Python-3.13.5.tar.xz no longer matched its pin (sha256 66864c38972b96e96804c337c239405e320bfe2d08bf68dd226b26a9f15b8fc5 instead of the pinned one); removed it and fetching it again
-    "#]],
+            exit 0
+            --- stdout
+            3.13.5: fetched from mirror $SHARED, sha256 verified, good signature by Thomas Wouters <thomas@python.org> (7169605F62C751356D054A26A821E680E5FA6305), no .sigstore bundle available; extracted in $TMP/work/src/3.13.5-93e583f24345
+            --- stderr
+            3.13.5: the cached archive $TMP/work/cache/sha256/93e583f243454e6e9e4588ca2c2662206ad961659863277afcdb96801647d640/Python-3.13.5.tar.xz no longer matched its pin (sha256 66864c38972b96e96804c337c239405e320bfe2d08bf68dd226b26a9f15b8fc5 instead of the pinned one); removed it and fetching it again
+        "#]],
     );
     assert!(common::is_executable(&case.work.join("src/3.13.5-93e583f24345/configure")));
 
@@ -587,10 +593,10 @@ fn fetch_replaces_a_corrupted_cached_archive_of_a_signed_release() {
     check(
         &case.xtask(&fetch_3_13(&[case.shared.as_str()])),
         expect![[r#"
-        exit 0
-        --- stdout
-        3.13.5: fetched from mirror $SHARED, sha256 verified, good signature by Thomas Wouters <thomas@python.org> (7169605F62C751356D054A26A821E680E5FA6305); extracted in $TMP/work/src/3.13.5-93e583f24345
-    "#]],
+            exit 0
+            --- stdout
+            3.13.5: fetched from mirror $SHARED, sha256 verified, good signature by Thomas Wouters <thomas@python.org> (7169605F62C751356D054A26A821E680E5FA6305), no .sigstore bundle available; extracted in $TMP/work/src/3.13.5-93e583f24345
+        "#]],
     );
 }
 
@@ -902,4 +908,84 @@ fn ctrl_c_during_a_download_ends_fetch_at_once() {
     assert_eq!(run.code, Some(0), "{}", run.render());
     assert_eq!(case.cached_files(), [format!("sha256/{PIN_3_11_2_SHA256}/Python-3.11.2.tgz")]);
     assert_extracted_3_11_2(&case);
+}
+
+/// From 3.14 on python.org signs releases with Sigstore only. A crafted 3.14.0 archive under
+/// its real pin, from a mirror: without a bundle it is refused (the archive stays cached, it
+/// matched its pin, but nothing is extracted); with a real Sigstore bundle that signs another
+/// file (`crates/verify`'s test data, signed on the public-good instance) it is refused
+/// naming both digests and the bundle is not kept; with `trusted-by-pin` it is taken on its
+/// pin, and `fetch` and `verify` say so.
+#[test]
+fn a_release_from_3_14_on_needs_a_good_sigstore_bundle_or_a_reason() {
+    let archive = common::tgz(&[
+        Entry::Dir("Python-3.14.0/"),
+        Entry::File("Python-3.14.0/configure", b"#!/bin/sh\n"),
+        Entry::Dir("Python-3.14.0/Include/"),
+        Entry::File("Python-3.14.0/Include/Python.h", b"/* crafted */\n"),
+    ]);
+    let sha = common::sha256_hex(&archive);
+    let mut case = Case::new();
+    let mirror = case.dir("mirror");
+    fs::write(mirror.join("Python-3.14.0.tgz"), &archive).expect("writing the crafted archive");
+    let matrix = case.copy_matrix();
+    let versions = matrix.join("versions.toml");
+    let mut text = fs::read_to_string(&versions).expect("versions.toml");
+    text.push_str(&format!(
+        "\n[[version]]\nversion = \"3.14.0\"\nurl = \"https://www.python.org/ftp/python/3.14.0/Python-3.14.0.tgz\"\nsha256 = \"{sha}\"\nsize = {}\n",
+        archive.len()
+    ));
+    fs::write(&versions, &text).expect("writing versions.toml");
+    case.scrub(&sha, "$SHA");
+    case.scrub(&sha[..12], "$SHA12");
+    let fetch = ["fetch", "--no-upstream", "--version", "3.14.0", "--mirror", mirror.as_str()];
+    let matrix_arg = ["--matrix-dir", matrix.as_str()];
+    let fetch: Vec<&str> = fetch.iter().chain(&matrix_arg).copied().collect();
+    check(
+        &case.xtask(&fetch),
+        expect![[r#"
+        exit 1
+        --- stderr
+        error: 3.14.0: no source has Python-3.14.0.tgz.sigstore, and from 3.14 on python.org signs releases with Sigstore only, so nothing but the sha256 pin would vouch for the archive; put the release's .sigstore bundle from python.org beside the archive in the mirror, or say in matrix/versions.toml why the pin alone is trusted (trusted-by-pin = "...")
+    "#]],
+    );
+    assert_eq!(case.sources(), Vec::<String>::new());
+
+    let bundle = camino::Utf8Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../crates/verify/tests/data/sigstore/cosign-v3-blob.sigstore.json");
+    fs::copy(&bundle, mirror.join("Python-3.14.0.tgz.sigstore")).expect("copying a bundle");
+    check(
+        &case.xtask(&fetch),
+        expect![[r#"
+        exit 1
+        --- stderr
+        error: checking the Sigstore bundle of Python-3.14.0.tgz (the archive matches its pin; $TMP/work/cache/sha256/$SHA/Python-3.14.0.tgz.sigstore was removed from the cache; the next run fetches it again from the mirrors, so replace it there with the release's .sigstore from python.org): the Sigstore signer of 3.14 is pinned in matrix/versions.toml as hugo@python.org (https://github.com/login/oauth): sigstore bundle $TMP/work/cache/sha256/$SHA/Python-3.14.0.tgz.sigstore does not verify $TMP/work/cache/sha256/$SHA/Python-3.14.0.tgz: the bundle signs sha256 e194b99df6639501325c5f44da79fe3a8efae6f239bd79443a19787e06fb1764, but the file has sha256 $SHA: this is not the file that was signed
+    "#]],
+    );
+    assert_eq!(case.sources(), Vec::<String>::new());
+    let files = case.cached_files();
+    assert!(files.len() == 1 && files[0].ends_with("/Python-3.14.0.tgz"), "{files:?}");
+    fs::remove_file(mirror.join("Python-3.14.0.tgz.sigstore")).expect("removing the bundle");
+
+    text.push_str("trusted-by-pin = \"crafted by this test\"\n");
+    fs::write(&versions, &text).expect("writing versions.toml");
+    check(
+        &case.xtask(&fetch),
+        expect![[r#"
+        exit 0
+        --- stdout
+        3.14.0: archive cached, no .sigstore bundle available, trusted on its sha256 pin: crafted by this test; extracted in $TMP/work/src/3.14.0-$SHA12
+    "#]],
+    );
+    let verify: Vec<&str> =
+        ["verify", "--version", "3.14.0"].iter().chain(&matrix_arg).copied().collect();
+    check(
+        &case.xtask(&verify),
+        expect![[r#"
+        exit 0
+        --- stdout
+        3.14.0: $TMP/work/cache/sha256/$SHA/Python-3.14.0.tgz: size and sha256 match the pin, no .sigstore bundle available, trusted on its sha256 pin: crafted by this test
+        verified 1 cached archive(s)
+    "#]],
+    );
 }

@@ -64,7 +64,7 @@ fn list_fetch_and_verify_take_cell_names() {
         expect![[r#"
             exit 0
             --- stdout
-            3.11.2: $TMP/work/cache/sha256/2411c74bda5bbcfcddaf4531f66d1adc73f247f529aee981b029513aefdbf849/Python-3.11.2.tgz: size and sha256 match the pin, no signing key pinned
+            3.11.2: $TMP/work/cache/sha256/2411c74bda5bbcfcddaf4531f66d1adc73f247f529aee981b029513aefdbf849/Python-3.11.2.tgz: size and sha256 match the pin, no .sigstore bundle available, sha256 pin checked
             verified 1 cached archive(s)
         "#]],
     );
@@ -206,7 +206,7 @@ fn a_release_without_a_reachable_signature_is_taken_on_its_pin_and_says_so() {
     let run = case.xtask(&["fetch", "--no-upstream", "--mirror", &shared, "3.13.15+debug"]);
     assert_eq!(run.code, Some(0), "{}", run.render());
     assert!(
-        run.stdout.contains("3.13.15: fetched from mirror $SHARED, sha256 verified, no .asc signature available (sha256 pin checked)"),
+        run.stdout.contains("3.13.15: fetched from mirror $SHARED, sha256 verified, no .asc signature available, no .sigstore bundle available, sha256 pin checked"),
         "{}",
         run.render()
     );

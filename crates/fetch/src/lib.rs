@@ -209,10 +209,11 @@ pub enum FetchError {
         #[source]
         source: io::Error,
     },
-    /// A source has a signature file that is not usable (too large to be one, unreadable).
+    /// A source has a signature file (`.asc` or `.sigstore`) that is not usable (too large to
+    /// be one, unreadable).
     #[error("{location}: {problem}; fix or remove it at the source, then run again")]
     Signature {
-        /// The `.asc` at the source (a path or URL).
+        /// The `.asc` or `.sigstore` at the source (a path or URL).
         location: String,
         /// What is wrong with it.
         problem: String,
@@ -250,8 +251,41 @@ fn chain(err: &dyn std::error::Error) -> String {
     text
 }
 
-/// The largest `.asc` accepted: a detached signature is a few hundred bytes.
+/// The largest `.asc` or `.sigstore` accepted: a detached signature is a few hundred bytes, a
+/// Sigstore bundle a few kilobytes.
 pub const MAX_SIGNATURE_BYTES: u64 = 1 << 20;
+
+/// A file published beside an archive that proves where it came from.
+#[derive(Debug, Clone, Copy)]
+enum Companion {
+    /// `<archive>.asc`, a detached OpenPGP signature.
+    Signature,
+    /// `<archive>.sigstore`, a Sigstore bundle.
+    Bundle,
+}
+
+impl Companion {
+    fn suffix(self) -> &'static str {
+        match self {
+            Companion::Signature => ".asc",
+            Companion::Bundle => ".sigstore",
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Companion::Signature => "signature",
+            Companion::Bundle => "Sigstore bundle",
+        }
+    }
+
+    fn what(self) -> &'static str {
+        match self {
+            Companion::Signature => "a detached signature (those are a few hundred bytes)",
+            Companion::Bundle => "a Sigstore bundle (those are a few kilobytes)",
+        }
+    }
+}
 
 /// The prefix of the temporary files downloads write into, beside their destination.
 const TEMP_PREFIX: &str = ".download-";
@@ -324,8 +358,26 @@ impl Fetcher {
     /// larger than [`MAX_SIGNATURE_BYTES`] (no signature is), is an error, as a small file
     /// that is not a signature is when it is checked. Neither is ever silently ignored.
     pub fn fetch_signature(&self, archive: &Archive) -> Result<Option<Utf8PathBuf>, FetchError> {
+        self.fetch_beside(archive, Companion::Signature)
+    }
+
+    /// Fetches `<archive>.sigstore`, the Sigstore bundle python.org publishes from 3.14 on
+    /// (and beside the `.asc` for 3.10 to 3.13), as [`Fetcher::fetch_signature`] fetches the
+    /// `.asc`: from the same sources, into the cache beside the archive, never pinned (it
+    /// proves itself against the pinned signer, see `verify::check_bundle`), `None` if no
+    /// source has one, an error if a source has an unusable one.
+    pub fn fetch_bundle(&self, archive: &Archive) -> Result<Option<Utf8PathBuf>, FetchError> {
+        self.fetch_beside(archive, Companion::Bundle)
+    }
+
+    fn fetch_beside(
+        &self,
+        archive: &Archive,
+        companion: Companion,
+    ) -> Result<Option<Utf8PathBuf>, FetchError> {
+        let suffix = companion.suffix();
         let archive_path = self.cache_path(archive);
-        let dest = Utf8PathBuf::from(format!("{archive_path}.asc"));
+        let dest = Utf8PathBuf::from(format!("{archive_path}{suffix}"));
         let dir = dest.parent().unwrap_or(&self.cache_dir).to_owned();
         remove_stale_downloads(&dir)?;
         if dest.is_file() {
@@ -334,8 +386,8 @@ impl Fetcher {
         fs::create_dir_all(&dir)
             .map_err(|source| FetchError::Cache { path: dir.clone(), source })?;
         let sig = Archive {
-            file_name: format!("{}.asc", archive.file_name),
-            upstream_url: format!("{}.asc", archive.upstream_url),
+            file_name: format!("{}{suffix}", archive.file_name),
+            upstream_url: format!("{}{suffix}", archive.upstream_url),
             pin: Pin { sha256: String::new(), size: 0 },
         };
         for origin in self.origins(&sig) {
@@ -344,7 +396,10 @@ impl Fetcher {
                 Ok(reader) => reader,
                 Err(SourceError::NotFound(_)) => continue,
                 Err(err) if is_network(&origin) => {
-                    eprintln!("fetch: {origin}: {err}; looking for the signature elsewhere");
+                    eprintln!(
+                        "fetch: {origin}: {err}; looking for the {} elsewhere",
+                        companion.name()
+                    );
                     continue;
                 }
                 Err(err) => {
@@ -358,7 +413,8 @@ impl Fetcher {
             }
             if bytes.len() as u64 > MAX_SIGNATURE_BYTES {
                 let problem = format!(
-                    "is larger than {MAX_SIGNATURE_BYTES} bytes, so it is not a detached signature (those are a few hundred bytes)"
+                    "is larger than {MAX_SIGNATURE_BYTES} bytes, so it is not {}",
+                    companion.what()
                 );
                 return Err(FetchError::Signature { location, problem });
             }

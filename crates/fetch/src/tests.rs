@@ -196,6 +196,33 @@ fn a_signature_file_is_absent_or_usable() {
     assert!(got.is_some_and(|p| p.ends_with("hello.tgz.asc")));
 }
 
+/// A `.sigstore` bundle is fetched as the `.asc` is, beside the archive in the cache, from the
+/// first source that has one; the two never stand in for each other.
+#[test]
+fn a_bundle_is_fetched_beside_the_archive() {
+    let f = Fixture::new();
+    let none = f.mirror("none", b"hello");
+    let with_asc = f.mirror("asc", b"hello");
+    fs::write(big_path(&with_asc), b"an asc").expect("write");
+    let fetcher = f.fetcher(vec![none.clone(), with_asc]);
+    assert_eq!(fetcher.fetch_bundle(&archive()).expect("no bundle anywhere"), None);
+    let big = f.mirror("big", b"hello");
+    fs::write(bundle_path(&big), vec![b'{'; (MAX_SIGNATURE_BYTES + 1) as usize]).expect("write");
+    let err = f.fetcher(vec![big]).fetch_bundle(&archive()).expect_err("big");
+    expect!["$TMP/big/hello.tgz.sigstore: is larger than 1048576 bytes, so it is not a Sigstore bundle (those are a few kilobytes); fix or remove it at the source, then run again"]
+        .assert_eq(&f.scrub(err.to_string()));
+    let with_bundle = f.mirror("bundle", b"hello");
+    fs::write(bundle_path(&with_bundle), b"{}").expect("write");
+    let got = f.fetcher(vec![none, with_bundle]).fetch_bundle(&archive()).expect("bundle");
+    let got = got.expect("a bundle");
+    assert!(got.ends_with("hello.tgz.sigstore"), "{got}");
+    assert_eq!(fs::read(&got).expect("cached"), b"{}");
+}
+
+fn bundle_path(mirror: &Mirror) -> Utf8PathBuf {
+    Utf8PathBuf::from(format!("{}", big_path(mirror)).replace(".asc", ".sigstore"))
+}
+
 fn big_path(mirror: &Mirror) -> Utf8PathBuf {
     match mirror {
         Mirror::Dir(dir) => dir.join("hello.tgz.asc"),

@@ -47,12 +47,41 @@ pub struct Release {
     /// Fingerprint of the OpenPGP key that signs the archive, if the release is signed;
     /// the key itself is `matrix/keys/<fingerprint>.asc`.
     pub signing_key: Option<String>,
+    /// Who signs the release line's Sigstore bundles (`[[sigstore]]` in `versions.toml`).
+    pub sigstore: Option<SigstoreSigner>,
+    /// Why the sha256 pin alone is trusted for a release that must otherwise prove itself
+    /// with a Sigstore bundle (3.14 on, see [`SIGSTORE_REQUIRED_SINCE`]); `trusted-by-pin`.
+    pub trusted_by_pin: Option<String>,
+    /// Why the release is not built here (`not-built-here`): it is pinned, but left out of
+    /// every selection that does not name it.
+    pub not_built_here: Option<String>,
+}
+
+/// From this release line on python.org publishes no OpenPGP signature, only a Sigstore
+/// bundle: a release without a good bundle is refused unless its entry says `trusted-by-pin`.
+pub const SIGSTORE_REQUIRED_SINCE: PyVersion = PyVersion { major: 3, minor: 14, patch: None };
+
+/// The identity that signs one release line's Sigstore bundles, as Fulcio certifies it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigstoreSigner {
+    /// The release line, `3.14`.
+    pub line: PyVersion,
+    /// The release manager's email address (`hugo@python.org`).
+    pub email: String,
+    /// The OpenID Connect issuer (`https://github.com/login/oauth`).
+    pub issuer: String,
 }
 
 impl Release {
     /// The archive's file name, the last segment of its URL (`Python-3.13.5.tar.xz`).
     pub fn file_name(&self) -> &str {
         self.url.rsplit('/').next().unwrap_or(&self.url)
+    }
+
+    /// Whether the release must prove itself with a Sigstore bundle (from 3.14 on) unless the
+    /// matrix says `trusted-by-pin`.
+    pub fn requires_sigstore(&self) -> bool {
+        self.version >= SIGSTORE_REQUIRED_SINCE
     }
 
     /// Path of the pinned signing key, if the release is signed.
@@ -179,6 +208,12 @@ impl Matrix {
     /// The cells chosen by `selection`, in version-then-variant file order.
     pub fn cells(&self, selection: &Selection) -> Result<Vec<Cell<'_>>, MatrixError> {
         select::cells(self, selection)
+    }
+
+    /// The releases marked `not-built-here` that `selection` leaves out because it does not
+    /// name them, with the reason: what `list` says about them.
+    pub fn not_built_here(&self, selection: &Selection) -> Vec<&Release> {
+        select::not_built_here(self, selection)
     }
 
     /// The releases the chosen cells use, each once, in file order.

@@ -6,7 +6,10 @@ use camino::{Utf8Path, Utf8PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::{CellRules, Matrix, Pattern, Promise, PyVersion, Release, Variant};
+use crate::{
+    CellRules, Matrix, Pattern, Promise, PyVersion, Release, SIGSTORE_REQUIRED_SINCE,
+    SigstoreSigner, Variant,
+};
 
 /// Why a matrix could not be loaded or a selection could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -97,6 +100,16 @@ impl MatrixError {
 struct VersionsFile {
     #[serde(default)]
     version: Vec<Spanned<RawRelease>>,
+    #[serde(default)]
+    sigstore: Vec<Spanned<RawSigner>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSigner {
+    line: Spanned<PyVersion>,
+    email: Spanned<String>,
+    issuer: Spanned<String>,
 }
 
 #[derive(Deserialize)]
@@ -107,6 +120,8 @@ struct RawRelease {
     sha256: Spanned<String>,
     size: u64,
     signing_key: Option<Spanned<String>>,
+    trusted_by_pin: Option<Spanned<String>>,
+    not_built_here: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -283,8 +298,79 @@ impl Matrix {
     }
 }
 
+fn load_signers(
+    src: &Source,
+    raw: Vec<Spanned<RawSigner>>,
+) -> Result<Vec<SigstoreSigner>, MatrixError> {
+    let mut signers: Vec<SigstoreSigner> = Vec::new();
+    for raw in raw {
+        let raw = raw.into_inner();
+        let line = *raw.line.get_ref();
+        if line.patch.is_some() {
+            return Err(src.error(
+                raw.line.span(),
+                format!(
+                    "a Sigstore signer is pinned per release line: line = \"{}.{}\", not {line}",
+                    line.major, line.minor
+                ),
+            ));
+        }
+        if signers.iter().any(|s| s.line == line) {
+            return Err(src.error(
+                raw.line.span(),
+                format!("the Sigstore signer of {line} is declared twice"),
+            ));
+        }
+        let email = raw.email.get_ref();
+        if email.split('@').count() != 2 || email.starts_with('@') || email.ends_with('@') {
+            return Err(src.error(
+                raw.email.span(),
+                format!(
+                    "email `{email}` is not an email address: python.org's release managers \
+                     sign with their email identity (e.g. hugo@python.org)"
+                ),
+            ));
+        }
+        if !raw.issuer.get_ref().starts_with("https://") {
+            return Err(src.error(
+                raw.issuer.span(),
+                format!(
+                    "issuer `{}` must be the https:// URL of the OpenID Connect issuer \
+                     (e.g. https://github.com/login/oauth)",
+                    raw.issuer.get_ref()
+                ),
+            ));
+        }
+        signers.push(SigstoreSigner {
+            line,
+            email: raw.email.into_inner(),
+            issuer: raw.issuer.into_inner(),
+        });
+    }
+    Ok(signers)
+}
+
+/// A reason given in the matrix (`trusted-by-pin`, `not-built-here`): it is printed, so it
+/// must say something.
+fn reason(
+    src: &Source,
+    field: &str,
+    raw: Option<Spanned<String>>,
+) -> Result<Option<String>, MatrixError> {
+    match raw {
+        Some(text) if text.get_ref().trim().is_empty() => Err(src.error(
+            text.span(),
+            format!(
+                "{field} must say why (it is printed wherever the release is skipped or trusted)"
+            ),
+        )),
+        other => Ok(other.map(Spanned::into_inner)),
+    }
+}
+
 fn load_versions(src: &Source) -> Result<Vec<Release>, MatrixError> {
     let file: VersionsFile = src.parse()?;
+    let signers = load_signers(src, file.sigstore)?;
     let mut releases: Vec<Release> = Vec::new();
     for raw in file.version {
         let span = raw.span();
@@ -328,12 +414,44 @@ fn load_versions(src: &Source) -> Result<Vec<Release>, MatrixError> {
                 ));
             }
         }
+        let line = PyVersion { patch: None, ..raw.version };
+        let sigstore = signers.iter().find(|s| s.line == line).cloned();
+        let required = raw.version >= SIGSTORE_REQUIRED_SINCE;
+        if required && sigstore.is_none() {
+            return Err(src.error(
+                span,
+                format!(
+                    "{} is signed with Sigstore only (python.org publishes no .asc from \
+                     {SIGSTORE_REQUIRED_SINCE} on): add a [[sigstore]] entry with line = \"{line}\" \
+                     and its release manager's email and OIDC issuer",
+                    raw.version
+                ),
+            ));
+        }
+        if let Some(trusted) = &raw.trusted_by_pin
+            && !required
+        {
+            return Err(src.error(
+                trusted.span(),
+                format!(
+                    "trusted-by-pin is for releases from {SIGSTORE_REQUIRED_SINCE} on, which \
+                     must otherwise have a Sigstore bundle; {} is trusted on its pin alone \
+                     when it has no signature, so remove it",
+                    raw.version
+                ),
+            ));
+        }
+        let trusted_by_pin = reason(src, "trusted-by-pin", raw.trusted_by_pin)?;
+        let not_built_here = reason(src, "not-built-here", raw.not_built_here)?;
         releases.push(Release {
             version: raw.version,
             url: raw.url,
             sha256: raw.sha256.into_inner(),
             size: raw.size,
             signing_key: raw.signing_key.map(Spanned::into_inner),
+            sigstore,
+            trusted_by_pin,
+            not_built_here,
         });
     }
     Ok(releases)

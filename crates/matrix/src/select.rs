@@ -123,10 +123,17 @@ pub(crate) fn cells<'m>(
     let variants: Vec<&Variant> =
         selection.variants.iter().map(|v| matrix.variant_named(v)).collect::<Result<_, _>>()?;
 
+    // A release not built here is chosen only when a `--version` names it.
     let releases: Vec<&Release> = matrix
         .versions
         .iter()
-        .filter(|r| versions.is_empty() || versions.iter().any(|v| v.is_prefix_of(&r.version)))
+        .filter(|r| {
+            if versions.is_empty() {
+                r.not_built_here.is_none()
+            } else {
+                versions.iter().any(|v| v.is_prefix_of(&r.version))
+            }
+        })
         .collect();
     // A variant asked for by name must be valid for at least one chosen version.
     for variant in &variants {
@@ -149,6 +156,13 @@ pub(crate) fn cells<'m>(
         return Err(MatrixError::Empty(describe(selection)));
     }
     Ok(chosen)
+}
+
+pub(crate) fn not_built_here<'m>(matrix: &'m Matrix, selection: &Selection) -> Vec<&'m Release> {
+    if !selection.versions.is_empty() || !selection.cells.is_empty() {
+        return Vec::new();
+    }
+    matrix.versions.iter().filter(|r| r.not_built_here.is_some()).collect()
 }
 
 fn describe(selection: &Selection) -> String {

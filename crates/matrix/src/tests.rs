@@ -96,7 +96,7 @@ fn selection_errors() {
     check_cells(
         sel(&["3.12"], &[]),
         expect![
-            "error: unknown version `3.12`: the matrix has 3.11.2, 3.13.5, 3.13.15 (see matrix/versions.toml)"
+            "error: unknown version `3.12`: the matrix has 3.11.2, 3.13.5, 3.13.15, 3.14.2 (see matrix/versions.toml)"
         ],
     );
     check_cells(
@@ -153,7 +153,9 @@ fn abi_rebuild_depends_on_version() {
         3.13.5+debug: rebuild=false
         3.13.5+trace-refs: rebuild=false
         3.13.15+debug: rebuild=false
-        3.13.15+trace-refs: rebuild=false"#]]
+        3.13.15+trace-refs: rebuild=false
+        3.14.2+debug: rebuild=false
+        3.14.2+trace-refs: rebuild=false"#]]
     .assert_eq(&facts.join("\n"));
 }
 
@@ -265,4 +267,141 @@ fn load_errors_name_file_line_and_column() {
                  2 | exclude = [{ variant = "asan" }]
                    |            ^"#]],
     );
+}
+
+const V314: &str = r#"
+[[version]]
+version = "3.14.2"
+url = "https://www.python.org/ftp/python/3.14.2/Python-3.14.2.tar.xz"
+sha256 = "ce543ab854bc256b61b71e9b27f831ffd1bfd60a479d639f8be7f9757cf573e9"
+size = 23566248
+"#;
+
+const SIGNER_314: &str = r#"
+[[sigstore]]
+line = "3.14"
+email = "hugo@python.org"
+issuer = "https://github.com/login/oauth"
+"#;
+
+/// The Sigstore signers per release line, and what 3.14 and later need: a signer for the
+/// line, and `trusted-by-pin` only there.
+#[test]
+fn sigstore_signers_and_the_rule_from_3_14_on() {
+    let both = format!("{VERSIONS}{V314}{SIGNER_314}");
+    check_load(&both, VARIANTS, "", expect!["ok: 2 versions, 1 variants"]);
+    let m = Matrix::from_strs(&both, VARIANTS, "").expect("loads");
+    let signers: Vec<String> =
+        m.versions.iter().map(|r| format!("{}: {:?}", r.version, r.sigstore)).collect();
+    expect![[r#"
+        3.13.5: None
+        3.14.2: Some(SigstoreSigner { line: PyVersion { major: 3, minor: 14, patch: None }, email: "hugo@python.org", issuer: "https://github.com/login/oauth" })"#]]
+    .assert_eq(&signers.join("\n"));
+    check_load(
+        &format!("{VERSIONS}{V314}"),
+        VARIANTS,
+        "",
+        expect![[r#"
+        error: matrix/versions.toml:8:1: 3.14.2 is signed with Sigstore only (python.org publishes no .asc from 3.14 on): add a [[sigstore]] entry with line = "3.14" and its release manager's email and OIDC issuer
+             8 | [[version]]
+               | ^"#]],
+    );
+    check_load(
+        &format!("{VERSIONS}{SIGNER_314}").replace("\"3.14\"", "\"3.14.1\""),
+        VARIANTS,
+        "",
+        expect![[r#"
+            error: matrix/versions.toml:9:8: a Sigstore signer is pinned per release line: line = "3.14", not 3.14.1
+                 9 | line = "3.14.1"
+                   |        ^"#]],
+    );
+    check_load(
+        &format!("{VERSIONS}{SIGNER_314}{SIGNER_314}"),
+        VARIANTS,
+        "",
+        expect![[r#"
+            error: matrix/versions.toml:14:8: the Sigstore signer of 3.14 is declared twice
+                14 | line = "3.14"
+                   |        ^"#]],
+    );
+    check_load(
+        &format!("{VERSIONS}{SIGNER_314}").replace("hugo@python.org", "Hugo van Kemenade"),
+        VARIANTS,
+        "",
+        expect![[r#"
+            error: matrix/versions.toml:10:9: email `Hugo van Kemenade` is not an email address: python.org's release managers sign with their email identity (e.g. hugo@python.org)
+                10 | email = "Hugo van Kemenade"
+                   |         ^"#]],
+    );
+    check_load(
+        &format!("{VERSIONS}{SIGNER_314}").replace("https://github", "http://github"),
+        VARIANTS,
+        "",
+        expect![[r#"
+            error: matrix/versions.toml:11:10: issuer `http://github.com/login/oauth` must be the https:// URL of the OpenID Connect issuer (e.g. https://github.com/login/oauth)
+                11 | issuer = "http://github.com/login/oauth"
+                   |          ^"#]],
+    );
+    check_load(
+        &format!("{VERSIONS}trusted-by-pin = \"python.org's page\"\n"),
+        VARIANTS,
+        "",
+        expect![[r#"
+            error: matrix/versions.toml:7:18: trusted-by-pin is for releases from 3.14 on, which must otherwise have a Sigstore bundle; 3.13.5 is trusted on its pin alone when it has no signature, so remove it
+                 7 | trusted-by-pin = "python.org's page"
+                   |                  ^"#]],
+    );
+    check_load(
+        &format!("{V314}trusted-by-pin = \" \"\n{SIGNER_314}"),
+        VARIANTS,
+        "",
+        expect![[r#"
+            error: matrix/versions.toml:7:18: trusted-by-pin must say why (it is printed wherever the release is skipped or trusted)
+                 7 | trusted-by-pin = " "
+                   |                  ^"#]],
+    );
+    check_load(
+        &format!("{V314}not-built-here = \"\"\n{SIGNER_314}"),
+        VARIANTS,
+        "",
+        expect![[r#"
+            error: matrix/versions.toml:7:18: not-built-here must say why (it is printed wherever the release is skipped or trusted)
+                 7 | not-built-here = ""
+                   |                  ^"#]],
+    );
+}
+
+/// A release marked `not-built-here` is chosen only when `--version` (or a cell name) names
+/// it, and `list` gets the reason for the others.
+#[test]
+fn a_release_not_built_here_is_chosen_only_by_name() {
+    let versions = format!("{VERSIONS}{V314}not-built-here = \"no archive here\"\n{SIGNER_314}");
+    let m = Matrix::from_strs(&versions, VARIANTS, "").expect("loads");
+    let show = |selection: &Selection| {
+        let cells = match m.cells(selection) {
+            Ok(cells) => cells.iter().map(|c| c.name()).collect::<Vec<_>>().join(" "),
+            Err(e) => format!("error: {e}"),
+        };
+        let skipped: Vec<String> = m
+            .not_built_here(selection)
+            .iter()
+            .map(|r| format!("{} ({})", r.version, r.not_built_here.as_deref().unwrap_or("")))
+            .collect();
+        let skipped = if skipped.is_empty() { "-".to_owned() } else { skipped.join(", ") };
+        format!("cells: {cells}; not built here: {skipped}")
+    };
+    let outcomes = [
+        show(&Selection::default()),
+        show(&sel(&["3.14"], &[])),
+        show(&sel(&["3.14.2"], &["debug"])),
+        show(&Selection { cells: vec!["3.14.2+debug".into()], ..Selection::default() }),
+        show(&sel(&[], &["debug"])),
+    ];
+    expect![[r#"
+        cells: 3.13.5+debug; not built here: 3.14.2 (no archive here)
+        cells: 3.14.2+debug; not built here: -
+        cells: 3.14.2+debug; not built here: -
+        cells: 3.14.2+debug; not built here: -
+        cells: 3.13.5+debug; not built here: 3.14.2 (no archive here)"#]]
+    .assert_eq(&outcomes.join("\n"));
 }

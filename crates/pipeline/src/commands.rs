@@ -20,21 +20,21 @@ pub fn list(session: &Session, names: &[String], json: bool) -> anyhow::Result<(
         println!("{}", report::cell_list_json(&cells, &keys));
     } else {
         print!("{}", report::cell_list_text(&cells));
+        if names.is_empty() {
+            for release in session.matrix.not_built_here(&session.selection) {
+                let why = release.not_built_here.as_deref().unwrap_or_default();
+                println!(
+                    "{}: not built here ({why}); select it with --version {}",
+                    release.version, release.version
+                );
+            }
+        }
     }
     Ok(())
 }
 
 fn describe_signature(status: &Option<SignatureStatus>) -> String {
-    match status {
-        None => String::new(),
-        Some(SignatureStatus::NotSigned) => ", no signing key pinned".to_owned(),
-        Some(SignatureStatus::Unavailable) => {
-            ", no .asc signature available (sha256 pin checked)".to_owned()
-        }
-        Some(SignatureStatus::Good(info)) => {
-            format!(", good signature by {} ({})", info.signer, info.fingerprint)
-        }
-    }
+    status.as_ref().map_or(String::new(), |status| format!(", {}", status.describe()))
 }
 
 /// Stage 1 alone, printed: what was fetched, verified, extracted.

@@ -30,12 +30,7 @@ fn source_phases(source: &PreparedSource) -> [Phase; 2] {
     };
     let verified = match &p.signature {
         None => Phase::new(PhaseStatus::Verified, None, "sha256 pin checked when cached"),
-        Some(sources::SignatureStatus::Good(info)) => Phase::new(
-            PhaseStatus::Verified,
-            None,
-            &format!("sha256 pin; good signature by {}", info.fingerprint),
-        ),
-        Some(_) => Phase::new(PhaseStatus::Verified, None, "sha256 pin; no signature"),
+        Some(status) => Phase::new(PhaseStatus::Verified, None, &status.summary()),
     };
     [fetched, verified]
 }

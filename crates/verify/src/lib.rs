@@ -5,6 +5,8 @@
 //!   second read.
 //! - [`check_file`]: re-reads a stored file and compares it with its pin.
 //! - [`check_signature`]: checks a detached OpenPGP signature (`.asc`) against a pinned key.
+//! - [`check_bundle`]: checks a Sigstore bundle (`.sigstore`) against a pinned signer
+//!   identity, offline, with the Sigstore public-good trust root compiled in.
 //!
 //! Errors are typed ([`VerifyError`]) because callers branch on them: a mismatching mirror
 //! is skipped for the next source, a missing file is fetched, a bad signature stops everything.
@@ -13,6 +15,7 @@
 //! its message, so a chain (`{:#}`) prints it once.
 
 mod signature;
+mod sigstore;
 
 use std::{fs::File, io};
 
@@ -20,6 +23,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 use sha2::{Digest, Sha256};
 
 pub use crate::signature::{SignatureInfo, check_signature};
+pub use crate::sigstore::{BundleInfo, SigstoreIdentity, check_bundle};
 
 /// The size and sha256 an archive must have.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,6 +86,16 @@ pub enum VerifyError {
         /// The signed file.
         data: Utf8PathBuf,
         /// What is wrong.
+        message: String,
+    },
+    /// A Sigstore bundle does not verify the file, or cannot be read as one.
+    #[error("sigstore bundle {path} does not verify {data}: {message}")]
+    Bundle {
+        /// The `.sigstore` file.
+        path: Utf8PathBuf,
+        /// The signed file.
+        data: Utf8PathBuf,
+        /// What was expected and what was found.
         message: String,
     },
 }

@@ -531,7 +531,9 @@ mod tests {
                     VerifyError::Key { .. } => "Key",
                     VerifyError::Signature { .. } => "Signature",
                     VerifyError::Io { .. } => "Io",
-                    VerifyError::Size { .. } | VerifyError::Digest { .. } => "unexpected",
+                    VerifyError::Size { .. }
+                    | VerifyError::Digest { .. }
+                    | VerifyError::Bundle { .. } => "unexpected",
                 };
                 format!("{variant}\n{err}")
             }
