@@ -598,7 +598,12 @@ pub fn cache_path(cache_dir: &Utf8Path, archive: &Archive) -> Utf8PathBuf {
 }
 
 fn http_get(url: &str, label: &str) -> Result<Box<dyn Read>, SourceError> {
+    let tls = ureq::tls::TlsConfig::builder()
+        .provider(ureq::tls::TlsProvider::NativeTls)
+        .root_certs(ureq::tls::RootCerts::PlatformVerifier)
+        .build();
     let agent: ureq::Agent = ureq::Agent::config_builder()
+        .tls_config(tls)
         .timeout_connect(Some(Duration::from_secs(15)))
         .timeout_recv_body(Some(Duration::from_secs(60)))
         .build()
