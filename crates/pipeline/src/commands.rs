@@ -158,11 +158,12 @@ pub fn build(session: &Session, names: &[String], options: &BuildOptions) -> any
 /// Stage 3 on `built`, recorded; fails if any cell failed CPython's tests.
 fn regrtest_stage(
     session: &Session,
+    tests: &regrtest::TestsFile,
     sources: &Sources,
     built: &Built<'_>,
     options: &RegrtestOptions,
 ) -> anyhow::Result<()> {
-    let runs = cpython::run(session, built, options)?;
+    let runs = cpython::run(session, tests, built, options)?;
     results::update(session, |doc| {
         for r in &runs {
             results::record_regrtest(doc, sources, &built.cells[r.index], &r.run);
@@ -203,9 +204,10 @@ pub fn test_cpython(
     options: &RegrtestOptions,
 ) -> anyhow::Result<()> {
     // Checked before anything is built: a bad profile name costs nothing.
-    session.cpython_tests()?.profile(&options.profile)?;
+    let tests = session.cpython_tests()?;
+    tests.profile(&options.profile)?;
     let (sources, built) = sources_and_builds(session, names, build_options)?;
-    regrtest_stage(session, &sources, &built, options)
+    regrtest_stage(session, &tests, &sources, &built, options)
 }
 
 /// Stage 4 on `built`, recorded; fails on findings or cells that could not be tested.
@@ -268,7 +270,8 @@ pub fn matrix(
     regrtest_options: &RegrtestOptions,
     suite_options: &SuiteOptions,
 ) -> anyhow::Result<()> {
-    session.cpython_tests()?.profile(&regrtest_options.profile)?;
+    let tests = session.cpython_tests()?;
+    tests.profile(&regrtest_options.profile)?;
     let plan = suite_options.plan(session)?;
     let cells = session.cells(names)?;
     let sources = Sources::prepare(session, &cells)?;
@@ -284,7 +287,7 @@ pub fn matrix(
         }
     };
     stage("build", build_failures(session, &built));
-    stage("test-cpython", regrtest_stage(session, &sources, &built, regrtest_options));
+    stage("test-cpython", regrtest_stage(session, &tests, &sources, &built, regrtest_options));
     stage("test", suites_stage(session, &sources, &built, suite_options, &plan));
     if !failed.is_empty() {
         bail!("the matrix failed in: {}", failed.join(", "));

@@ -1,6 +1,6 @@
 //! Stage 3: CPython's own test suite (regrtest) on every built cell.
 
-use regrtest::{Outcome, Request, TestRun};
+use regrtest::{Outcome, Request, TestRun, TestsFile};
 
 use crate::{Built, Session};
 
@@ -24,14 +24,15 @@ pub struct CellRun {
     pub run: TestRun,
 }
 
-/// Runs regrtest on every cell of `built`; a cell that is not usable gets a not-run record
-/// saying why. Stops early (returning what ran) when the session is cancelled.
+/// Runs regrtest with `tests` (`matrix/cpython-tests.toml`, loaded and checked before
+/// anything was built) on every cell of `built`; a cell that is not usable gets a not-run
+/// record saying why. Stops early (returning what ran) when the session is cancelled.
 pub fn run(
     session: &Session,
+    tests: &TestsFile,
     built: &Built<'_>,
     options: &RegrtestOptions,
 ) -> anyhow::Result<Vec<CellRun>> {
-    let tests = session.cpython_tests()?;
     let profile = tests.profile(&options.profile)?;
     let _polling = crate::Polling::start();
     let mut runs = Vec::new();

@@ -1,7 +1,7 @@
 //! The pipeline: the order of the stages and the typed results carried from one to the next.
 //!
 //! ```text
-//! Session ─► SourceStage::prepare ─► Built::build ─► cpython::run (regrtest)
+//! Session ─► Sources::prepare ─────► Built::build ─► cpython::run (regrtest)
 //!             (fetch, verify,         (configure,     suites::run (extension suites)
 //!              extract per release)    make, install,        │
 //!                                      promise check)        ▼
