@@ -129,7 +129,18 @@ pub struct Promise {
     pub gil_enabled: Option<bool>,
     /// The name of the memory allocator in use (`pymalloc`, `malloc_debug`, …).
     pub allocator: Option<String>,
+    /// The sanitizer runtimes in the running interpreter (`address`, `thread`, `undefined`),
+    /// each proven twice: its runtime's symbols resolve in the process and sysconfig's
+    /// `PY_CFLAGS` has its `-fsanitize=`; an empty list promises none.
+    pub sanitizers: Option<Vec<String>>,
 }
+
+/// The sanitizers a promise may name, with the configure flag that brings each.
+pub const SANITIZERS: &[(&str, &str)] = &[
+    ("address", "--with-address-sanitizer"),
+    ("thread", "--with-thread-sanitizer"),
+    ("undefined", "--with-undefined-behavior-sanitizer"),
+];
 
 /// Include/exclude rules choosing which cells run.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

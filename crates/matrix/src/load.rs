@@ -149,6 +149,7 @@ struct RawPromise {
     getobjects: Option<bool>,
     gil_enabled: Option<bool>,
     allocator: Option<String>,
+    sanitizers: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -406,6 +407,35 @@ fn load_variants(src: &Source) -> Result<Vec<Variant>, MatrixError> {
                 "variant `{name}`: --with-address-sanitizer turns pymalloc off; promise WITH_PYMALLOC = 0"
             ));
         }
+        if has("--with-undefined-behavior-sanitizer")
+            && raw.since.is_none_or(|s| s < PyVersion { major: 3, minor: 11, patch: None })
+        {
+            return fail(format!(
+                "variant `{name}`: --with-undefined-behavior-sanitizer exists from 3.11 on; add \
+                 since = \"3.11\""
+            ));
+        }
+        let promised = raw.promise.sanitizers.as_deref().unwrap_or_default();
+        if let Some(bad) = promised.iter().find(|s| !crate::SANITIZERS.iter().any(|(n, _)| n == s)) {
+            return fail(format!(
+                "variant `{name}`: promise sanitizers has `{bad}`; expected address, thread or \
+                 undefined"
+            ));
+        }
+        for (sanitizer, flag) in crate::SANITIZERS {
+            if has(flag) && !promised.iter().any(|s| s == sanitizer) {
+                return fail(format!(
+                    "variant `{name}`: {flag} must be proven in the interpreter; add \
+                     \"{sanitizer}\" to the promise's sanitizers"
+                ));
+            }
+            if !has(flag) && promised.iter().any(|s| s == sanitizer) {
+                return fail(format!(
+                    "variant `{name}`: the promise has sanitizer \"{sanitizer}\" but configure \
+                     lacks {flag}"
+                ));
+            }
+        }
         if let (Some(since), Some(until)) = (raw.since, raw.until)
             && since >= until
         {
@@ -431,6 +461,7 @@ fn load_variants(src: &Source) -> Result<Vec<Variant>, MatrixError> {
                 getobjects: p.getobjects,
                 gil_enabled: p.gil_enabled,
                 allocator: p.allocator,
+                sanitizers: p.sanitizers,
             },
         });
     }

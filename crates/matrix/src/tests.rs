@@ -40,6 +40,7 @@ fn default_cells() {
             3.11.2+valgrind
             3.11.2+pymalloc-debug
             3.11.2+asan
+            3.11.2+ubsan
             3.13.5+release
             3.13.5+debug
             3.13.5+ref-debug
@@ -48,7 +49,9 @@ fn default_cells() {
             3.13.5+pymalloc-debug
             3.13.5+asan
             3.13.5+freethreaded
-            3.13.5+freethreaded-debug"#]],
+            3.13.5+freethreaded-debug
+            3.13.5+tsan
+            3.13.5+ubsan"#]],
     );
 }
 
@@ -83,7 +86,7 @@ fn selection_errors() {
     check_cells(
         sel(&[], &["debugg"]),
         expect![
-            "error: unknown variant `debugg`: the matrix has release, debug, ref-debug, trace-refs, valgrind, pymalloc-debug, asan, freethreaded, freethreaded-debug (see matrix/variants.toml)"
+            "error: unknown variant `debugg`: the matrix has release, debug, ref-debug, trace-refs, valgrind, pymalloc-debug, asan, freethreaded, freethreaded-debug, tsan, ubsan (see matrix/variants.toml)"
         ],
     );
     check_cells(
