@@ -19,7 +19,7 @@ use crate::{
     Detectors, Finding, FindingKind, Source, Suite,
     events::{self, Counts, Exit},
     layout::{self, Installed},
-    valgrind,
+    sanitizer, valgrind,
 };
 
 /// What a suite run needs to know about its cell.
@@ -62,6 +62,10 @@ pub struct SuiteResult {
     pub log: Utf8PathBuf,
     /// Wall-clock seconds for set-up, build and tests.
     pub seconds: u64,
+    /// Free-threaded cells: whether the GIL was on while the tests ran (`sys._is_gil_enabled()`
+    /// read by the plugin); `None` on other cells.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gil_enabled: Option<bool>,
     /// The node ids of the tests that ran (for [`crate::expect::apply`]; not recorded).
     #[serde(skip)]
     pub ran: std::collections::BTreeSet<String>,
@@ -132,16 +136,18 @@ pub fn run_suite(env: &CellEnv<'_>, suite: &Suite, detectors: &Detectors) -> Sui
         detectors: describe(detectors),
         log: dir.join("test.log"),
         seconds: 0,
+        gil_enabled: None,
         ran: Default::default(),
     };
     match prepare(env, suite, detectors, &dir) {
         Ok(prepared) => {
             result.modules = prepared.installed.compiled.clone();
-            let (counts, findings, ran, notes) = test(env, suite, detectors, &dir, &prepared);
-            result.counts = counts;
-            result.findings = findings;
-            result.ran = ran;
-            result.detectors.extend(notes);
+            let outcome = test(env, suite, detectors, &dir, &prepared);
+            result.counts = outcome.counts;
+            result.findings = outcome.findings;
+            result.ran = outcome.ran;
+            result.detectors.extend(outcome.notes);
+            result.gil_enabled = outcome.gil_enabled;
         }
         Err(err) => {
             result.findings.push(Finding::new(FindingKind::Setup, None, format!("{err:#}")))
@@ -158,6 +164,8 @@ fn describe(d: &Detectors) -> Vec<String> {
         (d.leak_types, "leak-types"),
         (d.valgrind, "valgrind"),
         (d.asan, "asan"),
+        (d.tsan, "tsan"),
+        (d.ubsan, "ubsan"),
     ] {
         if on {
             out.push(name.to_owned());
@@ -501,6 +509,16 @@ fn find_sdist(dir: &Utf8Path) -> Option<Utf8PathBuf> {
 /// that already ended, without the one that crashed.
 const MAX_RESTARTS: usize = 10;
 
+/// What the test runs of a suite found.
+struct TestOutcome {
+    counts: Counts,
+    findings: Vec<Finding>,
+    ran: std::collections::BTreeSet<String>,
+    /// How the detectors adapted or what they saw beside the findings.
+    notes: Vec<String>,
+    gil_enabled: Option<bool>,
+}
+
 /// Runs the tests, restarting after a crash where it stopped: without the crashing test and
 /// the tests that already ended (their results are kept).
 fn test(
@@ -509,7 +527,7 @@ fn test(
     detectors: &Detectors,
     dir: &Utf8Path,
     prepared: &Prepared,
-) -> (Counts, Vec<Finding>, std::collections::BTreeSet<String>, Vec<String>) {
+) -> TestOutcome {
     let mut all_events = Vec::new();
     let mut counts = Counts::default();
     let mut ran = std::collections::BTreeSet::new();
@@ -523,7 +541,14 @@ fn test(
         .values()
         .filter_map(|f| Utf8Path::new(f).file_name().map(str::to_owned))
         .collect();
+    // Sanitizer stacks name the module file (`_x.cpython-313t-….so+0x…`) and source paths.
+    let mut sanitizer_needles: Vec<String> = needles.clone();
+    sanitizer_needles.extend(c_sources(&prepared.src).iter().map(|n| {
+        format!("/{}", n.trim_start_matches('('))
+    }));
+    let mut sanitizer_elsewhere = 0;
     needles.extend(c_sources(&prepared.src));
+    let _ = fs::remove_dir_all(dir.join("sanitizer"));
     for attempt in 0..=MAX_RESTARTS {
         let results = dir.join(format!("events-{attempt}.jsonl"));
         let attempt_log = dir.join(format!("test-{attempt}.log"));
@@ -558,6 +583,21 @@ fn test(
         let mut found = events::evaluate(&evs, &exit, &text);
         if detectors.valgrind {
             found.extend(valgrind::findings(&text, &needles));
+        }
+        if detectors.tsan || detectors.ubsan {
+            let files = sanitizer_logs(&sanitizer_prefix(&results));
+            let mut reports = sanitizer::from_events(&evs);
+            reports.extend(sanitizer::leftovers(
+                &evs,
+                &files,
+                events::unfinished_test(&evs).as_deref(),
+            ));
+            let (reported, elsewhere) = sanitizer::findings(&reports, &sanitizer_needles);
+            sanitizer_elsewhere += elsewhere;
+            // A sanitizer that halts the process makes it exit mid-test: the report is the
+            // finding, not the exit.
+            found.retain(|c| !(c.kind == FindingKind::Crash && reported.iter().any(|r| r.test == c.test)));
+            found.extend(reported);
         }
         // Report a finding once (a hang's traceback may repeat in the log).
         for f in found {
@@ -608,8 +648,22 @@ fn test(
             &prepared.installed.twins,
         ));
     }
+    let (gil_enabled, gil_finding) = events::gil(&all_events);
+    findings.extend(gil_finding);
     // How the detectors adapted during the run, once each.
     let mut notes: Vec<String> = Vec::new();
+    match gil_enabled {
+        Some(true) => notes.push("GIL on while the tests ran".to_owned()),
+        Some(false) => notes.push("GIL off (free-threaded)".to_owned()),
+        None => {}
+    }
+    if sanitizer_elsewhere > 0 {
+        notes.push(format!(
+            "{sanitizer_elsewhere} sanitizer report(s) outside the extension (CPython or other \
+             libraries), in {}",
+            dir.join("sanitizer")
+        ));
+    }
     for e in &all_events {
         if let events::Event::Signals { signals, reason } = e {
             let note = format!("leak-signals={} ({reason})", signals.join(","));
@@ -618,7 +672,66 @@ fn test(
             }
         }
     }
-    (counts, findings, ran, notes)
+    TestOutcome { counts, findings, ran, notes, gil_enabled }
+}
+
+/// The `log_path` prefix of the sanitizers for the run whose events go to `results`: the
+/// runtime writes `<prefix>.<pid>`.
+fn sanitizer_prefix(results: &Utf8Path) -> Utf8PathBuf {
+    let name = results.file_stem().unwrap_or("run");
+    results.parent().unwrap_or(Utf8Path::new(".")).join("sanitizer").join(name)
+}
+
+/// Every `<prefix>.<pid>` file and its text.
+fn sanitizer_logs(prefix: &Utf8Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let (Some(dir), Some(name)) = (prefix.parent(), prefix.file_name()) else { return out };
+    for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+        let Ok(path) = Utf8PathBuf::from_path_buf(entry.path()) else { continue };
+        if path.file_name().is_some_and(|f| f.starts_with(&format!("{name}.")))
+            && let Ok(text) = fs::read(&path)
+        {
+            out.insert(path.into_string(), String::from_utf8_lossy(&text).into_owned());
+        }
+    }
+    out
+}
+
+/// The sanitizer options of one run: the variant's, plus where reports go (`log_path`, out
+/// of reach of pytest's capture), the cell's own suppressions (ThreadSanitizer), and an exit
+/// status that is the tests', not the sanitizer's.
+fn sanitizer_env(
+    env: &CellEnv<'_>,
+    detectors: &Detectors,
+    results: &Utf8Path,
+) -> Vec<(String, String)> {
+    let prefix = sanitizer_prefix(results);
+    let mut out = Vec::new();
+    let with = |var: &str, extra: String| {
+        let base = detectors.env.get(var).map(String::as_str).unwrap_or("");
+        let joined = if base.is_empty() { extra } else { format!("{base}:{extra}") };
+        (var.to_owned(), joined)
+    };
+    if detectors.tsan {
+        let suppressions = if detectors.free_threaded {
+            "Tools/tsan/suppressions_free_threading.txt"
+        } else {
+            "Tools/tsan/suppressions.txt"
+        };
+        // exitcode=0: a race is a finding only where it touches the extension; TSan's own
+        // exit status (66) would fail every run on CPython's unsuppressed reports.
+        out.push(with(
+            "TSAN_OPTIONS",
+            format!(
+                "suppressions={}:log_path={prefix}:exitcode=0",
+                env.cpython_source.join(suppressions)
+            ),
+        ));
+    }
+    if detectors.ubsan {
+        out.push(with("UBSAN_OPTIONS", format!("log_path={prefix}")));
+    }
+    out
 }
 
 /// Leak hunting repeats tests, and a later test may depend on what an earlier one left
@@ -737,7 +850,9 @@ fn test_command(
                 argv.push(word.replace("{src}", prepared.src.as_str()));
             }
         }
-        return finish_command(argv, &prepared.run_tree, detectors);
+        let mut cmd = finish_command(argv, &prepared.run_tree, detectors);
+        cmd.envs(sanitizer_env(env, detectors, results));
+        return cmd;
     }
     argv.push(py.into_string());
     argv.extend(
@@ -751,6 +866,9 @@ fn test_command(
         suite.timeout_seconds * if detectors.valgrind { 20 } else { 1 }
     ));
     argv.push("--dm-mark-stderr".to_owned());
+    if detectors.tsan || detectors.ubsan {
+        argv.push(format!("--dm-sanitizer-log={}", sanitizer_prefix(results)));
+    }
     if detectors.leaks {
         argv.push("--dm-leaks".to_owned());
         if !detectors.leak_signals.is_empty() {
@@ -773,7 +891,9 @@ fn test_command(
         }
         None => argv.extend(prepared.test_paths.iter().cloned()),
     }
-    finish_command(argv, &prepared.run_tree, detectors)
+    let mut cmd = finish_command(argv, &prepared.run_tree, detectors);
+    cmd.envs(sanitizer_env(env, detectors, results));
+    cmd
 }
 
 /// The command for `argv`, run in `run_tree` with the plugin importable and the cell's env.

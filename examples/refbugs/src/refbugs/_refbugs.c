@@ -17,7 +17,22 @@
  *                          sees the 0xDD "dead byte" pattern (sum 16 * 0xDD).
  *   no_use_after_free()    reads the same bytes before freeing them.
  *
- * Builds against the 3.11 and 3.13 headers without warnings under -Wall.
+ *   racy_count(n)          adds 1 to a shared static counter n times with a plain
+ *                          `counter++`, no lock, no atomic: called from several
+ *                          threads of a free-threaded interpreter it is a data race
+ *                          (ThreadSanitizer reports both stacks; updates get lost).
+ *   atomic_count(n)        the same with an atomic add: no race.
+ *
+ *   add_one(x)             returns x + 1 in C `long` arithmetic with no overflow
+ *                          check: add_one(sys.maxsize) is signed overflow, undefined
+ *                          behaviour (UBSan: "signed integer overflow").
+ *   checked_add_one(x)     the same with __builtin_add_overflow: OverflowError.
+ *
+ * The module declares that it does not need the GIL (Py_MOD_GIL_NOT_USED on
+ * free-threaded builds), so importing it keeps a free-threaded interpreter
+ * free-threaded and the race can happen.
+ *
+ * Builds against the 3.11 and 3.13 headers without warnings under -Wall (gcc, clang).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -144,6 +159,70 @@ no_use_after_free(PyObject *module, PyObject *Py_UNUSED(ignored))
     return PyLong_FromLong(sum);
 }
 
+/* Shared by every thread; racy_count touches it without synchronisation. */
+static long racy_counter = 0;
+static long atomic_counter = 0;
+
+/* BUG: an unsynchronised read-modify-write of shared state. */
+static PyObject *
+racy_count(PyObject *module, PyObject *arg)
+{
+    (void)module;
+    long n = PyLong_AsLong(arg);
+    if (n == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    for (long i = 0; i < n; i++) {
+        racy_counter++; /* BUG: a data race when threads run this at once */
+    }
+    return PyLong_FromLong(racy_counter);
+}
+
+/* Clean twin of racy_count: the same counting, atomically. */
+static PyObject *
+atomic_count(PyObject *module, PyObject *arg)
+{
+    (void)module;
+    long n = PyLong_AsLong(arg);
+    if (n == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    for (long i = 0; i < n; i++) {
+        __atomic_fetch_add(&atomic_counter, 1, __ATOMIC_RELAXED);
+    }
+    return PyLong_FromLong(__atomic_load_n(&atomic_counter, __ATOMIC_RELAXED));
+}
+
+/* BUG: signed overflow for x == LONG_MAX, undefined behaviour in C. */
+static PyObject *
+add_one(PyObject *module, PyObject *arg)
+{
+    (void)module;
+    volatile long x = PyLong_AsLong(arg);
+    if (x == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    long result = x + 1; /* BUG: no overflow check */
+    return PyLong_FromLong(result);
+}
+
+/* Clean twin of add_one: the overflow is checked and raised. */
+static PyObject *
+checked_add_one(PyObject *module, PyObject *arg)
+{
+    (void)module;
+    long x = PyLong_AsLong(arg);
+    if (x == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    long result;
+    if (__builtin_add_overflow(x, 1L, &result)) {
+        PyErr_SetString(PyExc_OverflowError, "checked_add_one: result does not fit a C long");
+        return NULL;
+    }
+    return PyLong_FromLong(result);
+}
+
 static PyMethodDef refbugs_methods[] = {
     {"leak_new_ref", leak_new_ref, METH_O,
      "leak_new_ref(obj) -> [obj]; BUG: leaks one new list per call."},
@@ -153,6 +232,14 @@ static PyMethodDef refbugs_methods[] = {
      "use_after_free() -> int; BUG: sums 16 bytes of a freed buffer."},
     {"no_use_after_free", no_use_after_free, METH_NOARGS,
      "no_use_after_free() -> int; clean twin of use_after_free."},
+    {"racy_count", racy_count, METH_O,
+     "racy_count(n) -> int; BUG: adds 1 to a shared counter n times without synchronisation."},
+    {"atomic_count", atomic_count, METH_O,
+     "atomic_count(n) -> int; clean twin of racy_count (atomic adds)."},
+    {"add_one", add_one, METH_O,
+     "add_one(x) -> int; BUG: x + 1 in C long arithmetic, signed overflow at sys.maxsize."},
+    {"checked_add_one", checked_add_one, METH_O,
+     "checked_add_one(x) -> int; clean twin of add_one (OverflowError)."},
     {NULL, NULL, 0, NULL}
 };
 
@@ -177,5 +264,12 @@ PyInit__refbugs(void)
         Py_DECREF(m);
         return NULL;
     }
+#ifdef Py_GIL_DISABLED
+    /* Safe to run without the GIL (racy_count's race is the deliberate bug). */
+    if (PyUnstable_Module_SetGIL(m, Py_MOD_GIL_NOT_USED) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+#endif
     return m;
 }

@@ -1,0 +1,67 @@
+"""Tests for the bugs only a sanitizer sees: a data race and undefined behaviour.
+
+Each runs only where its detector is: the race needs threads running at once
+(a free-threaded interpreter; with the GIL the increments never overlap), and
+the result of signed overflow is undefined, so nothing about it can be asserted
+except where UBSan is there to report it.
+"""
+
+import sys
+import sysconfig
+import threading
+
+import pytest
+
+import refbugs
+
+FREE_THREADED = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
+UBSAN = "-fsanitize=undefined" in (sysconfig.get_config_var("PY_CFLAGS") or "").split()
+
+free_threaded = pytest.mark.skipif(
+    not FREE_THREADED, reason="a race needs a free-threaded interpreter"
+)
+ubsan = pytest.mark.skipif(not UBSAN, reason="signed overflow is only defined to be reported under UBSan")
+
+THREADS = 4
+CALLS = 20000
+
+
+def run_in_threads(func):
+    barrier = threading.Barrier(THREADS)
+
+    def worker():
+        barrier.wait()  # start together, so the loops overlap
+        func(CALLS)
+
+    threads = [threading.Thread(target=worker) for _ in range(THREADS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+@free_threaded
+def test_racy_count():
+    before = refbugs.racy_count(0)
+    run_in_threads(refbugs.racy_count)
+    # Updates may be lost: the count is at most what was asked for.
+    assert before < refbugs.racy_count(0) <= before + THREADS * CALLS
+
+
+@free_threaded
+def test_atomic_count():
+    before = refbugs.atomic_count(0)
+    run_in_threads(refbugs.atomic_count)
+    assert refbugs.atomic_count(0) == before + THREADS * CALLS
+
+
+@ubsan
+def test_add_one_overflows():
+    assert isinstance(refbugs.add_one(sys.maxsize), int)
+
+
+@ubsan
+def test_checked_add_one():
+    assert refbugs.checked_add_one(41) == 42
+    with pytest.raises(OverflowError):
+        refbugs.checked_add_one(sys.maxsize)
