@@ -202,6 +202,9 @@ fn prepare(
     let py = venv.join("bin/python");
     let mut deps = vec!["setuptools".to_owned(), "wheel".to_owned(), "pytest".to_owned()];
     deps.extend(suite.test_deps.iter().cloned());
+    if detectors.free_threaded && suite.test_command.is_none() {
+        deps.push(RUN_PARALLEL.to_owned());
+    }
     let marker = venv.join(".debug-matrix");
     let identity = format!("{}\n{}", env.key, deps.join(" "));
     if fs::read_to_string(&marker).ok().as_deref() != Some(identity.as_str()) {
@@ -505,6 +508,13 @@ fn find_sdist(dir: &Utf8Path) -> Option<Utf8PathBuf> {
         .find(|p| p.as_str().ends_with(".tar.gz"))
 }
 
+/// The plugin that runs each test concurrently in several threads (race hunting on
+/// free-threaded cells), pinned.
+const RUN_PARALLEL: &str = "pytest-run-parallel==0.10.0";
+
+/// How many threads run each test at once in the race-hunting run.
+const PARALLEL_THREADS: usize = 4;
+
 /// The most crashes (or hangs) a suite run survives: each restart goes on after the tests
 /// that already ended, without the one that crashed.
 const MAX_RESTARTS: usize = 10;
@@ -547,6 +557,7 @@ fn test(
         format!("/{}", n.trim_start_matches('('))
     }));
     let mut sanitizer_elsewhere = 0;
+    let mut notes_before: Vec<String> = Vec::new();
     needles.extend(c_sources(&prepared.src));
     let _ = fs::remove_dir_all(dir.join("sanitizer"));
     for attempt in 0..=MAX_RESTARTS {
@@ -648,10 +659,19 @@ fn test(
             &prepared.installed.twins,
         ));
     }
+    if detectors.free_threaded && suite.test_command.is_none() {
+        let (found, note) = hunt_races(env, suite, detectors, dir, prepared, &all_events, &deselect, &sanitizer_needles);
+        for f in found {
+            if !findings.iter().any(|g| g.kind == f.kind && g.test == f.test) {
+                findings.push(f);
+            }
+        }
+        notes_before.push(note);
+    }
     let (gil_enabled, gil_finding) = events::gil(&all_events);
     findings.extend(gil_finding);
     // How the detectors adapted during the run, once each.
-    let mut notes: Vec<String> = Vec::new();
+    let mut notes: Vec<String> = notes_before;
     match gil_enabled {
         Some(true) => notes.push("GIL on while the tests ran".to_owned()),
         Some(false) => notes.push("GIL off (free-threaded)".to_owned()),
@@ -673,6 +693,91 @@ fn test(
         }
     }
     TestOutcome { counts, findings, ran, notes, gil_enabled }
+}
+
+/// Race hunting on a free-threaded cell: the suite once more with every test run by
+/// [`PARALLEL_THREADS`] threads at once (pytest-run-parallel), without the tests that crashed
+/// in the plain run. A test that passed plainly but fails (or crashes, or hangs) here is a
+/// [`FindingKind::ThreadSafety`] finding; sanitizer reports of this run are findings as in
+/// the plain one. Returns the findings and a note for the suite's detectors.
+#[allow(clippy::too_many_arguments)]
+fn hunt_races(
+    env: &CellEnv<'_>,
+    suite: &Suite,
+    detectors: &Detectors,
+    dir: &Utf8Path,
+    prepared: &Prepared,
+    plain_events: &[events::Event],
+    deselect: &[String],
+    sanitizer_needles: &[String],
+) -> (Vec<Finding>, String) {
+    let passed: std::collections::BTreeSet<&str> = plain_events
+        .iter()
+        .filter_map(|e| match e {
+            events::Event::End { test, outcome, .. } if outcome == "passed" => Some(test.as_str()),
+            _ => None,
+        })
+        .collect();
+    let results = dir.join("events-parallel.jsonl");
+    let log = dir.join("test-parallel.log");
+    let _ = fs::remove_file(&results);
+    let _ = fs::remove_file(&log);
+    let mut parallel = suite.clone();
+    parallel.pytest_args.push(format!("--parallel-threads={PARALLEL_THREADS}"));
+    // The plugin reports the GIL itself (gil events); run-parallel would fail the run on it.
+    parallel.pytest_args.push("--ignore-gil-enabled".to_owned());
+    let plain = Detectors { leaks: false, ..detectors.clone() };
+    let cmd = test_command(env, &parallel, &plain, prepared, &results, deselect, None);
+    let limit = Duration::from_secs(1200);
+    let exit = match run_logged(cmd, &log, env.cancel, Some(limit)) {
+        Ok(()) => Exit::Code(0),
+        Err(RunError::Failed(status)) => match (status.code(), status.signal()) {
+            (_, Some(sig)) => Exit::Signal(sig),
+            (Some(code), None) => Exit::Code(code),
+            (None, None) => Exit::Code(-1),
+        },
+        Err(RunError::TimedOut(_)) => Exit::TimedOut,
+        Err(e) => {
+            return (Vec::new(), format!("race hunting did not run: {e:?}"));
+        }
+    };
+    let text = fs::read_to_string(&log).unwrap_or_default();
+    append(&dir.join("test.log"), &text);
+    let evs = events::parse_events(&fs::read_to_string(&results).unwrap_or_default());
+    let mut out = Vec::new();
+    for f in events::evaluate(&evs, &exit, &text) {
+        let only_here = f.test.as_deref().is_some_and(|t| passed.contains(t));
+        if only_here
+            && matches!(f.kind, FindingKind::TestFailure | FindingKind::Crash | FindingKind::Hang)
+        {
+            out.push(Finding::new(
+                FindingKind::ThreadSafety,
+                f.test.clone(),
+                format!(
+                    "passes alone, fails when {PARALLEL_THREADS} threads run it at once                      (pytest-run-parallel --parallel-threads={PARALLEL_THREADS}): {:?}: {}",
+                    f.kind, f.message
+                ),
+            ));
+        }
+    }
+    if detectors.tsan || detectors.ubsan {
+        let files = sanitizer_logs(&sanitizer_prefix(&results));
+        let mut reports = sanitizer::from_events(&evs);
+        reports.extend(sanitizer::leftovers(
+            &evs,
+            &files,
+            events::unfinished_test(&evs).as_deref(),
+        ));
+        out.extend(sanitizer::findings(&reports, sanitizer_needles).0);
+    }
+    let ran = events::count(&evs);
+    let note = format!(
+        "race hunting: {} test(s) run by {PARALLEL_THREADS} threads at once ({} passed, {} failed)",
+        ran.passed + ran.failed + ran.skipped,
+        ran.passed,
+        ran.failed
+    );
+    (out, note)
 }
 
 /// The `log_path` prefix of the sanitizers for the run whose events go to `results`: the
@@ -866,6 +971,12 @@ fn test_command(
         suite.timeout_seconds * if detectors.valgrind { 20 } else { 1 }
     ));
     argv.push("--dm-mark-stderr".to_owned());
+    if detectors.free_threaded
+        && !suite.pytest_args.iter().any(|a| a.starts_with("--parallel-threads"))
+    {
+        // Installed for race hunting; the plain run goes without it.
+        argv.extend(["-p".to_owned(), "no:run-parallel".to_owned()]);
+    }
     if detectors.tsan || detectors.ubsan {
         argv.push(format!("--dm-sanitizer-log={}", sanitizer_prefix(results)));
     }

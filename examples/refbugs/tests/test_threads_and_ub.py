@@ -1,4 +1,5 @@
-"""Tests for the bugs only a sanitizer sees: a data race and undefined behaviour.
+"""Tests for the bugs only a sanitizer or concurrency sees: a data race, undefined
+behaviour, and a test that is not thread-safe.
 
 Each runs only where its detector is: the race needs threads running at once
 (a free-threaded interpreter; with the GIL the increments never overlap), and
@@ -41,6 +42,7 @@ def run_in_threads(func):
 
 
 @free_threaded
+@pytest.mark.thread_unsafe  # it starts its own threads
 def test_racy_count():
     before = refbugs.racy_count(0)
     run_in_threads(refbugs.racy_count)
@@ -49,10 +51,19 @@ def test_racy_count():
 
 
 @free_threaded
+@pytest.mark.thread_unsafe  # it starts its own threads
 def test_atomic_count():
     before = refbugs.atomic_count(0)
     run_in_threads(refbugs.atomic_count)
     assert refbugs.atomic_count(0) == before + THREADS * CALLS
+
+
+@free_threaded
+def test_counter_adds_n():
+    # BUG in the test, not the C code: it assumes nobody else counts meanwhile. Alone it
+    # passes; run by several threads at once (race hunting) it fails.
+    before = refbugs.atomic_count(0)
+    assert refbugs.atomic_count(CALLS) == before + CALLS
 
 
 @ubsan
