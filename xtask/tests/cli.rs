@@ -69,6 +69,7 @@ fn list_prints_every_cell() {
             3.11.2+valgrind            no       --with-pydebug --without-pymalloc --with-valgrind
             3.11.2+pymalloc-debug      no       run:PYTHONMALLOC=pymalloc_debug
             3.11.2+asan                no       --with-address-sanitizer run:ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:symbolize=1
+            3.11.2+ubsan               no       --with-undefined-behavior-sanitizer run:UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
             3.13.5+release             no       (defaults)
             3.13.5+debug               no       --with-pydebug
             3.13.5+ref-debug           yes      EXTRA_CFLAGS=-DPy_REF_DEBUG
@@ -78,6 +79,8 @@ fn list_prints_every_cell() {
             3.13.5+asan                no       --with-address-sanitizer run:ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:symbolize=1
             3.13.5+freethreaded        yes      --disable-gil
             3.13.5+freethreaded-debug  yes      --disable-gil --with-pydebug
+            3.13.5+tsan                yes      --disable-gil --with-thread-sanitizer run:TSAN_OPTIONS=halt_on_error=0:handle_segv=0:second_deadlock_stack=1
+            3.13.5+ubsan               no       --with-undefined-behavior-sanitizer run:UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
         "#]],
     );
 }
@@ -285,7 +288,7 @@ fn unknown_selections_name_what_the_matrix_has() {
         expect![[r#"
             exit 1
             --- stderr
-            error: unknown cell set `nope`: matrix/cells.toml defines ci, corpus
+            error: unknown cell set `nope`: matrix/cells.toml defines ci, corpus, sanitizers
         "#]],
     );
     assert!(!case.work.exists(), "a selection error must not touch the work directory");

@@ -147,7 +147,7 @@ fn a_known_failure_on_a_misspelt_variant_is_refused_before_any_build() {
         expect![[r#"
             exit 1
             --- stderr
-            error: $TMP/matrix/cpython-tests.toml: known failure `test_zlib` names variant `refdebug`, which matrix/variants.toml does not define (it has release, debug, ref-debug, trace-refs, valgrind, pymalloc-debug, asan, freethreaded, freethreaded-debug); fix the name
+            error: $TMP/matrix/cpython-tests.toml: known failure `test_zlib` names variant `refdebug`, which matrix/variants.toml does not define (it has release, debug, ref-debug, trace-refs, valgrind, pymalloc-debug, asan, freethreaded, freethreaded-debug, tsan, ubsan); fix the name
         "#]],
     );
     assert_nothing_built(&case);

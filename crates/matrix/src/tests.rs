@@ -109,7 +109,7 @@ fn selection_errors() {
     );
     check_cells(
         Selection { set: Some("nightly".into()), ..Selection::default() },
-        expect!["error: unknown cell set `nightly`: matrix/cells.toml defines ci, corpus"],
+        expect!["error: unknown cell set `nightly`: matrix/cells.toml defines ci, corpus, sanitizers"],
     );
 }
 
