@@ -553,9 +553,8 @@ fn test(
         .collect();
     // Sanitizer stacks name the module file (`_x.cpython-313t-….so+0x…`) and source paths.
     let mut sanitizer_needles: Vec<String> = needles.clone();
-    sanitizer_needles.extend(c_sources(&prepared.src).iter().map(|n| {
-        format!("/{}", n.trim_start_matches('('))
-    }));
+    sanitizer_needles
+        .extend(c_sources(&prepared.src).iter().map(|n| format!("/{}", n.trim_start_matches('('))));
     let mut sanitizer_elsewhere = 0;
     let mut notes_before: Vec<String> = Vec::new();
     needles.extend(c_sources(&prepared.src));
@@ -607,7 +606,9 @@ fn test(
             sanitizer_elsewhere += elsewhere;
             // A sanitizer that halts the process makes it exit mid-test: the report is the
             // finding, not the exit.
-            found.retain(|c| !(c.kind == FindingKind::Crash && reported.iter().any(|r| r.test == c.test)));
+            found.retain(|c| {
+                !(c.kind == FindingKind::Crash && reported.iter().any(|r| r.test == c.test))
+            });
             found.extend(reported);
         }
         // Report a finding once (a hang's traceback may repeat in the log).
@@ -660,7 +661,16 @@ fn test(
         ));
     }
     if detectors.free_threaded && suite.test_command.is_none() {
-        let (found, note) = hunt_races(env, suite, detectors, dir, prepared, &all_events, &deselect, &sanitizer_needles);
+        let (found, note) = hunt_races(
+            env,
+            suite,
+            detectors,
+            dir,
+            prepared,
+            &all_events,
+            &deselect,
+            &sanitizer_needles,
+        );
         for f in found {
             if !findings.iter().any(|g| g.kind == f.kind && g.test == f.test) {
                 findings.push(f);

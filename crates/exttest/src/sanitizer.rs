@@ -96,10 +96,7 @@ pub fn split(text: &str) -> Vec<String> {
 /// ([`FindingKind::UndefinedBehavior`]) whose text names one of `needles` (the extension's
 /// module files, `_x.cpython-313t-x86_64-linux-gnu.so`, and C sources, `_x.c:`). The rest
 /// touch only CPython or other libraries: returned as their number.
-pub fn findings(
-    reports: &[(Option<String>, String)],
-    needles: &[String],
-) -> (Vec<Finding>, usize) {
+pub fn findings(reports: &[(Option<String>, String)], needles: &[String]) -> (Vec<Finding>, usize) {
     let mut found = Vec::new();
     let mut elsewhere = 0;
     for (test, text) in reports {
@@ -159,10 +156,8 @@ Objects/longobject.c:1:1: runtime error: shift exponent 64 is too large
 
     #[test]
     fn reports_touching_the_extension_are_findings() {
-        let needles = vec![
-            "_refbugs.cpython-313t-x86_64-linux-gnu.so".to_owned(),
-            "_refbugs.c:".to_owned(),
-        ];
+        let needles =
+            vec!["_refbugs.cpython-313t-x86_64-linux-gnu.so".to_owned(), "_refbugs.c:".to_owned()];
         let reports = vec![
             (Some("tests/test_refbugs.py::test_racy_counter".to_owned()), TSAN.to_owned()),
             (Some("tests/test_refbugs.py::test_overflow".to_owned()), UBSAN.to_owned()),
@@ -201,6 +196,7 @@ Objects/longobject.c:1:1: runtime error: shift exponent 64 is too large
             ("/s/run-0.1".to_owned(), "earlyLATE".to_owned()),
             ("/s/run-0.2".to_owned(), "child".to_owned()),
         ]);
-        expect![[r#"[(Some("t.py::b"), "LATE"), (Some("t.py::b"), "child")]"#]].assert_eq(&format!("{:?}", leftovers(&events, &files, Some("t.py::b"))));
+        expect![[r#"[(Some("t.py::b"), "LATE"), (Some("t.py::b"), "child")]"#]]
+            .assert_eq(&format!("{:?}", leftovers(&events, &files, Some("t.py::b"))));
     }
 }

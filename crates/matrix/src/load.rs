@@ -416,7 +416,8 @@ fn load_variants(src: &Source) -> Result<Vec<Variant>, MatrixError> {
             ));
         }
         let promised = raw.promise.sanitizers.as_deref().unwrap_or_default();
-        if let Some(bad) = promised.iter().find(|s| !crate::SANITIZERS.iter().any(|(n, _)| n == s)) {
+        if let Some(bad) = promised.iter().find(|s| !crate::SANITIZERS.iter().any(|(n, _)| n == s))
+        {
             return fail(format!(
                 "variant `{name}`: promise sanitizers has `{bad}`; expected address, thread or \
                  undefined"

@@ -109,7 +109,9 @@ fn selection_errors() {
     );
     check_cells(
         Selection { set: Some("nightly".into()), ..Selection::default() },
-        expect!["error: unknown cell set `nightly`: matrix/cells.toml defines ci, corpus, sanitizers"],
+        expect![
+            "error: unknown cell set `nightly`: matrix/cells.toml defines ci, corpus, sanitizers"
+        ],
     );
 }
 

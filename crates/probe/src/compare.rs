@@ -202,7 +202,11 @@ fn sanitizers(out: &mut Vec<Mismatch>, promise: &Promise, facts: &Facts) {
         let what = format!("sanitizer {name}");
         let Some(check) = facts.sanitizers.get(*name) else {
             if wanted {
-                out.push(Mismatch::new(what, "in the interpreter", "not probed (add it to probe.py)"));
+                out.push(Mismatch::new(
+                    what,
+                    "in the interpreter",
+                    "not probed (add it to probe.py)",
+                ));
             }
             continue;
         };
@@ -216,7 +220,10 @@ fn sanitizers(out: &mut Vec<Mismatch>, promise: &Promise, facts: &Facts) {
         if wanted && !check.present() {
             out.push(Mismatch::new(
                 what,
-                format!("in the interpreter: {} resolves, -fsanitize={name} in PY_CFLAGS", check.symbol),
+                format!(
+                    "in the interpreter: {} resolves, -fsanitize={name} in PY_CFLAGS",
+                    check.symbol
+                ),
                 actual,
             ));
         } else if !wanted && (check.runtime == Some(true) || check.cflag) {
