@@ -178,10 +178,17 @@ fn describe(d: &Detectors) -> Vec<String> {
 }
 
 /// Runs one set-up command; a failure is an error naming the log.
-fn step(env: &CellEnv<'_>, what: &str, mut cmd: Command, log: &Utf8Path) -> anyhow::Result<()> {
+fn step(
+    env: &CellEnv<'_>,
+    what: &str,
+    mut cmd: Command,
+    log: &Utf8Path,
+    extra_env: &[(String, String)],
+) -> anyhow::Result<()> {
     process::scrub_python_env(&mut cmd)
         .env("PIP_DISABLE_PIP_VERSION_CHECK", "1")
-        .env("PIP_CACHE_DIR", &env.pip_cache);
+        .env("PIP_CACHE_DIR", &env.pip_cache)
+        .envs(extra_env.iter().map(|(k, v)| (k, v)));
     match run_logged(cmd, log, env.cancel, Some(Duration::from_secs(900))) {
         Ok(()) => Ok(()),
         Err(RunError::Cancelled) => bail!("{what}: interrupted"),
@@ -198,6 +205,7 @@ fn prepare(
     fs::create_dir_all(dir).with_context(|| format!("creating {dir}"))?;
     let log = dir.join("setup.log");
     let _ = fs::remove_file(&log);
+    let setup_env = setup_sanitizer_env(env, detectors, dir);
     let venv = env.cell_dirs.suite(&suite.name).venv;
     let py = venv.join("bin/python");
     let mut deps = vec!["setuptools".to_owned(), "wheel".to_owned(), "pytest".to_owned()];
@@ -210,10 +218,10 @@ fn prepare(
     if fs::read_to_string(&marker).ok().as_deref() != Some(identity.as_str()) {
         let mut cmd = Command::new(&env.python);
         cmd.args(["-m", "venv", "--clear"]).arg(&venv);
-        step(env, "creating the venv", cmd, &log)?;
+        step(env, "creating the venv", cmd, &log, &setup_env)?;
         let mut cmd = Command::new(&py);
         cmd.args(["-m", "pip", "install", "-q"]).args(&deps);
-        step(env, "installing test dependencies", cmd, &log)?;
+        step(env, "installing test dependencies", cmd, &log, &setup_env)?;
         fs::write(&marker, &identity).with_context(|| format!("writing {marker}"))?;
     }
 
@@ -226,7 +234,7 @@ fn prepare(
         Source::Dir(project) => layout::copy_tree(project, &src, Utf8Path::new(""), &[])
             .with_context(|| format!("copying the project {project}"))?,
         Source::Pypi(spec) => {
-            let sdist = download_sdist(env, spec, &py, &log)?;
+            let sdist = download_sdist(env, spec, &py, &log, &setup_env)?;
             extract::extract_source_archive(&sdist, &src)
                 .with_context(|| format!("unpacking {sdist}"))?;
         }
@@ -254,7 +262,7 @@ fn prepare(
     }
     let build_log = dir.join("build.log");
     let _ = fs::remove_file(&build_log);
-    step(env, &format!("building {} for {}", suite.name, env.cell), cmd, &build_log)?;
+    step(env, &format!("building {} for {}", suite.name, env.cell), cmd, &build_log, &setup_env)?;
     let report: PipReport = serde_json::from_str(
         &fs::read_to_string(&report_file).with_context(|| format!("reading {report_file}"))?,
     )
@@ -271,7 +279,7 @@ fn prepare(
     if !requirements.is_empty() {
         let mut cmd = Command::new(&py);
         cmd.args(["-m", "pip", "install", "-q"]).args(&requirements);
-        step(env, &format!("installing what {} requires", metadata.name), cmd, &log)?;
+        step(env, &format!("installing what {} requires", metadata.name), cmd, &log, &setup_env)?;
     }
 
     let mut inspect = Command::new(&py);
@@ -281,6 +289,7 @@ fn prepare(
         .arg(&metadata.name)
         .current_dir(dir)
         .envs(&detectors.env)
+        .envs(setup_env.iter().map(|(k, v)| (k, v)))
         .output()
         .with_context(|| format!("running {py}"))?;
     let installed: Installed = serde_json::from_slice(&out.stdout).with_context(|| {
@@ -484,6 +493,7 @@ fn download_sdist(
     spec: &str,
     py: &Utf8Path,
     log: &Utf8Path,
+    setup_env: &[(String, String)],
 ) -> anyhow::Result<Utf8PathBuf> {
     let sdists = env.sdists.join(spec.replace("==", "-"));
     if let Some(s) = find_sdist(&sdists) {
@@ -496,7 +506,7 @@ fn download_sdist(
     cmd.args(["-m", "pip", "download", "-q", "--no-deps", "--no-binary", name, "-d"])
         .arg(&sdists)
         .arg(spec);
-    step(env, &format!("downloading {spec}"), cmd, log)?;
+    step(env, &format!("downloading {spec}"), cmd, log, setup_env)?;
     find_sdist(&sdists).with_context(|| format!("pip download {spec} left no .tar.gz in {sdists}"))
 }
 
@@ -812,6 +822,45 @@ fn sanitizer_logs(prefix: &Utf8Path) -> BTreeMap<String, String> {
     out
 }
 
+/// The environment of the set-up steps (venv, pip, the extension's build, the inspection) on
+/// sanitizer cells: reports go to `<suite>/sanitizer/setup.<pid>` and do not fail a step (the
+/// tool runs pip there, not the suite; TSan would exit 66 on CPython's own races unless its
+/// suppressions apply), and pip does not byte-compile what it installs (under TSan that is
+/// most of its time; modules are compiled when imported).
+fn setup_sanitizer_env(
+    env: &CellEnv<'_>,
+    detectors: &Detectors,
+    dir: &Utf8Path,
+) -> Vec<(String, String)> {
+    if !(detectors.tsan || detectors.ubsan) {
+        return Vec::new();
+    }
+    let prefix = dir.join("sanitizer/setup");
+    let mut out = vec![("PIP_NO_COMPILE".to_owned(), "1".to_owned())];
+    if detectors.tsan {
+        out.push((
+            "TSAN_OPTIONS".to_owned(),
+            format!(
+                "suppressions={}:log_path={prefix}:exitcode=0",
+                env.cpython_source.join(tsan_suppressions(detectors))
+            ),
+        ));
+    }
+    if detectors.ubsan {
+        out.push(("UBSAN_OPTIONS".to_owned(), format!("halt_on_error=0:log_path={prefix}")));
+    }
+    out
+}
+
+/// The cell's own ThreadSanitizer suppressions, relative to its source tree.
+fn tsan_suppressions(detectors: &Detectors) -> &'static str {
+    if detectors.free_threaded {
+        "Tools/tsan/suppressions_free_threading.txt"
+    } else {
+        "Tools/tsan/suppressions.txt"
+    }
+}
+
 /// The sanitizer options of one run: the variant's, plus where reports go (`log_path`, out
 /// of reach of pytest's capture), the cell's own suppressions (ThreadSanitizer), and an exit
 /// status that is the tests', not the sanitizer's.
@@ -828,11 +877,7 @@ fn sanitizer_env(
         (var.to_owned(), joined)
     };
     if detectors.tsan {
-        let suppressions = if detectors.free_threaded {
-            "Tools/tsan/suppressions_free_threading.txt"
-        } else {
-            "Tools/tsan/suppressions.txt"
-        };
+        let suppressions = tsan_suppressions(detectors);
         // exitcode=0: a race is a finding only where it touches the extension; TSan's own
         // exit status (66) would fail every run on CPython's unsuppressed reports.
         out.push(with(
