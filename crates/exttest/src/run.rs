@@ -569,6 +569,10 @@ fn test(
     let mut notes_before: Vec<String> = Vec::new();
     needles.extend(c_sources(&prepared.src));
     let _ = fs::remove_dir_all(dir.join("sanitizer"));
+    if detectors.tsan || detectors.ubsan {
+        // The runtimes do not make log_path's directory.
+        let _ = fs::create_dir_all(dir.join("sanitizer"));
+    }
     for attempt in 0..=MAX_RESTARTS {
         let results = dir.join(format!("events-{attempt}.jsonl"));
         let attempt_log = dir.join(format!("test-{attempt}.log"));
@@ -836,6 +840,7 @@ fn setup_sanitizer_env(
         return Vec::new();
     }
     let prefix = dir.join("sanitizer/setup");
+    let _ = fs::create_dir_all(dir.join("sanitizer"));
     let mut out = vec![("PIP_NO_COMPILE".to_owned(), "1".to_owned())];
     if detectors.tsan {
         out.push((

@@ -7,32 +7,32 @@
 - ``racy_count(n)`` adds 1 to a shared counter n times without synchronisation
   (a data race when threads call it at once on a free-threaded interpreter);
   ``atomic_count(n)`` counts atomically.
-- ``add_one(x)`` is ``x + 1`` in C ``long`` arithmetic: signed overflow, undefined
-  behaviour, at ``sys.maxsize``; ``checked_add_one(x)`` raises OverflowError.
+- ``shift_left(x, n)`` is ``x << n`` in C with no range check: undefined behaviour
+  for ``n >= 64``; ``checked_shift_left(x, n)`` raises ValueError.
 """
 
 from ._refbugs import (
     UAF_READ,
     UAF_SIZE,
-    add_one,
     atomic_count,
-    checked_add_one,
+    checked_shift_left,
     leak_new_ref,
     no_leak_new_ref,
     no_use_after_free,
     racy_count,
+    shift_left,
     use_after_free,
 )
 
 __all__ = [
     "UAF_READ",
     "UAF_SIZE",
-    "add_one",
     "atomic_count",
-    "checked_add_one",
+    "checked_shift_left",
     "leak_new_ref",
     "no_leak_new_ref",
     "no_use_after_free",
     "racy_count",
+    "shift_left",
     "use_after_free",
 ]

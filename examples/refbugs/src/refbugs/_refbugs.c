@@ -23,10 +23,12 @@
  *                          (ThreadSanitizer reports both stacks; updates get lost).
  *   atomic_count(n)        the same with an atomic add: no race.
  *
- *   add_one(x)             returns x + 1 in C `long` arithmetic with no overflow
- *                          check: add_one(sys.maxsize) is signed overflow, undefined
- *                          behaviour (UBSan: "signed integer overflow").
- *   checked_add_one(x)     the same with __builtin_add_overflow: OverflowError.
+ *   shift_left(x, n)       returns x << n in C `long` arithmetic with no range check:
+ *                          shift_left(1, 64) shifts by the type's width, undefined
+ *                          behaviour (UBSan: "shift exponent 64 is too large"). Not
+ *                          signed overflow: CPython builds extensions with
+ *                          -fno-strict-overflow, which defines it (it wraps).
+ *   checked_shift_left(x, n)  the same with the range checked: ValueError.
  *
  * The module declares that it does not need the GIL (Py_MOD_GIL_NOT_USED on
  * free-threaded builds), so importing it keeps a free-threaded interpreter
@@ -40,8 +42,15 @@
 #define UAF_SIZE 100
 #define UAF_READ 16
 
-/* Counter so every leaked object is a distinct, freshly allocated one. */
+/* Counter so every leaked object is a distinct, freshly allocated one; atomic, so that
+ * threads calling these functions at once (race hunting) do not race on it. */
 static long leak_counter = 0;
+
+static long
+next_tag(void)
+{
+    return __atomic_fetch_add(&leak_counter, 1, __ATOMIC_RELAXED);
+}
 
 /* Fill `buf` with a recognisable, non-zero pattern (1, 2, 3, ...). */
 static void
@@ -74,7 +83,7 @@ leak_new_ref(PyObject *module, PyObject *obj)
         return NULL;
     }
     /* Pretend we use the scratch list for bookkeeping. */
-    PyObject *tag = PyLong_FromLong(1000000000L + leak_counter++);
+    PyObject *tag = PyLong_FromLong(1000000000L + next_tag());
     if (tag == NULL) {
         Py_DECREF(scratch);
         return NULL;
@@ -99,7 +108,7 @@ no_leak_new_ref(PyObject *module, PyObject *obj)
     if (scratch == NULL) {
         return NULL;
     }
-    PyObject *tag = PyLong_FromLong(1000000000L + leak_counter++);
+    PyObject *tag = PyLong_FromLong(1000000000L + next_tag());
     if (tag == NULL) {
         Py_DECREF(scratch);
         return NULL;
@@ -193,34 +202,36 @@ atomic_count(PyObject *module, PyObject *arg)
     return PyLong_FromLong(__atomic_load_n(&atomic_counter, __ATOMIC_RELAXED));
 }
 
-/* BUG: signed overflow for x == LONG_MAX, undefined behaviour in C. */
+/* BUG: a shift by n >= the width of long is undefined behaviour in C. */
 static PyObject *
-add_one(PyObject *module, PyObject *arg)
+shift_left(PyObject *module, PyObject *args)
 {
     (void)module;
-    volatile long x = PyLong_AsLong(arg);
-    if (x == -1 && PyErr_Occurred()) {
+    long x;
+    int n;
+    if (!PyArg_ParseTuple(args, "li:shift_left", &x, &n)) {
         return NULL;
     }
-    long result = x + 1; /* BUG: no overflow check */
-    return PyLong_FromLong(result);
+    volatile int amount = n;
+    unsigned long result = (unsigned long)x << amount; /* BUG: no range check */
+    return PyLong_FromUnsignedLong(result);
 }
 
-/* Clean twin of add_one: the overflow is checked and raised. */
+/* Clean twin of shift_left: the shift amount is checked. */
 static PyObject *
-checked_add_one(PyObject *module, PyObject *arg)
+checked_shift_left(PyObject *module, PyObject *args)
 {
     (void)module;
-    long x = PyLong_AsLong(arg);
-    if (x == -1 && PyErr_Occurred()) {
+    long x;
+    int n;
+    if (!PyArg_ParseTuple(args, "li:checked_shift_left", &x, &n)) {
         return NULL;
     }
-    long result;
-    if (__builtin_add_overflow(x, 1L, &result)) {
-        PyErr_SetString(PyExc_OverflowError, "checked_add_one: result does not fit a C long");
+    if (n < 0 || n >= (int)(8 * sizeof(unsigned long))) {
+        PyErr_Format(PyExc_ValueError, "checked_shift_left: shift %d out of range", n);
         return NULL;
     }
-    return PyLong_FromLong(result);
+    return PyLong_FromUnsignedLong((unsigned long)x << n);
 }
 
 static PyMethodDef refbugs_methods[] = {
@@ -236,10 +247,10 @@ static PyMethodDef refbugs_methods[] = {
      "racy_count(n) -> int; BUG: adds 1 to a shared counter n times without synchronisation."},
     {"atomic_count", atomic_count, METH_O,
      "atomic_count(n) -> int; clean twin of racy_count (atomic adds)."},
-    {"add_one", add_one, METH_O,
-     "add_one(x) -> int; BUG: x + 1 in C long arithmetic, signed overflow at sys.maxsize."},
-    {"checked_add_one", checked_add_one, METH_O,
-     "checked_add_one(x) -> int; clean twin of add_one (OverflowError)."},
+    {"shift_left", shift_left, METH_VARARGS,
+     "shift_left(x, n) -> int; BUG: x << n without a range check (UB for n >= 64)."},
+    {"checked_shift_left", checked_shift_left, METH_VARARGS,
+     "checked_shift_left(x, n) -> int; clean twin of shift_left (ValueError)."},
     {NULL, NULL, 0, NULL}
 };
 
