@@ -391,7 +391,7 @@ pub fn gil(events: &[Event]) -> (Option<bool>, Option<Finding>) {
             FindingKind::GilEnabled,
             test.clone(),
             format!(
-                "the GIL was turned on {when}{what}: an extension module that does not declare                  Py_mod_gil (Py_MOD_GIL_NOT_USED, or PyUnstable_Module_SetGIL for single-phase                  init) re-enables it for the whole process, so the tests after it ran with the                  GIL and tested nothing free-threaded"
+                "the GIL was turned on {when}{what}: an extension module that does not declare Py_mod_gil (Py_MOD_GIL_NOT_USED, or PyUnstable_Module_SetGIL for single-phase init) re-enables it for the whole process, so the tests after it ran with the GIL and tested nothing free-threaded"
             ),
         ));
     }

@@ -778,7 +778,7 @@ fn hunt_races(
                 FindingKind::ThreadSafety,
                 f.test.clone(),
                 format!(
-                    "passes alone, fails when {PARALLEL_THREADS} threads run it at once                      (pytest-run-parallel --parallel-threads={PARALLEL_THREADS}): {:?}: {}",
+                    "passes alone, fails when {PARALLEL_THREADS} threads run it at once (pytest-run-parallel --parallel-threads={PARALLEL_THREADS}): {:?}: {}",
                     f.kind, f.message
                 ),
             ));
