@@ -636,6 +636,19 @@ mod tests {
     }
 
     #[test]
+    fn the_gil_turned_on_is_a_finding_and_recorded() {
+        let show = |lines: &str| {
+            let (state, finding) = gil(&parse_events(lines));
+            format!("{state:?} {:?}", finding.map(|f| (f.kind, f.test, f.message)))
+        };
+        let off = r#"{"event":"gil","enabled":false,"test":null,"modules":[]}"#;
+        let on = r#"{"event":"gil","enabled":true,"test":null,"modules":["gilful._gilful"]}"#;
+        expect!["None None"].assert_eq(&show(""));
+        expect!["Some(false) None"].assert_eq(&show(off));
+        expect![[r#"Some(true) Some((GilEnabled, None, "the GIL was turned on while the tests were collected, after importing gilful._gilful: an extension module that does not declare Py_mod_gil (Py_MOD_GIL_NOT_USED, or PyUnstable_Module_SetGIL for single-phase init) re-enables it for the whole process, so the tests after it ran with the GIL and tested nothing free-threaded"))"#]].assert_eq(&show(&format!("{off}\n{on}")));
+    }
+
+    #[test]
     fn items_sharing_a_node_id_are_all_counted() {
         let events = parse_events(concat!(
             r#"{"event":"end","test":"t.py::t.py","outcome":"passed"}"#,
