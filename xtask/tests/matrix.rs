@@ -778,9 +778,3 @@ fn sanitizer_cells(run: &Run) {
         tested.as_secs_f64()
     );
 }
-
-#[test]
-fn tmp_sanitizer_cells_only() {
-    let run = Run { work: repo().join("target/e2e-sanitizers-measure") };
-    sanitizer_cells(&run);
-}
