@@ -74,6 +74,9 @@ pub struct Variant {
     pub cflags: Vec<String>,
     /// Macros passed as `EXTRA_CFLAGS` to `make`.
     pub extra_cflags: Vec<String>,
+    /// Other `NAME=value` make variables, for `make` and `make install` (e.g. how much of the
+    /// standard library `make install` byte-compiles).
+    pub make_vars: Vec<String>,
     /// Environment for every run of the built interpreter.
     pub runtime_env: BTreeMap<String, String>,
     /// First version the variant is valid for.

@@ -128,6 +128,8 @@ struct RawVariant {
     #[serde(default)]
     extra_cflags: Vec<String>,
     #[serde(default)]
+    make_vars: Vec<String>,
+    #[serde(default)]
     runtime_env: BTreeMap<String, String>,
     since: Option<PyVersion>,
     until: Option<PyVersion>,
@@ -388,6 +390,23 @@ fn load_variants(src: &Source) -> Result<Vec<Variant>, MatrixError> {
                  --prefix per build and the configure cache itself); remove it"
             ));
         }
+        for var in &raw.make_vars {
+            let var_name = var.split_once('=').map(|(n, _)| n);
+            let ok = var_name.is_some_and(|n| {
+                !n.is_empty() && n.bytes().all(|b| b.is_ascii_uppercase() || b == b'_')
+            });
+            if !ok {
+                return fail(format!(
+                    "variant `{name}`: make-vars entry `{var}` is not NAME=value"
+                ));
+            }
+            if let Some(own @ ("EXTRA_CFLAGS" | "DESTDIR" | "prefix")) = var_name {
+                return fail(format!(
+                    "variant `{name}`: make-vars must not set {own}: use extra-cflags \
+                     (EXTRA_CFLAGS) or leave the install location to the tool"
+                ));
+            }
+        }
         if has("--disable-gil") && has("--with-trace-refs") {
             return fail(format!(
                 "variant `{name}`: configure rejects --disable-gil with --with-trace-refs"
@@ -449,6 +468,7 @@ fn load_variants(src: &Source) -> Result<Vec<Variant>, MatrixError> {
             configure: raw.configure,
             cflags: raw.cflags,
             extra_cflags: raw.extra_cflags,
+            make_vars: raw.make_vars,
             runtime_env: raw.runtime_env,
             since: raw.since,
             until: raw.until,

@@ -200,7 +200,7 @@ fn load_errors_name_file_line_and_column() {
         &VARIANTS.replace("purpose", "porpose"),
         "",
         expect![[r#"
-            error: matrix/variants.toml:4:1: unknown field `porpose`, expected one of `name`, `purpose`, `configure`, `cflags`, `extra-cflags`, `runtime-env`, `since`, `until`, `rebuild-extensions`, `abi-compatible-since`, `leak-signals`, `promise`
+            error: matrix/variants.toml:4:1: unknown field `porpose`, expected one of `name`, `purpose`, `configure`, `cflags`, `extra-cflags`, `make-vars`, `runtime-env`, `since`, `until`, `rebuild-extensions`, `abi-compatible-since`, `leak-signals`, `promise`
                  4 | porpose = "p"
                    | ^"#]],
     );
