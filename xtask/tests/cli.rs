@@ -79,7 +79,7 @@ fn list_prints_every_cell() {
             3.13.5+asan                no       --with-address-sanitizer run:ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:symbolize=1
             3.13.5+freethreaded        yes      --disable-gil
             3.13.5+freethreaded-debug  yes      --disable-gil --with-pydebug
-            3.13.5+tsan                yes      --disable-gil --with-thread-sanitizer run:TSAN_OPTIONS=halt_on_error=0:handle_segv=0:second_deadlock_stack=1
+            3.13.5+tsan                yes      --disable-gil --with-thread-sanitizer make:COMPILEALL_OPTS=-j0 -l run:TSAN_OPTIONS=halt_on_error=0:handle_segv=0:second_deadlock_stack=1
             3.13.5+ubsan               no       --with-undefined-behavior-sanitizer run:UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
         "#]],
     );
