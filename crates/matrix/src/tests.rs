@@ -169,6 +169,24 @@ fn check_load(versions: &str, variants: &str, cells: &str, expect: Expect) {
 fn load_errors_name_file_line_and_column() {
     check_load(VERSIONS, VARIANTS, "", expect!["ok: 1 versions, 1 variants"]);
     check_load(
+        VERSIONS,
+        &VARIANTS.replace("rebuild-extensions", "make-vars = [\"DESTDIR=/x\"]\nrebuild-extensions"),
+        "",
+        expect![[r#"
+            error: matrix/variants.toml:3:8: variant `debug`: make-vars must not set DESTDIR: use extra-cflags (EXTRA_CFLAGS) or leave the install location to the tool
+                 3 | name = "debug"
+                   |        ^"#]],
+    );
+    check_load(
+        VERSIONS,
+        &VARIANTS.replace("--with-pydebug", "--with-thread-sanitizer"),
+        "",
+        expect![[r#"
+            error: matrix/variants.toml:3:8: variant `debug`: --with-thread-sanitizer must be proven in the interpreter; add "thread" to the promise's sanitizers
+                 3 | name = "debug"
+                   |        ^"#]],
+    );
+    check_load(
         "[[version]]\nversion = \"3.13.5\nurl = 1\n",
         VARIANTS,
         "",
