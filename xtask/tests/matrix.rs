@@ -702,22 +702,11 @@ fn sanitizer_cells(run: &Run) {
     assert!(ok, "the sanitizer cells build and keep their promises:\n{text}");
     let built = started.elapsed();
 
-    // The extension without Py_mod_gil is tested on the tsan cell beside the set: TSan's
-    // Python is single-threaded most of the time, so the second core is free.
-    let gilful = repo().join("xtask/tests/fixtures/gil-unaware");
-    let beside = run
-        .xtask(&["test", "3.13.5+tsan", "--ext", gilful.as_str()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("xtask starts");
     let started = Instant::now();
     let (ok, text) = run.run(&["test", "--set", "sanitizers"]);
     assert!(ok, "the example's sanitizer findings are all expected:\n{text}");
-    let out = beside.wait_with_output().expect("xtask ends");
-    let gil_text =
-        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    eprintln!("$ cargo xtask test 3.13.5+tsan --ext {gilful}\n{gil_text}");
+    let gilful = repo().join("xtask/tests/fixtures/gil-unaware");
+    let (gil_ok, gil_text) = run.run(&["test", "3.13.5+tsan", "--ext", gilful.as_str()]);
     let tested = started.elapsed();
     let results = extension_results(run, "refbugs");
     let lines: Vec<String> = finding_lines(&results)
@@ -759,7 +748,7 @@ fn sanitizer_cells(run: &Run) {
         }
     }
 
-    assert!(!out.status.success(), "re-enabling the GIL is a finding:\n{gil_text}");
+    assert!(!gil_ok, "re-enabling the GIL is a finding:\n{gil_text}");
     let results = extension_results(run, "gil-unaware");
     assert_eq!(finding_lines(&results), ["3.13.5+tsan gil-unaware gil-enabled -"], "{gil_text}");
     assert_eq!(results[0]["gil_enabled"], true, "{}", results[0]);
