@@ -69,6 +69,7 @@ fn list_prints_every_cell() {
             3.11.2+valgrind             no       --with-pydebug --without-pymalloc --with-valgrind
             3.11.2+pymalloc-debug       no       run:PYTHONMALLOC=pymalloc_debug
             3.11.2+asan                 no       --with-address-sanitizer run:ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:symbolize=1
+            3.11.2+ubsan                no       --with-undefined-behavior-sanitizer run:UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
             3.13.5+release              no       (defaults)
             3.13.5+debug                no       --with-pydebug
             3.13.5+ref-debug            yes      EXTRA_CFLAGS=-DPy_REF_DEBUG
@@ -78,6 +79,8 @@ fn list_prints_every_cell() {
             3.13.5+asan                 no       --with-address-sanitizer run:ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:symbolize=1
             3.13.5+freethreaded         yes      --disable-gil
             3.13.5+freethreaded-debug   yes      --disable-gil --with-pydebug
+            3.13.5+tsan                 yes      --disable-gil --with-thread-sanitizer make:COMPILEALL_OPTS=-j0 -l run:TSAN_OPTIONS=halt_on_error=0:handle_segv=0:second_deadlock_stack=1
+            3.13.5+ubsan                no       --with-undefined-behavior-sanitizer run:UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
             3.13.15+release             no       (defaults)
             3.13.15+debug               no       --with-pydebug
             3.13.15+ref-debug           yes      EXTRA_CFLAGS=-DPy_REF_DEBUG
@@ -87,6 +90,8 @@ fn list_prints_every_cell() {
             3.13.15+asan                no       --with-address-sanitizer run:ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:symbolize=1
             3.13.15+freethreaded        yes      --disable-gil
             3.13.15+freethreaded-debug  yes      --disable-gil --with-pydebug
+            3.13.15+tsan                yes      --disable-gil --with-thread-sanitizer make:COMPILEALL_OPTS=-j0 -l run:TSAN_OPTIONS=halt_on_error=0:handle_segv=0:second_deadlock_stack=1
+            3.13.15+ubsan               no       --with-undefined-behavior-sanitizer run:UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
             3.14.2: not built here (its archive is not in ../shared/cpython-sources and python.org is not reachable here); select it with --version 3.14.2
         "#]],
     );
@@ -279,7 +284,7 @@ fn unknown_selections_name_what_the_matrix_has() {
         expect![[r#"
             exit 1
             --- stderr
-            error: unknown variant `nope`: the matrix has release, debug, ref-debug, trace-refs, valgrind, pymalloc-debug, asan, freethreaded, freethreaded-debug (see matrix/variants.toml)
+            error: unknown variant `nope`: the matrix has release, debug, ref-debug, trace-refs, valgrind, pymalloc-debug, asan, freethreaded, freethreaded-debug, tsan, ubsan (see matrix/variants.toml)
         "#]],
     );
     check(
@@ -295,7 +300,7 @@ fn unknown_selections_name_what_the_matrix_has() {
         expect![[r#"
             exit 1
             --- stderr
-            error: unknown cell set `nope`: matrix/cells.toml defines ci, corpus
+            error: unknown cell set `nope`: matrix/cells.toml defines ci, corpus, sanitizers
         "#]],
     );
     assert!(!case.work.exists(), "a selection error must not touch the work directory");

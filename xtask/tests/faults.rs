@@ -125,12 +125,12 @@ fn configure_arguments_the_tool_sets_itself_are_refused() {
     check(
         &case.xtask(&["--matrix-dir", matrix.as_str(), "list"]),
         expect![[r#"
-        exit 1
-        --- stderr
-        error: $TMP/matrix/variants.toml:38:8: variant `debug`: configure argument `--cache-file=/tmp/c` is the tool's own (it sets --prefix per build and the configure cache itself); remove it
-            38 | name = "debug"
-               |        ^
-    "#]],
+            exit 1
+            --- stderr
+            error: $TMP/matrix/variants.toml:44:8: variant `debug`: configure argument `--cache-file=/tmp/c` is the tool's own (it sets --prefix per build and the configure cache itself); remove it
+                44 | name = "debug"
+                   |        ^
+        "#]],
     );
 }
 
@@ -147,7 +147,7 @@ fn a_known_failure_on_a_misspelt_variant_is_refused_before_any_build() {
         expect![[r#"
             exit 1
             --- stderr
-            error: $TMP/matrix/cpython-tests.toml: known failure `test_zlib` names variant `refdebug`, which matrix/variants.toml does not define (it has release, debug, ref-debug, trace-refs, valgrind, pymalloc-debug, asan, freethreaded, freethreaded-debug); fix the name
+            error: $TMP/matrix/cpython-tests.toml: known failure `test_zlib` names variant `refdebug`, which matrix/variants.toml does not define (it has release, debug, ref-debug, trace-refs, valgrind, pymalloc-debug, asan, freethreaded, freethreaded-debug, tsan, ubsan); fix the name
         "#]],
     );
     assert_nothing_built(&case);

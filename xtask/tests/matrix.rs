@@ -24,7 +24,13 @@
 //! 12. `cargo xtask run CELL -- python …` runs in the cell; the pytest plugin's own tests
 //!     pass with their debug-interpreter half on the debug cell; two runs testing the same
 //!     cell at once wait for each other and both are recorded; and the README's main
-//!     command, `cargo xtask matrix`, is green on a cell.
+//!     command, `cargo xtask matrix`, is green on a cell;
+//! 13. the sanitizer cells (`--set sanitizers`: 3.13.5+tsan, 3.13.5+ubsan) build and keep
+//!     their promises (the sanitizer's runtime resolves in the interpreter); the example's data
+//!     race is a `data-race` finding with both stacks on tsan, its thread-unsafe test a
+//!     `thread-safety` finding of the race-hunting run, its over-wide shift an
+//!     `undefined-behavior` finding on ubsan, all expected; an extension without `Py_mod_gil`
+//!     is reported re-enabling the GIL; report.html shows them.
 //!
 //! Needs the real tarballs in `../shared/cpython-sources` (CI has them there).
 
@@ -130,6 +136,7 @@ fn the_ci_matrix() {
     the_plugin_tests_pass_on_the_debug_cell(&run);
     concurrent_runs_wait_for_each_other(&run);
     the_main_command_is_green(&run);
+    sanitizer_cells(&run);
 }
 
 fn build_scenario(run: &Run) {
@@ -684,4 +691,79 @@ fn concurrent_runs_wait_for_each_other(run: &Run) {
 fn the_main_command_is_green(run: &Run) {
     let (ok, text) = run.run(&["matrix", "3.13.5+debug", "--suite", "refbugs"]);
     assert!(ok, "cargo xtask matrix is green:\n{text}");
+}
+
+/// The sanitizer cells, smoke profile: the two builds and the example extension (plus a
+/// four-line extension without `Py_mod_gil`), nothing of CPython's own tests (regrtest under
+/// TSan is hours).
+fn sanitizer_cells(run: &Run) {
+    let started = Instant::now();
+    let (ok, text) = run.run(&["build", "--set", "sanitizers"]);
+    assert!(ok, "the sanitizer cells build and keep their promises:\n{text}");
+    let built = started.elapsed();
+
+    let started = Instant::now();
+    let (ok, text) = run.run(&["test", "--set", "sanitizers"]);
+    assert!(ok, "the example's sanitizer findings are all expected:\n{text}");
+    let gilful = repo().join("xtask/tests/fixtures/gil-unaware");
+    let (gil_ok, gil_text) = run.run(&["test", "3.13.5+tsan", "--ext", gilful.as_str()]);
+    let tested = started.elapsed();
+    let results = extension_results(run, "refbugs");
+    let lines: Vec<String> = finding_lines(&results)
+        .into_iter()
+        .filter(|l| l.starts_with("3.13.5+tsan ") || l.starts_with("3.13.5+ubsan "))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "3.13.5+tsan refbugs data-race test_racy_count",
+            "3.13.5+tsan refbugs thread-safety test_counter_adds_n",
+            "3.13.5+ubsan refbugs undefined-behavior test_shift_too_far",
+        ],
+        "the race with TSan, the thread-unsafe test under concurrency, the over-wide shift with UBSan, \
+         nothing else:\n{text}"
+    );
+    for r in results.as_array().expect("array") {
+        let cell = r["cell"].as_str().unwrap_or("");
+        if cell != "3.13.5+tsan" && cell != "3.13.5+ubsan" {
+            continue;
+        }
+        for f in r["findings"].as_array().expect("findings") {
+            assert!(f["expected"].is_string(), "each finding is an expected one: {f}");
+            let message = f["message"].as_str().unwrap_or("");
+            match f["kind"].as_str() {
+                Some("data-race") => assert!(
+                    message.matches("_refbugs.c:").count() >= 2 && message.contains("Previous"),
+                    "both stacks, in the extension's source: {message}"
+                ),
+                Some("undefined-behavior") => assert!(
+                    message.contains("shift exponent") && message.contains("_refbugs.c:"),
+                    "UBSan's report at the extension's line: {message}"
+                ),
+                _ => {}
+            }
+        }
+        if cell == "3.13.5+tsan" {
+            assert_eq!(r["gil_enabled"], false, "refbugs keeps the interpreter free-threaded: {r}");
+        }
+    }
+
+    assert!(!gil_ok, "re-enabling the GIL is a finding:\n{gil_text}");
+    let results = extension_results(run, "gil-unaware");
+    assert_eq!(finding_lines(&results), ["3.13.5+tsan gil-unaware gil-enabled -"], "{gil_text}");
+    assert_eq!(results[0]["gil_enabled"], true, "{}", results[0]);
+    let message = results[0]["findings"][0]["message"].as_str().unwrap_or("");
+    assert!(message.contains("gilful._gilful"), "the module is named: {message}");
+
+    let (ok, text) = run.run(&["report"]);
+    assert!(ok, "{text}");
+    let html = fs::read_to_string(run.work.join("report/report.html")).expect("report.html");
+    for kind in ["DataRace", "ThreadSafety", "UndefinedBehavior", "GilEnabled"] {
+        assert!(html.contains(kind), "report.html shows {kind}");
+    }
+    eprintln!(
+        "sanitizer cells: built in {:.0}s, refbugs and gil-unaware tested in {:.0}s",
+        built.as_secs_f64(),
+        tested.as_secs_f64()
+    );
 }

@@ -126,6 +126,7 @@ pub fn plan(cell: &Cell<'_>, toolchain: &Toolchain) -> BuildPlan {
     if !variant.extra_cflags.is_empty() {
         make_args.push(format!("EXTRA_CFLAGS={}", variant.extra_cflags.join(" ")));
     }
+    make_args.extend(variant.make_vars.iter().cloned());
     let env = fixed_env();
 
     let mut hasher = Sha256::new();

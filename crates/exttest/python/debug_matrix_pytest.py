@@ -41,6 +41,14 @@ Options
     a line even after pytest's progress dots.  Tools writing to the same
     stderr (valgrind memcheck, AddressSanitizer, faulthandler) can then be
     attributed to the test that was running.
+``--dm-sanitizer-log PREFIX``
+    The ``log_path`` given to ThreadSanitizer/UndefinedBehaviorSanitizer (in
+    ``TSAN_OPTIONS``/``UBSAN_OPTIONS``): the runtime writes ``PREFIX.<pid>``,
+    out of reach of pytest's fd capture.  After collection, after every test
+    and at the end, what the files gained since the last look is written as a
+    ``sanitizer`` event naming the test that was running (``null`` outside
+    tests), with the file and the byte range, so what a halting sanitizer
+    writes after the last look can still be found.
 ``--dm-timeout SECONDS``
     Hang guard: ``faulthandler.dump_traceback_later(SECONDS, exit=True)`` is
     armed, to the real stderr, at the start of each test and re-armed for each
@@ -49,6 +57,15 @@ Options
     stderr and the process exits with status 1; the ``start`` event is
     already on disk.  It takes over from pytest's ``faulthandler_timeout`` ini
     option (one process has one such timer).
+
+Free-threaded interpreters
+--------------------------
+On a free-threaded build (``Py_GIL_DISABLED``) the plugin writes a ``gil``
+event at session start with ``sys._is_gil_enabled()``, and another whenever
+the state changes (importing an extension module that does not declare
+``Py_mod_gil`` turns the GIL back on for the whole process): after
+collection, after each test (naming it), with the extension modules that
+appeared in ``sys.modules`` since the last look.
 
 Events
 ------
@@ -158,9 +175,12 @@ least RUNS (one per measured run) are reported in the leak event.
 
 import faulthandler
 import gc
+import glob
+import importlib.machinery
 import json
 import os
 import sys
+import sysconfig
 import time
 import warnings
 
@@ -814,6 +834,12 @@ def pytest_addoption(parser):
         help="write 'debug-matrix: start <test id>' to the real stderr before each test",
     )
     group.addoption(
+        "--dm-sanitizer-log",
+        metavar="PREFIX",
+        default=None,
+        help="the sanitizers' log_path: report what PREFIX.<pid> files gain, per test",
+    )
+    group.addoption(
         "--dm-timeout",
         metavar="SECONDS",
         type=float,
@@ -875,6 +901,11 @@ class DebugMatrixPlugin:
             except (AttributeError, ValueError, OSError):
                 fileno = 2
             self.stderr_fd = os.dup(fileno)
+        self.sanitizer_log = opt.dm_sanitizer_log
+        self.sanitizer_seen = {}
+        self.free_threaded = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
+        self.gil = _gil_enabled()
+        self.gil_modules = set(sys.modules)
         self.reports = {}
         self.in_call = None
         self.reported_in_call = False
@@ -899,6 +930,10 @@ class DebugMatrixPlugin:
             },
             sync=True,
         )
+        if self.free_threaded:
+            self.results.write(
+                {"event": "gil", "enabled": self.gil, "test": None, "modules": []}, sync=True
+            )
 
     def close(self):
         faulthandler.cancel_dump_traceback_later()
@@ -1174,6 +1209,54 @@ class DebugMatrixPlugin:
 
     def pytest_collection_finish(self, session):
         self._check_modules()
+        self._check_gil(None)
+        self._drain_sanitizer(None)
+
+    # -- free threading and sanitizers ------------------------------------
+
+    def _check_gil(self, test):
+        """A ``gil`` event when the GIL state changed since the last look."""
+        if not self.free_threaded:
+            return
+        enabled = _gil_enabled()
+        current = set(sys.modules)
+        new = current - self.gil_modules
+        self.gil_modules = current
+        if enabled == self.gil:
+            return
+        self.gil = enabled
+        modules = sorted(name for name in new if _is_extension(sys.modules.get(name)))
+        self.results.write(
+            {"event": "gil", "enabled": enabled, "test": test, "modules": modules}, sync=True
+        )
+
+    def _drain_sanitizer(self, test):
+        """A ``sanitizer`` event for what each ``PREFIX.*`` file gained since the last look."""
+        if not self.sanitizer_log:
+            return
+        for path in sorted(glob.glob(glob.escape(self.sanitizer_log) + ".*")):
+            start = self.sanitizer_seen.get(path, 0)
+            try:
+                with open(path, "rb") as fp:
+                    fp.seek(start)
+                    data = fp.read()
+            except OSError:
+                continue
+            if not data:
+                continue
+            end = start + len(data)
+            self.sanitizer_seen[path] = end
+            self.results.write(
+                {
+                    "event": "sanitizer",
+                    "test": test,
+                    "file": path,
+                    "start": start,
+                    "end": end,
+                    "report": data.decode("utf-8", "backslashreplace"),
+                },
+                sync=True,
+            )
 
     def pytest_collectreport(self, report):
         if report.failed:
@@ -1221,6 +1304,8 @@ class DebugMatrixPlugin:
             event["not_judged"] = "skipped" if outcome == "skipped" else "did not pass"
         self.results.write(event)
         self._check_modules()
+        self._check_gil(nodeid)
+        self._drain_sanitizer(nodeid)
 
     # -- session end ------------------------------------------------------
 
@@ -1240,10 +1325,22 @@ class DebugMatrixPlugin:
 
     def pytest_sessionfinish(self, session, exitstatus):
         self._check_modules()
+        self._check_gil(None)
+        self._drain_sanitizer(None)
         self.results.write(
             {"event": "finish", "exitstatus": int(exitstatus), "leaks": len(self.leakers)},
             sync=True,
         )
+
+
+def _gil_enabled():
+    is_enabled = getattr(sys, "_is_gil_enabled", None)
+    return bool(is_enabled()) if is_enabled is not None else True
+
+
+def _is_extension(module):
+    path = getattr(module, "__file__", None) or ""
+    return path.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES))
 
 
 def _short_longrepr(report, limit=2000):

@@ -17,6 +17,14 @@ pub struct Detectors {
     pub valgrind: bool,
     /// AddressSanitizer reports are expected in the output.
     pub asan: bool,
+    /// ThreadSanitizer: its reports go to per-run log files (`log_path`), read per test; the
+    /// cell's own `Tools/tsan` suppressions apply.
+    pub tsan: bool,
+    /// UndefinedBehaviorSanitizer: the same, with `UBSAN_OPTIONS`.
+    pub ubsan: bool,
+    /// The interpreter is free-threaded: the GIL's state is watched, and the suite also runs
+    /// its tests concurrently (race hunting).
+    pub free_threaded: bool,
     /// Environment of the test run: the variant's runtime env, plus the malloc axis.
     pub env: BTreeMap<String, String>,
     /// Flags the extension must be compiled with to match the interpreter: macros the
@@ -45,6 +53,9 @@ pub fn detectors(variant: &Variant, malloc: Option<&str>) -> Detectors {
         leak_signals: variant.leak_signals.clone(),
         valgrind,
         asan: configure("--with-address-sanitizer"),
+        tsan: configure("--with-thread-sanitizer"),
+        ubsan: configure("--with-undefined-behavior-sanitizer"),
+        free_threaded: configure("--disable-gil"),
         env,
         extension_cflags: variant.extra_cflags.clone(),
     }
@@ -65,20 +76,31 @@ mod tests {
         for v in &m.variants {
             let d = detectors(v, None);
             out.push_str(&format!(
-                "{:18} leaks={} types={} valgrind={} asan={} cflags={:?} env={:?}\n",
-                v.name, d.leaks, d.leak_types, d.valgrind, d.asan, d.extension_cflags, d.env
+                "{:18} leaks={} types={} valgrind={} asan={} tsan={} ubsan={} ft={} cflags={:?} env={:?}\n",
+                v.name,
+                d.leaks,
+                d.leak_types,
+                d.valgrind,
+                d.asan,
+                d.tsan,
+                d.ubsan,
+                d.free_threaded,
+                d.extension_cflags,
+                d.env
             ));
         }
         expect![[r#"
-            release            leaks=false types=false valgrind=false asan=false cflags=[] env={"PYTHONFAULTHANDLER": "1"}
-            debug              leaks=true types=false valgrind=false asan=false cflags=[] env={"PYTHONFAULTHANDLER": "1"}
-            ref-debug          leaks=true types=false valgrind=false asan=false cflags=["-DPy_REF_DEBUG"] env={"PYTHONFAULTHANDLER": "1"}
-            trace-refs         leaks=true types=true valgrind=false asan=false cflags=[] env={"PYTHONFAULTHANDLER": "1"}
-            valgrind           leaks=false types=false valgrind=true asan=false cflags=[] env={"PYTHONFAULTHANDLER": "1", "PYTHONMALLOC": "malloc"}
-            pymalloc-debug     leaks=false types=false valgrind=false asan=false cflags=[] env={"PYTHONFAULTHANDLER": "1", "PYTHONMALLOC": "pymalloc_debug"}
-            asan               leaks=false types=false valgrind=false asan=true cflags=[] env={"ASAN_OPTIONS": "detect_leaks=0:abort_on_error=1:symbolize=1", "PYTHONFAULTHANDLER": "1"}
-            freethreaded       leaks=false types=false valgrind=false asan=false cflags=[] env={"PYTHONFAULTHANDLER": "1"}
-            freethreaded-debug leaks=true types=false valgrind=false asan=false cflags=[] env={"PYTHONFAULTHANDLER": "1"}
+            release            leaks=false types=false valgrind=false asan=false tsan=false ubsan=false ft=false cflags=[] env={"PYTHONFAULTHANDLER": "1"}
+            debug              leaks=true types=false valgrind=false asan=false tsan=false ubsan=false ft=false cflags=[] env={"PYTHONFAULTHANDLER": "1"}
+            ref-debug          leaks=true types=false valgrind=false asan=false tsan=false ubsan=false ft=false cflags=["-DPy_REF_DEBUG"] env={"PYTHONFAULTHANDLER": "1"}
+            trace-refs         leaks=true types=true valgrind=false asan=false tsan=false ubsan=false ft=false cflags=[] env={"PYTHONFAULTHANDLER": "1"}
+            valgrind           leaks=false types=false valgrind=true asan=false tsan=false ubsan=false ft=false cflags=[] env={"PYTHONFAULTHANDLER": "1", "PYTHONMALLOC": "malloc"}
+            pymalloc-debug     leaks=false types=false valgrind=false asan=false tsan=false ubsan=false ft=false cflags=[] env={"PYTHONFAULTHANDLER": "1", "PYTHONMALLOC": "pymalloc_debug"}
+            asan               leaks=false types=false valgrind=false asan=true tsan=false ubsan=false ft=false cflags=[] env={"ASAN_OPTIONS": "detect_leaks=0:abort_on_error=1:symbolize=1", "PYTHONFAULTHANDLER": "1"}
+            freethreaded       leaks=false types=false valgrind=false asan=false tsan=false ubsan=false ft=true cflags=[] env={"PYTHONFAULTHANDLER": "1"}
+            freethreaded-debug leaks=true types=false valgrind=false asan=false tsan=false ubsan=false ft=true cflags=[] env={"PYTHONFAULTHANDLER": "1"}
+            tsan               leaks=false types=false valgrind=false asan=false tsan=true ubsan=false ft=true cflags=[] env={"PYTHONFAULTHANDLER": "1", "TSAN_OPTIONS": "halt_on_error=0:handle_segv=0:second_deadlock_stack=1"}
+            ubsan              leaks=false types=false valgrind=false asan=false tsan=false ubsan=true ft=false cflags=[] env={"PYTHONFAULTHANDLER": "1", "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1"}
         "#]].assert_eq(&out);
         Ok(())
     }

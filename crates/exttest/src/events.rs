@@ -61,6 +61,28 @@ pub enum Event {
         #[serde(default)]
         not_judged: Option<String>,
     },
+    /// Free-threaded interpreters: the GIL's state at session start, and each change.
+    Gil {
+        /// `sys._is_gil_enabled()`.
+        enabled: bool,
+        /// The test after which the change was seen; `None` at session start or after
+        /// collection.
+        test: Option<String>,
+        /// Extension modules imported since the last look.
+        #[serde(default)]
+        modules: Vec<String>,
+    },
+    /// What a sanitizer log file gained since the last look.
+    Sanitizer {
+        /// The test that was running; `None` outside tests.
+        test: Option<String>,
+        /// The log file (`PREFIX.<pid>`).
+        file: String,
+        /// Where in the file the text ends.
+        end: u64,
+        /// The text.
+        report: String,
+    },
     /// A test leaks.
     Leak {
         /// Its node id.
@@ -344,6 +366,38 @@ pub fn count(events: &[Event]) -> Counts {
     counts
 }
 
+/// What the `gil` events say (free-threaded interpreters only; `None` elsewhere): whether the
+/// GIL was on while tests ran, and a [`FindingKind::GilEnabled`] finding for the first time
+/// it was turned on (importing a module that does not declare `Py_mod_gil`).
+pub fn gil(events: &[Event]) -> (Option<bool>, Option<Finding>) {
+    let mut state = None;
+    let mut finding = None;
+    for e in events {
+        let Event::Gil { enabled, test, modules } = e else { continue };
+        state = Some(state.unwrap_or(false) || *enabled);
+        if !*enabled || finding.is_some() {
+            continue;
+        }
+        let when = match test {
+            Some(test) => format!("during {test}"),
+            None if modules.is_empty() => "from the start (PYTHON_GIL=1 or -X gil=1?)".to_owned(),
+            None => "while the tests were collected".to_owned(),
+        };
+        let what = match modules.as_slice() {
+            [] => String::new(),
+            m => format!(", after importing {}", m.join(", ")),
+        };
+        finding = Some(Finding::new(
+            FindingKind::GilEnabled,
+            test.clone(),
+            format!(
+                "the GIL was turned on {when}{what}: an extension module that does not declare Py_mod_gil (Py_MOD_GIL_NOT_USED, or PyUnstable_Module_SetGIL for single-phase init) re-enables it for the whole process, so the tests after it ran with the GIL and tested nothing free-threaded"
+            ),
+        ));
+    }
+    (state, finding)
+}
+
 /// What the suite's compiled modules say about the run: each must have been loaded from
 /// the venv (`compiled`: name → installed file); one never loaded while a pure-Python twin
 /// of it was means the tests ran against the fallback. Setup findings naming both paths.
@@ -582,6 +636,19 @@ mod tests {
     }
 
     #[test]
+    fn the_gil_turned_on_is_a_finding_and_recorded() {
+        let show = |lines: &str| {
+            let (state, finding) = gil(&parse_events(lines));
+            format!("{state:?} {:?}", finding.map(|f| (f.kind, f.test, f.message)))
+        };
+        let off = r#"{"event":"gil","enabled":false,"test":null,"modules":[]}"#;
+        let on = r#"{"event":"gil","enabled":true,"test":null,"modules":["gilful._gilful"]}"#;
+        expect!["None None"].assert_eq(&show(""));
+        expect!["Some(false) None"].assert_eq(&show(off));
+        expect![[r#"Some(true) Some((GilEnabled, None, "the GIL was turned on while the tests were collected, after importing gilful._gilful: an extension module that does not declare Py_mod_gil (Py_MOD_GIL_NOT_USED, or PyUnstable_Module_SetGIL for single-phase init) re-enables it for the whole process, so the tests after it ran with the GIL and tested nothing free-threaded"))"#]].assert_eq(&show(&format!("{off}\n{on}")));
+    }
+
+    #[test]
     fn items_sharing_a_node_id_are_all_counted() {
         let events = parse_events(concat!(
             r#"{"event":"end","test":"t.py::t.py","outcome":"passed"}"#,
@@ -621,6 +688,8 @@ mod protocol {
             Event::Start { .. } => "start",
             Event::End { .. } => "end",
             Event::Leak { .. } => "leak",
+            Event::Gil { .. } => "gil",
+            Event::Sanitizer { .. } => "sanitizer",
         }
     }
 

@@ -16,14 +16,15 @@
 //!    reported and the run continues without the crashing test.
 //!
 //! The pure parts — suites ([`suite`]), detectors ([`detect`]), events and findings
-//! ([`events`]), valgrind output ([`valgrind`]) — have no I/O; `run.rs` is the process
-//! boundary.
+//! ([`events`]), valgrind output ([`valgrind`]), ThreadSanitizer and UBSan reports
+//! ([`sanitizer`]) — have no I/O; `run.rs` is the process boundary.
 
 pub mod detect;
 pub mod events;
 pub mod expect;
 pub mod layout;
 mod run;
+pub mod sanitizer;
 pub mod suite;
 pub mod valgrind;
 
@@ -56,6 +57,16 @@ pub enum FindingKind {
     FatalError,
     /// An AddressSanitizer report.
     Sanitizer,
+    /// A ThreadSanitizer data race whose stacks touch the extension, with both stacks.
+    DataRace,
+    /// An UndefinedBehaviorSanitizer report at a line of the extension, with its stack.
+    UndefinedBehavior,
+    /// On a free-threaded interpreter, importing the extension turned the GIL back on (a
+    /// module without `Py_mod_gil`): the tests after it ran with the GIL, not free-threaded.
+    GilEnabled,
+    /// A test that passes when run alone but fails when its copies run concurrently in
+    /// several threads (pytest-run-parallel, free-threaded cells).
+    ThreadSafety,
     /// The process died by a signal during a test.
     Crash,
     /// A test exceeded its timeout.

@@ -19,7 +19,7 @@ use crate::{
     Detectors, Finding, FindingKind, Source, Suite,
     events::{self, Counts, Exit},
     layout::{self, Installed},
-    valgrind,
+    sanitizer, valgrind,
 };
 
 /// What a suite run needs to know about its cell.
@@ -62,6 +62,10 @@ pub struct SuiteResult {
     pub log: Utf8PathBuf,
     /// Wall-clock seconds for set-up, build and tests.
     pub seconds: u64,
+    /// Free-threaded cells: whether the GIL was on while the tests ran (`sys._is_gil_enabled()`
+    /// read by the plugin); `None` on other cells.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gil_enabled: Option<bool>,
     /// The node ids of the tests that ran (for [`crate::expect::apply`]; not recorded).
     #[serde(skip)]
     pub ran: std::collections::BTreeSet<String>,
@@ -132,16 +136,18 @@ pub fn run_suite(env: &CellEnv<'_>, suite: &Suite, detectors: &Detectors) -> Sui
         detectors: describe(detectors),
         log: dir.join("test.log"),
         seconds: 0,
+        gil_enabled: None,
         ran: Default::default(),
     };
     match prepare(env, suite, detectors, &dir) {
         Ok(prepared) => {
             result.modules = prepared.installed.compiled.clone();
-            let (counts, findings, ran, notes) = test(env, suite, detectors, &dir, &prepared);
-            result.counts = counts;
-            result.findings = findings;
-            result.ran = ran;
-            result.detectors.extend(notes);
+            let outcome = test(env, suite, detectors, &dir, &prepared);
+            result.counts = outcome.counts;
+            result.findings = outcome.findings;
+            result.ran = outcome.ran;
+            result.detectors.extend(outcome.notes);
+            result.gil_enabled = outcome.gil_enabled;
         }
         Err(err) => {
             result.findings.push(Finding::new(FindingKind::Setup, None, format!("{err:#}")))
@@ -158,6 +164,8 @@ fn describe(d: &Detectors) -> Vec<String> {
         (d.leak_types, "leak-types"),
         (d.valgrind, "valgrind"),
         (d.asan, "asan"),
+        (d.tsan, "tsan"),
+        (d.ubsan, "ubsan"),
     ] {
         if on {
             out.push(name.to_owned());
@@ -170,10 +178,17 @@ fn describe(d: &Detectors) -> Vec<String> {
 }
 
 /// Runs one set-up command; a failure is an error naming the log.
-fn step(env: &CellEnv<'_>, what: &str, mut cmd: Command, log: &Utf8Path) -> anyhow::Result<()> {
+fn step(
+    env: &CellEnv<'_>,
+    what: &str,
+    mut cmd: Command,
+    log: &Utf8Path,
+    extra_env: &[(String, String)],
+) -> anyhow::Result<()> {
     process::scrub_python_env(&mut cmd)
         .env("PIP_DISABLE_PIP_VERSION_CHECK", "1")
-        .env("PIP_CACHE_DIR", &env.pip_cache);
+        .env("PIP_CACHE_DIR", &env.pip_cache)
+        .envs(extra_env.iter().map(|(k, v)| (k, v)));
     match run_logged(cmd, log, env.cancel, Some(Duration::from_secs(900))) {
         Ok(()) => Ok(()),
         Err(RunError::Cancelled) => bail!("{what}: interrupted"),
@@ -190,19 +205,23 @@ fn prepare(
     fs::create_dir_all(dir).with_context(|| format!("creating {dir}"))?;
     let log = dir.join("setup.log");
     let _ = fs::remove_file(&log);
+    let setup_env = setup_sanitizer_env(env, detectors, dir);
     let venv = env.cell_dirs.suite(&suite.name).venv;
     let py = venv.join("bin/python");
     let mut deps = vec!["setuptools".to_owned(), "wheel".to_owned(), "pytest".to_owned()];
     deps.extend(suite.test_deps.iter().cloned());
+    if detectors.free_threaded && suite.test_command.is_none() {
+        deps.push(RUN_PARALLEL.to_owned());
+    }
     let marker = venv.join(".debug-matrix");
     let identity = format!("{}\n{}", env.key, deps.join(" "));
     if fs::read_to_string(&marker).ok().as_deref() != Some(identity.as_str()) {
         let mut cmd = Command::new(&env.python);
         cmd.args(["-m", "venv", "--clear"]).arg(&venv);
-        step(env, "creating the venv", cmd, &log)?;
+        step(env, "creating the venv", cmd, &log, &setup_env)?;
         let mut cmd = Command::new(&py);
         cmd.args(["-m", "pip", "install", "-q"]).args(&deps);
-        step(env, "installing test dependencies", cmd, &log)?;
+        step(env, "installing test dependencies", cmd, &log, &setup_env)?;
         fs::write(&marker, &identity).with_context(|| format!("writing {marker}"))?;
     }
 
@@ -215,7 +234,7 @@ fn prepare(
         Source::Dir(project) => layout::copy_tree(project, &src, Utf8Path::new(""), &[])
             .with_context(|| format!("copying the project {project}"))?,
         Source::Pypi(spec) => {
-            let sdist = download_sdist(env, spec, &py, &log)?;
+            let sdist = download_sdist(env, spec, &py, &log, &setup_env)?;
             extract::extract_source_archive(&sdist, &src)
                 .with_context(|| format!("unpacking {sdist}"))?;
         }
@@ -243,7 +262,7 @@ fn prepare(
     }
     let build_log = dir.join("build.log");
     let _ = fs::remove_file(&build_log);
-    step(env, &format!("building {} for {}", suite.name, env.cell), cmd, &build_log)?;
+    step(env, &format!("building {} for {}", suite.name, env.cell), cmd, &build_log, &setup_env)?;
     let report: PipReport = serde_json::from_str(
         &fs::read_to_string(&report_file).with_context(|| format!("reading {report_file}"))?,
     )
@@ -260,7 +279,7 @@ fn prepare(
     if !requirements.is_empty() {
         let mut cmd = Command::new(&py);
         cmd.args(["-m", "pip", "install", "-q"]).args(&requirements);
-        step(env, &format!("installing what {} requires", metadata.name), cmd, &log)?;
+        step(env, &format!("installing what {} requires", metadata.name), cmd, &log, &setup_env)?;
     }
 
     let mut inspect = Command::new(&py);
@@ -270,6 +289,7 @@ fn prepare(
         .arg(&metadata.name)
         .current_dir(dir)
         .envs(&detectors.env)
+        .envs(setup_env.iter().map(|(k, v)| (k, v)))
         .output()
         .with_context(|| format!("running {py}"))?;
     let installed: Installed = serde_json::from_slice(&out.stdout).with_context(|| {
@@ -473,6 +493,7 @@ fn download_sdist(
     spec: &str,
     py: &Utf8Path,
     log: &Utf8Path,
+    setup_env: &[(String, String)],
 ) -> anyhow::Result<Utf8PathBuf> {
     let sdists = env.sdists.join(spec.replace("==", "-"));
     if let Some(s) = find_sdist(&sdists) {
@@ -485,7 +506,7 @@ fn download_sdist(
     cmd.args(["-m", "pip", "download", "-q", "--no-deps", "--no-binary", name, "-d"])
         .arg(&sdists)
         .arg(spec);
-    step(env, &format!("downloading {spec}"), cmd, log)?;
+    step(env, &format!("downloading {spec}"), cmd, log, setup_env)?;
     find_sdist(&sdists).with_context(|| format!("pip download {spec} left no .tar.gz in {sdists}"))
 }
 
@@ -497,9 +518,26 @@ fn find_sdist(dir: &Utf8Path) -> Option<Utf8PathBuf> {
         .find(|p| p.as_str().ends_with(".tar.gz"))
 }
 
+/// The plugin that runs each test concurrently in several threads (race hunting on
+/// free-threaded cells), pinned.
+const RUN_PARALLEL: &str = "pytest-run-parallel==0.10.0";
+
+/// How many threads run each test at once in the race-hunting run.
+const PARALLEL_THREADS: usize = 4;
+
 /// The most crashes (or hangs) a suite run survives: each restart goes on after the tests
 /// that already ended, without the one that crashed.
 const MAX_RESTARTS: usize = 10;
+
+/// What the test runs of a suite found.
+struct TestOutcome {
+    counts: Counts,
+    findings: Vec<Finding>,
+    ran: std::collections::BTreeSet<String>,
+    /// How the detectors adapted or what they saw beside the findings.
+    notes: Vec<String>,
+    gil_enabled: Option<bool>,
+}
 
 /// Runs the tests, restarting after a crash where it stopped: without the crashing test and
 /// the tests that already ended (their results are kept).
@@ -509,7 +547,7 @@ fn test(
     detectors: &Detectors,
     dir: &Utf8Path,
     prepared: &Prepared,
-) -> (Counts, Vec<Finding>, std::collections::BTreeSet<String>, Vec<String>) {
+) -> TestOutcome {
     let mut all_events = Vec::new();
     let mut counts = Counts::default();
     let mut ran = std::collections::BTreeSet::new();
@@ -523,7 +561,18 @@ fn test(
         .values()
         .filter_map(|f| Utf8Path::new(f).file_name().map(str::to_owned))
         .collect();
+    // Sanitizer stacks name the module file (`_x.cpython-313t-….so+0x…`) and source paths.
+    let mut sanitizer_needles: Vec<String> = needles.clone();
+    sanitizer_needles
+        .extend(c_sources(&prepared.src).iter().map(|n| format!("/{}", n.trim_start_matches('('))));
+    let mut sanitizer_elsewhere = 0;
+    let mut notes_before: Vec<String> = Vec::new();
     needles.extend(c_sources(&prepared.src));
+    let _ = fs::remove_dir_all(dir.join("sanitizer"));
+    if detectors.tsan || detectors.ubsan {
+        // The runtimes do not make log_path's directory.
+        let _ = fs::create_dir_all(dir.join("sanitizer"));
+    }
     for attempt in 0..=MAX_RESTARTS {
         let results = dir.join(format!("events-{attempt}.jsonl"));
         let attempt_log = dir.join(format!("test-{attempt}.log"));
@@ -558,6 +607,23 @@ fn test(
         let mut found = events::evaluate(&evs, &exit, &text);
         if detectors.valgrind {
             found.extend(valgrind::findings(&text, &needles));
+        }
+        if detectors.tsan || detectors.ubsan {
+            let files = sanitizer_logs(&sanitizer_prefix(&results));
+            let mut reports = sanitizer::from_events(&evs);
+            reports.extend(sanitizer::leftovers(
+                &evs,
+                &files,
+                events::unfinished_test(&evs).as_deref(),
+            ));
+            let (reported, elsewhere) = sanitizer::findings(&reports, &sanitizer_needles);
+            sanitizer_elsewhere += elsewhere;
+            // A sanitizer that halts the process makes it exit mid-test: the report is the
+            // finding, not the exit.
+            found.retain(|c| {
+                !(c.kind == FindingKind::Crash && reported.iter().any(|r| r.test == c.test))
+            });
+            found.extend(reported);
         }
         // Report a finding once (a hang's traceback may repeat in the log).
         for f in found {
@@ -608,8 +674,40 @@ fn test(
             &prepared.installed.twins,
         ));
     }
+    if detectors.free_threaded && suite.test_command.is_none() {
+        let (found, note) = hunt_races(
+            env,
+            suite,
+            detectors,
+            dir,
+            prepared,
+            &all_events,
+            &deselect,
+            &sanitizer_needles,
+        );
+        for f in found {
+            if !findings.iter().any(|g| g.kind == f.kind && g.test == f.test) {
+                findings.push(f);
+            }
+        }
+        notes_before.push(note);
+    }
+    let (gil_enabled, gil_finding) = events::gil(&all_events);
+    findings.extend(gil_finding);
     // How the detectors adapted during the run, once each.
-    let mut notes: Vec<String> = Vec::new();
+    let mut notes: Vec<String> = notes_before;
+    match gil_enabled {
+        Some(true) => notes.push("GIL on while the tests ran".to_owned()),
+        Some(false) => notes.push("GIL off (free-threaded)".to_owned()),
+        None => {}
+    }
+    if sanitizer_elsewhere > 0 {
+        notes.push(format!(
+            "{sanitizer_elsewhere} sanitizer report(s) outside the extension (CPython or other \
+             libraries), in {}",
+            dir.join("sanitizer")
+        ));
+    }
     for e in &all_events {
         if let events::Event::Signals { signals, reason } = e {
             let note = format!("leak-signals={} ({reason})", signals.join(","));
@@ -618,7 +716,187 @@ fn test(
             }
         }
     }
-    (counts, findings, ran, notes)
+    TestOutcome { counts, findings, ran, notes, gil_enabled }
+}
+
+/// Race hunting on a free-threaded cell: the suite once more with every test run by
+/// [`PARALLEL_THREADS`] threads at once (pytest-run-parallel), without the tests that crashed
+/// in the plain run. A test that passed plainly but fails (or crashes, or hangs) here is a
+/// [`FindingKind::ThreadSafety`] finding; sanitizer reports of this run are findings as in
+/// the plain one. Returns the findings and a note for the suite's detectors.
+#[allow(clippy::too_many_arguments)]
+fn hunt_races(
+    env: &CellEnv<'_>,
+    suite: &Suite,
+    detectors: &Detectors,
+    dir: &Utf8Path,
+    prepared: &Prepared,
+    plain_events: &[events::Event],
+    deselect: &[String],
+    sanitizer_needles: &[String],
+) -> (Vec<Finding>, String) {
+    let passed: std::collections::BTreeSet<&str> = plain_events
+        .iter()
+        .filter_map(|e| match e {
+            events::Event::End { test, outcome, .. } if outcome == "passed" => Some(test.as_str()),
+            _ => None,
+        })
+        .collect();
+    let results = dir.join("events-parallel.jsonl");
+    let log = dir.join("test-parallel.log");
+    let _ = fs::remove_file(&results);
+    let _ = fs::remove_file(&log);
+    let mut parallel = suite.clone();
+    parallel.pytest_args.push(format!("--parallel-threads={PARALLEL_THREADS}"));
+    // The plugin reports the GIL itself (gil events); run-parallel would fail the run on it.
+    parallel.pytest_args.push("--ignore-gil-enabled".to_owned());
+    let plain = Detectors { leaks: false, ..detectors.clone() };
+    let cmd = test_command(env, &parallel, &plain, prepared, &results, deselect, None);
+    let limit = Duration::from_secs(1200);
+    let exit = match run_logged(cmd, &log, env.cancel, Some(limit)) {
+        Ok(()) => Exit::Code(0),
+        Err(RunError::Failed(status)) => match (status.code(), status.signal()) {
+            (_, Some(sig)) => Exit::Signal(sig),
+            (Some(code), None) => Exit::Code(code),
+            (None, None) => Exit::Code(-1),
+        },
+        Err(RunError::TimedOut(_)) => Exit::TimedOut,
+        Err(e) => {
+            return (Vec::new(), format!("race hunting did not run: {e:?}"));
+        }
+    };
+    let text = fs::read_to_string(&log).unwrap_or_default();
+    append(&dir.join("test.log"), &text);
+    let evs = events::parse_events(&fs::read_to_string(&results).unwrap_or_default());
+    let mut out = Vec::new();
+    for f in events::evaluate(&evs, &exit, &text) {
+        let only_here = f.test.as_deref().is_some_and(|t| passed.contains(t));
+        if only_here
+            && matches!(f.kind, FindingKind::TestFailure | FindingKind::Crash | FindingKind::Hang)
+        {
+            out.push(Finding::new(
+                FindingKind::ThreadSafety,
+                f.test.clone(),
+                format!(
+                    "passes alone, fails when {PARALLEL_THREADS} threads run it at once (pytest-run-parallel --parallel-threads={PARALLEL_THREADS}): {:?}: {}",
+                    f.kind, f.message
+                ),
+            ));
+        }
+    }
+    if detectors.tsan || detectors.ubsan {
+        let files = sanitizer_logs(&sanitizer_prefix(&results));
+        let mut reports = sanitizer::from_events(&evs);
+        reports.extend(sanitizer::leftovers(
+            &evs,
+            &files,
+            events::unfinished_test(&evs).as_deref(),
+        ));
+        out.extend(sanitizer::findings(&reports, sanitizer_needles).0);
+    }
+    let ran = events::count(&evs);
+    let note = format!(
+        "race hunting: {} test(s) run by {PARALLEL_THREADS} threads at once ({} passed, {} failed)",
+        ran.passed + ran.failed + ran.skipped,
+        ran.passed,
+        ran.failed
+    );
+    (out, note)
+}
+
+/// The `log_path` prefix of the sanitizers for the run whose events go to `results`: the
+/// runtime writes `<prefix>.<pid>`.
+fn sanitizer_prefix(results: &Utf8Path) -> Utf8PathBuf {
+    let name = results.file_stem().unwrap_or("run");
+    results.parent().unwrap_or(Utf8Path::new(".")).join("sanitizer").join(name)
+}
+
+/// Every `<prefix>.<pid>` file and its text.
+fn sanitizer_logs(prefix: &Utf8Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let (Some(dir), Some(name)) = (prefix.parent(), prefix.file_name()) else { return out };
+    for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+        let Ok(path) = Utf8PathBuf::from_path_buf(entry.path()) else { continue };
+        if path.file_name().is_some_and(|f| f.starts_with(&format!("{name}.")))
+            && let Ok(text) = fs::read(&path)
+        {
+            out.insert(path.into_string(), String::from_utf8_lossy(&text).into_owned());
+        }
+    }
+    out
+}
+
+/// The environment of the set-up steps (venv, pip, the extension's build, the inspection) on
+/// sanitizer cells: reports go to `<suite>/sanitizer/setup.<pid>` and do not fail a step (the
+/// tool runs pip there, not the suite; TSan would exit 66 on CPython's own races unless its
+/// suppressions apply), and pip does not byte-compile what it installs (under TSan that is
+/// most of its time; modules are compiled when imported).
+fn setup_sanitizer_env(
+    env: &CellEnv<'_>,
+    detectors: &Detectors,
+    dir: &Utf8Path,
+) -> Vec<(String, String)> {
+    if !(detectors.tsan || detectors.ubsan) {
+        return Vec::new();
+    }
+    let prefix = dir.join("sanitizer/setup");
+    let _ = fs::create_dir_all(dir.join("sanitizer"));
+    let mut out = vec![("PIP_NO_COMPILE".to_owned(), "1".to_owned())];
+    if detectors.tsan {
+        out.push((
+            "TSAN_OPTIONS".to_owned(),
+            format!(
+                "suppressions={}:log_path={prefix}:exitcode=0",
+                env.cpython_source.join(tsan_suppressions(detectors))
+            ),
+        ));
+    }
+    if detectors.ubsan {
+        out.push(("UBSAN_OPTIONS".to_owned(), format!("halt_on_error=0:log_path={prefix}")));
+    }
+    out
+}
+
+/// The cell's own ThreadSanitizer suppressions, relative to its source tree.
+fn tsan_suppressions(detectors: &Detectors) -> &'static str {
+    if detectors.free_threaded {
+        "Tools/tsan/suppressions_free_threading.txt"
+    } else {
+        "Tools/tsan/suppressions.txt"
+    }
+}
+
+/// The sanitizer options of one run: the variant's, plus where reports go (`log_path`, out
+/// of reach of pytest's capture), the cell's own suppressions (ThreadSanitizer), and an exit
+/// status that is the tests', not the sanitizer's.
+fn sanitizer_env(
+    env: &CellEnv<'_>,
+    detectors: &Detectors,
+    results: &Utf8Path,
+) -> Vec<(String, String)> {
+    let prefix = sanitizer_prefix(results);
+    let mut out = Vec::new();
+    let with = |var: &str, extra: String| {
+        let base = detectors.env.get(var).map(String::as_str).unwrap_or("");
+        let joined = if base.is_empty() { extra } else { format!("{base}:{extra}") };
+        (var.to_owned(), joined)
+    };
+    if detectors.tsan {
+        let suppressions = tsan_suppressions(detectors);
+        // exitcode=0: a race is a finding only where it touches the extension; TSan's own
+        // exit status (66) would fail every run on CPython's unsuppressed reports.
+        out.push(with(
+            "TSAN_OPTIONS",
+            format!(
+                "suppressions={}:log_path={prefix}:exitcode=0",
+                env.cpython_source.join(suppressions)
+            ),
+        ));
+    }
+    if detectors.ubsan {
+        out.push(with("UBSAN_OPTIONS", format!("log_path={prefix}")));
+    }
+    out
 }
 
 /// Leak hunting repeats tests, and a later test may depend on what an earlier one left
@@ -737,7 +1015,9 @@ fn test_command(
                 argv.push(word.replace("{src}", prepared.src.as_str()));
             }
         }
-        return finish_command(argv, &prepared.run_tree, detectors);
+        let mut cmd = finish_command(argv, &prepared.run_tree, detectors);
+        cmd.envs(sanitizer_env(env, detectors, results));
+        return cmd;
     }
     argv.push(py.into_string());
     argv.extend(
@@ -751,6 +1031,15 @@ fn test_command(
         suite.timeout_seconds * if detectors.valgrind { 20 } else { 1 }
     ));
     argv.push("--dm-mark-stderr".to_owned());
+    if detectors.free_threaded
+        && !suite.pytest_args.iter().any(|a| a.starts_with("--parallel-threads"))
+    {
+        // Installed for race hunting; the plain run goes without it.
+        argv.extend(["-p".to_owned(), "no:run-parallel".to_owned()]);
+    }
+    if detectors.tsan || detectors.ubsan {
+        argv.push(format!("--dm-sanitizer-log={}", sanitizer_prefix(results)));
+    }
     if detectors.leaks {
         argv.push("--dm-leaks".to_owned());
         if !detectors.leak_signals.is_empty() {
@@ -773,7 +1062,9 @@ fn test_command(
         }
         None => argv.extend(prepared.test_paths.iter().cloned()),
     }
-    finish_command(argv, &prepared.run_tree, detectors)
+    let mut cmd = finish_command(argv, &prepared.run_tree, detectors);
+    cmd.envs(sanitizer_env(env, detectors, results));
+    cmd
 }
 
 /// The command for `argv`, run in `run_tree` with the plugin importable and the cell's env.

@@ -331,7 +331,7 @@ mod tests {
         check(
             "[[suite]]\nname = \"m\"\npath = \"x\"\n[[expected]]\nsuite = \"m\"\ntest = \"t\"\nkind = \"leak\"\nreason = \"r\"\n",
             expect![[r#"
-                error: matrix/extensions.toml:7:8: unknown variant `leak`, expected one of `ref-leak`, `invalid-memory`, `memory-leak`, `fatal-error`, `sanitizer`, `crash`, `hang`, `test-failure`, `collection-error`, `setup`, `expected-missing`, `order-dependent`
+                error: matrix/extensions.toml:7:8: unknown variant `leak`, expected one of `ref-leak`, `invalid-memory`, `memory-leak`, `fatal-error`, `sanitizer`, `data-race`, `undefined-behavior`, `gil-enabled`, `thread-safety`, `crash`, `hang`, `test-failure`, `collection-error`, `setup`, `expected-missing`, `order-dependent`
                      7 | kind = "leak"
                        |        ^"#]],
         );

@@ -103,6 +103,9 @@ pub struct Variant {
     pub cflags: Vec<String>,
     /// Macros passed as `EXTRA_CFLAGS` to `make`.
     pub extra_cflags: Vec<String>,
+    /// Other `NAME=value` make variables, for `make` and `make install` (e.g. how much of the
+    /// standard library `make install` byte-compiles).
+    pub make_vars: Vec<String>,
     /// Environment for every run of the built interpreter.
     pub runtime_env: BTreeMap<String, String>,
     /// First version the variant is valid for.
@@ -158,7 +161,18 @@ pub struct Promise {
     pub gil_enabled: Option<bool>,
     /// The name of the memory allocator in use (`pymalloc`, `malloc_debug`, …).
     pub allocator: Option<String>,
+    /// The sanitizer runtimes in the running interpreter (`address`, `thread`, `undefined`),
+    /// each proven twice: its runtime's symbols resolve in the process and sysconfig's
+    /// `PY_CFLAGS` has its `-fsanitize=`; an empty list promises none.
+    pub sanitizers: Option<Vec<String>>,
 }
+
+/// The sanitizers a promise may name, with the configure flag that brings each.
+pub const SANITIZERS: &[(&str, &str)] = &[
+    ("address", "--with-address-sanitizer"),
+    ("thread", "--with-thread-sanitizer"),
+    ("undefined", "--with-undefined-behavior-sanitizer"),
+];
 
 /// Include/exclude rules choosing which cells run.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

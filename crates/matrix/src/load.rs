@@ -143,6 +143,8 @@ struct RawVariant {
     #[serde(default)]
     extra_cflags: Vec<String>,
     #[serde(default)]
+    make_vars: Vec<String>,
+    #[serde(default)]
     runtime_env: BTreeMap<String, String>,
     since: Option<PyVersion>,
     until: Option<PyVersion>,
@@ -164,6 +166,7 @@ struct RawPromise {
     getobjects: Option<bool>,
     gil_enabled: Option<bool>,
     allocator: Option<String>,
+    sanitizers: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -505,6 +508,23 @@ fn load_variants(src: &Source) -> Result<Vec<Variant>, MatrixError> {
                  --prefix per build and the configure cache itself); remove it"
             ));
         }
+        for var in &raw.make_vars {
+            let var_name = var.split_once('=').map(|(n, _)| n);
+            let ok = var_name.is_some_and(|n| {
+                !n.is_empty() && n.bytes().all(|b| b.is_ascii_uppercase() || b == b'_')
+            });
+            if !ok {
+                return fail(format!(
+                    "variant `{name}`: make-vars entry `{var}` is not NAME=value"
+                ));
+            }
+            if let Some(own @ ("EXTRA_CFLAGS" | "DESTDIR" | "prefix")) = var_name {
+                return fail(format!(
+                    "variant `{name}`: make-vars must not set {own}: use extra-cflags \
+                     (EXTRA_CFLAGS) or leave the install location to the tool"
+                ));
+            }
+        }
         if has("--disable-gil") && has("--with-trace-refs") {
             return fail(format!(
                 "variant `{name}`: configure rejects --disable-gil with --with-trace-refs"
@@ -524,6 +544,36 @@ fn load_variants(src: &Source) -> Result<Vec<Variant>, MatrixError> {
                 "variant `{name}`: --with-address-sanitizer turns pymalloc off; promise WITH_PYMALLOC = 0"
             ));
         }
+        if has("--with-undefined-behavior-sanitizer")
+            && raw.since.is_none_or(|s| s < PyVersion { major: 3, minor: 11, patch: None })
+        {
+            return fail(format!(
+                "variant `{name}`: --with-undefined-behavior-sanitizer exists from 3.11 on; add \
+                 since = \"3.11\""
+            ));
+        }
+        let promised = raw.promise.sanitizers.as_deref().unwrap_or_default();
+        if let Some(bad) = promised.iter().find(|s| !crate::SANITIZERS.iter().any(|(n, _)| n == s))
+        {
+            return fail(format!(
+                "variant `{name}`: promise sanitizers has `{bad}`; expected address, thread or \
+                 undefined"
+            ));
+        }
+        for (sanitizer, flag) in crate::SANITIZERS {
+            if has(flag) && !promised.iter().any(|s| s == sanitizer) {
+                return fail(format!(
+                    "variant `{name}`: {flag} must be proven in the interpreter; add \
+                     \"{sanitizer}\" to the promise's sanitizers"
+                ));
+            }
+            if !has(flag) && promised.iter().any(|s| s == sanitizer) {
+                return fail(format!(
+                    "variant `{name}`: the promise has sanitizer \"{sanitizer}\" but configure \
+                     lacks {flag}"
+                ));
+            }
+        }
         if let (Some(since), Some(until)) = (raw.since, raw.until)
             && since >= until
         {
@@ -536,6 +586,7 @@ fn load_variants(src: &Source) -> Result<Vec<Variant>, MatrixError> {
             configure: raw.configure,
             cflags: raw.cflags,
             extra_cflags: raw.extra_cflags,
+            make_vars: raw.make_vars,
             runtime_env: raw.runtime_env,
             since: raw.since,
             until: raw.until,
@@ -549,6 +600,7 @@ fn load_variants(src: &Source) -> Result<Vec<Variant>, MatrixError> {
                 getobjects: p.getobjects,
                 gil_enabled: p.gil_enabled,
                 allocator: p.allocator,
+                sanitizers: p.sanitizers,
             },
         });
     }

@@ -40,6 +40,7 @@ fn default_cells() {
             3.11.2+valgrind
             3.11.2+pymalloc-debug
             3.11.2+asan
+            3.11.2+ubsan
             3.13.5+release
             3.13.5+debug
             3.13.5+ref-debug
@@ -49,6 +50,8 @@ fn default_cells() {
             3.13.5+asan
             3.13.5+freethreaded
             3.13.5+freethreaded-debug
+            3.13.5+tsan
+            3.13.5+ubsan
             3.13.15+release
             3.13.15+debug
             3.13.15+ref-debug
@@ -57,7 +60,9 @@ fn default_cells() {
             3.13.15+pymalloc-debug
             3.13.15+asan
             3.13.15+freethreaded
-            3.13.15+freethreaded-debug"#]],
+            3.13.15+freethreaded-debug
+            3.13.15+tsan
+            3.13.15+ubsan"#]],
     );
 }
 
@@ -102,7 +107,7 @@ fn selection_errors() {
     check_cells(
         sel(&[], &["debugg"]),
         expect![
-            "error: unknown variant `debugg`: the matrix has release, debug, ref-debug, trace-refs, valgrind, pymalloc-debug, asan, freethreaded, freethreaded-debug (see matrix/variants.toml)"
+            "error: unknown variant `debugg`: the matrix has release, debug, ref-debug, trace-refs, valgrind, pymalloc-debug, asan, freethreaded, freethreaded-debug, tsan, ubsan (see matrix/variants.toml)"
         ],
     );
     check_cells(
@@ -125,7 +130,9 @@ fn selection_errors() {
     );
     check_cells(
         Selection { set: Some("nightly".into()), ..Selection::default() },
-        expect!["error: unknown cell set `nightly`: matrix/cells.toml defines ci, corpus"],
+        expect![
+            "error: unknown cell set `nightly`: matrix/cells.toml defines ci, corpus, sanitizers"
+        ],
     );
 }
 
@@ -187,6 +194,24 @@ fn check_load(versions: &str, variants: &str, cells: &str, expect: Expect) {
 fn load_errors_name_file_line_and_column() {
     check_load(VERSIONS, VARIANTS, "", expect!["ok: 1 versions, 1 variants"]);
     check_load(
+        VERSIONS,
+        &VARIANTS.replace("rebuild-extensions", "make-vars = [\"DESTDIR=/x\"]\nrebuild-extensions"),
+        "",
+        expect![[r#"
+            error: matrix/variants.toml:3:8: variant `debug`: make-vars must not set DESTDIR: use extra-cflags (EXTRA_CFLAGS) or leave the install location to the tool
+                 3 | name = "debug"
+                   |        ^"#]],
+    );
+    check_load(
+        VERSIONS,
+        &VARIANTS.replace("--with-pydebug", "--with-thread-sanitizer"),
+        "",
+        expect![[r#"
+            error: matrix/variants.toml:3:8: variant `debug`: --with-thread-sanitizer must be proven in the interpreter; add "thread" to the promise's sanitizers
+                 3 | name = "debug"
+                   |        ^"#]],
+    );
+    check_load(
         "[[version]]\nversion = \"3.13.5\nurl = 1\n",
         VARIANTS,
         "",
@@ -218,7 +243,7 @@ fn load_errors_name_file_line_and_column() {
         &VARIANTS.replace("purpose", "porpose"),
         "",
         expect![[r#"
-            error: matrix/variants.toml:4:1: unknown field `porpose`, expected one of `name`, `purpose`, `configure`, `cflags`, `extra-cflags`, `runtime-env`, `since`, `until`, `rebuild-extensions`, `abi-compatible-since`, `leak-signals`, `promise`
+            error: matrix/variants.toml:4:1: unknown field `porpose`, expected one of `name`, `purpose`, `configure`, `cflags`, `extra-cflags`, `make-vars`, `runtime-env`, `since`, `until`, `rebuild-extensions`, `abi-compatible-since`, `leak-signals`, `promise`
                  4 | porpose = "p"
                    | ^"#]],
     );

@@ -11,6 +11,9 @@
 //!   when it has `getobjects = true`; a check that could not run counts as failed;
 //! - an allocator the interpreter could not report (no `_testinternalcapi`/`_testcapi`) when
 //!   one is promised: a promise that cannot be checked is not kept;
+//! - a promised sanitizer whose runtime's symbol does not resolve in the process or whose
+//!   `-fsanitize=` is missing from `PY_CFLAGS` (and one that is there but not promised, where
+//!   the promise lists sanitizers);
 //! - a required module (`ssl`, `zlib`, `ctypes`) that fails to import.
 
 use std::fmt;
@@ -74,6 +77,7 @@ pub fn compare(promise: &Promise, facts: &Facts) -> Vec<Mismatch> {
         ));
     }
     allocator(&mut out, promise, facts);
+    sanitizers(&mut out, promise, facts);
     for failed in facts.failed_imports.iter().filter(|f| f.required) {
         out.push(Mismatch::new(
             format!("import {}", failed.module),
@@ -187,6 +191,45 @@ fn allocator(out: &mut Vec<Mismatch>, promise: &Promise, facts: &Facts) {
         ),
     };
     out.push(Mismatch::new("allocator", format!("{promised:?}"), actual));
+}
+
+/// Each known sanitizer against the promised list: a promised one must have its runtime in
+/// the process and its flag in `PY_CFLAGS`; one not promised must have neither.
+fn sanitizers(out: &mut Vec<Mismatch>, promise: &Promise, facts: &Facts) {
+    let Some(promised) = &promise.sanitizers else { return };
+    for (name, _) in matrix::SANITIZERS {
+        let wanted = promised.iter().any(|s| s == name);
+        let what = format!("sanitizer {name}");
+        let Some(check) = facts.sanitizers.get(*name) else {
+            if wanted {
+                out.push(Mismatch::new(
+                    what,
+                    "in the interpreter",
+                    "not probed (add it to probe.py)",
+                ));
+            }
+            continue;
+        };
+        let runtime = match (check.runtime, &check.error) {
+            (Some(true), _) => format!("{} resolves", check.symbol),
+            (Some(false), _) => format!("{} does not resolve", check.symbol),
+            (None, error) => not_run(error.as_deref()),
+        };
+        let flag = if check.cflag { "PY_CFLAGS has it" } else { "PY_CFLAGS lacks it" };
+        let actual = format!("{runtime}; {flag}");
+        if wanted && !check.present() {
+            out.push(Mismatch::new(
+                what,
+                format!(
+                    "in the interpreter: {} resolves, -fsanitize={name} in PY_CFLAGS",
+                    check.symbol
+                ),
+                actual,
+            ));
+        } else if !wanted && (check.runtime == Some(true) || check.cflag) {
+            out.push(Mismatch::new(what, "absent", actual));
+        }
+    }
 }
 
 fn presence(out: &mut Vec<Mismatch>, what: &str, promised: bool, actual: bool) {

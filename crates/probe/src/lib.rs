@@ -67,6 +67,32 @@ pub struct Facts {
     pub refcount_check: Option<RefcountCheck>,
     /// The `sys.getobjects` check; `None` when `sys.getobjects` does not exist.
     pub getobjects_check: Option<GetobjectsCheck>,
+    /// Each known sanitizer (`address`, `thread`, `undefined`): whether its runtime and its
+    /// flag are in the interpreter. Empty in facts stored before the probe read them.
+    #[serde(default)]
+    pub sanitizers: BTreeMap<String, SanitizerCheck>,
+}
+
+/// Whether one sanitizer is in the interpreter, read twice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SanitizerCheck {
+    /// A symbol only the sanitizer's runtime defines (`__tsan_init`).
+    pub symbol: String,
+    /// Whether the symbol resolves in the running interpreter (`ctypes.CDLL(None)`); `None`
+    /// if ctypes could not tell.
+    pub runtime: Option<bool>,
+    /// Whether sysconfig's `PY_CFLAGS` has the sanitizer's `-fsanitize=` flag.
+    pub cflag: bool,
+    /// Why the runtime could not be looked up.
+    pub error: Option<String>,
+}
+
+impl SanitizerCheck {
+    /// Present: the runtime resolves and the flag is there.
+    pub fn present(&self) -> bool {
+        self.runtime == Some(true) && self.cflag
+    }
 }
 
 /// One build macro as `sysconfig` and `pyconfig.h` report it; `None` is "not there".

@@ -163,6 +163,39 @@ def getobjects_check():
         return {"found": None, "error": describe(exc)}
 
 
+# (sanitizer, a symbol only its runtime defines, the compiler flag): a sanitizer is in this
+# interpreter when its runtime's symbol resolves in the running process (ctypes.CDLL(None) is
+# dlopen(NULL): the executable and every library loaded with it) and PY_CFLAGS has its flag.
+SANITIZERS = [
+    ("address", "__asan_init", "-fsanitize=address"),
+    ("thread", "__tsan_init", "-fsanitize=thread"),
+    ("undefined", "__ubsan_handle_add_overflow", "-fsanitize=undefined"),
+]
+
+
+def sanitizers():
+    """Each known sanitizer: is its runtime resolvable here, is its flag in PY_CFLAGS?"""
+    cflags = (sysconfig.get_config_var("PY_CFLAGS") or "").split()
+    try:
+        import ctypes
+
+        process = ctypes.CDLL(None)
+        error = None
+    except BaseException as exc:
+        process, error = None, "ctypes unavailable: " + describe(exc)
+    out = {}
+    for name, symbol, flag in SANITIZERS:
+        runtime = None
+        if process is not None:
+            try:
+                getattr(process, symbol)
+                runtime = True
+            except AttributeError:
+                runtime = False
+        out[name] = {"symbol": symbol, "runtime": runtime, "cflag": flag in cflags, "error": error}
+    return out
+
+
 def main():
     config_vars, header_path, header_error = read_config_vars()
     has_gettotalrefcount = hasattr(sys, "gettotalrefcount")
@@ -186,6 +219,7 @@ def main():
         "failed_imports": import_failures(),
         "refcount_check": refcount_check() if has_gettotalrefcount else None,
         "getobjects_check": getobjects_check() if has_getobjects else None,
+        "sanitizers": sanitizers(),
     }
     data = (json.dumps(facts, sort_keys=True) + "\n").encode("utf-8")
     while data:

@@ -286,6 +286,28 @@ fn host_python_is_a_release_build() {
 }
 
 #[test]
+fn a_plain_build_breaks_every_sanitizer_promise() {
+    let facts = match probe(host_python(), &BTreeMap::new()) {
+        Ok(f) => f,
+        Err(e) => panic!("probing the machine's python3 must work: {e}"),
+    };
+    let mut out = String::new();
+    for variant in ["tsan", "ubsan", "asan"] {
+        let sanitizer: Vec<String> = compare(&promise(variant), &facts)
+            .into_iter()
+            .filter(|m| m.what.starts_with("sanitizer "))
+            .map(|m| m.to_string())
+            .collect();
+        out.push_str(&format!("{variant}: {}\n", sanitizer.join("; ")));
+    }
+    expect![[r#"
+        tsan: sanitizer thread: promised in the interpreter: __tsan_init resolves, -fsanitize=thread in PY_CFLAGS, got __tsan_init does not resolve; PY_CFLAGS lacks it
+        ubsan: sanitizer undefined: promised in the interpreter: __ubsan_handle_add_overflow resolves, -fsanitize=undefined in PY_CFLAGS, got __ubsan_handle_add_overflow does not resolve; PY_CFLAGS lacks it
+        asan: sanitizer address: promised in the interpreter: __asan_init resolves, -fsanitize=address in PY_CFLAGS, got __asan_init does not resolve; PY_CFLAGS lacks it
+    "#]].assert_eq(&out);
+}
+
+#[test]
 fn the_callers_environment_reaches_the_interpreter() {
     let env = BTreeMap::from([("PYTHONMALLOC".to_owned(), "malloc".to_owned())]);
     let facts = match probe(host_python(), &env) {

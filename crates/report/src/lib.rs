@@ -66,6 +66,7 @@ pub fn cell_list_text(cells: &[Cell<'_>]) -> String {
         let mut build: Vec<String> = v.configure.clone();
         build.extend(v.cflags.iter().map(|f| format!("CFLAGS={f}")));
         build.extend(v.extra_cflags.iter().map(|f| format!("EXTRA_CFLAGS={f}")));
+        build.extend(v.make_vars.iter().map(|m| format!("make:{m}")));
         build.extend(v.runtime_env.iter().map(|(k, val)| format!("run:{k}={val}")));
         let build = if build.is_empty() { "(defaults)".to_owned() } else { build.join(" ") };
         let rebuild = if v.needs_extension_rebuild(cell.release.version) { "yes" } else { "no" };
@@ -111,6 +112,8 @@ mod tests {
             3.13.5+asan                 no       --with-address-sanitizer run:ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:symbolize=1
             3.13.5+freethreaded         yes      --disable-gil
             3.13.5+freethreaded-debug   yes      --disable-gil --with-pydebug
+            3.13.5+tsan                 yes      --disable-gil --with-thread-sanitizer make:COMPILEALL_OPTS=-j0 -l run:TSAN_OPTIONS=halt_on_error=0:handle_segv=0:second_deadlock_stack=1
+            3.13.5+ubsan                no       --with-undefined-behavior-sanitizer run:UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
             3.13.15+release             no       (defaults)
             3.13.15+debug               no       --with-pydebug
             3.13.15+ref-debug           yes      EXTRA_CFLAGS=-DPy_REF_DEBUG
@@ -120,6 +123,8 @@ mod tests {
             3.13.15+asan                no       --with-address-sanitizer run:ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:symbolize=1
             3.13.15+freethreaded        yes      --disable-gil
             3.13.15+freethreaded-debug  yes      --disable-gil --with-pydebug
+            3.13.15+tsan                yes      --disable-gil --with-thread-sanitizer make:COMPILEALL_OPTS=-j0 -l run:TSAN_OPTIONS=halt_on_error=0:handle_segv=0:second_deadlock_stack=1
+            3.13.15+ubsan               no       --with-undefined-behavior-sanitizer run:UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
         "#]]
         .assert_eq(&cell_list_text(&cells));
         expect![[r#"{"include":[{"cell":"3.13.5+release","version":"3.13.5","variant":"release","rebuild_extensions":false,"key":"k1"},{"cell":"3.13.5+debug","version":"3.13.5","variant":"debug","rebuild_extensions":false,"key":"k2"}]}"#]]

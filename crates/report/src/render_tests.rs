@@ -16,6 +16,7 @@ pub(crate) fn suite(cell: &str, name: &str, findings: Vec<Finding>) -> SuiteResu
         detectors: vec!["leaks".to_owned()],
         log: format!("/w/cells/{cell}/ext/{name}/test.log").into(),
         seconds: 12,
+        gil_enabled: None,
         ran: Default::default(),
     }
 }

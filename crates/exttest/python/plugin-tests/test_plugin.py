@@ -355,3 +355,53 @@ def test_a_release_abi_module_leaves_blocks_alone_to_decide(run_debug, pytester)
     # refs alone grow: no longer decisive, so no leak.
     assert run.of("leak") == [], run.of("leak")
     assert run.ends()["test_lost_reference"]["leak_check"]["leaked"] is False
+
+
+SANITIZER_WRITER = """
+import os
+
+PREFIX = os.environ["FAKE_SANITIZER_LOG"]
+
+
+def write(text):
+    # What a sanitizer runtime does with log_path=PREFIX: append to PREFIX.<pid>.
+    with open("%s.%d" % (PREFIX, os.getpid()), "a") as fp:
+        fp.write(text)
+
+
+def test_quiet():
+    pass
+
+
+def test_reports():
+    write("WARNING: ThreadSanitizer: data race (pid=1)\\n  Write of size 8\\n")
+
+
+def test_after():
+    pass
+"""
+
+
+def test_sanitizer_log_files_are_read_per_test(run_plugin, pytester, monkeypatch):
+    prefix = pytester.path / "sanitizer" / "run"
+    prefix.parent.mkdir()
+    monkeypatch.setenv("FAKE_SANITIZER_LOG", str(prefix))
+    pytester.makepyfile(test_writer=SANITIZER_WRITER)
+    run = run_plugin("--dm-sanitizer-log=%s" % prefix)
+    assert run.result.ret == 0, run.stdout
+    reports = run.of("sanitizer")
+    assert [e["test"] for e in reports] == ["test_writer.py::test_reports"], reports
+    report = reports[0]
+    assert report["report"].startswith("WARNING: ThreadSanitizer: data race")
+    assert report["start"] == 0 and report["end"] == len(report["report"].encode())
+    assert report["file"].startswith(str(prefix) + ".")
+
+
+def test_no_gil_events_on_an_interpreter_with_the_gil(run_plugin, pytester):
+    import sysconfig
+
+    pytester.makepyfile(test_ok="def test_ok():\n    pass\n")
+    run = run_plugin()
+    if sysconfig.get_config_var("Py_GIL_DISABLED"):
+        pytest.skip("this half is for interpreters with the GIL")
+    assert run.of("gil") == []
