@@ -390,7 +390,7 @@ fn expected_findings_are_strict(run: &Run) {
         refbugs.as_str(),
     ]);
     assert!(!ok, "a stale expected finding fails the run:\n{text}");
-    assert!(text.contains("ExpectedMissing in test_no_leak_new_ref"), "{text}");
+    assert!(text.contains("expected-missing in test_no_leak_new_ref"), "{text}");
     assert!(text.contains("a leak that was fixed"), "{text}");
 }
 
@@ -758,7 +758,7 @@ fn sanitizer_cells(run: &Run) {
     let (ok, text) = run.run(&["report"]);
     assert!(ok, "{text}");
     let html = fs::read_to_string(run.work.join("report/report.html")).expect("report.html");
-    for kind in ["DataRace", "ThreadSafety", "UndefinedBehavior", "GilEnabled"] {
+    for kind in ["data-race", "thread-safety", "undefined-behavior", "gil-enabled"] {
         assert!(html.contains(kind), "report.html shows {kind}");
     }
     eprintln!(

@@ -54,7 +54,7 @@ fn the_grid_shows_in_a_browser() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
     assert!(
-        stdout.contains("::error file=tests/test_refbugs.py,title=3.13.5+debug RefLeak::"),
+        stdout.contains("::error file=tests/test_refbugs.py,title=3.13.5+debug ref-leak::"),
         "{stdout}"
     );
     assert!(stdout.contains("merged 1 report.json file(s)"), "{stdout}");

@@ -300,7 +300,7 @@ fn the_matrix_workflow_as_github_runs_it() {
     assert_eq!(cell.result, "success", "{:#?}", cell.steps);
     assert!(cell.step_output("Build").contains("cached build"), "{}", cell.step_output("Build"));
     let ext = cell.step_output("Test the extension");
-    assert!(ext.contains("refbugs") && ext.contains("expected RefLeak"), "{ext}");
+    assert!(ext.contains("refbugs") && ext.contains("expected ref-leak"), "{ext}");
     let conclusion = run.job("conclusion");
     assert_eq!(conclusion.result, "success", "{:#?}", conclusion.steps);
     assert!(run.artifacts().join("debug-matrix-cell-3.13.5-debug/report/report.json").is_file());

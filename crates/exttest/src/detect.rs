@@ -32,6 +32,32 @@ pub struct Detectors {
     pub extension_cflags: Vec<String>,
 }
 
+impl Detectors {
+    /// The detectors that are on, as the words the report and the console show
+    /// (`leaks`, `valgrind`, `tsan`, `free-threaded` (the GIL watched, race hunting), …);
+    /// empty: the tests only.
+    pub fn names(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (on, name) in [
+            (self.leaks, "leaks"),
+            (self.leak_types, "leak-types"),
+            (self.valgrind, "valgrind"),
+            (self.asan, "asan"),
+            (self.tsan, "tsan"),
+            (self.ubsan, "ubsan"),
+            (self.free_threaded, "free-threaded"),
+        ] {
+            if on {
+                out.push(name.to_owned());
+            }
+        }
+        if let Some(m) = self.env.get("PYTHONMALLOC") {
+            out.push(format!("PYTHONMALLOC={m}"));
+        }
+        out
+    }
+}
+
 /// The detectors of `variant`; `malloc` (the `--malloc` axis) sets `PYTHONMALLOC` for the run.
 pub fn detectors(variant: &Variant, malloc: Option<&str>) -> Detectors {
     let configure = |arg: &str| variant.configure.iter().any(|a| a == arg);
@@ -76,31 +102,25 @@ mod tests {
         for v in &m.variants {
             let d = detectors(v, None);
             out.push_str(&format!(
-                "{:18} leaks={} types={} valgrind={} asan={} tsan={} ubsan={} ft={} cflags={:?} env={:?}\n",
+                "{:18} [{}] cflags={:?} env={:?}\n",
                 v.name,
-                d.leaks,
-                d.leak_types,
-                d.valgrind,
-                d.asan,
-                d.tsan,
-                d.ubsan,
-                d.free_threaded,
+                d.names().join(", "),
                 d.extension_cflags,
                 d.env
             ));
         }
         expect![[r#"
-            release            leaks=false types=false valgrind=false asan=false tsan=false ubsan=false ft=false cflags=[] env={"PYTHONFAULTHANDLER": "1"}
-            debug              leaks=true types=false valgrind=false asan=false tsan=false ubsan=false ft=false cflags=[] env={"PYTHONFAULTHANDLER": "1"}
-            ref-debug          leaks=true types=false valgrind=false asan=false tsan=false ubsan=false ft=false cflags=["-DPy_REF_DEBUG"] env={"PYTHONFAULTHANDLER": "1"}
-            trace-refs         leaks=true types=true valgrind=false asan=false tsan=false ubsan=false ft=false cflags=[] env={"PYTHONFAULTHANDLER": "1"}
-            valgrind           leaks=false types=false valgrind=true asan=false tsan=false ubsan=false ft=false cflags=[] env={"PYTHONFAULTHANDLER": "1", "PYTHONMALLOC": "malloc"}
-            pymalloc-debug     leaks=false types=false valgrind=false asan=false tsan=false ubsan=false ft=false cflags=[] env={"PYTHONFAULTHANDLER": "1", "PYTHONMALLOC": "pymalloc_debug"}
-            asan               leaks=false types=false valgrind=false asan=true tsan=false ubsan=false ft=false cflags=[] env={"ASAN_OPTIONS": "detect_leaks=0:abort_on_error=1:symbolize=1", "PYTHONFAULTHANDLER": "1"}
-            freethreaded       leaks=false types=false valgrind=false asan=false tsan=false ubsan=false ft=true cflags=[] env={"PYTHONFAULTHANDLER": "1"}
-            freethreaded-debug leaks=true types=false valgrind=false asan=false tsan=false ubsan=false ft=true cflags=[] env={"PYTHONFAULTHANDLER": "1"}
-            tsan               leaks=false types=false valgrind=false asan=false tsan=true ubsan=false ft=true cflags=[] env={"PYTHONFAULTHANDLER": "1", "TSAN_OPTIONS": "halt_on_error=0:handle_segv=0:second_deadlock_stack=1"}
-            ubsan              leaks=false types=false valgrind=false asan=false tsan=false ubsan=true ft=false cflags=[] env={"PYTHONFAULTHANDLER": "1", "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1"}
+            release            [] cflags=[] env={"PYTHONFAULTHANDLER": "1"}
+            debug              [leaks] cflags=[] env={"PYTHONFAULTHANDLER": "1"}
+            ref-debug          [leaks] cflags=["-DPy_REF_DEBUG"] env={"PYTHONFAULTHANDLER": "1"}
+            trace-refs         [leaks, leak-types] cflags=[] env={"PYTHONFAULTHANDLER": "1"}
+            valgrind           [valgrind, PYTHONMALLOC=malloc] cflags=[] env={"PYTHONFAULTHANDLER": "1", "PYTHONMALLOC": "malloc"}
+            pymalloc-debug     [PYTHONMALLOC=pymalloc_debug] cflags=[] env={"PYTHONFAULTHANDLER": "1", "PYTHONMALLOC": "pymalloc_debug"}
+            asan               [asan] cflags=[] env={"ASAN_OPTIONS": "detect_leaks=0:abort_on_error=1:symbolize=1", "PYTHONFAULTHANDLER": "1"}
+            freethreaded       [free-threaded] cflags=[] env={"PYTHONFAULTHANDLER": "1"}
+            freethreaded-debug [leaks, free-threaded] cflags=[] env={"PYTHONFAULTHANDLER": "1"}
+            tsan               [tsan, free-threaded] cflags=[] env={"PYTHONFAULTHANDLER": "1", "TSAN_OPTIONS": "halt_on_error=0:handle_segv=0:second_deadlock_stack=1"}
+            ubsan              [ubsan] cflags=[] env={"PYTHONFAULTHANDLER": "1", "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1"}
         "#]].assert_eq(&out);
         Ok(())
     }

@@ -86,9 +86,58 @@ pub enum FindingKind {
 }
 
 impl FindingKind {
+    /// Every kind, in the order of the enum.
+    pub const ALL: [FindingKind; 16] = [
+        FindingKind::RefLeak,
+        FindingKind::InvalidMemory,
+        FindingKind::MemoryLeak,
+        FindingKind::FatalError,
+        FindingKind::Sanitizer,
+        FindingKind::DataRace,
+        FindingKind::UndefinedBehavior,
+        FindingKind::GilEnabled,
+        FindingKind::ThreadSafety,
+        FindingKind::Crash,
+        FindingKind::Hang,
+        FindingKind::TestFailure,
+        FindingKind::CollectionError,
+        FindingKind::Setup,
+        FindingKind::ExpectedMissing,
+        FindingKind::OrderDependent,
+    ];
+
+    /// The kind's name as report.json and `[[expected]]` entries spell it (`ref-leak`); every
+    /// rendering shows this name.
+    pub fn name(self) -> &'static str {
+        match self {
+            FindingKind::RefLeak => "ref-leak",
+            FindingKind::InvalidMemory => "invalid-memory",
+            FindingKind::MemoryLeak => "memory-leak",
+            FindingKind::FatalError => "fatal-error",
+            FindingKind::Sanitizer => "sanitizer",
+            FindingKind::DataRace => "data-race",
+            FindingKind::UndefinedBehavior => "undefined-behavior",
+            FindingKind::GilEnabled => "gil-enabled",
+            FindingKind::ThreadSafety => "thread-safety",
+            FindingKind::Crash => "crash",
+            FindingKind::Hang => "hang",
+            FindingKind::TestFailure => "test-failure",
+            FindingKind::CollectionError => "collection-error",
+            FindingKind::Setup => "setup",
+            FindingKind::ExpectedMissing => "expected-missing",
+            FindingKind::OrderDependent => "order-dependent",
+        }
+    }
+
     /// Whether this kind is only a note: shown, recorded, but not a problem of the cell.
     pub fn is_note(self) -> bool {
         matches!(self, FindingKind::OrderDependent)
+    }
+}
+
+impl std::fmt::Display for FindingKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -115,5 +164,19 @@ impl Finding {
     /// A finding.
     pub fn new(kind: FindingKind, test: Option<String>, message: String) -> Finding {
         Finding { kind, test, message, repro: String::new(), expected: None }
+    }
+}
+
+#[cfg(test)]
+mod kind_tests {
+    use super::FindingKind;
+
+    #[test]
+    fn a_kind_is_shown_as_report_json_spells_it() -> serde_json::Result<()> {
+        for kind in FindingKind::ALL {
+            assert_eq!(serde_json::to_value(kind)?, kind.name(), "{kind:?}");
+            assert_eq!(serde_json::from_value::<FindingKind>(kind.name().into())?, kind);
+        }
+        Ok(())
     }
 }

@@ -56,7 +56,7 @@ pub struct SuiteResult {
     pub findings: Vec<Finding>,
     /// The compiled modules that were imported, with their files.
     pub modules: BTreeMap<String, String>,
-    /// Which detectors ran: `leaks`, `leak-types`, `valgrind`, `asan`, `PYTHONMALLOC=…`.
+    /// Which detectors ran ([`Detectors::names`]).
     pub detectors: Vec<String>,
     /// The test run's log.
     pub log: Utf8PathBuf,
@@ -133,7 +133,7 @@ pub fn run_suite(env: &CellEnv<'_>, suite: &Suite, detectors: &Detectors) -> Sui
         counts: Counts::default(),
         findings: Vec::new(),
         modules: BTreeMap::new(),
-        detectors: describe(detectors),
+        detectors: detectors.names(),
         log: dir.join("test.log"),
         seconds: 0,
         gil_enabled: None,
@@ -155,26 +155,6 @@ pub fn run_suite(env: &CellEnv<'_>, suite: &Suite, detectors: &Detectors) -> Sui
     }
     result.seconds = started.elapsed().as_secs();
     result
-}
-
-fn describe(d: &Detectors) -> Vec<String> {
-    let mut out = Vec::new();
-    for (on, name) in [
-        (d.leaks, "leaks"),
-        (d.leak_types, "leak-types"),
-        (d.valgrind, "valgrind"),
-        (d.asan, "asan"),
-        (d.tsan, "tsan"),
-        (d.ubsan, "ubsan"),
-    ] {
-        if on {
-            out.push(name.to_owned());
-        }
-    }
-    if let Some(m) = d.env.get("PYTHONMALLOC") {
-        out.push(format!("PYTHONMALLOC={m}"));
-    }
-    out
 }
 
 /// Runs one set-up command; a failure is an error naming the log.
@@ -778,7 +758,7 @@ fn hunt_races(
                 FindingKind::ThreadSafety,
                 f.test.clone(),
                 format!(
-                    "passes alone, fails when {PARALLEL_THREADS} threads run it at once (pytest-run-parallel --parallel-threads={PARALLEL_THREADS}): {:?}: {}",
+                    "passes alone, fails when {PARALLEL_THREADS} threads run it at once (pytest-run-parallel --parallel-threads={PARALLEL_THREADS}): {}: {}",
                     f.kind, f.message
                 ),
             ));

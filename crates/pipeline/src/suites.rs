@@ -183,7 +183,7 @@ pub fn run(
             if session.cancelled() {
                 break;
             }
-            eprintln!("{name}: {} [{}] …", suite.name, describe(&detectors));
+            eprintln!("{name}: {} [{}] …", suite.name, detectors_text(&detectors));
             let mut result = exttest::run_suite(&env, suite, &detectors);
             let expected = plan.extensions.expected_for(
                 &suite.name,
@@ -236,19 +236,10 @@ pub(crate) fn bench_leaks(
     Ok(bench.render())
 }
 
-fn describe(d: &exttest::Detectors) -> String {
-    let mut parts = Vec::new();
-    for (on, name) in [
-        (d.leaks, "leaks"),
-        (d.leak_types, "leak types"),
-        (d.valgrind, "valgrind"),
-        (d.asan, "asan"),
-    ] {
-        if on {
-            parts.push(name);
-        }
-    }
-    if parts.is_empty() { "tests only".to_owned() } else { parts.join(", ") }
+/// The detectors of a run for the console: their names, or "tests only".
+fn detectors_text(d: &exttest::Detectors) -> String {
+    let names = d.names();
+    if names.is_empty() { "tests only".to_owned() } else { names.join(", ") }
 }
 
 fn print_result(r: &SuiteResult) {
@@ -277,9 +268,9 @@ fn print_result(r: &SuiteResult) {
         let mut lines = f.message.lines();
         let first = lines.next().unwrap_or("");
         match &f.expected {
-            Some(reason) => println!("    expected {:?} in {test}: {first} [{reason}]", f.kind),
-            None if f.kind.is_note() => println!("    note: {:?} in {test}: {first}", f.kind),
-            None => println!("    {:?} in {test}: {first}", f.kind),
+            Some(reason) => println!("    expected {} in {test}: {first} [{reason}]", f.kind),
+            None if f.kind.is_note() => println!("    note: {} in {test}: {first}", f.kind),
+            None => println!("    {} in {test}: {first}", f.kind),
         }
         // The whole message of a new finding: pytest's text, a traceback, a valgrind stack.
         if f.expected.is_none() && !f.kind.is_note() {

@@ -70,7 +70,7 @@ pub fn markdown(doc: &Document) -> String {
         for s in &c.suites {
             for f in s.findings.iter().filter(|f| f.expected.is_some()) {
                 lines.push(format!(
-                    "- expected {:?} in {} `{}` ({})",
+                    "- expected {} in {} `{}` ({})",
                     f.kind,
                     s.suite,
                     f.test.as_deref().unwrap_or("-"),
@@ -79,7 +79,7 @@ pub fn markdown(doc: &Document) -> String {
             }
             for f in s.findings.iter().filter(|f| f.expected.is_none() && f.kind.is_note()) {
                 lines.push(format!(
-                    "- note {:?} in {} `{}`: {}",
+                    "- note {} in {} `{}`: {}",
                     f.kind,
                     s.suite,
                     f.test.as_deref().unwrap_or("-"),
@@ -101,7 +101,7 @@ fn problems(c: &CellResults) -> Vec<String> {
     for s in &c.suites {
         for f in s.unexpected() {
             let mut line = format!(
-                "**{:?}** in {} `{}`: {} — repro `{}`",
+                "**{}** in {} `{}`: {} — repro `{}`",
                 f.kind,
                 s.suite,
                 f.test.as_deref().unwrap_or("-"),
@@ -186,7 +186,7 @@ pub fn junit(doc: &Document) -> anyhow::Result<String> {
             }
             for f in s.unexpected() {
                 let name = format!("{}::{}", s.suite, f.test.as_deref().unwrap_or("-"));
-                let kind = format!("{:?}", f.kind);
+                let kind = f.kind.to_string();
                 let text = format!("{kind}: {}\nrepro: {}\n", f.message, f.repro);
                 cases.push(TestCase::new(name, failure(&format!("{kind}: {}", f.message), &text)));
             }
@@ -218,7 +218,7 @@ pub fn annotations(doc: &Document) -> String {
         for s in &c.suites {
             for f in s.unexpected() {
                 let file = f.test.as_deref().and_then(|t| t.split("::").next()).unwrap_or("");
-                let title = format!("{} {:?}", c.cell, f.kind);
+                let title = format!("{} {}", c.cell, f.kind);
                 let message = format!(
                     "{}: {}\nrepro: {}",
                     f.test.as_deref().unwrap_or("-"),
@@ -385,7 +385,7 @@ fn page(doc: &Document) -> Page {
                         .findings
                         .iter()
                         .map(|f| FindingView {
-                            kind: format!("{:?}", f.kind),
+                            kind: f.kind.to_string(),
                             test: f.test.clone().unwrap_or_else(|| "-".to_owned()),
                             expected: f.expected.clone(),
                             message: f.message.clone(),

@@ -165,15 +165,15 @@ fn markdown() {
 
         ## 3.11.2+debug
 
-        - expected RefLeak in refbugs `tests/test_refbugs.py::test_leak_new_ref` (the example leaks on purpose)
+        - expected ref-leak in refbugs `tests/test_refbugs.py::test_leak_new_ref` (the example leaks on purpose)
 
         ## 3.13.5+debug
 
-        - **RefLeak** in refbugs `tests/test_refbugs.py::test_leak_new_ref`: leaks: refs deltas [2, 2, 2], blocks deltas [3, 3, 3] — repro `cargo xtask test 3.13.5+debug --suite refbugs -k test_leak_new_ref`
+        - **ref-leak** in refbugs `tests/test_refbugs.py::test_leak_new_ref`: leaks: refs deltas [2, 2, 2], blocks deltas [3, 3, 3] — repro `cargo xtask test 3.13.5+debug --suite refbugs -k test_leak_new_ref`
 
         ## 3.13.5+valgrind
 
-        - **InvalidMemory** in refbugs `tests/test_refbugs.py::test_use_after_free`: Invalid read of size 1 — repro `cargo xtask test 3.13.5+valgrind --suite refbugs -k test_use_after_free`
+        - **invalid-memory** in refbugs `tests/test_refbugs.py::test_use_after_free`: Invalid read of size 1 — repro `cargo xtask test 3.13.5+valgrind --suite refbugs -k test_use_after_free`
 
           ```
           Invalid read of size 1
@@ -193,8 +193,8 @@ fn markdown() {
 #[test]
 fn annotations() {
     expect![[r#"
-        ::error file=tests/test_refbugs.py,title=3.13.5+debug RefLeak::tests/test_refbugs.py::test_leak_new_ref: leaks: refs deltas [2, 2, 2], blocks deltas [3, 3, 3]%0Arepro: cargo xtask test 3.13.5+debug --suite refbugs -k test_leak_new_ref
-        ::error file=tests/test_refbugs.py,title=3.13.5+valgrind InvalidMemory::tests/test_refbugs.py::test_use_after_free: Invalid read of size 1%0A   at 0x48: use_after_free (_refbugs.c:121)%0Arepro: cargo xtask test 3.13.5+valgrind --suite refbugs -k test_use_after_free
+        ::error file=tests/test_refbugs.py,title=3.13.5+debug ref-leak::tests/test_refbugs.py::test_leak_new_ref: leaks: refs deltas [2, 2, 2], blocks deltas [3, 3, 3]%0Arepro: cargo xtask test 3.13.5+debug --suite refbugs -k test_leak_new_ref
+        ::error file=tests/test_refbugs.py,title=3.13.5+valgrind invalid-memory::tests/test_refbugs.py::test_use_after_free: Invalid read of size 1%0A   at 0x48: use_after_free (_refbugs.c:121)%0Arepro: cargo xtask test 3.13.5+valgrind --suite refbugs -k test_use_after_free
         ::error title=3.13.5+broken build::configure failed: exited with exit status: 77 (log `/w/builds/x/logs/configure.log`; repro `cargo xtask build 3.13.5+broken`)%0Aconfigure: error: C compiler cannot create executables
         ::error title=3.13.5+trace-refs check::promise broken: abiflags: promised "d", got "" (repro `cargo xtask build 3.13.5+trace-refs`)
     "#]].assert_eq(&render::annotations(&document()));

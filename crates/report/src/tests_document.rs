@@ -341,7 +341,7 @@ fn junit_carries_what_xml_cannot_and_cdata_ends() {
         .find(|n| n.has_tag_name("failure") && n.text().is_some_and(|t| t.contains("bell")))
         .expect("the finding's failure");
     expect![[r#"
-        RefLeak: bell  escape red nul  end ]]> and <tag> & "quotes"
+        ref-leak: bell  escape red nul  end ]]> and <tag> & "quotes"
         repro: cargo xtask test 3.13.5+debug --suite refbugs -k test_leak_new_ref
     "#]]
     .assert_eq(failure.text().unwrap_or(""));
