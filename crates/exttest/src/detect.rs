@@ -34,8 +34,8 @@ pub struct Detectors {
 
 impl Detectors {
     /// The detectors that are on, as the words the report and the console show
-    /// (`leaks`, `valgrind`, `tsan`, `free-threaded` (the GIL watched, race hunting), …);
-    /// empty: the tests only.
+    /// (`leaks`, `valgrind`, `tsan`, `PYTHONMALLOC=…`, …); empty: the tests only. On
+    /// free-threaded cells the run adds what it saw (the GIL's state, race hunting).
     pub fn names(&self) -> Vec<String> {
         let mut out = Vec::new();
         for (on, name) in [
@@ -45,7 +45,6 @@ impl Detectors {
             (self.asan, "asan"),
             (self.tsan, "tsan"),
             (self.ubsan, "ubsan"),
-            (self.free_threaded, "free-threaded"),
         ] {
             if on {
                 out.push(name.to_owned());
@@ -102,25 +101,26 @@ mod tests {
         for v in &m.variants {
             let d = detectors(v, None);
             out.push_str(&format!(
-                "{:18} [{}] cflags={:?} env={:?}\n",
+                "{:18} [{}] free-threaded={} cflags={:?} env={:?}\n",
                 v.name,
                 d.names().join(", "),
+                d.free_threaded,
                 d.extension_cflags,
                 d.env
             ));
         }
         expect![[r#"
-            release            [] cflags=[] env={"PYTHONFAULTHANDLER": "1"}
-            debug              [leaks] cflags=[] env={"PYTHONFAULTHANDLER": "1"}
-            ref-debug          [leaks] cflags=["-DPy_REF_DEBUG"] env={"PYTHONFAULTHANDLER": "1"}
-            trace-refs         [leaks, leak-types] cflags=[] env={"PYTHONFAULTHANDLER": "1"}
-            valgrind           [valgrind, PYTHONMALLOC=malloc] cflags=[] env={"PYTHONFAULTHANDLER": "1", "PYTHONMALLOC": "malloc"}
-            pymalloc-debug     [PYTHONMALLOC=pymalloc_debug] cflags=[] env={"PYTHONFAULTHANDLER": "1", "PYTHONMALLOC": "pymalloc_debug"}
-            asan               [asan] cflags=[] env={"ASAN_OPTIONS": "detect_leaks=0:abort_on_error=1:symbolize=1", "PYTHONFAULTHANDLER": "1"}
-            freethreaded       [free-threaded] cflags=[] env={"PYTHONFAULTHANDLER": "1"}
-            freethreaded-debug [leaks, free-threaded] cflags=[] env={"PYTHONFAULTHANDLER": "1"}
-            tsan               [tsan, free-threaded] cflags=[] env={"PYTHONFAULTHANDLER": "1", "TSAN_OPTIONS": "halt_on_error=0:handle_segv=0:second_deadlock_stack=1"}
-            ubsan              [ubsan] cflags=[] env={"PYTHONFAULTHANDLER": "1", "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1"}
+            release            [] free-threaded=false cflags=[] env={"PYTHONFAULTHANDLER": "1"}
+            debug              [leaks] free-threaded=false cflags=[] env={"PYTHONFAULTHANDLER": "1"}
+            ref-debug          [leaks] free-threaded=false cflags=["-DPy_REF_DEBUG"] env={"PYTHONFAULTHANDLER": "1"}
+            trace-refs         [leaks, leak-types] free-threaded=false cflags=[] env={"PYTHONFAULTHANDLER": "1"}
+            valgrind           [valgrind, PYTHONMALLOC=malloc] free-threaded=false cflags=[] env={"PYTHONFAULTHANDLER": "1", "PYTHONMALLOC": "malloc"}
+            pymalloc-debug     [PYTHONMALLOC=pymalloc_debug] free-threaded=false cflags=[] env={"PYTHONFAULTHANDLER": "1", "PYTHONMALLOC": "pymalloc_debug"}
+            asan               [asan] free-threaded=false cflags=[] env={"ASAN_OPTIONS": "detect_leaks=0:abort_on_error=1:symbolize=1", "PYTHONFAULTHANDLER": "1"}
+            freethreaded       [] free-threaded=true cflags=[] env={"PYTHONFAULTHANDLER": "1"}
+            freethreaded-debug [leaks] free-threaded=true cflags=[] env={"PYTHONFAULTHANDLER": "1"}
+            tsan               [tsan] free-threaded=true cflags=[] env={"PYTHONFAULTHANDLER": "1", "TSAN_OPTIONS": "halt_on_error=0:handle_segv=0:second_deadlock_stack=1"}
+            ubsan              [ubsan] free-threaded=false cflags=[] env={"PYTHONFAULTHANDLER": "1", "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1"}
         "#]].assert_eq(&out);
         Ok(())
     }
