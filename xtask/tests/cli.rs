@@ -92,7 +92,8 @@ fn list_prints_every_cell() {
             3.13.15+freethreaded-debug  yes      --disable-gil --with-pydebug
             3.13.15+tsan                yes      --disable-gil --with-thread-sanitizer make:COMPILEALL_OPTS=-j0 -l run:TSAN_OPTIONS=halt_on_error=0:handle_segv=0:second_deadlock_stack=1
             3.13.15+ubsan               no       --with-undefined-behavior-sanitizer run:UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-            3.14.2: not built here (its archive is not in ../shared/cpython-sources and python.org is not reachable here); select it with --version 3.14.2
+            3.14.10: not built here (its archive is not in ../shared/cpython-sources and python.org is not reachable here); select it with --version 3.14.10
+            3.15.2: not built here (its archive is not in ../shared/cpython-sources and python.org is not reachable here); select it with --version 3.15.2
         "#]],
     );
 }
@@ -276,7 +277,7 @@ fn unknown_selections_name_what_the_matrix_has() {
         expect![[r#"
             exit 1
             --- stderr
-            error: unknown version `3.12`: the matrix has 3.11.2, 3.13.5, 3.13.15, 3.14.2 (see matrix/versions.toml)
+            error: unknown version `3.12`: the matrix has 3.11.2, 3.13.5, 3.13.15, 3.14.10, 3.15.2 (see matrix/versions.toml)
         "#]],
     );
     check(

@@ -101,7 +101,7 @@ fn selection_errors() {
     check_cells(
         sel(&["3.12"], &[]),
         expect![
-            "error: unknown version `3.12`: the matrix has 3.11.2, 3.13.5, 3.13.15, 3.14.2 (see matrix/versions.toml)"
+            "error: unknown version `3.12`: the matrix has 3.11.2, 3.13.5, 3.13.15, 3.14.10, 3.15.2 (see matrix/versions.toml)"
         ],
     );
     check_cells(
@@ -161,8 +161,10 @@ fn abi_rebuild_depends_on_version() {
         3.13.5+trace-refs: rebuild=false
         3.13.15+debug: rebuild=false
         3.13.15+trace-refs: rebuild=false
-        3.14.2+debug: rebuild=false
-        3.14.2+trace-refs: rebuild=false"#]]
+        3.14.10+debug: rebuild=false
+        3.14.10+trace-refs: rebuild=false
+        3.15.2+debug: rebuild=false
+        3.15.2+trace-refs: rebuild=false"#]]
     .assert_eq(&facts.join("\n"));
 }
 
