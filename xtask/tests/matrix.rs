@@ -25,7 +25,7 @@
 //!     pass with their debug-interpreter half on the debug cell; two runs testing the same
 //!     cell at once wait for each other and both are recorded; and the README's main
 //!     command, `cargo xtask matrix`, is green on a cell;
-//! 13. the sanitizer cells (`--set sanitizers`: 3.13.5+tsan, 3.13.5+ubsan) build and keep
+//! 13. the sanitizer cells (`--set sanitizers`: 3.13.15+tsan, 3.13.15+ubsan) build and keep
 //!     their promises (the sanitizer's runtime resolves in the interpreter); the example's data
 //!     race is a `data-race` finding with both stacks on tsan, its thread-unsafe test a
 //!     `thread-safety` finding of the race-hunting run, its over-wide shift an
@@ -706,26 +706,26 @@ fn sanitizer_cells(run: &Run) {
     let (ok, text) = run.run(&["test", "--set", "sanitizers"]);
     assert!(ok, "the example's sanitizer findings are all expected:\n{text}");
     let gilful = repo().join("xtask/tests/fixtures/gil-unaware");
-    let (gil_ok, gil_text) = run.run(&["test", "3.13.5+tsan", "--ext", gilful.as_str()]);
+    let (gil_ok, gil_text) = run.run(&["test", "3.13.15+tsan", "--ext", gilful.as_str()]);
     let tested = started.elapsed();
     let results = extension_results(run, "refbugs");
     let lines: Vec<String> = finding_lines(&results)
         .into_iter()
-        .filter(|l| l.starts_with("3.13.5+tsan ") || l.starts_with("3.13.5+ubsan "))
+        .filter(|l| l.starts_with("3.13.15+tsan ") || l.starts_with("3.13.15+ubsan "))
         .collect();
     assert_eq!(
         lines,
         [
-            "3.13.5+tsan refbugs data-race test_racy_count",
-            "3.13.5+tsan refbugs thread-safety test_counter_adds_n",
-            "3.13.5+ubsan refbugs undefined-behavior test_shift_too_far",
+            "3.13.15+tsan refbugs data-race test_racy_count",
+            "3.13.15+tsan refbugs thread-safety test_counter_adds_n",
+            "3.13.15+ubsan refbugs undefined-behavior test_shift_too_far",
         ],
         "the race with TSan, the thread-unsafe test under concurrency, the over-wide shift with UBSan, \
          nothing else:\n{text}"
     );
     for r in results.as_array().expect("array") {
         let cell = r["cell"].as_str().unwrap_or("");
-        if cell != "3.13.5+tsan" && cell != "3.13.5+ubsan" {
+        if cell != "3.13.15+tsan" && cell != "3.13.15+ubsan" {
             continue;
         }
         for f in r["findings"].as_array().expect("findings") {
@@ -743,14 +743,14 @@ fn sanitizer_cells(run: &Run) {
                 _ => {}
             }
         }
-        if cell == "3.13.5+tsan" {
+        if cell == "3.13.15+tsan" {
             assert_eq!(r["gil_enabled"], false, "refbugs keeps the interpreter free-threaded: {r}");
         }
     }
 
     assert!(!gil_ok, "re-enabling the GIL is a finding:\n{gil_text}");
     let results = extension_results(run, "gil-unaware");
-    assert_eq!(finding_lines(&results), ["3.13.5+tsan gil-unaware gil-enabled -"], "{gil_text}");
+    assert_eq!(finding_lines(&results), ["3.13.15+tsan gil-unaware gil-enabled -"], "{gil_text}");
     assert_eq!(results[0]["gil_enabled"], true, "{}", results[0]);
     let message = results[0]["findings"][0]["message"].as_str().unwrap_or("");
     assert!(message.contains("gilful._gilful"), "the module is named: {message}");
