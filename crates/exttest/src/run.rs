@@ -545,7 +545,7 @@ fn test(
     let mut sanitizer_needles: Vec<String> = needles.clone();
     sanitizer_needles
         .extend(c_sources(&prepared.src).iter().map(|n| format!("/{}", n.trim_start_matches('('))));
-    let mut sanitizer_elsewhere = 0;
+    let mut sanitizer_outside = sanitizer::Outside::default();
     let mut notes_before: Vec<String> = Vec::new();
     needles.extend(c_sources(&prepared.src));
     let _ = fs::remove_dir_all(dir.join("sanitizer"));
@@ -596,8 +596,8 @@ fn test(
                 &files,
                 events::unfinished_test(&evs).as_deref(),
             ));
-            let (reported, elsewhere) = sanitizer::findings(&reports, &sanitizer_needles);
-            sanitizer_elsewhere += elsewhere;
+            let (reported, outside) = sanitizer::findings(&reports, &sanitizer_needles);
+            sanitizer_outside.add(outside);
             // A sanitizer that halts the process makes it exit mid-test: the report is the
             // finding, not the exit.
             found.retain(|c| {
@@ -681,13 +681,7 @@ fn test(
         Some(false) => notes.push("GIL off (free-threaded)".to_owned()),
         None => {}
     }
-    if sanitizer_elsewhere > 0 {
-        notes.push(format!(
-            "{sanitizer_elsewhere} sanitizer report(s) outside the extension (CPython or other \
-             libraries), in {}",
-            dir.join("sanitizer")
-        ));
-    }
+    notes.extend(sanitizer_outside.note(&dir.join("sanitizer")));
     for e in &all_events {
         if let events::Event::Signals { signals, reason } = e {
             let note = format!("leak-signals={} ({reason})", signals.join(","));
@@ -764,6 +758,7 @@ fn hunt_races(
             ));
         }
     }
+    let mut sanitizer_outside = sanitizer::Outside::default();
     if detectors.tsan || detectors.ubsan {
         let files = sanitizer_logs(&sanitizer_prefix(&results));
         let mut reports = sanitizer::from_events(&evs);
@@ -772,15 +767,20 @@ fn hunt_races(
             &files,
             events::unfinished_test(&evs).as_deref(),
         ));
-        out.extend(sanitizer::findings(&reports, sanitizer_needles).0);
+        let (found, outside) = sanitizer::findings(&reports, sanitizer_needles);
+        out.extend(found);
+        sanitizer_outside = outside;
     }
     let ran = events::count(&evs);
-    let note = format!(
+    let mut note = format!(
         "race hunting: {} test(s) run by {PARALLEL_THREADS} threads at once ({} passed, {} failed)",
         ran.passed + ran.failed + ran.skipped,
         ran.passed,
         ran.failed
     );
+    if let Some(outside) = sanitizer_outside.note(&dir.join("sanitizer")) {
+        note.push_str(&format!("; {outside}"));
+    }
     (out, note)
 }
 

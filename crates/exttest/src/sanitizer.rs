@@ -93,16 +93,23 @@ pub fn split(text: &str) -> Vec<String> {
 
 /// The findings among `reports`: a ThreadSanitizer report ([`FindingKind::DataRace`] for a
 /// data race, else [`FindingKind::Sanitizer`]) or an UBSan report
-/// ([`FindingKind::UndefinedBehavior`]) whose text names one of `needles` (the extension's
-/// module files, `_x.cpython-313t-x86_64-linux-gnu.so`, and C sources, `_x.c:`). The rest
-/// touch only CPython or other libraries: returned as their number.
-pub fn findings(reports: &[(Option<String>, String)], needles: &[String]) -> (Vec<Finding>, usize) {
+/// ([`FindingKind::UndefinedBehavior`]) made by the extension (see [`made_by_extension`];
+/// `needles` are the extension's module files, `_x.cpython-313t-x86_64-linux-gnu.so`, and C
+/// sources, `/_x.c:`). The rest are CPython's or other libraries', even when the extension
+/// called the API inside which they happened: returned as their number.
+pub fn findings(
+    reports: &[(Option<String>, String)],
+    needles: &[String],
+) -> (Vec<Finding>, Outside) {
     let mut found = Vec::new();
-    let mut elsewhere = 0;
+    let mut outside = Outside::default();
     for (test, text) in reports {
         for report in split(text) {
-            if !needles.iter().any(|n| report.contains(n.as_str())) {
-                elsewhere += 1;
+            if !made_by_extension(&report, needles) {
+                outside.reports += 1;
+                if needles.iter().any(|n| names(&report, n)) {
+                    outside.through_extension += 1;
+                }
                 continue;
             }
             let kind = if report.starts_with("WARNING: ThreadSanitizer: data race") {
@@ -115,7 +122,87 @@ pub fn findings(reports: &[(Option<String>, String)], needles: &[String]) -> (Ve
             found.push(Finding::new(kind, test.clone(), report));
         }
     }
-    (found, elsewhere)
+    (found, outside)
+}
+
+/// The reports that are not the extension's findings.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Outside {
+    /// How many.
+    pub reports: usize,
+    /// How many of them name the extension further out in a stack: CPython's code, called by
+    /// the extension, raced or misbehaved (worth a look, not the extension's finding).
+    pub through_extension: usize,
+}
+
+impl Outside {
+    /// Adds `other`'s counts.
+    pub fn add(&mut self, other: Outside) {
+        self.reports += other.reports;
+        self.through_extension += other.through_extension;
+    }
+
+    /// A note for the suite's detectors, if there were any: how many, and where the logs are.
+    pub fn note(&self, logs: &camino::Utf8Path) -> Option<String> {
+        (self.reports > 0).then(|| {
+            format!(
+                "{} sanitizer report(s) outside the extension (CPython or other libraries; {} \
+                 of them inside CPython code the extension called), in {logs}",
+                self.reports, self.through_extension
+            )
+        })
+    }
+}
+
+/// Whether the extension itself made what a report is about: the innermost frame of one of
+/// its access stacks (a TSan `Read of size …`/`Previous write …`/`Mutex … acquired here`
+/// block, not where a thread, mutex or heap block was created), skipping the sanitizer
+/// runtime's and libc's interceptors (`memcpy` called by the extension is the extension's),
+/// is in the extension's module (inlined `Py_INCREF` from CPython's headers included) or
+/// sources; for UBSan, the report's location. A race inside CPython whose stacks only pass
+/// through the extension further out (it called `PyUnicode_InternInPlace`, and CPython's
+/// interning raced with itself) is not the extension's.
+pub fn made_by_extension(report: &str, needles: &[String]) -> bool {
+    let ours = |line: &str| needles.iter().any(|n| names(line, n));
+    let is_frame = |l: &&str| l.trim_start().starts_with('#');
+    let mut lines = report.lines();
+    if let Some(first) = lines.next()
+        && let Some((location, _)) = first.split_once(": runtime error: ")
+    {
+        return ours(location) || lines.next().filter(is_frame).is_some_and(ours);
+    }
+    let mut rest = report.lines().peekable();
+    while let Some(line) = rest.next() {
+        let header = line.trim();
+        if header.starts_with('#') || !rest.peek().is_some_and(is_frame) {
+            continue;
+        }
+        let access = !(header.contains("created") || header.contains("allocated by"));
+        let mut stack = Vec::new();
+        while let Some(frame) = rest.next_if(is_frame) {
+            stack.push(frame);
+        }
+        let innermost = stack.into_iter().find(|f| !INTERCEPTORS.iter().any(|m| f.contains(m)));
+        if access && innermost.is_some_and(ours) {
+            return true;
+        }
+    }
+    false
+}
+
+/// Modules whose frames are interceptors standing for the caller.
+const INTERCEPTORS: &[&str] = &["(libtsan.so", "(libubsan.so", "(libc.so", "(libstdc++.so"];
+
+/// Whether `text` names `needle`: a module file anywhere, or a source file `/x.c:` also as
+/// a path relative to where it was compiled (`x.c:12:3` at the start, ` x.c:12` in a frame).
+fn names(text: &str, needle: &str) -> bool {
+    if text.contains(needle) {
+        return true;
+    }
+    match needle.strip_prefix('/') {
+        Some(file) => text.starts_with(file) || text.contains(&format!(" {file}")),
+        None => false,
+    }
 }
 
 #[cfg(test)]
@@ -155,20 +242,20 @@ Objects/longobject.c:1:1: runtime error: shift exponent 64 is too large
 ";
 
     #[test]
-    fn reports_touching_the_extension_are_findings() {
+    fn reports_made_by_the_extension_are_findings() {
         let needles =
             vec!["_refbugs.cpython-313t-x86_64-linux-gnu.so".to_owned(), "_refbugs.c:".to_owned()];
         let reports = vec![
             (Some("tests/test_refbugs.py::test_racy_counter".to_owned()), TSAN.to_owned()),
             (Some("tests/test_refbugs.py::test_overflow".to_owned()), UBSAN.to_owned()),
         ];
-        let (found, elsewhere) = findings(&reports, &needles);
-        let mut out = format!("elsewhere: {elsewhere}\n");
+        let (found, outside) = findings(&reports, &needles);
+        let mut out = format!("{outside:?}\n");
         for f in found {
             out.push_str(&format!("{:?} in {:?}:\n{}\n", f.kind, f.test, f.message));
         }
         expect![[r#"
-            elsewhere: 2
+            Outside { reports: 2, through_extension: 0 }
             DataRace in Some("tests/test_refbugs.py::test_racy_counter"):
             WARNING: ThreadSanitizer: data race (pid=4242)
               Read of size 8 at 0x7f0000001000 by thread T2:
@@ -185,6 +272,67 @@ Objects/longobject.c:1:1: runtime error: shift exponent 64 is too large
                 #0 0x7f12 in overflow_add /w/src/src/refbugs/_refbugs.c:201
                 #1 0x5612 in cfunction_vectorcall_O Objects/methodobject.c:512
         "#]].assert_eq(&out);
+    }
+
+    /// msgpack 1.1 on 3.13.15+tsan, shortened: CPython's interning races with itself; the
+    /// extension only called `PyUnicode_InternInPlace`.
+    const THROUGH: &str = "WARNING: ThreadSanitizer: data race (pid=1734)
+  Read of size 1 at 0x7fb4e89082f0 by thread T10:
+    #0 unicode_eq /w/src/3.13.15/Objects/stringlib/eq.h:13 (python3.13+0x83b97)
+    #1 PyUnicode_InternInPlace /w/src/3.13.15/Objects/unicodeobject.c:15389 (python3.13+0x2b7b31)
+    #2 unpack_callback_map_item msgpack/unpack.h:216 (_cmsgpack.cpython-313t-x86_64-linux-gnu.so+0x18f1c)
+
+  Previous write of size 4 at 0x7fb4e89082f0 by thread T9:
+    #0 immortalize_interned /w/src/3.13.15/Objects/unicodeobject.c:15228 (python3.13+0x27e2b7)
+    #1 PyUnicode_InternInPlace /w/src/3.13.15/Objects/unicodeobject.c:15389 (python3.13+0x2b7b31)
+    #2 unpack_callback_map_item msgpack/unpack.h:216 (_cmsgpack.cpython-313t-x86_64-linux-gnu.so+0x18f1c)
+
+  Location is heap block of size 56 at 0x7fb4e89082d0 allocated by thread T9:
+    #0 malloc <null> (libtsan.so.2+0x3fd5f)
+    #1 unpack_callback_map_item msgpack/unpack.h:210 (_cmsgpack.cpython-313t-x86_64-linux-gnu.so+0x18e00)
+
+  Thread T10 (tid=1745, running) created by main thread at:
+    #0 pthread_create <null> (libtsan.so.2+0x5f8a6)
+    #1 unpack_callback_map_item msgpack/unpack.h:1 (_cmsgpack.cpython-313t-x86_64-linux-gnu.so+0x1)
+
+SUMMARY: ThreadSanitizer: data race /w/src/3.13.15/Objects/stringlib/eq.h:13 in unicode_eq";
+
+    #[test]
+    fn only_what_the_extension_did_is_its_finding() {
+        let needles = vec![
+            "_cmsgpack.cpython-313t-x86_64-linux-gnu.so".to_owned(),
+            "/unpack.h:".to_owned(),
+            "/_x.c:".to_owned(),
+        ];
+        let made = |report: &str| made_by_extension(report, &needles);
+        assert!(!made(THROUGH), "a race inside CPython, reached through the extension");
+        // The same race with the extension's own write: its finding.
+        let own_write = THROUGH.replace(
+            "    #0 immortalize_interned /w/src/3.13.15/Objects/unicodeobject.c:15228 (python3.13+0x27e2b7)\n",
+            "    #0 fill_map msgpack/unpack.h:230 (_cmsgpack.cpython-313t-x86_64-linux-gnu.so+0x18f80)\n",
+        );
+        assert!(made(&own_write), "{own_write}");
+        // memcpy called by the extension: the interceptor stands for its caller.
+        let intercepted = "WARNING: ThreadSanitizer: data race (pid=1)
+  Write of size 8 at 0x1 by thread T1:
+    #0 memcpy <null> (libtsan.so.2+0x5c0b2)
+    #1 copy_buffer msgpack/unpack.h:99 (_cmsgpack.cpython-313t-x86_64-linux-gnu.so+0x10)
+
+  Previous read of size 8 at 0x1 by thread T2:
+    #0 list_item Objects/listobject.c:1 (python3.13+0x1)";
+        assert!(made(intercepted));
+        // CPython's inline functions compiled into the extension are the extension's code.
+        let inlined = intercepted.replace(
+            "    #0 memcpy <null> (libtsan.so.2+0x5c0b2)\n    #1 copy_buffer msgpack/unpack.h:99",
+            "    #0 Py_INCREF Include/refcount.h:270",
+        );
+        assert!(made(&inlined), "{inlined}");
+        // UBSan: the location decides, also as a path relative to where it was compiled.
+        assert!(made("_x.c:3:5: runtime error: shift exponent 64 is too large"));
+        assert!(made("src/_x.c:3:5: runtime error: shift exponent 64 is too large"));
+        assert!(!made(
+            "Objects/longobject.c:1:1: runtime error: shift exponent 64 is too large\n    #0 0x1 in f Objects/longobject.c:1\n    #1 0x2 in g /w/src/_x.c:9"
+        ));
     }
 
     #[test]
