@@ -560,19 +560,13 @@ fn test(
         let _ = fs::remove_file(&attempt_log);
         let cmd = test_command(env, suite, detectors, prepared, &results, &deselect, None);
         let limit = Duration::from_secs(if detectors.valgrind { 3600 } else { 1200 });
-        let exit = match run_logged(cmd, &attempt_log, env.cancel, Some(limit)) {
-            Ok(()) => Exit::Code(0),
-            Err(RunError::Failed(status)) => match (status.code(), status.signal()) {
-                (_, Some(sig)) => Exit::Signal(sig),
-                (Some(code), None) => Exit::Code(code),
-                (None, None) => Exit::Code(-1),
-            },
-            Err(RunError::TimedOut(_)) => Exit::TimedOut,
+        let exit = match exit_of(run_logged(cmd, &attempt_log, env.cancel, Some(limit))) {
+            Ok(exit) => exit,
             Err(RunError::Cancelled) => {
                 findings.push(Finding::new(FindingKind::Setup, None, "interrupted".to_owned()));
                 break;
             }
-            Err(RunError::Io(e)) => {
+            Err(e) => {
                 findings.push(Finding::new(
                     FindingKind::Setup,
                     None,
@@ -693,6 +687,21 @@ fn test(
     TestOutcome { counts, findings, ran, notes, gil_enabled }
 }
 
+/// How a test run ended, from what `run_logged` returned; an error only where the run did not
+/// end by itself or by its time limit (cancelled, could not be started).
+fn exit_of(result: Result<(), RunError>) -> Result<Exit, RunError> {
+    match result {
+        Ok(()) => Ok(Exit::Code(0)),
+        Err(RunError::Failed(status)) => Ok(match (status.code(), status.signal()) {
+            (_, Some(sig)) => Exit::Signal(sig),
+            (Some(code), None) => Exit::Code(code),
+            (None, None) => Exit::Code(-1),
+        }),
+        Err(RunError::TimedOut(_)) => Ok(Exit::TimedOut),
+        Err(e) => Err(e),
+    }
+}
+
 /// Race hunting on a free-threaded cell: the suite once more with every test run by
 /// [`PARALLEL_THREADS`] threads at once (pytest-run-parallel), without the tests that crashed
 /// in the plain run. A test that passed plainly but fails (or crashes, or hangs) here is a
@@ -727,14 +736,8 @@ fn hunt_races(
     let plain = Detectors { leaks: false, ..detectors.clone() };
     let cmd = test_command(env, &parallel, &plain, prepared, &results, deselect, None);
     let limit = Duration::from_secs(1200);
-    let exit = match run_logged(cmd, &log, env.cancel, Some(limit)) {
-        Ok(()) => Exit::Code(0),
-        Err(RunError::Failed(status)) => match (status.code(), status.signal()) {
-            (_, Some(sig)) => Exit::Signal(sig),
-            (Some(code), None) => Exit::Code(code),
-            (None, None) => Exit::Code(-1),
-        },
-        Err(RunError::TimedOut(_)) => Exit::TimedOut,
+    let exit = match exit_of(run_logged(cmd, &log, env.cancel, Some(limit))) {
+        Ok(exit) => exit,
         Err(e) => {
             return (Vec::new(), format!("race hunting did not run: {e:?}"));
         }
