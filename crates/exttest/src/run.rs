@@ -583,14 +583,7 @@ fn test(
             found.extend(valgrind::findings(&text, &needles));
         }
         if detectors.tsan || detectors.ubsan {
-            let files = sanitizer_logs(&sanitizer_prefix(&results));
-            let mut reports = sanitizer::from_events(&evs);
-            reports.extend(sanitizer::leftovers(
-                &evs,
-                &files,
-                events::unfinished_test(&evs).as_deref(),
-            ));
-            let (reported, outside) = sanitizer::findings(&reports, &sanitizer_needles);
+            let (reported, outside) = sanitizer_findings(&results, &evs, &sanitizer_needles);
             sanitizer_outside.add(outside);
             // A sanitizer that halts the process makes it exit mid-test: the report is the
             // finding, not the exit.
@@ -702,6 +695,21 @@ fn exit_of(result: Result<(), RunError>) -> Result<Exit, RunError> {
     }
 }
 
+/// The sanitizer reports of one test run (`results`: its events file, beside which its
+/// `log_path` files are): those the plugin gave to tests, then what the logs hold past them
+/// (given to the test that was running when the process ended), sorted into the extension's
+/// findings and the rest.
+fn sanitizer_findings(
+    results: &Utf8Path,
+    evs: &[events::Event],
+    needles: &[String],
+) -> (Vec<Finding>, sanitizer::Outside) {
+    let files = sanitizer_logs(&sanitizer_prefix(results));
+    let mut reports = sanitizer::from_events(evs);
+    reports.extend(sanitizer::leftovers(evs, &files, events::unfinished_test(evs).as_deref()));
+    sanitizer::findings(&reports, needles)
+}
+
 /// Race hunting on a free-threaded cell: the suite once more with every test run by
 /// [`PARALLEL_THREADS`] threads at once (pytest-run-parallel), without the tests that crashed
 /// in the plain run. A test that passed plainly but fails (or crashes, or hangs) here is a
@@ -763,14 +771,7 @@ fn hunt_races(
     }
     let mut sanitizer_outside = sanitizer::Outside::default();
     if detectors.tsan || detectors.ubsan {
-        let files = sanitizer_logs(&sanitizer_prefix(&results));
-        let mut reports = sanitizer::from_events(&evs);
-        reports.extend(sanitizer::leftovers(
-            &evs,
-            &files,
-            events::unfinished_test(&evs).as_deref(),
-        ));
-        let (found, outside) = sanitizer::findings(&reports, sanitizer_needles);
+        let (found, outside) = sanitizer_findings(&results, &evs, sanitizer_needles);
         out.extend(found);
         sanitizer_outside = outside;
     }
