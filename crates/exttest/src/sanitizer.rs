@@ -1,6 +1,6 @@
 //! ThreadSanitizer and UndefinedBehaviorSanitizer reports: splitting what a run's sanitizer
-//! logs hold into reports, attributing them to tests, and keeping those whose stacks touch the
-//! extension as findings. Pure.
+//! logs hold into reports, attributing them to tests, and keeping those the extension made
+//! (an access of its own, see [`made_by_extension`]) as findings. Pure.
 //!
 //! The sanitizers write to `log_path` files (`PREFIX.<pid>`), out of reach of pytest's fd
 //! capture; the plugin reads what they gained after each test (`sanitizer` events). What a
@@ -11,15 +11,6 @@ use std::collections::BTreeMap;
 
 use crate::events::Event;
 use crate::{Finding, FindingKind};
-
-/// One report and the test it belongs to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Report {
-    /// The test that was running; `None` outside tests.
-    pub test: Option<String>,
-    /// The report's text, whole.
-    pub text: String,
-}
 
 /// The texts of the `sanitizer` events, with their tests.
 pub fn from_events(events: &[Event]) -> Vec<(Option<String>, String)> {
