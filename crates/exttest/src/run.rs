@@ -190,7 +190,7 @@ fn prepare(
     let py = venv.join("bin/python");
     let mut deps = vec!["setuptools".to_owned(), "wheel".to_owned(), "pytest".to_owned()];
     deps.extend(suite.test_deps.iter().cloned());
-    if detectors.free_threaded && suite.test_command.is_none() {
+    if hunts_races(detectors, suite) {
         deps.push(RUN_PARALLEL.to_owned());
     }
     let marker = venv.join(".debug-matrix");
@@ -641,7 +641,7 @@ fn test(
             &prepared.installed.twins,
         ));
     }
-    if detectors.free_threaded && suite.test_command.is_none() {
+    if hunts_races(detectors, suite) {
         let (found, note) = hunt_races(
             env,
             suite,
@@ -708,6 +708,12 @@ fn sanitizer_findings(
     let mut reports = sanitizer::from_events(evs);
     reports.extend(sanitizer::leftovers(evs, &files, events::unfinished_test(evs).as_deref()));
     sanitizer::findings(&reports, needles)
+}
+
+/// Whether the suite gets a race-hunting run: on free-threaded cells, when pytest is ours to
+/// run (a suite's own test command is run as it is). Decides pytest-run-parallel's install too.
+fn hunts_races(detectors: &Detectors, suite: &Suite) -> bool {
+    detectors.free_threaded && suite.test_command.is_none()
 }
 
 /// Race hunting on a free-threaded cell: the suite once more with every test run by
