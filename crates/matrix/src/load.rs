@@ -510,18 +510,19 @@ fn load_variants(src: &Source) -> Result<Vec<Variant>, MatrixError> {
         }
         for var in &raw.make_vars {
             let var_name = var.split_once('=').map(|(n, _)| n);
+            // The tool's own first: `prefix` is lowercase and would fail the NAME check below.
+            if let Some(own @ ("EXTRA_CFLAGS" | "DESTDIR" | "prefix")) = var_name {
+                return fail(format!(
+                    "variant `{name}`: make-vars must not set {own}: use extra-cflags \
+                     (EXTRA_CFLAGS) or leave the install location to the tool"
+                ));
+            }
             let ok = var_name.is_some_and(|n| {
                 !n.is_empty() && n.bytes().all(|b| b.is_ascii_uppercase() || b == b'_')
             });
             if !ok {
                 return fail(format!(
                     "variant `{name}`: make-vars entry `{var}` is not NAME=value"
-                ));
-            }
-            if let Some(own @ ("EXTRA_CFLAGS" | "DESTDIR" | "prefix")) = var_name {
-                return fail(format!(
-                    "variant `{name}`: make-vars must not set {own}: use extra-cflags \
-                     (EXTRA_CFLAGS) or leave the install location to the tool"
                 ));
             }
         }

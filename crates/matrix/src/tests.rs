@@ -206,6 +206,15 @@ fn load_errors_name_file_line_and_column() {
     );
     check_load(
         VERSIONS,
+        &VARIANTS.replace("rebuild-extensions", "make-vars = [\"prefix=/x\"]\nrebuild-extensions"),
+        "",
+        expect![[r#"
+            error: matrix/variants.toml:3:8: variant `debug`: make-vars must not set prefix: use extra-cflags (EXTRA_CFLAGS) or leave the install location to the tool
+                 3 | name = "debug"
+                   |        ^"#]],
+    );
+    check_load(
+        VERSIONS,
         &VARIANTS.replace("--with-pydebug", "--with-thread-sanitizer"),
         "",
         expect![[r#"
