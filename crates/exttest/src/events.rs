@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::{Finding, FindingKind};
+use crate::{Finding, FindingKind, evidence::LeakEvidence};
 
 /// One line of the plugin's results file (`--dm-results`): the fields of the event kinds
 /// this crate reads. The protocol itself, every kind and field, is `python/events.schema.json`
@@ -96,6 +96,9 @@ pub enum Event {
         /// Leaked object counts by type (trace-refs builds).
         #[serde(default)]
         types: BTreeMap<String, i64>,
+        /// What grew, whether it stays linear (the plugin's judgement).
+        #[serde(default)]
+        evidence: Option<LeakEvidence>,
     },
 }
 
@@ -165,6 +168,26 @@ pub fn unfinished_test(events: &[Event]) -> Option<String> {
     current
 }
 
+/// A `ref-leak` finding's text: the deltas, the leaked types (trace-refs builds), then the
+/// evidence, one item per line.
+pub fn leak_message(
+    refs: &[i64],
+    blocks: &[i64],
+    types: &BTreeMap<String, i64>,
+    evidence: Option<&LeakEvidence>,
+) -> String {
+    let mut message = format!("leaks: refs deltas {refs:?}, blocks deltas {blocks:?}");
+    if !types.is_empty() {
+        let t: Vec<String> = types.iter().map(|(k, v)| format!("{k} +{v}")).collect();
+        message.push_str(&format!("; leaked objects: {}", t.join(", ")));
+    }
+    for line in evidence.map(LeakEvidence::lines).unwrap_or_default() {
+        message.push_str("\n  ");
+        message.push_str(&line);
+    }
+    message
+}
+
 /// The findings of one run (its counts are [`count`]'s). `log` is the run's combined output.
 pub fn evaluate(events: &[Event], exit: &Exit, log: &str) -> Vec<Finding> {
     let mut findings = Vec::new();
@@ -184,13 +207,11 @@ pub fn evaluate(events: &[Event], exit: &Exit, log: &str) -> Vec<Finding> {
                 Some(node.clone()),
                 longrepr.clone(),
             )),
-            Event::Leak { test, refs, blocks, types } => {
-                let mut message = format!("leaks: refs deltas {refs:?}, blocks deltas {blocks:?}");
-                if !types.is_empty() {
-                    let t: Vec<String> = types.iter().map(|(k, v)| format!("{k} +{v}")).collect();
-                    message.push_str(&format!("; leaked objects: {}", t.join(", ")));
-                }
-                findings.push(Finding::new(FindingKind::RefLeak, Some(test.clone()), message));
+            Event::Leak { test, refs, blocks, types, evidence } => {
+                let mut finding = Finding::new(FindingKind::RefLeak, Some(test.clone()), String::new());
+                finding.evidence = evidence.clone();
+                finding.message = leak_message(refs, blocks, types, evidence.as_ref());
+                findings.push(finding);
             }
             _ => {}
         }

@@ -146,8 +146,7 @@ mod tests {
         // The test ran and did not leak: the entry is stale.
         let mut found = Vec::new();
         apply(&mut found, &[&e], &ran);
-        expect![[r#"
-            [Finding { kind: ExpectedMissing, test: Some("test_leak"), message: "the expected ref-leak finding did not appear (expected because: on purpose); if it is fixed, remove its [[expected]] entry from matrix/extensions.toml", repro: "", expected: None }]"#]]
+        expect![[r#"[Finding { kind: ExpectedMissing, test: Some("test_leak"), message: "the expected ref-leak finding did not appear (expected because: on purpose); if it is fixed, remove its [[expected]] entry from matrix/extensions.toml", repro: "", expected: None, evidence: None }]"#]]
         .assert_eq(&format!("{found:?}"));
 
         // The test did not run (deselected with -k): nothing to say.

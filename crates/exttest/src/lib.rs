@@ -21,6 +21,7 @@
 
 pub mod detect;
 pub mod events;
+pub mod evidence;
 pub mod expect;
 pub mod layout;
 mod run;
@@ -142,7 +143,7 @@ impl std::fmt::Display for FindingKind {
 }
 
 /// One problem found on a cell.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Finding {
     /// What kind.
     pub kind: FindingKind,
@@ -158,12 +159,16 @@ pub struct Finding {
     /// does not make its suite unclean.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expected: Option<String>,
+    /// A `ref-leak` finding's evidence: what grew, whether it stays linear, the pure-Python
+    /// twin's result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<evidence::LeakEvidence>,
 }
 
 impl Finding {
     /// A finding.
     pub fn new(kind: FindingKind, test: Option<String>, message: String) -> Finding {
-        Finding { kind, test, message, repro: String::new(), expected: None }
+        Finding { kind, test, message, repro: String::new(), expected: None, evidence: None }
     }
 }
 

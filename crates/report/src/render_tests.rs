@@ -43,11 +43,8 @@ fn cell(
 
 pub(crate) fn finding(kind: FindingKind, test: &str, message: &str, repro: &str) -> Finding {
     Finding {
-        kind,
-        test: Some(test.to_owned()),
-        message: message.to_owned(),
         repro: repro.to_owned(),
-        expected: None,
+        ..Finding::new(kind, Some(test.to_owned()), message.to_owned())
     }
 }
 
@@ -55,7 +52,7 @@ pub(crate) fn document() -> Document {
     let leak = finding(
         FindingKind::RefLeak,
         "tests/test_refbugs.py::test_leak_new_ref",
-        "leaks: refs deltas [2, 2, 2], blocks deltas [3, 3, 3]",
+        "leaks: refs deltas [2, 2, 2], blocks deltas [3, 3, 3]\n  over 504 more calls: refs linear, blocks linear (refs/blocks per call by batch: 2/3 → 2/3)\n  new tracked objects per call: list +1",
         "cargo xtask test 3.13.5+debug --suite refbugs -k test_leak_new_ref",
     );
     let uaf = finding(
@@ -171,6 +168,12 @@ fn markdown() {
 
         - **ref-leak** in refbugs `tests/test_refbugs.py::test_leak_new_ref`: leaks: refs deltas [2, 2, 2], blocks deltas [3, 3, 3] — repro `cargo xtask test 3.13.5+debug --suite refbugs -k test_leak_new_ref`
 
+          ```
+          leaks: refs deltas [2, 2, 2], blocks deltas [3, 3, 3]
+            over 504 more calls: refs linear, blocks linear (refs/blocks per call by batch: 2/3 → 2/3)
+            new tracked objects per call: list +1
+          ```
+
         ## 3.13.5+valgrind
 
         - **invalid-memory** in refbugs `tests/test_refbugs.py::test_use_after_free`: Invalid read of size 1 — repro `cargo xtask test 3.13.5+valgrind --suite refbugs -k test_use_after_free`
@@ -193,7 +196,7 @@ fn markdown() {
 #[test]
 fn annotations() {
     expect![[r#"
-        ::error file=tests/test_refbugs.py,title=3.13.5+debug ref-leak::tests/test_refbugs.py::test_leak_new_ref: leaks: refs deltas [2, 2, 2], blocks deltas [3, 3, 3]%0Arepro: cargo xtask test 3.13.5+debug --suite refbugs -k test_leak_new_ref
+        ::error file=tests/test_refbugs.py,title=3.13.5+debug ref-leak::tests/test_refbugs.py::test_leak_new_ref: leaks: refs deltas [2, 2, 2], blocks deltas [3, 3, 3]%0A  over 504 more calls: refs linear, blocks linear (refs/blocks per call by batch: 2/3 → 2/3)%0A  new tracked objects per call: list +1%0Arepro: cargo xtask test 3.13.5+debug --suite refbugs -k test_leak_new_ref
         ::error file=tests/test_refbugs.py,title=3.13.5+valgrind invalid-memory::tests/test_refbugs.py::test_use_after_free: Invalid read of size 1%0A   at 0x48: use_after_free (_refbugs.c:121)%0Arepro: cargo xtask test 3.13.5+valgrind --suite refbugs -k test_use_after_free
         ::error title=3.13.5+broken build::configure failed: exited with exit status: 77 (log `/w/builds/x/logs/configure.log`; repro `cargo xtask build 3.13.5+broken`)%0Aconfigure: error: C compiler cannot create executables
         ::error title=3.13.5+trace-refs check::promise broken: abiflags: promised "d", got "" (repro `cargo xtask build 3.13.5+trace-refs`)

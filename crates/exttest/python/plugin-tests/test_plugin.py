@@ -305,7 +305,7 @@ def test_the_protocol_file_refuses_unknown_kinds_and_fields():
 
 
 def test_the_plugins_docstring_points_to_the_protocol_file():
-    with open(os.path.join(PLUGIN_DIR, "debug_matrix_pytest.py"), encoding="utf-8") as f:
+    with open(os.path.join(PLUGIN_DIR, "debug_matrix_pytest", "__init__.py"), encoding="utf-8") as f:
         source = f.read()
     assert os.path.basename(SCHEMA_PATH) in source
 

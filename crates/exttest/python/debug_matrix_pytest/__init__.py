@@ -1,0 +1,177 @@
+"""debug-matrix's pytest plugin: crash-safe event log, hang timeout, leak hunting.
+
+Load it with ``-p debug_matrix_pytest`` and this directory on ``PYTHONPATH``::
+
+    PYTHONPATH=crates/exttest/python python -m pytest -p debug_matrix_pytest \\
+        --dm-results results.jsonl --dm-leaks --dm-timeout 300 tests/
+
+It needs nothing but pytest (written for pytest 8 and 9; checked with 8.4.2
+and 9.2.0 on 3.11 and 3.13) and the standard library, and works on every interpreter: on a release build the
+leak hunt is reported as unavailable and the tests simply run.
+
+Options
+-------
+``--dm-results PATH``
+    Append one JSON object per line to PATH.  Every line is written with a
+    single ``os.write`` on an ``O_APPEND`` descriptor, so a crash (segfault,
+    abort, ``os._exit``) leaves every event written before it, and several
+    processes may share a file.  ``start`` events are also ``fsync``'d, so the
+    last line of a file whose session died without a ``finish`` event names
+    the test that killed it.
+``--dm-leaks``
+    Hunt reference and memory-block leaks (needs ``sys.gettotalrefcount``,
+    i.e. a ``Py_REF_DEBUG`` build: ``--with-pydebug`` or ``-DPy_REF_DEBUG``).
+``--dm-leak-runs WARMUP:RUNS``
+    Extra runs per test: WARMUP unmeasured, then RUNS measured (default 3:3,
+    like regrtest's ``-R 3:3``).
+``--dm-leak-loop N``
+    With ``--dm-leaks``: before judging each test, run it N more times alone
+    and print its reference and block deltas per call at the end (the repro
+    line of a ``ref-leak`` finding uses it on one test).
+``--dm-leak-signals SIGNALS``
+    Which deltas decide a leak: ``refs``, ``blocks`` or ``refs,blocks``
+    (default: either).
+``--dm-leak-screen WARMUP:RUNS``
+    The cheap screen every leak-checked test goes through first (default
+    3:2, see hunt.py); ``0:0`` puts every test through the full
+    protocol.
+``--dm-modules PATH``
+    A JSON file ``{"compiled": {name: file}, "twins": {name: [names]}}``:
+    the suite's own extension modules and their pure-Python twins.  The
+    first time one of them is in ``sys.modules`` (checked after collection,
+    after every test and at the end) a ``module`` event says from which file
+    it was loaded.
+``--dm-mark-stderr``
+    Before each test, write the line ``debug-matrix: start <test id>`` to
+    the process's real stderr (a dup of fd 2 taken at start-up, so pytest's
+    output capture does not swallow it), preceded by a newline so it starts
+    a line even after pytest's progress dots.  Tools writing to the same
+    stderr (valgrind memcheck, AddressSanitizer, faulthandler) can then be
+    attributed to the test that was running.
+``--dm-sanitizer-log PREFIX``
+    The ``log_path`` given to ThreadSanitizer/UndefinedBehaviorSanitizer (in
+    ``TSAN_OPTIONS``/``UBSAN_OPTIONS``): the runtime writes ``PREFIX.<pid>``,
+    out of reach of pytest's fd capture.  After collection, after every test
+    and at the end, what the files gained since the last look is written as a
+    ``sanitizer`` event naming the test that was running (``null`` outside
+    tests), with the file and the byte range, so what a halting sanitizer
+    writes after the last look can still be found.
+``--dm-timeout SECONDS``
+    Hang guard: ``faulthandler.dump_traceback_later(SECONDS, exit=True)`` is
+    armed, to the real stderr, at the start of each test and re-armed for each
+    phase (setup, call, every leak-hunting re-run, teardown), so any one of
+    them may take SECONDS.  On expiry the tracebacks of all threads go to
+    stderr and the process exits with status 1; the ``start`` event is
+    already on disk.  It takes over from pytest's ``faulthandler_timeout`` ini
+    option (one process has one such timer).
+
+Free-threaded interpreters
+--------------------------
+On a free-threaded build (``Py_GIL_DISABLED``) the plugin writes a ``gil``
+event at session start with ``sys._is_gil_enabled()``, and another whenever
+the state changes (importing an extension module that does not declare
+``Py_mod_gil`` turns the GIL back on for the whole process): after
+collection, after each test (naming it), with the extension modules that
+appeared in ``sys.modules`` since the last look.
+
+Events
+------
+The events, one JSON object per line with its kind in ``event`` (``session``,
+``baseline``, ``collect_error``, ``module``, ``signals``, ``start``, ``end``,
+``leak``, ``finish``), are specified in one place, ``events.schema.json``
+beside this file: every kind, every field, what it means, with examples.
+The plugin's tests (``plugin-tests/``) validate every event this plugin
+writes against it, and ``crates/exttest/src/events.rs`` parses its examples.
+Change the three together.
+
+Modules
+-------
+``results.py`` the events file; ``hunt.py`` leak hunting's measurements (the protocol, the
+screen, the clean-up between runs, the calibration, the persistence batches);
+``judge.py`` its judgement (the retained check, persistence, the evidence of what grew);
+``rerun.py`` what can be re-run; ``watch.py`` the module, GIL and sanitizer watchers;
+``plugin.py`` the pytest hooks.
+"""
+
+from .plugin import DebugMatrixPlugin
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("debug-matrix", "debug-matrix C-extension checks")
+    group.addoption(
+        "--dm-results",
+        metavar="PATH",
+        default=None,
+        help="append JSON-lines events (session, start, end, leak, ...) to PATH",
+    )
+    group.addoption(
+        "--dm-leaks",
+        action="store_true",
+        default=False,
+        help="hunt reference/memory-block leaks (needs a Py_REF_DEBUG build)",
+    )
+    group.addoption(
+        "--dm-leak-runs",
+        metavar="WARMUP:RUNS",
+        default="3:3",
+        help="extra runs per test for --dm-leaks: unmeasured:measured (default 3:3)",
+    )
+    group.addoption(
+        "--dm-leak-screen",
+        metavar="WARMUP:RUNS",
+        default="3:2",
+        help="cheap screening runs per test before the full protocol (default 3:2); "
+        "0:0 puts every test through the full protocol",
+    )
+    group.addoption(
+        "--dm-leak-loop",
+        metavar="N",
+        type=int,
+        default=0,
+        help="with --dm-leaks: run each judged test N more times alone and print its "
+        "deltas per call",
+    )
+    group.addoption(
+        "--dm-modules",
+        metavar="PATH",
+        default=None,
+        help="JSON {compiled: {name: file}, twins: {name: [names]}}: report where the "
+        "suite's own compiled modules (and their pure-Python twins) are loaded from",
+    )
+    group.addoption(
+        "--dm-leak-signals",
+        metavar="SIGNALS",
+        default="refs,blocks",
+        help="which deltas decide a leak: refs, blocks or refs,blocks (default: either)",
+    )
+    group.addoption(
+        "--dm-mark-stderr",
+        action="store_true",
+        default=False,
+        help="write 'debug-matrix: start <test id>' to the real stderr before each test",
+    )
+    group.addoption(
+        "--dm-sanitizer-log",
+        metavar="PREFIX",
+        default=None,
+        help="the sanitizers' log_path: report what PREFIX.<pid> files gain, per test",
+    )
+    group.addoption(
+        "--dm-timeout",
+        metavar="SECONDS",
+        type=float,
+        default=None,
+        help="dump tracebacks and exit if one phase of a test takes longer",
+    )
+
+
+def pytest_configure(config):
+    plugin = DebugMatrixPlugin(config)
+    config.pluginmanager.register(plugin, "debug_matrix_plugin")
+
+
+def pytest_unconfigure(config):
+    plugin = config.pluginmanager.get_plugin("debug_matrix_plugin")
+    if plugin is not None:
+        plugin.close()
+        config.pluginmanager.unregister(plugin)

@@ -1,0 +1,467 @@
+"""Leak hunting's judgement: is a test's growth a lost reference, and what grew.
+
+A test whose every measured run grew (``hunt.py``'s protocol) is judged here, by the
+discriminators a maintainer applies by hand, in order:
+
+1. **The retained check.**  The test runs ``CALLS`` more times between snapshots of the
+   tracked objects (``gc.get_objects``), of the containers reachable from modules (module
+   globals and the attributes of the classes a module defines: dicts, lists, sets, deques,
+   and the size of ``functools`` caches) and of the reference counts of tracked objects,
+   types and module globals.  If the runs made new objects or added entries to a reachable
+   container, and every reference to each new object and each new entry is accounted for
+   (by a tracked object, or by a container that grew, tracked or not), the growth is state
+   the test keeps reachable (a registry, a patched module, a module-level cache): *not
+   judged*, with the types and containers that grew.  An orphan (a reference nothing
+   explains: what a missing ``Py_DECREF`` leaves) keeps the leak, and so does a pre-existing
+   object whose count grows by more references per call than the new objects explain.
+2. **Persistence.**  The test is repeated in batches of 8, 16, 32, … calls, for up to
+   ``BUDGET`` seconds and ``MAX_CALLS`` calls, and the growth per call of each signal that
+   met the rule is read batch by batch (``shape``): a lost reference grows the same on every
+   call (``linear``); a bounded cache stops once it is full (``stops``); an amortised
+   structure's growth per call falls (``flattens``).  Only linear growth stays a leak.
+3. **Evidence** for a leak that stays: the objects whose reference count grew per call, the
+   new tracked objects by type, and, where blocks grew, the Python lines that allocated the
+   blocks that stayed (a ``tracemalloc`` snapshot diff over ``CALLS`` more calls).
+
+What is not decided here: the pure-Python twin (a second process with the project's switch
+to its pure-Python implementation; ``cargo xtask test`` runs it and compares).
+"""
+
+import collections
+import functools
+import gc
+import os
+import sys
+import time
+
+from .cleanup import SavedState, clear_caches, gc_collect
+from .hunt import RerunFailed, call_once
+
+#: Calls between the retained check's snapshots, and under tracemalloc.
+CALLS = 2
+#: Seconds the persistence check may take per test (it stops before a batch that would not
+#: fit), and its most calls (8 + 16 + … + 512).
+BUDGET = 4.0
+MAX_CALLS = 1016
+
+#: Modules whose containers are not the test's: the interpreter's import state and the
+#: tools running the test.
+_NOT_THE_TESTS = ("sys", "builtins", "gc", "tracemalloc", "debug_matrix_pytest", "_pytest",
+                  "pytest", "pluggy", "_frozen_importlib", "importlib._bootstrap")
+#: Containers larger than this are watched for their size only, not entry by entry.
+_ENTRY_LIMIT = 5000
+_IMMORTAL = 1 << 29
+
+
+def shape(batches, signal):
+    """How a signal grew over ``hunt.Hunter.extend``'s batches (``[calls, refs, blocks]``):
+    ``linear`` (the last batch grew at least half a unit per call and at least 3/4 of the
+    first batch's rate), ``stops`` (the last batch grew less than 0.1 per call), else
+    ``flattens``; ``unknown`` with fewer than two batches."""
+    if len(batches) < 2:
+        return "unknown"
+    k = 1 if signal == "refs" else 2
+    first = batches[0][k] / batches[0][0]
+    last = batches[-1][k] / batches[-1][0]
+    if last >= 0.5 and last >= 0.75 * first:
+        return "linear"
+    if last < 0.1:
+        return "stops"
+    return "flattens"
+
+
+def _skipped(modname):
+    return any(modname == p or modname.startswith(p + ".") for p in _NOT_THE_TESTS)
+
+
+def _size(value):
+    if isinstance(value, (dict, list, set, collections.deque)):
+        return len(value)
+    info = getattr(value, "cache_info", None)
+    if isinstance(value, functools._lru_cache_wrapper) and info is not None:
+        return info().currsize
+    return None
+
+
+def _containers():
+    """``{id: [name, container, size]}`` for the containers reachable from modules."""
+    found = {}
+
+    def add(name, value):
+        if id(value) in found:
+            return
+        size = _size(value)
+        if size is not None:
+            found[id(value)] = [name, value, size]
+
+    for modname, module in list(sys.modules.items()):
+        if module is None or _skipped(modname):
+            continue
+        try:
+            namespace = dict(vars(module))
+        except TypeError:
+            continue
+        for attr, value in namespace.items():
+            add("%s.%s" % (modname, attr), value)
+            if isinstance(value, type) and getattr(value, "__module__", None) == modname:
+                for cattr, cvalue in list(vars(value).items()):
+                    add("%s.%s.%s" % (modname, attr, cattr), cvalue)
+    return found
+
+
+def _entries(container):
+    """What a container references (a dict's keys and values); empty for caches."""
+    if isinstance(container, dict):
+        out = list(container.keys())
+        out.extend(container.values())
+        return out
+    if isinstance(container, (list, set, collections.deque)):
+        return list(container)
+    return []
+
+
+def _refcounts():
+    """``{id: reference count}`` of the tracked objects, their types and module globals."""
+    objs = gc.get_objects()
+    seen = set(map(id, objs))
+    for o in list(objs):
+        t = type(o)
+        if id(t) not in seen:
+            seen.add(id(t))
+            objs.append(t)
+    for module in list(sys.modules.values()):
+        try:
+            values = list(vars(module).values())
+        except TypeError:
+            continue
+        for v in values:
+            if id(v) not in seen:
+                seen.add(id(v))
+                objs.append(v)
+    getrefcount = sys.getrefcount
+    counts = {id(o): getrefcount(o) for o in objs}
+    return counts, objs
+
+
+def _global_names():
+    names = {}
+    for modname, module in list(sys.modules.items()):
+        if module is None or _skipped(modname):
+            continue
+        try:
+            namespace = dict(vars(module))
+        except TypeError:
+            continue
+        for attr, value in namespace.items():
+            names.setdefault(id(value), "%s.%s" % (modname, attr))
+    return names
+
+
+def describe(obj, names):
+    """A short name for an object: ``type pkg.Cls``, ``function pkg.f``, ``pkg.NAME (dict)``."""
+    if isinstance(obj, type):
+        return "type %s.%s" % (obj.__module__, obj.__qualname__)
+    if type(obj).__name__ == "module":
+        return "module %s" % (obj.__name__,)
+    if callable(obj) and hasattr(obj, "__qualname__"):
+        return "function %s.%s" % (getattr(obj, "__module__", "?"), obj.__qualname__)
+    name = names.get(id(obj))
+    kind = type(obj).__qualname__
+    if name is not None:
+        return "%s (%s)" % (name, kind)
+    if isinstance(obj, (str, bytes, int, float)):
+        text = repr(obj)
+        return "%s %s" % (kind, text if len(text) <= 40 else text[:37] + "...")
+    return "a %s object" % (kind,)
+
+
+def _unaccounted(obj, grown_ids, grown_refs):
+    """References to ``obj`` that neither a tracked object (outside the grown containers)
+    nor a grown container explains, plus the caller's constant."""
+    referrers = gc.get_referrers(obj)
+    try:
+        tracked = sum(1 for r in referrers if id(r) not in grown_ids)
+    finally:
+        del referrers
+    return sys.getrefcount(obj) - tracked - grown_refs.get(id(obj), 0)
+
+
+def retained_check(run, before_each, record_warnings, calls=CALLS):
+    """Run the test ``calls`` more times between snapshots; return a dict:
+
+    ``state`` (bool: every new object and entry is accounted for, and something was made),
+    ``new_objects`` ({type: per call}), ``containers`` ([{name, type, per_call}]),
+    ``orphans`` (how many new objects or entries have a reference nothing explains),
+    ``refcounts`` ([{object, per_call, unexplained}]: pre-existing objects whose count grew
+    the same in every call).  Raises RerunFailed if a run raises.
+    """
+    saved = SavedState()
+    saved.restore()
+    clear_caches()
+    gc_collect()
+    holders = _containers()
+    old_entries = {
+        cid: set(map(id, _entries(h[1]))) for cid, h in holders.items() if h[2] <= _ENTRY_LIMIT
+    }
+    snapshots = [_refcounts()[0]]
+    before = set(map(id, gc.get_objects()))
+    for i in range(calls):
+        error = call_once(run, before_each, record_warnings, i, calls)
+        if error is not None:
+            saved.restore()
+            raise RerunFailed(error)
+        saved.restore()
+        clear_caches()
+        gc_collect()
+        snapshots.append(_refcounts()[0])
+    mine = {id(holders), id(old_entries), id(snapshots), id(before)}
+    mine.update(id(s) for s in snapshots)
+    new = [o for o in gc.get_objects() if id(o) not in before and id(o) not in mine]
+    new = [o for o in new if type(o).__name__ != "frame"]
+    grown = []
+    for cid, (name, container, size) in holders.items():
+        now = _size(container)
+        if now is not None and now > size:
+            grown.append((name, container, now - size, old_entries.get(cid)))
+    new_ids = set(map(id, new))
+    entries = []
+    grown_refs = {}
+    for _, container, growth, old in grown:
+        items = _entries(container)
+        for e in items:
+            grown_refs[id(e)] = grown_refs.get(id(e), 0) + 1
+        if old is None:
+            continue
+        for e in items:
+            if id(e) in old or id(e) in new_ids or id(e) in before:
+                continue
+            if sys.getrefcount(e) >= _IMMORTAL:
+                continue
+            new_ids.add(id(e))
+            entries.append(e)
+    grown_ids = {id(g[1]) for g in grown}
+    checked = new + entries
+    checked.append([None])  # the control: held by ``checked`` alone
+    offset = _unaccounted(checked[-1], grown_ids, grown_refs)
+    orphans = sum(
+        1 for i in range(len(checked) - 1)
+        if _unaccounted(checked[i], grown_ids, grown_refs) > offset
+    )
+    del checked[-1]
+    result = {
+        "new_objects": _per_call(_count_types(new), calls),
+        "containers": [
+            {"name": name, "type": type(c).__name__, "per_call": round(g / calls, 2)}
+            for name, c, g, _ in sorted(grown, key=lambda x: (-x[2], x[0]))[:5]
+        ],
+        "orphans": orphans,
+    }
+    result["refcounts"] = _grown_refcounts(snapshots, calls, new_ids, grown_refs, grown_ids)
+    lost = any(r["unexplained"] >= 1 for r in result["refcounts"])
+    result["state"] = bool(new or grown) and not orphans and not lost
+    del new[:], entries[:], checked[:]
+    return result
+
+
+def _count_types(objs):
+    counts = {}
+    for o in objs:
+        name = type(o).__name__
+        counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+def _per_call(counts, calls):
+    top = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:8]
+    return {name: round(n / calls, 2) for name, n in top}
+
+
+def _grown_refcounts(snapshots, calls, new_ids, grown_refs, grown_ids, limit=5):
+    """Pre-existing objects whose reference count grew by the same amount in every call,
+    with how much of it no new object or new entry explains."""
+    first, last = snapshots[0], snapshots[-1]
+    steady = []
+    for oid, count in first.items():
+        growth = last.get(oid, count) - count
+        if growth < calls:
+            continue
+        steps = [s.get(oid, 0) - p.get(oid, 0) for p, s in zip(snapshots, snapshots[1:])]
+        if len(set(steps)) == 1:
+            steady.append((growth, oid))
+    if not steady:
+        return []
+    steady.sort(reverse=True)
+    wanted = {oid for _, oid in steady[: limit * 4]}
+    objects = {id(o): o for o in _refcounts()[1] if id(o) in wanted}
+    names = _global_names()
+    out = []
+    for growth, oid in steady[: limit * 4]:
+        obj = objects.get(oid)
+        if obj is None:
+            continue
+        referrers = gc.get_referrers(obj)
+        try:
+            explained = sum(1 for r in referrers if id(r) in new_ids and id(r) not in grown_ids)
+        finally:
+            del referrers
+        explained += min(grown_refs.get(oid, 0), growth)
+        out.append(
+            {
+                "object": describe(obj, names),
+                "per_call": round(growth / calls, 2),
+                "unexplained": round(max(growth - explained, 0) / calls, 2),
+            }
+        )
+        if len(out) == limit:
+            break
+    return out
+
+
+def allocations(run, before_each, record_warnings, root, calls=CALLS, limit=5):
+    """The Python lines that allocated the blocks that stayed after ``calls`` more calls
+    (``tracemalloc``, innermost frame): ``[{where, blocks_per_call, bytes_per_call}]``, or
+    None when tracemalloc is already in use."""
+    import tracemalloc
+
+    if tracemalloc.is_tracing():
+        return None
+    here = os.path.dirname(os.path.abspath(__file__))
+    filters = [
+        tracemalloc.Filter(False, tracemalloc.__file__),
+        tracemalloc.Filter(False, os.path.join(here, "*")),
+        tracemalloc.Filter(False, "<frozen importlib._bootstrap*>"),
+    ]
+    saved = SavedState()
+    tracemalloc.start(1)
+    try:
+        saved.restore()
+        clear_caches()
+        gc_collect()
+        first = tracemalloc.take_snapshot().filter_traces(filters)
+        for i in range(calls):
+            error = call_once(run, before_each, record_warnings, i, calls)
+            if error is not None:
+                raise RerunFailed(error)
+            saved.restore()
+            clear_caches()
+        gc_collect()
+        second = tracemalloc.take_snapshot().filter_traces(filters)
+    finally:
+        tracemalloc.stop()
+        saved.restore()
+    out = []
+    for stat in second.compare_to(first, "lineno"):
+        if stat.count_diff < calls:
+            continue
+        frame = stat.traceback[0]
+        where = frame.filename
+        if root and where.startswith(root + os.sep):
+            where = where[len(root) + 1:]
+        out.append(
+            {
+                "where": "%s:%d" % (where, frame.lineno),
+                "blocks_per_call": round(stat.count_diff / calls, 2),
+                "bytes_per_call": int(stat.size_diff / calls),
+            }
+        )
+    out.sort(key=lambda a: (-a["blocks_per_call"], a["where"]))
+    return out[:limit]
+
+
+def judge(hunter, run, before_each, record_warnings, leaked, root, call_seconds):
+    """Judge a test whose every measured run grew in the signals ``leaked``; one call of it
+    took about ``call_seconds``.
+
+    Returns ``(verdict, evidence)``: ``leak``, ``state`` (accounted for by what the test
+    keeps reachable), ``stops`` or ``flattens`` (persistence), with the evidence dict of the
+    ``evidence`` definition in ``events.schema.json``.
+    """
+    started = time.perf_counter()
+    evidence = {"calls": CALLS}
+    try:
+        retained = retained_check(run, before_each, record_warnings)
+    except RerunFailed as exc:
+        evidence["retained_check"] = str(exc)
+        retained = None
+    if retained is not None:
+        state = retained.pop("state")
+        evidence.update(retained)
+        if state:
+            evidence["seconds"] = round(time.perf_counter() - started, 3)
+            return "state", evidence
+    batches, seconds = [], 0.0
+    if 24 * call_seconds > BUDGET:
+        evidence["persistence_note"] = (
+            "not repeated: a call takes %.2f s, two batches (8 and 16 calls) would take "
+            "more than %g s" % (call_seconds, BUDGET)
+        )
+    else:
+        try:
+            batches, seconds = hunter.extend(
+                run, before_each, record_warnings, BUDGET, MAX_CALLS
+            )
+        except RerunFailed as exc:
+            evidence["persistence_note"] = "not repeated: %s" % (exc,)
+    verdict = "leak"
+    if batches:
+        shapes = {signal: shape(batches, signal) for signal in leaked}
+        evidence["persistence"] = dict(
+            shapes, calls=sum(b[0] for b in batches), seconds=seconds, batches=batches
+        )
+        if "linear" not in shapes.values() and "unknown" not in shapes.values():
+            verdict = "stops" if set(shapes.values()) == {"stops"} else "flattens"
+    if verdict == "leak" and "blocks" in leaked:
+        try:
+            found = allocations(run, before_each, record_warnings, root)
+        except RerunFailed as exc:
+            found = None
+            evidence["allocations_error"] = str(exc)
+        if found is not None:
+            evidence["allocations"] = found
+    evidence["seconds"] = round(time.perf_counter() - started, 3)
+    return verdict, evidence
+
+
+def summary(verdict, evidence):
+    """One line for a verdict that is not a leak (the ``not_judged`` text)."""
+    if verdict == "state":
+        what = ["%s +%g" % kv for kv in evidence.get("new_objects", {}).items()]
+        what += ["%s +%g entries" % (c["name"], c["per_call"]) for c in evidence["containers"]]
+        return (
+            "not re-runnable: every run keeps what it made referenced (per call: %s): "
+            "state the test accumulates, not a lost reference" % (", ".join(what[:5]),)
+        )
+    p = evidence["persistence"]
+    rates = ", ".join(
+        "%s %s" % (signal, "→".join("%g" % round(b[k] / b[0], 2) for b in p["batches"]))
+        for signal, k in (("refs", 1), ("blocks", 2))
+        if signal in p
+    )
+    if verdict == "stops":
+        return (
+            "not re-runnable: its growth stops over %d more calls (per call by batch: %s): "
+            "a bounded cache filling up, not a lost reference" % (p["calls"], rates)
+        )
+    return (
+        "not re-runnable: its growth per call falls over %d more calls (per call by batch: "
+        "%s): an amortised structure, not a lost reference" % (p["calls"], rates)
+    )
+
+
+def evidence_lines(evidence):
+    """The evidence of a leak as short lines (pytest's terminal summary)."""
+    out = []
+    p = evidence.get("persistence")
+    if p is not None:
+        shapes = ", ".join("%s %s" % (k, p[k]) for k in ("refs", "blocks") if k in p)
+        out.append("over %d more calls: %s" % (p["calls"], shapes))
+    elif "persistence_note" in evidence:
+        out.append(evidence["persistence_note"])
+    for r in evidence.get("refcounts", []):
+        out.append("+%g references per call to %s" % (r["per_call"], r["object"]))
+    if evidence.get("new_objects"):
+        new = ", ".join("%s +%g" % kv for kv in evidence["new_objects"].items())
+        out.append("new tracked objects per call: " + new)
+    for a in evidence.get("allocations", []):
+        out.append("+%g blocks per call allocated at %s" % (a["blocks_per_call"], a["where"]))
+    return out

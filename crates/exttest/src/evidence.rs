@@ -1,0 +1,262 @@
+//! The evidence of a `ref-leak` finding: what grew, whether it stays linear, and what the
+//! pure-Python twin did. The plugin's `judge.py` measures it (the `evidence` definition of
+//! `python/events.schema.json`); [`run`](crate) adds the twin's result. Pure.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// What the plugin found for a test whose every measured run grew, and what the tool added.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LeakEvidence {
+    /// Calls between the retained check's snapshots (and under tracemalloc).
+    #[serde(default)]
+    pub calls: u32,
+    /// New tracked objects per call, by type.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub new_objects: BTreeMap<String, f64>,
+    /// Containers reachable from modules that grew.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub containers: Vec<GrownContainer>,
+    /// New objects and entries with a reference nothing explains.
+    #[serde(default)]
+    pub orphans: u64,
+    /// Pre-existing objects whose reference count grew the same in every call.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refcounts: Vec<GrownRefcount>,
+    /// Why the retained check could not run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retained_check: Option<String>,
+    /// The longer run: batches and the shape of each signal's growth.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub persistence: Option<Persistence>,
+    /// Why persistence was not measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub persistence_note: Option<String>,
+    /// Where the blocks that stayed were allocated.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allocations: Vec<Allocation>,
+    /// Why allocations could not be traced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allocations_error: Option<String>,
+    /// Time the judgement took.
+    #[serde(default)]
+    pub seconds: f64,
+    /// The same test with the project's pure-Python implementation (added by the tool).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub twin: Option<TwinResult>,
+}
+
+/// A module-level container that grew.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GrownContainer {
+    /// `module.attribute` or `module.Class.attribute`.
+    pub name: String,
+    /// Its type.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Entries per call.
+    pub per_call: f64,
+}
+
+/// An object whose reference count grew per call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GrownRefcount {
+    /// `type pkg.Cls`, `function pkg.f`, `pkg.NAME (dict)`.
+    pub object: String,
+    /// References gained per call.
+    pub per_call: f64,
+    /// Of those, references no new object or entry holds.
+    pub unexplained: f64,
+}
+
+/// The shape of a signal's growth over the longer run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Shape {
+    /// The same growth per call on every batch: a lost reference.
+    Linear,
+    /// Growth stopped: a bounded cache.
+    Stops,
+    /// Growth per call fell: an amortised structure.
+    Flattens,
+    /// One batch only.
+    Unknown,
+}
+
+/// The longer run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Persistence {
+    /// Calls in all.
+    pub calls: u64,
+    /// Seconds.
+    pub seconds: f64,
+    /// Per batch: calls, refs growth, blocks growth.
+    pub batches: Vec<[i64; 3]>,
+    /// The refs signal's shape, when refs met the rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refs: Option<Shape>,
+    /// The blocks signal's shape, when blocks met the rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocks: Option<Shape>,
+}
+
+/// A Python line that allocated blocks that stayed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Allocation {
+    /// `file:line`.
+    pub r#where: String,
+    /// Blocks per call.
+    pub blocks_per_call: f64,
+    /// Bytes per call.
+    pub bytes_per_call: i64,
+}
+
+/// The leak check of the same test with the project's pure-Python implementation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TwinResult {
+    /// The switch, `NAME=VALUE`.
+    pub env: String,
+    /// The twin's corrected reference deltas per measured run (empty when not measured).
+    pub refs: Vec<i64>,
+    /// The twin's corrected block deltas per measured run.
+    pub blocks: Vec<i64>,
+    /// Whether the twin grows the same way (the leak rule holds in a signal the C code
+    /// leaked in): then the growth is the test's own state.
+    pub grows: bool,
+    /// Why the twin was not measured (skipped, failed, screened clean), when it was not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+impl LeakEvidence {
+    /// The evidence as short lines, most telling first: linear or not, the twin, what grew
+    /// (references, new objects, containers, allocations).
+    pub fn lines(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        match (&self.persistence, &self.persistence_note) {
+            (Some(p), _) => {
+                let shapes: Vec<String> = [("refs", p.refs), ("blocks", p.blocks)]
+                    .into_iter()
+                    .filter_map(|(name, s)| s.map(|s| format!("{name} {}", shape_name(s))))
+                    .collect();
+                let rates: Vec<String> = p
+                    .batches
+                    .iter()
+                    .map(|[calls, refs, blocks]| {
+                        let per = |n: i64| n as f64 / (*calls).max(1) as f64;
+                        format!("{}/{}", round2(per(*refs)), round2(per(*blocks)))
+                    })
+                    .collect();
+                out.push(format!(
+                    "over {} more calls: {} (refs/blocks per call by batch: {})",
+                    p.calls,
+                    shapes.join(", "),
+                    rates.join(" → ")
+                ));
+            }
+            (None, Some(note)) => out.push(note.clone()),
+            (None, None) => {}
+        }
+        if let Some(twin) = &self.twin {
+            out.push(match (&twin.note, twin.grows) {
+                (Some(note), _) => format!("pure-Python twin ({}): {note}", twin.env),
+                (None, true) => format!(
+                    "pure-Python twin ({}) grows too: refs {:?}, blocks {:?}",
+                    twin.env, twin.refs, twin.blocks
+                ),
+                (None, false) => format!(
+                    "0 with the pure-Python twin ({}): refs {:?}, blocks {:?}",
+                    twin.env, twin.refs, twin.blocks
+                ),
+            });
+        }
+        for r in &self.refcounts {
+            let mut line = format!("+{} references per call to {}", round2(r.per_call), r.object);
+            if r.unexplained > 0.0 && r.unexplained < r.per_call {
+                line.push_str(&format!(" ({} held by nothing new)", round2(r.unexplained)));
+            }
+            out.push(line);
+        }
+        if !self.new_objects.is_empty() {
+            let mut new: Vec<(&String, &f64)> = self.new_objects.iter().collect();
+            new.sort_by(|a, b| b.1.total_cmp(a.1).then(a.0.cmp(b.0)));
+            let new: Vec<String> =
+                new.iter().map(|(k, v)| format!("{k} +{}", round2(**v))).collect();
+            out.push(format!("new tracked objects per call: {}", new.join(", ")));
+        }
+        for c in &self.containers {
+            out.push(format!("{} ({}) +{} entries per call", c.name, c.kind, round2(c.per_call)));
+        }
+        for a in &self.allocations {
+            out.push(format!(
+                "+{} blocks ({} bytes) per call allocated at {}",
+                round2(a.blocks_per_call),
+                a.bytes_per_call,
+                a.r#where
+            ));
+        }
+        out
+    }
+}
+
+fn shape_name(shape: Shape) -> &'static str {
+    match shape {
+        Shape::Linear => "linear",
+        Shape::Stops => "stops",
+        Shape::Flattens => "flattens",
+        Shape::Unknown => "unknown",
+    }
+}
+
+/// A number with at most two decimals, without trailing zeros (`2`, `0.5`, `1.33`).
+fn round2(x: f64) -> String {
+    let s = format!("{:.2}", x);
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" { "0".to_owned() } else { s.to_owned() }
+}
+
+#[cfg(test)]
+mod tests {
+    use expect_test::expect;
+
+    use super::*;
+
+    #[test]
+    fn evidence_reads_as_lines() {
+        let evidence: LeakEvidence = serde_json::from_str(
+            r#"{"calls": 2, "new_objects": {"list": 1.0, "int": 0.5}, "containers": [],
+                "orphans": 2,
+                "refcounts": [{"object": "type _cython_3_3_1.generator", "per_call": 2.0, "unexplained": 1.0}],
+                "persistence": {"calls": 24, "seconds": 0.1, "batches": [[8, 16, 24], [16, 32, 48]],
+                                "refs": "linear", "blocks": "linear"},
+                "allocations": [{"where": "tests/test_x.py:12", "blocks_per_call": 3.0, "bytes_per_call": 120}],
+                "seconds": 0.3}"#,
+        )
+        .expect("parses");
+        let mut evidence = evidence;
+        evidence.twin = Some(TwinResult {
+            env: "PURE_PYTHON=1".to_owned(),
+            refs: vec![0, 0, 0],
+            blocks: vec![0, 1, 0],
+            grows: false,
+            note: None,
+        });
+        expect![[r#"
+            over 24 more calls: refs linear, blocks linear (refs/blocks per call by batch: 2/3 → 2/3)
+            0 with the pure-Python twin (PURE_PYTHON=1): refs [0, 0, 0], blocks [0, 1, 0]
+            +2 references per call to type _cython_3_3_1.generator (1 held by nothing new)
+            new tracked objects per call: list +1, int +0.5
+            +3 blocks (120 bytes) per call allocated at tests/test_x.py:12"#]]
+        .assert_eq(&evidence.lines().join("\n"));
+    }
+
+    #[test]
+    fn a_note_stands_for_persistence_it_could_not_measure() {
+        let evidence = LeakEvidence {
+            persistence_note: Some("not repeated: a call takes 2.00 s".to_owned()),
+            ..LeakEvidence::default()
+        };
+        expect![[r#"not repeated: a call takes 2.00 s"#]].assert_eq(&evidence.lines().join("\n"));
+    }
+}
