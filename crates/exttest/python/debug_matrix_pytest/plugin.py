@@ -48,6 +48,7 @@ class DebugMatrixPlugin:
         self.release_abi_scanned = 0
         self.loop = opt.dm_leak_loop
         self.loops = []
+        self.loop_baseline = None
         self.root = str(config.rootpath)
         self.timeout = opt.dm_timeout if opt.dm_timeout and opt.dm_timeout > 0 else None
         self.mark_stderr = bool(opt.dm_mark_stderr)
@@ -217,9 +218,16 @@ class DebugMatrixPlugin:
         if self.loop:
             # The repro loop: the test alone, its deltas per call printed at the end.
             try:
-                refs, blocks = self.hunter.screen(
-                    run, 1, self.loop, before_each, record_warnings=record_warnings
+                if self.loop_baseline is None:
+                    # Calibrated like the protocol: a no-op through the same loop, twice.
+                    for _ in range(2):
+                        self.loop_baseline = self.hunter.screen(noop, 3, self.loop, self._arm)
+                raw = self.hunter.screen(
+                    run, 3, self.loop, before_each, record_warnings=record_warnings
                 )
+                refs, blocks = [
+                    [r - b for r, b in zip(raw[k], self.loop_baseline[k])] for k in (0, 1)
+                ]
                 self.loops.append((item.nodeid, refs, blocks))
             except RerunFailed as exc:
                 self.loops.append((item.nodeid, str(exc), None))
