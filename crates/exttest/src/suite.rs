@@ -6,7 +6,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 use matrix::MatrixError;
 use serde::Deserialize;
 
-use crate::Expected;
+use crate::expect::Expected;
 
 /// Where a suite's project comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
