@@ -31,6 +31,7 @@ pub mod layout;
 mod result;
 mod runs;
 pub mod sanitizer;
+mod sdist;
 mod setup;
 pub mod suite;
 pub mod valgrind;
@@ -45,5 +46,5 @@ pub use crate::{
     result::SuiteResult,
     runs::run_suite,
     setup::CellEnv,
-    suite::{Extensions, Source, Suite, load_suites, suite_for_dir, suite_for_pypi},
+    suite::{Extensions, PypiSpec, Source, Suite, load_suites, suite_for_dir, suite_for_pypi},
 };

@@ -16,7 +16,8 @@ use crate::{
     detect::Detectors,
     invocation::{self, Invocation, SanitizerUse},
     layout::{self, Installed},
-    suite::{Source, Suite},
+    sdist,
+    suite::{PypiSpec, Source, Suite},
 };
 
 /// What a suite run needs to know about its cell.
@@ -136,7 +137,7 @@ pub(crate) fn prepare(
         Source::Dir(project) => layout::copy_tree(project, &src, Utf8Path::new(""), &[])
             .with_context(|| format!("copying the project {project}"))?,
         Source::Pypi(spec) => {
-            let sdist = download_sdist(env, spec, &py, &log, &setup_env)?;
+            let sdist = download_sdist(env, suite, spec, &py, &log, &setup_env)?;
             extract::extract_source_archive(&sdist, &src)
                 .with_context(|| format!("unpacking {sdist}"))?;
         }
@@ -387,34 +388,40 @@ fn runtime_requirements(requires_dist: &[String]) -> Vec<String> {
     out
 }
 
+/// The sdist of `spec`, checked, from the shared cache or downloaded by pip ([`sdist`]).
 fn download_sdist(
     env: &CellEnv<'_>,
-    spec: &str,
+    suite: &Suite,
+    spec: &PypiSpec,
     py: &Utf8Path,
     log: &Utf8Path,
     setup_env: &[(String, String)],
 ) -> anyhow::Result<Utf8PathBuf> {
-    let sdists = env.sdists.join(spec.replace("==", "-"));
-    if let Some(s) = find_sdist(&sdists) {
-        return Ok(s);
-    }
-    // `--no-binary NAME`, not `:all:`: the latter would also build the project's build
-    // dependencies (ninja, cmake, …) from source to prepare its metadata.
-    let name = spec.split_once("==").map_or(spec, |(n, _)| n);
-    let cmd = Invocation::new(py)
-        .args(["-m", "pip", "download", "-q", "--no-deps", "--no-binary", name, "-d"])
-        .arg(&sdists)
-        .arg(spec);
-    step(env, &format!("downloading {spec}"), cmd, log, setup_env)?;
-    find_sdist(&sdists).with_context(|| format!("pip download {spec} left no .tar.gz in {sdists}"))
+    sdist::sdist(
+        &env.sdists,
+        spec,
+        suite.sha256.as_deref(),
+        |note| append(log, &format!("{note}\n")),
+        |into| {
+            // `--no-binary NAME`, not `:all:`: the latter would also build the project's
+            // build dependencies (ninja, cmake, …) from source to prepare its metadata.
+            let cmd = Invocation::new(py)
+                .args(["-m", "pip", "download", "-q", "--no-deps", "--no-binary"])
+                .arg(&spec.name)
+                .arg("-d")
+                .arg(into)
+                .arg(spec.to_string());
+            step(env, &format!("downloading {spec}"), cmd, log, setup_env)
+        },
+    )
 }
 
-fn find_sdist(dir: &Utf8Path) -> Option<Utf8PathBuf> {
-    let entries = fs::read_dir(dir).ok()?;
-    entries
-        .filter_map(|e| e.ok())
-        .filter_map(|e| Utf8PathBuf::from_path_buf(e.path()).ok())
-        .find(|p| p.as_str().ends_with(".tar.gz"))
+/// Appends `text` to the set-up log.
+fn append(log: &Utf8Path, text: &str) {
+    use std::io::Write;
+    if let Ok(mut f) = fs::OpenOptions::new().create(true).append(true).open(log) {
+        let _ = f.write_all(text.as_bytes());
+    }
 }
 
 /// The plugin that runs each test concurrently in several threads (race hunting on

@@ -16,6 +16,7 @@ fn suite() -> Suite {
         test_command: None,
         valgrind_select: Some("not slow".to_owned()),
         timeout_seconds: 120,
+        sha256: None,
     }
 }
 
