@@ -212,3 +212,28 @@ fn a_release_without_a_reachable_signature_is_taken_on_its_pin_and_says_so() {
     );
     assert_eq!(case.sources(), ["3.13.15-1e66a7945a48"]);
 }
+
+/// Issue 18 (4): `--pypi` names and versions became paths under the sdist cache; one with
+/// `../` built a tarball planted outside the work directory. Refused before anything is made.
+#[test]
+fn a_pypi_name_or_version_that_is_a_path_is_refused_before_any_build() {
+    let case = Case::new();
+    check(
+        &case.xtask(&["test", "3.13.5+debug", "--pypi", "../../../../../../tmp/x/PYPIESC==1"]),
+        expect![[r#"
+            exit 1
+            --- stderr
+            error: --pypi ../../../../../../tmp/x/PYPIESC==1: `../../../../../../tmp/x/PYPIESC` is not a project name (letters, digits, `.`, `_`, `-`, starting and ending with a letter or digit: PEP 508); expected NAME==VERSION (a pinned release with an sdist)
+        "#]],
+    );
+    check(
+        &case.xtask(&["test", "3.13.5+debug", "--pypi", "markupsafe==../../3"]),
+        expect![[r#"
+            exit 1
+            --- stderr
+            error: --pypi markupsafe==../../3: `../../3` is not a pinned version (letters, digits, `.`, `+`, `!`, `_`, `-`, starting and ending with a letter or digit: PEP 440); expected NAME==VERSION (a pinned release with an sdist)
+        "#]],
+    );
+    assert_nothing_built(&case);
+    assert!(!case.work.join("sdists").exists(), "no sdist directory made");
+}

@@ -5,7 +5,10 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::{Finding, FindingKind, evidence::LeakEvidence};
+use crate::{
+    evidence::LeakEvidence,
+    finding::{Finding, FindingKind},
+};
 
 /// One line of the plugin's results file (`--dm-results`): the fields of the event kinds
 /// this crate reads. The protocol itself, every kind and field, is `python/events.schema.json`

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use serde::Deserialize;
 
-use crate::{Finding, FindingKind};
+use crate::finding::{Finding, FindingKind};
 
 /// One `[[expected]]` entry.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

@@ -6,8 +6,8 @@
 //! 1. a venv made by the cell's own interpreter (kept while the cell's build key holds), with
 //!    pytest and the suite's test dependencies from a pip cache shared by all cells;
 //! 2. the project copied (or its sdist, downloaded once, unpacked) afresh, and built for
-//!    this cell with `pip install --no-build-isolation --no-cache-dir --force-reinstall`: a
-//!    wheel is never reused across cells;
+//!    this cell with `pip install --force-reinstall` (pip's build isolation; a directory's
+//!    wheel is never cached): a wheel is never reused across cells;
 //! 3. a check that every compiled module in the venv ends with the cell's `EXT_SUFFIX` and is
 //!    what `import` loads (no silent pure-Python fallback);
 //! 4. pytest, from outside the source tree, with our plugin (`python/debug_matrix_pytest.py`):
@@ -15,173 +15,37 @@
 //!    runtime environment (`PYTHONMALLOC`, `ASAN_OPTIONS`), a per-test timeout. A crash is
 //!    reported and the run continues without the crashing test.
 //!
-//! The pure parts — suites ([`suite`]), detectors ([`detect`]), events and findings
-//! ([`events`]), valgrind output ([`valgrind`]), ThreadSanitizer and UBSan reports
-//! ([`sanitizer`]) — have no I/O; `run.rs` is the process boundary.
+//! The pure parts — suites ([`suite`]), detectors ([`detect`]), findings ([`finding`]),
+//! events ([`events`]), valgrind output ([`valgrind`]), ThreadSanitizer and UBSan reports
+//! ([`sanitizer`]), expected findings ([`expect`]) — have no I/O. The process boundary is
+//! `setup.rs` (venv, pip, inspection), `runs.rs` (the test runs, restarts, race hunting) and
+//! `bench.rs`, and every process they spawn is built by `invocation.rs`.
 
+mod bench;
 pub mod detect;
 pub mod events;
 pub mod evidence;
 pub mod expect;
+pub mod finding;
+mod invocation;
 pub mod layout;
-mod run;
+mod result;
+mod runs;
 pub mod sanitizer;
+mod sdist;
+mod setup;
 pub mod suite;
 pub mod valgrind;
 
-use serde::{Deserialize, Serialize};
-
 pub use crate::{
+    bench::{LeakBench, bench_leaks},
     detect::{Detectors, detectors},
     events::Counts,
     expect::Expected,
-    run::{CellEnv, LeakBench, SuiteResult, bench_leaks, run_suite},
-    suite::{Extensions, Source, Suite, load_suites, suite_for_dir, suite_for_pypi},
+    finding::{Finding, FindingKind},
+    invocation::plugin_dir,
+    result::SuiteResult,
+    runs::run_suite,
+    setup::CellEnv,
+    suite::{Extensions, PypiSpec, Source, Suite, load_suites, suite_for_dir, suite_for_pypi},
 };
-
-/// The directory holding the pytest plugin, for `PYTHONPATH`.
-pub fn plugin_dir() -> camino::Utf8PathBuf {
-    camino::Utf8Path::new(env!("CARGO_MANIFEST_DIR")).join("python")
-}
-
-/// What kind of problem a finding is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum FindingKind {
-    /// A test's reference count or allocated blocks grow on every run.
-    RefLeak,
-    /// valgrind: an invalid read or write, use of freed or uninitialised memory.
-    InvalidMemory,
-    /// valgrind: memory definitely lost, allocated by the extension.
-    MemoryLeak,
-    /// `Fatal Python error: …` (debug hooks, refcount checks, assertions).
-    FatalError,
-    /// An AddressSanitizer report.
-    Sanitizer,
-    /// A ThreadSanitizer data race whose stacks touch the extension, with both stacks.
-    DataRace,
-    /// An UndefinedBehaviorSanitizer report at a line of the extension, with its stack.
-    UndefinedBehavior,
-    /// On a free-threaded interpreter, importing the extension turned the GIL back on (a
-    /// module without `Py_mod_gil`): the tests after it ran with the GIL, not free-threaded.
-    GilEnabled,
-    /// A test that passes when run alone but fails when its copies run concurrently in
-    /// several threads (pytest-run-parallel, free-threaded cells).
-    ThreadSafety,
-    /// The process died by a signal during a test.
-    Crash,
-    /// A test exceeded its timeout.
-    Hang,
-    /// A test failed.
-    TestFailure,
-    /// A test file could not be collected (an import error, a syntax error), with pytest's
-    /// own text.
-    CollectionError,
-    /// The suite could not be set up: venv, build, or the compiled module is not loaded.
-    Setup,
-    /// An `[[expected]]` finding did not appear although its test ran (strict, like xfail).
-    ExpectedMissing,
-    /// A test failed in the leak-hunting run but passed when run again plainly: it depends on
-    /// what earlier (repeated) tests left. A note: it does not make the suite unclean.
-    OrderDependent,
-}
-
-impl FindingKind {
-    /// Every kind, in the order of the enum.
-    pub const ALL: [FindingKind; 16] = [
-        FindingKind::RefLeak,
-        FindingKind::InvalidMemory,
-        FindingKind::MemoryLeak,
-        FindingKind::FatalError,
-        FindingKind::Sanitizer,
-        FindingKind::DataRace,
-        FindingKind::UndefinedBehavior,
-        FindingKind::GilEnabled,
-        FindingKind::ThreadSafety,
-        FindingKind::Crash,
-        FindingKind::Hang,
-        FindingKind::TestFailure,
-        FindingKind::CollectionError,
-        FindingKind::Setup,
-        FindingKind::ExpectedMissing,
-        FindingKind::OrderDependent,
-    ];
-
-    /// The kind's name as report.json and `[[expected]]` entries spell it (`ref-leak`); every
-    /// rendering shows this name.
-    pub fn name(self) -> &'static str {
-        match self {
-            FindingKind::RefLeak => "ref-leak",
-            FindingKind::InvalidMemory => "invalid-memory",
-            FindingKind::MemoryLeak => "memory-leak",
-            FindingKind::FatalError => "fatal-error",
-            FindingKind::Sanitizer => "sanitizer",
-            FindingKind::DataRace => "data-race",
-            FindingKind::UndefinedBehavior => "undefined-behavior",
-            FindingKind::GilEnabled => "gil-enabled",
-            FindingKind::ThreadSafety => "thread-safety",
-            FindingKind::Crash => "crash",
-            FindingKind::Hang => "hang",
-            FindingKind::TestFailure => "test-failure",
-            FindingKind::CollectionError => "collection-error",
-            FindingKind::Setup => "setup",
-            FindingKind::ExpectedMissing => "expected-missing",
-            FindingKind::OrderDependent => "order-dependent",
-        }
-    }
-
-    /// Whether this kind is only a note: shown, recorded, but not a problem of the cell.
-    pub fn is_note(self) -> bool {
-        matches!(self, FindingKind::OrderDependent)
-    }
-}
-
-impl std::fmt::Display for FindingKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// One problem found on a cell.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Finding {
-    /// What kind.
-    pub kind: FindingKind,
-    /// The test it belongs to (pytest node id), if known.
-    pub test: Option<String>,
-    /// What happened, with the evidence (deltas, stack, message).
-    pub message: String,
-    /// The command that reproduces it (filled in by the caller, who knows how the suite was
-    /// named on the command line).
-    #[serde(default)]
-    pub repro: String,
-    /// Why the finding is expected (an `[[expected]]` entry's reason); an expected finding
-    /// does not make its suite unclean.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expected: Option<String>,
-    /// A `ref-leak` finding's evidence: what grew, whether it stays linear, the pure-Python
-    /// twin's result.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub evidence: Option<evidence::LeakEvidence>,
-}
-
-impl Finding {
-    /// A finding.
-    pub fn new(kind: FindingKind, test: Option<String>, message: String) -> Finding {
-        Finding { kind, test, message, repro: String::new(), expected: None, evidence: None }
-    }
-}
-
-#[cfg(test)]
-mod kind_tests {
-    use super::FindingKind;
-
-    #[test]
-    fn a_kind_is_shown_as_report_json_spells_it() -> serde_json::Result<()> {
-        for kind in FindingKind::ALL {
-            assert_eq!(serde_json::to_value(kind)?, kind.name(), "{kind:?}");
-            assert_eq!(serde_json::from_value::<FindingKind>(kind.name().into())?, kind);
-        }
-        Ok(())
-    }
-}

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 
 use crate::events::Event;
-use crate::{Finding, FindingKind};
+use crate::finding::{Finding, FindingKind};
 
 /// The texts of the `sanitizer` events, with their tests.
 pub fn from_events(events: &[Event]) -> Vec<(Option<String>, String)> {

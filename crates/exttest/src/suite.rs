@@ -6,7 +6,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 use matrix::MatrixError;
 use serde::Deserialize;
 
-use crate::Expected;
+use crate::expect::Expected;
 
 /// Where a suite's project comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,7 +14,70 @@ pub enum Source {
     /// A project directory (absolute).
     Dir(Utf8PathBuf),
     /// A PyPI sdist, `name==version`.
-    Pypi(String),
+    Pypi(PypiSpec),
+}
+
+/// A pinned PyPI release, `NAME==VERSION`, parsed once where it enters (`--pypi`, a suite's
+/// `pypi`): both parts become paths (the sdist cache's directory), so the name must be a
+/// PEP 508 name and the version a PEP 440 version's characters, nothing that can leave a
+/// directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PypiSpec {
+    /// The project's name as given (`zope.interface`).
+    pub name: String,
+    /// Its version (`8.7`).
+    pub version: String,
+}
+
+impl PypiSpec {
+    /// Parses `NAME==VERSION` (spaces around either part are dropped). The error says what is
+    /// wrong, without the value (callers name it).
+    pub fn parse(spec: &str) -> Result<PypiSpec, String> {
+        let Some((name, version)) = spec.split_once("==") else {
+            return Err("must pin a version: NAME==VERSION".to_owned());
+        };
+        let (name, version) = (name.trim(), version.trim());
+        if name.is_empty() || version.is_empty() {
+            return Err("must pin a version: NAME==VERSION".to_owned());
+        }
+        // PEP 508: ^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$, case-insensitive.
+        let alnum = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+        if !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+            || !alnum(name.chars().next())
+            || !alnum(name.chars().last())
+        {
+            return Err(format!(
+                "`{name}` is not a project name (letters, digits, `.`, `_`, `-`, starting and \
+                 ending with a letter or digit: PEP 508)"
+            ));
+        }
+        // PEP 440's characters (`1.0`, `2.0rc1`, `1!2.0.post1+local.1`): one pinned release,
+        // no `/`, no `..`, no wildcard or range.
+        if !version
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '+' | '!'))
+            || !alnum(version.chars().next())
+            || !alnum(version.chars().last())
+            || version.contains("..")
+        {
+            return Err(format!(
+                "`{version}` is not a pinned version (letters, digits, `.`, `+`, `!`, `_`, `-`, \
+                 starting and ending with a letter or digit: PEP 440)"
+            ));
+        }
+        Ok(PypiSpec { name: name.to_owned(), version: version.to_owned() })
+    }
+
+    /// The directory name of its sdist in the shared cache: `NAME-VERSION`.
+    pub fn dir_name(&self) -> String {
+        format!("{}-{}", self.name, self.version)
+    }
+}
+
+impl std::fmt::Display for PypiSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}=={}", self.name, self.version)
+    }
 }
 
 /// One extension test suite.
@@ -39,6 +102,9 @@ pub struct Suite {
     pub valgrind_select: Option<String>,
     /// Per-test timeout.
     pub timeout_seconds: u64,
+    /// The sdist's sha256 (lowercase hex) a `pypi` suite pins: a download or a cached sdist
+    /// with another digest is never tested.
+    pub sha256: Option<String>,
 }
 
 /// Everything `extensions.toml` declares.
@@ -102,6 +168,7 @@ struct RawSuite {
     valgrind_select: Option<String>,
     #[serde(default = "default_timeout")]
     timeout_seconds: u64,
+    sha256: Option<String>,
 }
 
 /// `tests = "t"` or `tests = ["a", "b"]`.
@@ -160,20 +227,31 @@ pub fn parse_suites(
         }
         let source = match (raw.path, raw.pypi) {
             (Some(dir), None) => Source::Dir(repo_root.join(dir)),
-            (None, Some(spec))
-                if spec.split_once("==").is_some_and(|(n, v)| !n.is_empty() && !v.is_empty()) =>
-            {
-                Source::Pypi(spec)
-            }
-            (None, Some(spec)) => {
-                return fail(format!(
-                    "suite `{}`: pypi = \"{spec}\" must pin a version: \"name==version\"",
-                    raw.name
-                ));
-            }
+            (None, Some(spec)) => match PypiSpec::parse(&spec) {
+                Ok(spec) => Source::Pypi(spec),
+                Err(e) => return fail(format!("suite `{}`: pypi = \"{spec}\": {e}", raw.name)),
+            },
             _ => {
                 return fail(format!("suite `{}`: give exactly one of `path` or `pypi`", raw.name));
             }
+        };
+        let sha256 = match raw.sha256 {
+            Some(_) if !matches!(source, Source::Pypi(_)) => {
+                return fail(format!(
+                    "suite `{}`: sha256 pins a `pypi` sdist; a `path` project has none",
+                    raw.name
+                ));
+            }
+            Some(digest)
+                if digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) =>
+            {
+                return fail(format!(
+                    "suite `{}`: sha256 = \"{digest}\" is not a sha256 (64 hexadecimal digits, \
+                     as PyPI shows it for the sdist)",
+                    raw.name
+                ));
+            }
+            digest => digest.map(|d| d.to_ascii_lowercase()),
         };
         let tests = raw.tests.into_vec();
         if let Some(bad) = tests.iter().find(|t| {
@@ -195,6 +273,7 @@ pub fn parse_suites(
             test_command: raw.test_command,
             valgrind_select: raw.valgrind_select,
             timeout_seconds: raw.timeout_seconds,
+            sha256,
         });
     }
     for e in &file.expected {
@@ -221,16 +300,10 @@ pub fn suite_for_dir(dir: &Utf8Path) -> Suite {
 /// An ad hoc suite for a PyPI sdist (`cargo xtask test --pypi NAME==VERSION`); its tests are
 /// found as for a suite without `tests`.
 pub fn suite_for_pypi(spec: &str) -> Result<Suite, String> {
-    match spec.split_once("==") {
-        Some((name, version))
-            if !name.trim().is_empty()
-                && !version.trim().is_empty()
-                && !version.contains(['=', '<', '>', ',', ' ']) =>
-        {
-            Ok(ad_hoc(name.trim(), Source::Pypi(format!("{}=={}", name.trim(), version.trim()))))
-        }
-        _ => Err(format!("--pypi {spec}: expected NAME==VERSION (a pinned release with an sdist)")),
-    }
+    let spec = PypiSpec::parse(spec).map_err(|e| {
+        format!("--pypi {spec}: {e}; expected NAME==VERSION (a pinned release with an sdist)")
+    })?;
+    Ok(ad_hoc(&spec.name.clone(), Source::Pypi(spec)))
 }
 
 fn ad_hoc(name: &str, source: Source) -> Suite {
@@ -245,6 +318,7 @@ fn ad_hoc(name: &str, source: Source) -> Suite {
         test_command: None,
         valgrind_select: None,
         timeout_seconds: default_timeout(),
+        sha256: None,
     }
 }
 
@@ -296,7 +370,7 @@ mod tests {
         check(
             "[[suite]]\nname = \"m\"\npypi = \"markupsafe\"\n",
             expect![[r#"
-                error: matrix/extensions.toml:2:8: suite `m`: pypi = "markupsafe" must pin a version: "name==version"
+                error: matrix/extensions.toml:2:8: suite `m`: pypi = "markupsafe": must pin a version: NAME==VERSION
                      2 | name = "m"
                        |        ^"#]],
         );
@@ -310,7 +384,7 @@ mod tests {
         check(
             "[[suite]]\nname = \"m\"\npath = \"x\"\ntimeout = 3\n",
             expect![[r#"
-                error: matrix/extensions.toml:4:1: unknown field `timeout`, expected one of `name`, `path`, `pypi`, `tests`, `test-deps`, `build-env`, `pytest-args`, `test-command`, `valgrind-select`, `timeout-seconds`
+                error: matrix/extensions.toml:4:1: unknown field `timeout`, expected one of `name`, `path`, `pypi`, `tests`, `test-deps`, `build-env`, `pytest-args`, `test-command`, `valgrind-select`, `timeout-seconds`, `sha256`
                      4 | timeout = 3
                        | ^"#]],
         );
@@ -354,12 +428,85 @@ mod tests {
     #[test]
     fn ad_hoc_pypi_suites() {
         let s = suite_for_pypi("zope.interface==8.0").expect("a pin");
+        assert_eq!(s.name, "zope_interface");
+        assert_eq!(s.source, Source::Pypi(PypiSpec::parse("zope.interface==8.0").expect("a pin")));
         assert_eq!(
-            (s.name.as_str(), &s.source),
-            ("zope_interface", &Source::Pypi("zope.interface==8.0".into()))
+            s.source,
+            Source::Pypi(PypiSpec { name: "zope.interface".into(), version: "8.0".into() })
         );
         for bad in ["ujson", "ujson>=5", "ujson==", "==5", "ujson==5,<6"] {
             assert!(suite_for_pypi(bad).is_err(), "{bad}");
         }
+    }
+
+    /// `--pypi` names and versions become paths (the sdist cache's `NAME-VERSION`): anything
+    /// that is not a PEP 508 name and a PEP 440 version's characters is refused before any
+    /// path is made from it.
+    #[test]
+    fn pypi_names_and_versions_that_could_leave_a_directory_are_refused() {
+        let mut out = String::new();
+        for spec in [
+            "../../../../../../tmp/x/PYPIESC==1",
+            "pkg==../../1",
+            "pkg==1/2",
+            "pkg==1..2",
+            "/abs==1",
+            ".hidden==1",
+            "pkg-==1",
+            "pkg==1.*",
+            "pkg==1 ; rm",
+            "zope.interface==8.7",
+            "Foo_Bar-baz==1!2.0rc1.post3+local.7",
+            " PyYAML == 6.0.4 ",
+        ] {
+            match PypiSpec::parse(spec) {
+                Ok(p) => out.push_str(&format!("{spec:?}: ok {p} -> {}\n", p.dir_name())),
+                Err(e) => out.push_str(&format!("{spec:?}: {e}\n")),
+            }
+        }
+        expect![[r#"
+            "../../../../../../tmp/x/PYPIESC==1": `../../../../../../tmp/x/PYPIESC` is not a project name (letters, digits, `.`, `_`, `-`, starting and ending with a letter or digit: PEP 508)
+            "pkg==../../1": `../../1` is not a pinned version (letters, digits, `.`, `+`, `!`, `_`, `-`, starting and ending with a letter or digit: PEP 440)
+            "pkg==1/2": `1/2` is not a pinned version (letters, digits, `.`, `+`, `!`, `_`, `-`, starting and ending with a letter or digit: PEP 440)
+            "pkg==1..2": `1..2` is not a pinned version (letters, digits, `.`, `+`, `!`, `_`, `-`, starting and ending with a letter or digit: PEP 440)
+            "/abs==1": `/abs` is not a project name (letters, digits, `.`, `_`, `-`, starting and ending with a letter or digit: PEP 508)
+            ".hidden==1": `.hidden` is not a project name (letters, digits, `.`, `_`, `-`, starting and ending with a letter or digit: PEP 508)
+            "pkg-==1": `pkg-` is not a project name (letters, digits, `.`, `_`, `-`, starting and ending with a letter or digit: PEP 508)
+            "pkg==1.*": `1.*` is not a pinned version (letters, digits, `.`, `+`, `!`, `_`, `-`, starting and ending with a letter or digit: PEP 440)
+            "pkg==1 ; rm": `1 ; rm` is not a pinned version (letters, digits, `.`, `+`, `!`, `_`, `-`, starting and ending with a letter or digit: PEP 440)
+            "zope.interface==8.7": ok zope.interface==8.7 -> zope.interface-8.7
+            "Foo_Bar-baz==1!2.0rc1.post3+local.7": ok Foo_Bar-baz==1!2.0rc1.post3+local.7 -> Foo_Bar-baz-1!2.0rc1.post3+local.7
+            " PyYAML == 6.0.4 ": ok PyYAML==6.0.4 -> PyYAML-6.0.4
+        "#]].assert_eq(&out);
+        check(
+            "[[suite]]\nname = \"m\"\npypi = \"../m==1\"\n",
+            expect![[r#"
+            error: matrix/extensions.toml:2:8: suite `m`: pypi = "../m==1": `../m` is not a project name (letters, digits, `.`, `_`, `-`, starting and ending with a letter or digit: PEP 508)
+                 2 | name = "m"
+                   |        ^"#]],
+        );
+    }
+
+    #[test]
+    fn a_pypi_suite_may_pin_its_sdists_sha256() {
+        let digest = "AB".repeat(32);
+        let text = format!("[[suite]]\nname = \"m\"\npypi = \"m==1\"\nsha256 = \"{digest}\"\n");
+        let ext =
+            parse_suites(Utf8Path::new("e.toml"), &text, Utf8Path::new("/repo")).expect("parses");
+        assert_eq!(ext.suites[0].sha256, Some("ab".repeat(32)));
+        check(
+            "[[suite]]\nname = \"m\"\npypi = \"m==1\"\nsha256 = \"abc\"\n",
+            expect![[r#"
+            error: matrix/extensions.toml:2:8: suite `m`: sha256 = "abc" is not a sha256 (64 hexadecimal digits, as PyPI shows it for the sdist)
+                 2 | name = "m"
+                   |        ^"#]],
+        );
+        check(
+            &format!("[[suite]]\nname = \"m\"\npath = \"x\"\nsha256 = \"{digest}\"\n"),
+            expect![[r#"
+                error: matrix/extensions.toml:2:8: suite `m`: sha256 pins a `pypi` sdist; a `path` project has none
+                     2 | name = "m"
+                       |        ^"#]],
+        );
     }
 }

@@ -7,7 +7,7 @@
 //! modules or C source files: CPython's own noise is left out (its known false positives are
 //! also suppressed by the cell's `Misc/valgrind-python.supp`).
 
-use crate::{Finding, FindingKind};
+use crate::finding::{Finding, FindingKind};
 
 /// The marker our plugin writes before each test.
 pub const TEST_MARKER: &str = "debug-matrix: start ";

@@ -1,0 +1,64 @@
+//! [`SuiteResult`]: the outcome of one suite on one cell, what report.json stores for it.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use camino::Utf8PathBuf;
+use serde::{Deserialize, Serialize};
+
+use crate::{events::Counts, finding::Finding};
+
+/// The outcome of one suite on one cell.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SuiteResult {
+    /// The cell.
+    pub cell: String,
+    /// The suite.
+    pub suite: String,
+    /// Test counts.
+    pub counts: Counts,
+    /// Problems found.
+    pub findings: Vec<Finding>,
+    /// The compiled modules that were imported, with their files.
+    pub modules: BTreeMap<String, String>,
+    /// Which detectors ran ([`crate::detect::Detectors::names`]).
+    pub detectors: Vec<String>,
+    /// The test run's log.
+    pub log: Utf8PathBuf,
+    /// Wall-clock seconds for set-up, build and tests.
+    pub seconds: u64,
+    /// Free-threaded cells: whether the GIL was on while the tests ran (`sys._is_gil_enabled()`
+    /// read by the plugin); `None` on other cells.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gil_enabled: Option<bool>,
+    /// The node ids of the tests that ran (for [`crate::expect::apply`]; not recorded).
+    #[serde(skip)]
+    pub ran: BTreeSet<String>,
+}
+
+impl SuiteResult {
+    /// A result with nothing found yet: the suite's detectors, its log, no tests.
+    pub fn new(cell: String, suite: String, detectors: Vec<String>, log: Utf8PathBuf) -> Self {
+        SuiteResult {
+            cell,
+            suite,
+            counts: Counts::default(),
+            findings: Vec::new(),
+            modules: BTreeMap::new(),
+            detectors,
+            log,
+            seconds: 0,
+            gil_enabled: None,
+            ran: BTreeSet::new(),
+        }
+    }
+
+    /// Whether nothing unexpected was found.
+    pub fn clean(&self) -> bool {
+        self.unexpected().next().is_none()
+    }
+
+    /// The findings that are problems: not accepted by an `[[expected]]` entry, not notes.
+    pub fn unexpected(&self) -> impl Iterator<Item = &Finding> {
+        self.findings.iter().filter(|f| f.expected.is_none() && !f.kind.is_note())
+    }
+}
