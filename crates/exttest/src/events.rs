@@ -59,10 +59,14 @@ pub enum Event {
         longrepr: Option<String>,
         /// The leak check's deltas, when the test was leak-checked.
         #[serde(default)]
-        leak_check: Option<serde_json::Value>,
+        leak_check: Option<LeakCheck>,
         /// Why leak hunting did not judge the test (skipped, xfail, not re-runnable).
         #[serde(default)]
         not_judged: Option<String>,
+        /// With `not_judged`: what the full protocol measured before the judgement said the
+        /// growth is not a lost reference.
+        #[serde(default)]
+        leak_check_details: Option<LeakCheck>,
     },
     /// Free-threaded interpreters: the GIL's state at session start, and each change.
     Gil {
@@ -103,6 +107,41 @@ pub enum Event {
         #[serde(default)]
         evidence: Option<LeakEvidence>,
     },
+}
+
+/// What leak hunting measured for one test (the `leak_check` definition of the protocol):
+/// the screen's deltas, and the full protocol's when the screen did not clear it.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct LeakCheck {
+    /// The screen's reference deltas (minus the no-op's).
+    #[serde(default)]
+    pub screen_refs: Vec<i64>,
+    /// The screen's block deltas.
+    #[serde(default)]
+    pub screen_blocks: Vec<i64>,
+    /// The full protocol's reference deltas (minus the baseline's); empty if the screen
+    /// cleared the test.
+    #[serde(default)]
+    pub refs: Vec<i64>,
+    /// The full protocol's block deltas.
+    #[serde(default)]
+    pub blocks: Vec<i64>,
+    /// Whether it was judged a leak.
+    #[serde(default)]
+    pub leaked: bool,
+    /// Why the growth is not a lost reference, when it is not judged.
+    #[serde(default)]
+    pub evidence: Option<LeakEvidence>,
+}
+
+impl LeakCheck {
+    /// Whether the leak rule holds in one of `signals` (every delta of the full protocol
+    /// >= 1): the test grows, whatever the judgement of what grew.
+    pub fn grows(&self, signals: &[&str]) -> bool {
+        let holds = |d: &[i64]| !d.is_empty() && d.iter().all(|&x| x >= 1);
+        (signals.contains(&"refs") && holds(&self.refs))
+            || (signals.contains(&"blocks") && holds(&self.blocks))
+    }
 }
 
 /// Parses the results file; unreadable lines (a crash mid-write) and kinds [`Event`] does not
@@ -211,7 +250,8 @@ pub fn evaluate(events: &[Event], exit: &Exit, log: &str) -> Vec<Finding> {
                 longrepr.clone(),
             )),
             Event::Leak { test, refs, blocks, types, evidence } => {
-                let mut finding = Finding::new(FindingKind::RefLeak, Some(test.clone()), String::new());
+                let mut finding =
+                    Finding::new(FindingKind::RefLeak, Some(test.clone()), String::new());
                 finding.evidence = evidence.clone();
                 finding.message = leak_message(refs, blocks, types, evidence.as_ref());
                 findings.push(finding);

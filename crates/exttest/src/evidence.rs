@@ -129,6 +129,23 @@ pub struct TwinResult {
     pub note: Option<String>,
 }
 
+impl TwinResult {
+    /// One line: what the twin did.
+    pub fn line(&self) -> String {
+        match (&self.note, self.grows) {
+            (Some(note), _) => format!("pure-Python twin ({}): {note}", self.env),
+            (None, true) => format!(
+                "pure-Python twin ({}) grows too: refs {:?}, blocks {:?}",
+                self.env, self.refs, self.blocks
+            ),
+            (None, false) => format!(
+                "0 with the pure-Python twin ({}): refs {:?}, blocks {:?}",
+                self.env, self.refs, self.blocks
+            ),
+        }
+    }
+}
+
 impl LeakEvidence {
     /// The evidence as short lines, most telling first: linear or not, the twin, what grew
     /// (references, new objects, containers, allocations).
@@ -159,17 +176,7 @@ impl LeakEvidence {
             (None, None) => {}
         }
         if let Some(twin) = &self.twin {
-            out.push(match (&twin.note, twin.grows) {
-                (Some(note), _) => format!("pure-Python twin ({}): {note}", twin.env),
-                (None, true) => format!(
-                    "pure-Python twin ({}) grows too: refs {:?}, blocks {:?}",
-                    twin.env, twin.refs, twin.blocks
-                ),
-                (None, false) => format!(
-                    "0 with the pure-Python twin ({}): refs {:?}, blocks {:?}",
-                    twin.env, twin.refs, twin.blocks
-                ),
-            });
+            out.push(twin.line());
         }
         for r in &self.refcounts {
             let mut line = format!("+{} references per call to {}", round2(r.per_call), r.object);

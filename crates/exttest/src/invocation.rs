@@ -228,6 +228,14 @@ pub(crate) enum RunKind<'a> {
         /// Node ids left out (those that crashed or hung in the plain run, and those before).
         deselect: &'a [String],
     },
+    /// The `ref-leak` findings' tests again with leak hunting, on the project's pure-Python
+    /// implementation ([`crate::twin`]).
+    Twin {
+        /// Their node ids.
+        targets: &'a [String],
+        /// The switch to the pure-Python implementation.
+        switch: &'a [(String, String)],
+    },
     /// One of `cargo xtask bench --leaks`'s timed runs.
     Bench(BenchMode),
 }
@@ -278,6 +286,9 @@ impl TestRuns<'_> {
                     (all_detectors, deselect, None, Vec::new(), limit)
                 }
                 RunKind::Confirm { targets } => (&plain, &[], Some(targets), Vec::new(), RUN_LIMIT),
+                RunKind::Twin { targets, .. } => {
+                    (all_detectors, &[], Some(targets), Vec::new(), RUN_LIMIT)
+                }
                 RunKind::Races { deselect } => (
                     &plain,
                     deselect,
@@ -379,12 +390,17 @@ impl TestRuns<'_> {
             &sanitizer_prefix(results),
             SanitizerUse::Run,
         );
+        let switch: &[(String, String)] = match kind {
+            RunKind::Twin { switch, .. } => switch,
+            _ => &[],
+        };
         Invocation::new(&argv[0])
             .args(&argv[1..])
             .cwd(&prepared.run_tree)
             .env("PYTHONPATH", plugin_dir())
             .envs(&detectors.env)
             .envs(sanitizers)
+            .envs(switch.iter().map(|(k, v)| (k, v)))
             .limit(limit)
     }
 }

@@ -35,6 +35,7 @@ pub mod sanitizer;
 mod sdist;
 mod setup;
 pub mod suite;
+pub mod twin;
 pub mod valgrind;
 
 pub use crate::{

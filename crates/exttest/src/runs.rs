@@ -24,7 +24,7 @@ use crate::{
     sanitizer,
     setup::{CellEnv, Prepared, hunts_races, prepare},
     suite::Suite,
-    valgrind,
+    twin, valgrind,
 };
 
 /// The most crashes (or hangs) a suite run survives: each restart goes on after the tests
@@ -292,6 +292,7 @@ fn test(
     }
     if detectors.leaks && suite.test_command.is_none() {
         confirm_failures(env, &runs, dir, &mut findings);
+        notes.extend(ask_the_twin(env, &runs, dir, &all_events, &mut findings, &mut counts));
     }
     if suite.test_command.is_none() {
         // Only pytest runs carry the plugin's module events.
@@ -470,6 +471,47 @@ fn confirm_failures(
     let cmd = runs.invocation(RunKind::Confirm { targets: &failed }, &results);
     let run = run_once(env, &cmd, dir, &results, &log);
     mark_order_dependent(findings, &run.events);
+}
+
+/// Runs the `ref-leak` findings' tests again on the project's pure-Python implementation,
+/// where it has a switch to one ([`crate::twin`]), and applies what the twin did: growth
+/// there too is the test's own state (no longer a finding; returned as notes).
+fn ask_the_twin(
+    env: &CellEnv<'_>,
+    runs: &TestRuns<'_>,
+    dir: &Utf8Path,
+    events: &[Event],
+    findings: &mut Vec<Finding>,
+    counts: &mut Counts,
+) -> Vec<String> {
+    let leaks: Vec<String> = findings
+        .iter()
+        .filter(|f| f.kind == FindingKind::RefLeak)
+        .filter_map(|f| f.test.clone())
+        .collect();
+    if leaks.is_empty() {
+        return Vec::new();
+    }
+    let switch = twin::switch(runs.suite, &runs.prepared.installed.dist);
+    if switch.is_empty() {
+        return Vec::new();
+    }
+    let results = dir.join("events-twin.jsonl");
+    let log = dir.join("test-twin.log");
+    let cmd = runs.invocation(RunKind::Twin { targets: &leaks, switch: &switch }, &results);
+    let run = run_once(env, &cmd, dir, &results, &log);
+    // The signals that decided in the plain run (release-ABI modules leave blocks alone).
+    let decided = events.iter().rev().find_map(|e| match e {
+        Event::Signals { signals, .. } => Some(signals.clone()),
+        _ => None,
+    });
+    let signals: Vec<&str> = match &decided {
+        Some(s) => s.iter().map(String::as_str).collect(),
+        None if runs.detectors.leak_signals.is_empty() => vec!["refs", "blocks"],
+        None => runs.detectors.leak_signals.iter().map(String::as_str).collect(),
+    };
+    let found = twin::results(&twin::describe(&switch), &leaks, &run.events, &signals);
+    twin::apply(findings, counts, &found)
 }
 
 /// Turns the test failures of `findings` whose test passed in the plain re-run (`events`)

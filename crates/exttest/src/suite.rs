@@ -105,6 +105,10 @@ pub struct Suite {
     /// The sdist's sha256 (lowercase hex) a `pypi` suite pins: a download or a cached sdist
     /// with another digest is never tested.
     pub sha256: Option<String>,
+    /// The environment that switches the project to its pure-Python implementation
+    /// (`twin-env = { PURE_PYTHON = "1" }`): a `ref-leak` finding's test is run again with
+    /// it ([`crate::twin`]); empty: the switch [`crate::twin::known_switch`] knows, if any.
+    pub twin_env: BTreeMap<String, String>,
 }
 
 /// Everything `extensions.toml` declares.
@@ -169,6 +173,8 @@ struct RawSuite {
     #[serde(default = "default_timeout")]
     timeout_seconds: u64,
     sha256: Option<String>,
+    #[serde(default)]
+    twin_env: BTreeMap<String, String>,
 }
 
 /// `tests = "t"` or `tests = ["a", "b"]`.
@@ -253,6 +259,17 @@ pub fn parse_suites(
             }
             digest => digest.map(|d| d.to_ascii_lowercase()),
         };
+        if let Some(bad) = raw
+            .twin_env
+            .keys()
+            .find(|k| k.is_empty() || !k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+        {
+            return fail(format!(
+                "suite `{}`: twin-env names `{bad}`, not an environment variable \
+                 (letters, digits and `_`)",
+                raw.name
+            ));
+        }
         let tests = raw.tests.into_vec();
         if let Some(bad) = tests.iter().find(|t| {
             let p = Utf8Path::new(t);
@@ -274,6 +291,7 @@ pub fn parse_suites(
             valgrind_select: raw.valgrind_select,
             timeout_seconds: raw.timeout_seconds,
             sha256,
+            twin_env: raw.twin_env,
         });
     }
     for e in &file.expected {
@@ -319,6 +337,7 @@ fn ad_hoc(name: &str, source: Source) -> Suite {
         valgrind_select: None,
         timeout_seconds: default_timeout(),
         sha256: None,
+        twin_env: BTreeMap::new(),
     }
 }
 
@@ -384,7 +403,7 @@ mod tests {
         check(
             "[[suite]]\nname = \"m\"\npath = \"x\"\ntimeout = 3\n",
             expect![[r#"
-                error: matrix/extensions.toml:4:1: unknown field `timeout`, expected one of `name`, `path`, `pypi`, `tests`, `test-deps`, `build-env`, `pytest-args`, `test-command`, `valgrind-select`, `timeout-seconds`, `sha256`
+                error: matrix/extensions.toml:4:1: unknown field `timeout`, expected one of `name`, `path`, `pypi`, `tests`, `test-deps`, `build-env`, `pytest-args`, `test-command`, `valgrind-select`, `timeout-seconds`, `sha256`, `twin-env`
                      4 | timeout = 3
                        | ^"#]],
         );

@@ -17,6 +17,7 @@ fn suite() -> Suite {
         valgrind_select: Some("not slow".to_owned()),
         timeout_seconds: 120,
         sha256: None,
+        twin_env: BTreeMap::new(),
     }
 }
 
@@ -179,6 +180,41 @@ fn leak_hunting_and_its_plain_confirmation_of_failures() {
               -x
               --rootdir=/site
               /w/ext/pkg/run/tests/test_a.py::fails
+        "#]],
+    );
+}
+
+#[test]
+fn the_twin_runs_the_leaks_again_with_leak_hunting_and_the_switch() {
+    let hunting = Detectors { leaks: true, ..detectors() };
+    let leaks = ["tests/test_a.py::grows".to_owned()];
+    let switch = [("PURE_PYTHON".to_owned(), "1".to_owned())];
+    check(
+        &suite(),
+        &hunting,
+        RunKind::Twin { targets: &leaks, switch: &switch },
+        expect![[r#"
+            limit 1200s in /w/ext/pkg/run
+            PYTHONPATH=<plugin dir>
+            PYTHONFAULTHANDLER=1
+            PURE_PYTHON=1
+              /w/ext/pkg/venv/bin/python
+              -m
+              pytest
+              -p
+              debug_matrix_pytest
+              -p
+              no:cacheprovider
+              -q
+              -rfE
+              --dm-results=/w/ext/pkg/events-0.jsonl
+              --dm-modules=/w/ext/pkg/modules.json
+              --dm-timeout=120
+              --dm-mark-stderr
+              --dm-leaks
+              -x
+              --rootdir=/site
+              /w/ext/pkg/run/tests/test_a.py::grows
         "#]],
     );
 }
