@@ -59,14 +59,14 @@ pub enum Event {
         longrepr: Option<String>,
         /// The leak check's deltas, when the test was leak-checked.
         #[serde(default)]
-        leak_check: Option<LeakCheck>,
+        leak_check: Option<Box<LeakCheck>>,
         /// Why leak hunting did not judge the test (skipped, xfail, not re-runnable).
         #[serde(default)]
         not_judged: Option<String>,
         /// With `not_judged`: what the full protocol measured before the judgement said the
         /// growth is not a lost reference.
         #[serde(default)]
-        leak_check_details: Option<LeakCheck>,
+        leak_check_details: Option<Box<LeakCheck>>,
     },
     /// Free-threaded interpreters: the GIL's state at session start, and each change.
     Gil {
@@ -105,7 +105,7 @@ pub enum Event {
         types: BTreeMap<String, i64>,
         /// What grew, whether it stays linear (the plugin's judgement).
         #[serde(default)]
-        evidence: Option<LeakEvidence>,
+        evidence: Option<Box<LeakEvidence>>,
     },
 }
 
@@ -131,7 +131,7 @@ pub struct LeakCheck {
     pub leaked: bool,
     /// Why the growth is not a lost reference, when it is not judged.
     #[serde(default)]
-    pub evidence: Option<LeakEvidence>,
+    pub evidence: Option<Box<LeakEvidence>>,
 }
 
 impl LeakCheck {
@@ -253,7 +253,7 @@ pub fn evaluate(events: &[Event], exit: &Exit, log: &str) -> Vec<Finding> {
                 let mut finding =
                     Finding::new(FindingKind::RefLeak, Some(test.clone()), String::new());
                 finding.evidence = evidence.clone();
-                finding.message = leak_message(refs, blocks, types, evidence.as_ref());
+                finding.message = leak_message(refs, blocks, types, evidence.as_deref());
                 findings.push(finding);
             }
             _ => {}

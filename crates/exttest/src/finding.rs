@@ -121,7 +121,7 @@ pub struct Finding {
     /// A `ref-leak` finding's evidence: what grew, whether it stays linear, the pure-Python
     /// twin's result.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub evidence: Option<crate::evidence::LeakEvidence>,
+    pub evidence: Option<Box<crate::evidence::LeakEvidence>>,
 }
 
 impl Finding {
