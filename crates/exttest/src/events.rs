@@ -8,6 +8,7 @@ use serde::Deserialize;
 use crate::{
     evidence::LeakEvidence,
     finding::{Finding, FindingKind},
+    result::NotJudged,
 };
 
 /// One line of the plugin's results file (`--dm-results`): the fields of the event kinds
@@ -228,6 +229,21 @@ pub fn leak_message(
         message.push_str(&line);
     }
     message
+}
+
+/// The tests that grew in every measured call and that the plugin's judgement did not hold
+/// against the C code (state the test keeps, a cache that stops, growth that flattens), with
+/// its reason.
+pub fn grew_not_judged(events: &[Event]) -> Vec<NotJudged> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::End { test, not_judged: Some(reason), leak_check_details: Some(_), .. } => {
+                Some(NotJudged { test: test.clone(), reason: reason.clone() })
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// The findings of one run (its counts are [`count`]'s). `log` is the run's combined output.

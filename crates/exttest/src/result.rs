@@ -7,6 +7,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::{events::Counts, finding::Finding};
 
+/// A test leak hunting saw growing and did not judge, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotJudged {
+    /// Its node id.
+    pub test: String,
+    /// Why its growth is not a lost reference, with the evidence.
+    pub reason: String,
+}
+
 /// The outcome of one suite on one cell.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SuiteResult {
@@ -30,6 +39,11 @@ pub struct SuiteResult {
     /// read by the plugin); `None` on other cells.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gil_enabled: Option<bool>,
+    /// Tests that grew in every measured call but whose growth is the test's own state, not
+    /// a lost reference: state it keeps reachable, a cache that stops growing, a structure
+    /// whose growth flattens, the same growth on the pure-Python twin. Each with why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub grew_not_judged: Vec<NotJudged>,
     /// The node ids of the tests that ran (for [`crate::expect::apply`]; not recorded).
     #[serde(skip)]
     pub ran: BTreeSet<String>,
@@ -48,6 +62,7 @@ impl SuiteResult {
             log,
             seconds: 0,
             gil_enabled: None,
+            grew_not_judged: Vec::new(),
             ran: BTreeSet::new(),
         }
     }

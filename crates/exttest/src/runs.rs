@@ -20,7 +20,7 @@ use crate::{
     events::{self, Counts, Event, Exit},
     finding::{Finding, FindingKind},
     invocation::{Invocation, PARALLEL_THREADS, RunKind, TestRuns, sanitizer_prefix},
-    result::SuiteResult,
+    result::{NotJudged, SuiteResult},
     sanitizer,
     setup::{CellEnv, Prepared, hunts_races, prepare},
     suite::Suite,
@@ -51,6 +51,7 @@ pub fn run_suite(env: &CellEnv<'_>, suite: &Suite, detectors: &Detectors) -> Sui
             result.ran = outcome.ran;
             result.detectors.extend(outcome.notes);
             result.gil_enabled = outcome.gil_enabled;
+            result.grew_not_judged = outcome.grew_not_judged;
         }
         Err(err) => {
             result.findings.push(Finding::new(FindingKind::Setup, None, format!("{err:#}")))
@@ -68,6 +69,7 @@ struct TestOutcome {
     /// How the detectors adapted or what they saw beside the findings.
     notes: Vec<String>,
     gil_enabled: Option<bool>,
+    grew_not_judged: Vec<NotJudged>,
 }
 
 /// What names the extension in valgrind's and the sanitizers' stacks.
@@ -243,6 +245,7 @@ fn test(
     let needles = Needles::of(prepared);
     let mut sanitizer_outside = sanitizer::Outside::default();
     let mut notes: Vec<String> = Vec::new();
+    let mut grew_not_judged = Vec::new();
     let _ = fs::remove_dir_all(dir.join("sanitizer"));
     if detectors.tsan || detectors.ubsan {
         // The runtimes do not make log_path's directory.
@@ -292,7 +295,15 @@ fn test(
     }
     if detectors.leaks && suite.test_command.is_none() {
         confirm_failures(env, &runs, dir, &mut findings);
-        notes.extend(ask_the_twin(env, &runs, dir, &all_events, &mut findings, &mut counts));
+        grew_not_judged = events::grew_not_judged(&all_events);
+        grew_not_judged.extend(ask_the_twin(
+            env,
+            &runs,
+            dir,
+            &all_events,
+            &mut findings,
+            &mut counts,
+        ));
     }
     if suite.test_command.is_none() {
         // Only pytest runs carry the plugin's module events.
@@ -324,7 +335,7 @@ fn test(
             }
         }
     }
-    TestOutcome { counts, findings, ran, notes, gil_enabled }
+    TestOutcome { counts, findings, ran, notes, gil_enabled, grew_not_judged }
 }
 
 /// How a test run ended, from what `run_logged` returned; an error only where the run did not
@@ -483,7 +494,7 @@ fn ask_the_twin(
     events: &[Event],
     findings: &mut Vec<Finding>,
     counts: &mut Counts,
-) -> Vec<String> {
+) -> Vec<NotJudged> {
     let leaks: Vec<String> = findings
         .iter()
         .filter(|f| f.kind == FindingKind::RefLeak)

@@ -13,6 +13,7 @@ use crate::{
     events::{Counts, Event},
     evidence::TwinResult,
     finding::{Finding, FindingKind},
+    result::NotJudged,
     suite::Suite,
 };
 
@@ -119,13 +120,13 @@ pub fn results(
 }
 
 /// Applies the twin's `results` to the `ref-leak` findings: a test whose twin grows is no
-/// longer a finding (it is counted as not judged, and described in the returned notes); the
-/// others carry the twin's result in their evidence and message.
+/// longer a finding (it is counted as not judged, and returned with why); the others carry
+/// the twin's result in their evidence and message.
 pub fn apply(
     findings: &mut Vec<Finding>,
     counts: &mut Counts,
     results: &BTreeMap<String, TwinResult>,
-) -> Vec<String> {
+) -> Vec<NotJudged> {
     let mut notes = Vec::new();
     findings.retain_mut(|f| {
         if f.kind != FindingKind::RefLeak {
@@ -136,14 +137,18 @@ pub fn apply(
             counts.leak_judged = counts.leak_judged.saturating_sub(1);
             counts.leak_not_judged += 1;
             counts.not_rerunnable += 1;
-            notes.push(format!(
-                "not judged: {} grows the same with the pure-Python twin ({}: refs {:?}, \
-                 blocks {:?}): the test's own state, not a lost reference in the C code",
-                f.test.as_deref().unwrap_or("?"),
-                twin.env,
-                twin.refs,
-                twin.blocks
-            ));
+            notes.push(NotJudged {
+                test: f.test.clone().unwrap_or_default(),
+                reason: format!(
+                    "grows the same with the pure-Python twin ({}: refs {:?}, blocks {:?}): \
+                     the test's own state, not a lost reference in the C code; with the C \
+                     code: {}",
+                    twin.env,
+                    twin.refs,
+                    twin.blocks,
+                    f.message.lines().next().unwrap_or("")
+                ),
+            });
             return false;
         }
         f.message.push_str("\n  ");
@@ -201,12 +206,12 @@ mod tests {
               pure-Python twin (X=1): skipped with the twin: not measured
             t.py::gone: leaks
               pure-Python twin (X=1): did not run
-            not judged: t.py::rewrap grows the same with the pure-Python twin (X=1: refs [2, 2, 2], blocks [1, 1, 1]): the test's own state, not a lost reference in the C code
+            t.py::rewrap: grows the same with the pure-Python twin (X=1: refs [2, 2, 2], blocks [1, 1, 1]): the test's own state, not a lost reference in the C code; with the C code: leaks
             leak_judged 3, not judged 1"#]]
         .assert_eq(&format!(
             "{}\n{}\nleak_judged {}, not judged {}",
             shown.join("\n"),
-            notes.join("\n"),
+            notes.iter().map(|n| format!("{}: {}", n.test, n.reason)).collect::<Vec<_>>().join("\n"),
             counts.leak_judged,
             counts.leak_not_judged
         ));

@@ -279,4 +279,7 @@ fn print_result(r: &SuiteResult) {
             }
         }
     }
+    for n in &r.grew_not_judged {
+        println!("    grew, not judged: {}: {}", n.test, n.reason);
+    }
 }

@@ -86,6 +86,9 @@ pub fn markdown(doc: &Document) -> String {
                     first_line(&f.message)
                 ));
             }
+            for n in &s.grew_not_judged {
+                lines.push(format!("- grew, not judged in {} `{}`: {}", s.suite, n.test, n.reason));
+            }
         }
         if !lines.is_empty() {
             out.push_str(&format!("\n## {}\n\n{}\n", c.cell, lines.join("\n")));
@@ -309,6 +312,7 @@ struct SuiteView {
     detectors: String,
     log: String,
     findings: Vec<FindingView>,
+    grew_not_judged: Vec<exttest::NotJudged>,
 }
 
 #[derive(Serialize)]
@@ -392,6 +396,7 @@ fn page(doc: &Document) -> Page {
                             repro: f.repro.clone(),
                         })
                         .collect(),
+                    grew_not_judged: s.grew_not_judged.clone(),
                 })
                 .collect(),
         })
