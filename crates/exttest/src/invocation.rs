@@ -309,7 +309,7 @@ impl TestRuns<'_> {
                     (all_detectors, &[], None, vec!["--dm-leak-screen=0:0".to_owned()], BENCH_LIMIT)
                 }
             };
-        let pytest_args: Vec<&String> = suite.pytest_args.iter().chain(&extra).collect();
+        let pytest_args: Vec<&String> = prepared.suite_args.iter().chain(&extra).collect();
         let py = prepared.dir.join("venv/bin/python");
         let mut argv: Vec<String> = Vec::new();
         if detectors.valgrind {

@@ -294,6 +294,139 @@ pub fn overlay(
     Ok(added)
 }
 
+/// Where a project directory lives when its tests run from site-packages: `project` (a
+/// project-relative directory such as `src/pkg`) is `site` (its installed copy).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathMap {
+    /// The directory in the project.
+    pub project: Utf8PathBuf,
+    /// The same directory installed.
+    pub site: Utf8PathBuf,
+}
+
+impl PathMap {
+    /// The maps of a test path inside the package: the test directory itself and its
+    /// top-level package (`src/pkg/tests` → `<site>/pkg/tests`, `src/pkg` → `<site>/pkg`).
+    pub fn of(project: &Utf8Path, site_rel: &Utf8Path, site: &Utf8Path) -> Vec<PathMap> {
+        let mut out = vec![PathMap { project: project.to_owned(), site: site.join(site_rel) }];
+        let depth = site_rel.components().count();
+        let mut package = project.to_owned();
+        for _ in 1..depth {
+            package.pop();
+        }
+        if let Some(top) = site_rel.components().next() {
+            out.push(PathMap { project: package, site: site.join(top.as_str()) });
+        }
+        out
+    }
+
+    fn apply(&self, path: &str) -> Option<Utf8PathBuf> {
+        let path = Utf8Path::new(path.trim_start_matches("./"));
+        if path.is_absolute() {
+            return None;
+        }
+        let rest = path.strip_prefix(&self.project).ok()?;
+        Some(if rest.as_str().is_empty() { self.site.clone() } else { self.site.join(rest) })
+    }
+}
+
+/// pytest options whose value is the next argument (so it is not a test path).
+const TAKES_VALUE: &[&str] = &[
+    "-k", "-m", "-p", "-o", "-c", "-W", "-r", "--tb", "--maxfail", "--rootdir", "--confcutdir",
+    "--basetemp", "--durations", "--junitxml", "--log-level", "--import-mode", "--override-ini",
+    "--config-file", "--pyargs", "--capture", "-n", "--dist", "--timeout",
+];
+
+/// A suite's `pytest-args` as they would act in a plain run from the project's root, for
+/// tests that run from site-packages (`maps`; pytest's rootdir is `site`): pytest resolves
+/// `--ignore`, `--ignore-glob` and test paths against the directory it runs in and node ids
+/// of `--deselect` against its rootdir, so a project-relative path into an installed package
+/// is given as its installed copy too, a relative glob is also anchored at site-packages,
+/// and a test path or node id into the package names the installed file. Other arguments are
+/// kept as they are.
+pub fn translate_args(args: &[String], maps: &[PathMap], site: &Utf8Path) -> Vec<String> {
+    if maps.is_empty() {
+        return args.to_vec();
+    }
+    let map = |p: &str| maps.iter().find_map(|m| m.apply(p));
+    let node = |id: &str| -> Option<String> {
+        let (path, rest) = id.split_once("::").map_or((id, None), |(p, r)| (p, Some(r)));
+        let mapped = map(path)?;
+        let rel = mapped.strip_prefix(site).ok()?.to_owned();
+        Some(match rest {
+            Some(r) => format!("{rel}::{r}"),
+            None => rel.into_string(),
+        })
+    };
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        let arg = &args[i];
+        let (option, value, joined) = match arg.split_once('=') {
+            Some((o, v)) if o.starts_with("--") => (o, Some(v.to_owned()), true),
+            _ if arg.starts_with('-') => match args.get(i + 1) {
+                Some(v) if ["--ignore", "--ignore-glob", "--deselect"].contains(&arg.as_str()) => {
+                    i += 1;
+                    (arg.as_str(), Some(v.clone()), false)
+                }
+                _ => (arg.as_str(), None, false),
+            },
+            _ => ("", Some(arg.clone()), false),
+        };
+        let again = |out: &mut Vec<String>, option: &str, value: &str| {
+            if joined || option.is_empty() {
+                out.push(if option.is_empty() { value.to_owned() } else { format!("{option}={value}") });
+            } else {
+                out.push(option.to_owned());
+                out.push(value.to_owned());
+            }
+        };
+        match (option, value) {
+            ("--ignore", Some(v)) => {
+                again(&mut out, option, &v);
+                if let Some(m) = map(&v) {
+                    again(&mut out, option, m.as_str());
+                }
+            }
+            ("--ignore-glob", Some(v)) => {
+                again(&mut out, option, &v);
+                if !Utf8Path::new(&v).is_absolute() {
+                    let anchored = map(&v).unwrap_or_else(|| site.join(v.trim_start_matches("./")));
+                    again(&mut out, option, anchored.as_str());
+                }
+            }
+            ("--deselect", Some(v)) => {
+                again(&mut out, option, &v);
+                if let Some(id) = node(&v) {
+                    again(&mut out, option, &id);
+                }
+            }
+            ("", Some(v)) => {
+                let (path, rest) = v.split_once("::").map_or((v.as_str(), None), |(p, r)| (p, Some(r)));
+                match map(path) {
+                    Some(m) => out.push(match rest {
+                        Some(r) => format!("{m}::{r}"),
+                        None => m.into_string(),
+                    }),
+                    None => out.push(v.clone()),
+                }
+            }
+            (_, Some(v)) => again(&mut out, option, &v),
+            (_, None) => {
+                out.push(arg.clone());
+                if TAKES_VALUE.contains(&arg.as_str())
+                    && let Some(v) = args.get(i + 1)
+                {
+                    out.push(v.clone());
+                    i += 1;
+                }
+            }
+        }
+        i += 1;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use expect_test::{Expect, expect};
@@ -442,5 +575,54 @@ mod tests {
             .assert_eq(&format!("{added:?}"));
         assert_eq!(fs::read_to_string(site.join("__init__.py"))?, "installed");
         Ok(())
+    }
+
+    #[test]
+    fn pytest_args_act_as_from_the_project_root() {
+        let site = Utf8Path::new("/v/site");
+        let maps = PathMap::of(Utf8Path::new("src/pkg/tests"), Utf8Path::new("pkg/tests"), site);
+        assert_eq!(
+            maps,
+            [
+                PathMap { project: "src/pkg/tests".into(), site: "/v/site/pkg/tests".into() },
+                PathMap { project: "src/pkg".into(), site: "/v/site/pkg".into() },
+            ]
+        );
+        let args: Vec<String> = [
+            "--ignore-glob=*test_free_threading.py",
+            "--ignore=src/pkg/tests/test_slow.py",
+            "--ignore",
+            "tests/helpers",
+            "--deselect=src/pkg/tests/test_a.py::test_x[1]",
+            "-k",
+            "not src/pkg/tests",
+            "-p",
+            "no:randomly",
+            "src/pkg/tests/test_b.py::test_y",
+            "--ignore-glob=src/pkg/_vendor/*",
+            "-x",
+        ]
+        .map(String::from)
+        .into();
+        expect![[r#"
+            --ignore-glob=*test_free_threading.py
+            --ignore-glob=/v/site/*test_free_threading.py
+            --ignore=src/pkg/tests/test_slow.py
+            --ignore=/v/site/pkg/tests/test_slow.py
+            --ignore
+            tests/helpers
+            --deselect=src/pkg/tests/test_a.py::test_x[1]
+            --deselect=pkg/tests/test_a.py::test_x[1]
+            -k
+            not src/pkg/tests
+            -p
+            no:randomly
+            /v/site/pkg/tests/test_b.py::test_y
+            --ignore-glob=src/pkg/_vendor/*
+            --ignore-glob=/v/site/pkg/_vendor/*
+            -x"#]]
+        .assert_eq(&translate_args(&args, &maps, site).join("\n"));
+        // Tests beside the package run from the project's copy: nothing to translate.
+        assert_eq!(translate_args(&args, &[], site), args);
     }
 }

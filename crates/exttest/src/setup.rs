@@ -54,6 +54,9 @@ pub(crate) struct Prepared {
     pub(crate) installed: Installed,
     /// pytest options for the project's configuration and rootdir.
     pub(crate) pytest_options: Vec<String>,
+    /// The suite's `pytest-args`, acting as in a plain run from the project's root
+    /// ([`layout::translate_args`]).
+    pub(crate) suite_args: Vec<String>,
     /// The test paths pytest is given.
     pub(crate) test_paths: Vec<String>,
     /// What node ids are relative to: site-packages for tests inside the package, else the
@@ -246,6 +249,7 @@ pub(crate) fn prepare(
         pytest_options.extend(["-c".to_owned(), config.into_string()]);
     }
     let node_root = if plan.in_package { installed.site.clone() } else { run_tree.clone() };
+    let suite_args = layout::translate_args(&suite.pytest_args, &plan.maps, &installed.site);
     let modules_file = dir.join("modules.json");
     let watch = serde_json::json!({ "compiled": installed.compiled, "twins": installed.twins });
     fs::write(&modules_file, watch.to_string())
@@ -256,6 +260,7 @@ pub(crate) fn prepare(
         run_tree,
         installed,
         pytest_options,
+        suite_args,
         test_paths: plan.paths,
         node_root,
         modules_file,
@@ -336,11 +341,19 @@ struct TestPlan {
     config: Option<Utf8PathBuf>,
     /// Files laid beside the installed package.
     overlaid: Vec<Utf8PathBuf>,
+    /// Where the project's directories of tests inside the package are installed.
+    maps: Vec<layout::PathMap>,
 }
 
 fn test_plan(suite: &Suite, src: &Utf8Path, installed: &Installed) -> anyhow::Result<TestPlan> {
     let mut plan =
-        TestPlan { paths: Vec::new(), in_package: false, config: None, overlaid: Vec::new() };
+        TestPlan {
+            paths: Vec::new(),
+            in_package: false,
+            config: None,
+            overlaid: Vec::new(),
+            maps: Vec::new(),
+        };
     for tests in suite_tests(suite, src, installed)? {
         if plan.config.is_none() {
             plan.config = layout::pytest_config(&tests, |p| fs::read_to_string(src.join(p)).ok())
@@ -355,6 +368,7 @@ fn test_plan(suite: &Suite, src: &Utf8Path, installed: &Installed) -> anyhow::Re
                     })?,
                 );
                 plan.in_package = true;
+                plan.maps.extend(layout::PathMap::of(&project, &site_rel, &installed.site));
                 plan.paths.push(target.into_string());
             }
             layout::TestPath::Beside { project } => plan.paths.push(project.into_string()),

@@ -52,6 +52,7 @@ fn prepared() -> Prepared {
             errors: Vec::new(),
         },
         pytest_options: vec!["--rootdir=/site".to_owned()],
+        suite_args: vec!["-x".to_owned()],
         test_paths: vec!["tests".to_owned()],
         node_root: "/w/ext/pkg/run".into(),
         modules_file: "/w/ext/pkg/modules.json".into(),
@@ -391,7 +392,7 @@ fn race_hunting_runs_every_test_in_threads_without_leak_hunting() {
     // The plain run of the same cell leaves pytest-run-parallel out; a suite that asks for
     // threads itself keeps it.
     let first = |suite: &Suite| {
-        let prepared = prepared();
+        let prepared = Prepared { suite_args: suite.pytest_args.clone(), ..prepared() };
         let runs = TestRuns {
             cpython_source: Utf8Path::new("/cpython"),
             suite,
