@@ -130,6 +130,8 @@ fn the_ci_matrix() {
     markupsafe_passes_with_its_speedups(&run);
     every_layout_tests_the_installed_build(&run);
     leak_hunting_judges_only_lost_references(&run);
+    leak_hunting_tells_state_from_leaks_by_persistence_and_the_twin(&run);
+    pytest_args_act_as_from_the_project_root(&run);
     the_corpus_is_clean_on_a_debug_cell(&run);
     renderings_agree(&run);
     run_in_a_cell(&run);
@@ -361,10 +363,9 @@ fn example_extension_bugs_are_found_where_visible(run: &Run) {
     }
 }
 
-/// Strict like xfail: an expected finding that does not appear, on a cell where its test
-/// ran, fails the run.
-fn expected_findings_are_strict(run: &Run) {
-    let matrix = run.work.join("matrix-expected");
+/// A copy of the repository's `matrix/` under the work directory, to change.
+fn matrix_copy(run: &Run, name: &str) -> Utf8PathBuf {
+    let matrix = run.work.join(name);
     let _ = fs::remove_dir_all(&matrix);
     fs::create_dir_all(matrix.join("keys")).expect("mkdir");
     for entry in fs::read_dir(repo().join("matrix")).expect("matrix").flatten() {
@@ -376,6 +377,13 @@ fn expected_findings_are_strict(run: &Run) {
         fs::copy(key.path(), matrix.join("keys").as_std_path().join(key.file_name()))
             .expect("copy key");
     }
+    matrix
+}
+
+/// Strict like xfail: an expected finding that does not appear, on a cell where its test
+/// ran, fails the run.
+fn expected_findings_are_strict(run: &Run) {
+    let matrix = matrix_copy(run, "matrix-expected");
     let extensions = fs::read_to_string(matrix.join("extensions.toml")).expect("read");
     let stale = "\n[[expected]]\nsuite = \"refbugs\"\ntest = \"test_no_leak_new_ref\"\n\
                  kind = \"ref-leak\"\ncells = [\"debug\"]\nreason = \"a leak that was fixed\"\n";
@@ -487,6 +495,88 @@ fn leak_hunting_judges_only_lost_references(run: &Run) {
     assert_eq!(r["counts"]["not_rerunnable"], 3, "registry, appends, subtests: {r}");
     let log = fs::read_to_string(r["log"].as_str().expect("log")).expect("test log");
     assert!(log.contains("leaked: refs [1, 1, 1]"), "one list per call: {log}");
+    // The finding carries what grew: linear over the longer run, a new list per call, the
+    // line that allocated it.
+    let leak = r["findings"]
+        .as_array()
+        .and_then(|f| f.iter().find(|f| f["kind"] == "ref-leak"))
+        .expect("the ref-leak finding");
+    let evidence = &leak["evidence"];
+    assert_eq!(evidence["persistence"]["refs"], "linear", "{leak}");
+    assert_eq!(evidence["new_objects"]["list"], 1.0, "{leak}");
+    assert!(
+        evidence["allocations"][0]["where"].as_str().is_some_and(|w| w.contains("test_judged.py:")),
+        "{leak}"
+    );
+    assert!(leak["message"].as_str().is_some_and(|m| m.contains("refs linear")), "{leak}");
+}
+
+/// The test's own growing state that gc cannot see is not a leak: a bounded cache of
+/// untracked C objects stops growing over the longer run; a function wrapped again on every
+/// call grows the same on the project's pure-Python twin. The real leak beside them stays,
+/// and says that its twin does not grow.
+fn leak_hunting_tells_state_from_leaks_by_persistence_and_the_twin(run: &Run) {
+    let (ok, text) = run.run(&["test", "3.13.5+debug", "--suite", "statekeep"]);
+    assert!(ok, "the real leak is expected, the rest is not judged:\n{text}");
+    let r = &extension_results(run, "statekeep")[0];
+    assert_eq!(
+        finding_lines(&extension_results(run, "statekeep")),
+        ["3.13.5+debug statekeep ref-leak test_leak"],
+        "{text}"
+    );
+    let leak = &r["findings"][0];
+    assert!(leak["expected"].is_string(), "{leak}");
+    assert_eq!(leak["evidence"]["twin"]["grows"], false, "{leak}");
+    assert_eq!(leak["evidence"]["twin"]["env"], "STATEKEEP_PURE_PYTHON=1", "{leak}");
+    let dismissed = r["grew_not_judged"].as_array().expect("grew_not_judged");
+    let reason = |test: &str| {
+        dismissed
+            .iter()
+            .find(|n| n["test"].as_str().is_some_and(|t| t.ends_with(test)))
+            .and_then(|n| n["reason"].as_str())
+            .unwrap_or_else(|| panic!("{test} grew and was not judged: {r}"))
+            .to_owned()
+    };
+    assert!(reason("test_compile_caches_patterns").contains("growth stops"), "{r}");
+    assert!(reason("test_rewrap").contains("grows the same with the pure-Python twin"), "{r}");
+    assert_eq!(r["counts"]["leak_judged"], 1, "{r}");
+    assert!(text.contains("grew, not judged: tests/test_statekeep.py::test_rewrap"), "{text}");
+}
+
+/// A suite's pytest-args act as in a plain run from the project's root, for tests inside
+/// the package (run from site-packages) and beside it: a relative --ignore-glob, an --ignore
+/// and a --deselect by project path.
+fn pytest_args_act_as_from_the_project_root(run: &Run) {
+    let matrix = matrix_copy(run, "matrix-args");
+    let fixtures = repo().join("xtask/tests/fixtures");
+    let extensions = fs::read_to_string(matrix.join("extensions.toml")).expect("read");
+    let suites = format!(
+        "\n[[suite]]\nname = \"inpkg-args\"\npath = \"{}\"\npytest-args = [\
+         \"--ignore-glob=*test_free_threading.py\", \"--ignore=src/argpkg/tests/test_slow.py\", \
+         \"--deselect=src/argpkg/tests/test_twice.py::test_left_out_by_deselect\"]\n\
+         \n[[suite]]\nname = \"beside-args\"\npath = \"{}\"\n\
+         pytest-args = [\"--deselect=tests/test_beside.py::test_add\"]\n",
+        fixtures.join("inpkg-args"),
+        fixtures.join("layout-beside"),
+    );
+    fs::write(matrix.join("extensions.toml"), format!("{extensions}{suites}")).expect("write");
+    let (ok, text) = run.run(&[
+        "--matrix-dir",
+        matrix.as_str(),
+        "test",
+        "3.13.5+debug",
+        "--suite",
+        "inpkg-args",
+        "--suite",
+        "beside-args",
+    ]);
+    assert!(ok, "the left-out tests do not run:\n{text}");
+    let r = &extension_results(run, "inpkg-args")[0];
+    assert_eq!(r["counts"]["passed"], 1, "only test_twice runs: {r}");
+    assert_eq!(r["counts"]["failed"], 0, "{r}");
+    assert_eq!(r["findings"], serde_json::json!([]), "no collection error: {r}");
+    let r = &extension_results(run, "beside-args")[0];
+    assert_eq!(r["counts"]["passed"], 1, "test_add deselected: {r}");
 }
 
 fn the_corpus_is_clean_on_a_debug_cell(run: &Run) {

@@ -332,9 +332,29 @@ impl PathMap {
 
 /// pytest options whose value is the next argument (so it is not a test path).
 const TAKES_VALUE: &[&str] = &[
-    "-k", "-m", "-p", "-o", "-c", "-W", "-r", "--tb", "--maxfail", "--rootdir", "--confcutdir",
-    "--basetemp", "--durations", "--junitxml", "--log-level", "--import-mode", "--override-ini",
-    "--config-file", "--pyargs", "--capture", "-n", "--dist", "--timeout",
+    "-k",
+    "-m",
+    "-p",
+    "-o",
+    "-c",
+    "-W",
+    "-r",
+    "--tb",
+    "--maxfail",
+    "--rootdir",
+    "--confcutdir",
+    "--basetemp",
+    "--durations",
+    "--junitxml",
+    "--log-level",
+    "--import-mode",
+    "--override-ini",
+    "--config-file",
+    "--pyargs",
+    "--capture",
+    "-n",
+    "--dist",
+    "--timeout",
 ];
 
 /// A suite's `pytest-args` as they would act in a plain run from the project's root, for
@@ -375,7 +395,11 @@ pub fn translate_args(args: &[String], maps: &[PathMap], site: &Utf8Path) -> Vec
         };
         let again = |out: &mut Vec<String>, option: &str, value: &str| {
             if joined || option.is_empty() {
-                out.push(if option.is_empty() { value.to_owned() } else { format!("{option}={value}") });
+                out.push(if option.is_empty() {
+                    value.to_owned()
+                } else {
+                    format!("{option}={value}")
+                });
             } else {
                 out.push(option.to_owned());
                 out.push(value.to_owned());
@@ -402,7 +426,8 @@ pub fn translate_args(args: &[String], maps: &[PathMap], site: &Utf8Path) -> Vec
                 }
             }
             ("", Some(v)) => {
-                let (path, rest) = v.split_once("::").map_or((v.as_str(), None), |(p, r)| (p, Some(r)));
+                let (path, rest) =
+                    v.split_once("::").map_or((v.as_str(), None), |(p, r)| (p, Some(r)));
                 match map(path) {
                     Some(m) => out.push(match rest {
                         Some(r) => format!("{m}::{r}"),

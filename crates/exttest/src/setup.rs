@@ -346,14 +346,13 @@ struct TestPlan {
 }
 
 fn test_plan(suite: &Suite, src: &Utf8Path, installed: &Installed) -> anyhow::Result<TestPlan> {
-    let mut plan =
-        TestPlan {
-            paths: Vec::new(),
-            in_package: false,
-            config: None,
-            overlaid: Vec::new(),
-            maps: Vec::new(),
-        };
+    let mut plan = TestPlan {
+        paths: Vec::new(),
+        in_package: false,
+        config: None,
+        overlaid: Vec::new(),
+        maps: Vec::new(),
+    };
     for tests in suite_tests(suite, src, installed)? {
         if plan.config.is_none() {
             plan.config = layout::pytest_config(&tests, |p| fs::read_to_string(src.join(p)).ok())
