@@ -107,6 +107,9 @@ pub enum Event {
         /// What grew, whether it stays linear (the plugin's judgement).
         #[serde(default)]
         evidence: Option<Box<LeakEvidence>>,
+        /// The signals that decided; empty from a plugin that did not say (both).
+        #[serde(default)]
+        signals: Vec<String>,
     },
 }
 
@@ -216,10 +219,22 @@ pub fn unfinished_test(events: &[Event]) -> Option<String> {
 pub fn leak_message(
     refs: &[i64],
     blocks: &[i64],
+    signals: &[String],
     types: &BTreeMap<String, i64>,
     evidence: Option<&LeakEvidence>,
 ) -> String {
-    let mut message = format!("leaks: refs deltas {refs:?}, blocks deltas {blocks:?}");
+    let decides = |s: &str| signals.is_empty() || signals.iter().any(|x| x == s);
+    let mut message = match (decides("refs"), decides("blocks")) {
+        (false, _) => format!(
+            "leaks: blocks deltas {blocks:?} (refs deltas {refs:?} are not a signal on this \
+             cell: blocks decide)"
+        ),
+        (true, false) => format!(
+            "leaks: refs deltas {refs:?} (blocks deltas {blocks:?} are not a signal on this \
+             cell: refs decide)"
+        ),
+        (true, true) => format!("leaks: refs deltas {refs:?}, blocks deltas {blocks:?}"),
+    };
     if !types.is_empty() {
         let t: Vec<String> = types.iter().map(|(k, v)| format!("{k} +{v}")).collect();
         message.push_str(&format!("; leaked objects: {}", t.join(", ")));
@@ -265,11 +280,11 @@ pub fn evaluate(events: &[Event], exit: &Exit, log: &str) -> Vec<Finding> {
                 Some(node.clone()),
                 longrepr.clone(),
             )),
-            Event::Leak { test, refs, blocks, types, evidence } => {
+            Event::Leak { test, refs, blocks, types, evidence, signals } => {
                 let mut finding =
                     Finding::new(FindingKind::RefLeak, Some(test.clone()), String::new());
                 finding.evidence = evidence.clone();
-                finding.message = leak_message(refs, blocks, types, evidence.as_deref());
+                finding.message = leak_message(refs, blocks, signals, types, evidence.as_deref());
                 findings.push(finding);
             }
             _ => {}
@@ -562,6 +577,21 @@ mod tests {
             out.push_str(&format!("{:?} {:?}: {}\n", f.kind, f.test, f.message));
         }
         expect.assert_eq(&out);
+    }
+
+    #[test]
+    fn a_leak_shows_which_signal_decided() {
+        let evs = parse_events(concat!(
+            r#"{"event":"leak","test":"t.py::a","refs":[287,287,287],"blocks":[3,3,3],"signals":["blocks"]}"#,
+            "\n",
+            r#"{"event":"leak","test":"t.py::b","refs":[2,2,2],"blocks":[3,3,3],"signals":["blocks","refs"]}"#,
+        ));
+        let messages: Vec<String> =
+            evaluate(&evs, &Exit::Code(0), "").into_iter().map(|f| f.message).collect();
+        expect![[r#"
+            leaks: blocks deltas [3, 3, 3] (refs deltas [287, 287, 287] are not a signal on this cell: blocks decide)
+            leaks: refs deltas [2, 2, 2], blocks deltas [3, 3, 3]"#]]
+        .assert_eq(&messages.join("\n"));
     }
 
     #[test]

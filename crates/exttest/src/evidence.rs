@@ -21,6 +21,9 @@ pub struct LeakEvidence {
     /// New objects and entries with a reference nothing explains.
     #[serde(default)]
     pub orphans: u64,
+    /// New entries of the grown containers that gc cannot see into, per call by type.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub invisible_entries: BTreeMap<String, f64>,
     /// Pre-existing objects whose reference count grew the same in every call.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub refcounts: Vec<GrownRefcount>,
@@ -194,6 +197,14 @@ impl LeakEvidence {
         }
         for c in &self.containers {
             out.push(format!("{} ({}) +{} entries per call", c.name, c.kind, round2(c.per_call)));
+        }
+        if !self.invisible_entries.is_empty() {
+            let new: Vec<String> = self
+                .invisible_entries
+                .iter()
+                .map(|(k, v)| format!("{k} +{}", round2(*v)))
+                .collect();
+            out.push(format!("new entries gc cannot see into, per call: {}", new.join(", ")));
         }
         for a in &self.allocations {
             out.push(format!(

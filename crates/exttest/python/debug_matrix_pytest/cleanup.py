@@ -144,3 +144,24 @@ def gc_collect():
     for _ in range(3):
         if not gc.collect():
             break
+
+
+def resync_warnings():
+    """Make the interpreter's warnings state let go of a filters list a test made.
+
+    CPython's ``_warnings`` keeps the last ``warnings.filters`` list a warning was matched
+    against (``Python/_warnings.c``), so after a test that warned inside its own
+    ``catch_warnings`` it holds that test's list, which then looks like an orphan to the
+    retained check. A warning that the restored list ignores makes it take that list.
+    """
+    warnings.filters.insert(0, ("ignore", None, Warning, None, 0))
+    mutated = getattr(warnings, "_filters_mutated", None)
+    if mutated is not None:
+        mutated()
+    try:
+        warnings.warn("debug-matrix: resync", UserWarning)
+    finally:
+        del warnings.filters[0]
+        if mutated is not None:
+            mutated()
+

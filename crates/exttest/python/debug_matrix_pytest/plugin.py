@@ -309,6 +309,7 @@ class DebugMatrixPlugin:
             "raw_refs": raw_refs,
             "raw_blocks": raw_blocks,
             "leaked": leaked,
+            "signals": sorted(signals),
             "evidence": evidence,
         }
         if types is not None:
