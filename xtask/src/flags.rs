@@ -119,6 +119,10 @@ pub(crate) struct SuiteArgs {
     /// Only tests matching this pytest -k expression
     #[arg(short = 'k', value_name = "EXPR")]
     pub(crate) select: Option<String>,
+    /// On leak-hunting cells, also run each judged test N more times alone and print its
+    /// reference and block deltas per call (the repro of a ref-leak finding)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10000))]
+    pub(crate) leak_loop: Option<u32>,
 }
 
 #[derive(Debug, Args)]
@@ -292,6 +296,7 @@ impl SuiteArgs {
             malloc: self.malloc.clone(),
             timeout: self.timeout,
             select: self.select.clone(),
+            leak_loop: self.leak_loop,
         }
     }
 }

@@ -80,6 +80,15 @@ pub enum Event {
         #[serde(default)]
         modules: Vec<String>,
     },
+    /// `--dm-leak-loop`: a test run alone in a loop, its deltas per call.
+    Loop {
+        /// Its node id.
+        test: String,
+        /// Reference deltas per call.
+        refs: Vec<i64>,
+        /// Block deltas per call.
+        blocks: Vec<i64>,
+    },
     /// What a sanitizer log file gained since the last look.
     Sanitizer {
         /// The test that was running; `None` outside tests.
@@ -798,6 +807,7 @@ mod protocol {
             Event::Start { .. } => "start",
             Event::End { .. } => "end",
             Event::Leak { .. } => "leak",
+            Event::Loop { .. } => "loop",
             Event::Gil { .. } => "gil",
             Event::Sanitizer { .. } => "sanitizer",
         }

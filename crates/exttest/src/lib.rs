@@ -45,7 +45,7 @@ pub use crate::{
     expect::Expected,
     finding::{Finding, FindingKind},
     invocation::plugin_dir,
-    result::{NotJudged, SuiteResult},
+    result::{LeakLoop, NotJudged, SuiteResult},
     runs::run_suite,
     setup::CellEnv,
     suite::{Extensions, PypiSpec, Source, Suite, load_suites, suite_for_dir, suite_for_pypi},

@@ -16,6 +16,17 @@ pub struct NotJudged {
     pub reason: String,
 }
 
+/// A test run alone in a loop (`--leak-loop`): its deltas per call, calibrated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeakLoop {
+    /// Its node id.
+    pub test: String,
+    /// Reference deltas per call.
+    pub refs: Vec<i64>,
+    /// Block deltas per call.
+    pub blocks: Vec<i64>,
+}
+
 /// The outcome of one suite on one cell.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SuiteResult {
@@ -44,6 +55,9 @@ pub struct SuiteResult {
     /// whose growth flattens, the same growth on the pure-Python twin. Each with why.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub grew_not_judged: Vec<NotJudged>,
+    /// `--leak-loop`: each judged test run alone N more times, its deltas per call.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub leak_loops: Vec<LeakLoop>,
     /// The node ids of the tests that ran (for [`crate::expect::apply`]; not recorded).
     #[serde(skip)]
     pub ran: BTreeSet<String>,
@@ -63,6 +77,7 @@ impl SuiteResult {
             seconds: 0,
             gil_enabled: None,
             grew_not_judged: Vec::new(),
+            leak_loops: Vec::new(),
             ran: BTreeSet::new(),
         }
     }

@@ -20,7 +20,7 @@ use crate::{
     events::{self, Counts, Event, Exit},
     finding::{Finding, FindingKind},
     invocation::{Invocation, PARALLEL_THREADS, RunKind, TestRuns, sanitizer_prefix},
-    result::{NotJudged, SuiteResult},
+    result::{LeakLoop, NotJudged, SuiteResult},
     sanitizer,
     setup::{CellEnv, Prepared, hunts_races, prepare},
     suite::Suite,
@@ -52,6 +52,7 @@ pub fn run_suite(env: &CellEnv<'_>, suite: &Suite, detectors: &Detectors) -> Sui
             result.detectors.extend(outcome.notes);
             result.gil_enabled = outcome.gil_enabled;
             result.grew_not_judged = outcome.grew_not_judged;
+            result.leak_loops = outcome.leak_loops;
         }
         Err(err) => {
             result.findings.push(Finding::new(FindingKind::Setup, None, format!("{err:#}")))
@@ -70,6 +71,7 @@ struct TestOutcome {
     notes: Vec<String>,
     gil_enabled: Option<bool>,
     grew_not_judged: Vec<NotJudged>,
+    leak_loops: Vec<LeakLoop>,
 }
 
 /// What names the extension in valgrind's and the sanitizers' stacks.
@@ -335,7 +337,16 @@ fn test(
             }
         }
     }
-    TestOutcome { counts, findings, ran, notes, gil_enabled, grew_not_judged }
+    let leak_loops = all_events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Loop { test, refs, blocks } => {
+                Some(LeakLoop { test: test.clone(), refs: refs.clone(), blocks: blocks.clone() })
+            }
+            _ => None,
+        })
+        .collect();
+    TestOutcome { counts, findings, ran, notes, gil_enabled, grew_not_judged, leak_loops }
 }
 
 /// How a test run ended, from what `run_logged` returned; an error only where the run did not

@@ -22,6 +22,9 @@ pub struct SuiteOptions {
     pub timeout: Option<u64>,
     /// Only tests matching this pytest `-k` expression.
     pub select: Option<String>,
+    /// Run each judged test this many more times alone and report its deltas per call
+    /// (`--leak-loop`).
+    pub leak_loop: Option<u32>,
 }
 
 /// The suites to run and the expected findings that apply to them.
@@ -59,6 +62,9 @@ impl SuiteOptions {
             }
             if let Some(k) = &self.select {
                 suite.pytest_args.extend(["-k".to_owned(), k.clone()]);
+            }
+            if let Some(n) = self.leak_loop {
+                suite.pytest_args.push(format!("--dm-leak-loop={n}"));
             }
         }
         Ok(Plan { suites, extensions })
@@ -116,7 +122,7 @@ impl SuiteOptions {
     }
 
     /// The command that reruns just `test` of `suite` on `cell`.
-    fn repro(&self, cell: &str, suite: &Suite, test: Option<&str>) -> String {
+    fn repro(&self, cell: &str, suite: &Suite, test: Option<&str>, leak: bool) -> String {
         let mut line = format!("cargo xtask test {cell}");
         match &suite.source {
             exttest::Source::Dir(dir) if !self.ext.is_empty() => {
@@ -133,6 +139,10 @@ impl SuiteOptions {
         if let Some(test) = test {
             let name = test.rsplit("::").next().unwrap_or(test);
             line.push_str(&format!(" -k {name}"));
+        }
+        if leak {
+            // The test alone in a loop, its deltas per call printed.
+            line.push_str(" --leak-loop 20");
         }
         line
     }
@@ -192,7 +202,12 @@ pub fn run(
             );
             exttest::expect::apply(&mut result.findings, &expected, &result.ran);
             for f in &mut result.findings {
-                f.repro = options.repro(&name, suite, f.test.as_deref());
+                f.repro = options.repro(
+                    &name,
+                    suite,
+                    f.test.as_deref(),
+                    f.kind == exttest::FindingKind::RefLeak,
+                );
             }
             print_result(&result);
             results.push(result);
@@ -281,5 +296,14 @@ fn print_result(r: &SuiteResult) {
     }
     for n in &r.grew_not_judged {
         println!("    grew, not judged: {}: {}", n.test, n.reason);
+    }
+    for l in &r.leak_loops {
+        println!(
+            "    leak loop over {} calls of {}: refs per call {:?}, blocks per call {:?}",
+            l.refs.len(),
+            l.test,
+            l.refs,
+            l.blocks
+        );
     }
 }

@@ -18,6 +18,7 @@ pub(crate) fn suite(cell: &str, name: &str, findings: Vec<Finding>) -> SuiteResu
         seconds: 12,
         gil_enabled: None,
         grew_not_judged: Vec::new(),
+        leak_loops: Vec::new(),
         ran: Default::default(),
     }
 }

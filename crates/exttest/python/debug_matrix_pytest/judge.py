@@ -33,6 +33,7 @@ import gc
 import os
 import sys
 import time
+import types
 
 from .cleanup import SavedState, clear_caches, gc_collect, resync_warnings
 from .hunt import RerunFailed, call_once, noop
@@ -75,11 +76,13 @@ def _skipped(modname):
 
 
 def _size(value):
-    if isinstance(value, (dict, list, set, collections.deque)):
+    # By the exact type only: an attribute lookup on an arbitrary object runs its code (a
+    # proxy forwards it, a chain of proxies recurses).
+    tp = type(value)
+    if issubclass(tp, (dict, list, set, collections.deque)):
         return len(value)
-    info = getattr(value, "cache_info", None)
-    if isinstance(value, functools._lru_cache_wrapper) and info is not None:
-        return info().currsize
+    if issubclass(tp, functools._lru_cache_wrapper):
+        return value.cache_info().currsize
     return None
 
 
@@ -103,7 +106,7 @@ def _containers():
             continue
         for attr, value in namespace.items():
             add("%s.%s" % (modname, attr), value)
-            if isinstance(value, type) and getattr(value, "__module__", None) == modname:
+            if issubclass(type(value), type) and value.__dict__.get("__module__") == modname:
                 for cattr, cvalue in list(vars(value).items()):
                     add("%s.%s.%s" % (modname, attr, cattr), cvalue)
     return found
@@ -111,11 +114,12 @@ def _containers():
 
 def _entries(container):
     """What a container references (a dict's keys and values); empty for caches."""
-    if isinstance(container, dict):
-        out = list(container.keys())
-        out.extend(container.values())
+    tp = type(container)
+    if issubclass(tp, dict):
+        out = list(dict.keys(container))
+        out.extend(dict.values(container))
         return out
-    if isinstance(container, (list, set, collections.deque)):
+    if issubclass(tp, (list, set, collections.deque)):
         return list(container)
     return []
 
@@ -159,17 +163,18 @@ def _global_names():
 
 def describe(obj, names):
     """A short name for an object: ``type pkg.Cls``, ``function pkg.f``, ``pkg.NAME (dict)``."""
-    if isinstance(obj, type):
+    tp = type(obj)
+    if issubclass(tp, type):
         return "type %s.%s" % (obj.__module__, obj.__qualname__)
-    if type(obj).__name__ == "module":
+    if issubclass(tp, types.ModuleType):
         return "module %s" % (obj.__name__,)
-    if callable(obj) and hasattr(obj, "__qualname__"):
-        return "function %s.%s" % (getattr(obj, "__module__", "?"), obj.__qualname__)
+    if tp in (types.FunctionType, types.BuiltinFunctionType, types.MethodType):
+        return "function %s.%s" % (obj.__module__, obj.__qualname__)
     name = names.get(id(obj))
-    kind = type(obj).__qualname__
+    kind = tp.__qualname__
     if name is not None:
         return "%s (%s)" % (name, kind)
-    if isinstance(obj, (str, bytes, int, float)):
+    if tp in (str, bytes, int, float):
         text = repr(obj)
         return "%s %s" % (kind, text if len(text) <= 40 else text[:37] + "...")
     return "a %s object" % (kind,)
@@ -277,7 +282,11 @@ _ATOMIC = (str, bytes, int, float, complex, bool, type(None))
 def _invisible(obj):
     """An object gc cannot see into: not tracked, not atomic, no referents (a C type
     without ``tp_traverse``)."""
-    return not gc.is_tracked(obj) and not isinstance(obj, _ATOMIC) and not gc.get_referents(obj)
+    return (
+        not gc.is_tracked(obj)
+        and not issubclass(type(obj), _ATOMIC)
+        and not gc.get_referents(obj)
+    )
 
 
 def _count_types(objs):
@@ -458,11 +467,17 @@ def judge(hunter, run, before_each, record_warnings, leaked, root, call_seconds)
 def summary(verdict, evidence):
     """One line for a verdict that is not a leak (the ``not_judged`` text)."""
     if verdict == "state":
-        what = ["%s +%g" % kv for kv in evidence.get("new_objects", {}).items()]
-        what += ["%s +%g entries" % (c["name"], c["per_call"]) for c in evidence["containers"]]
+        what = ["%s +%g entries" % (c["name"], c["per_call"]) for c in evidence["containers"]]
+        invisible = evidence.get("invisible_entries", {})
+        if invisible:
+            what.append(
+                "holding %s, which gc cannot see into"
+                % ", ".join("%s +%g" % kv for kv in invisible.items())
+            )
+        what += ["%s +%g" % kv for kv in evidence.get("new_objects", {}).items()][:5]
         return (
             "not re-runnable: every run keeps what it made referenced (per call: %s): "
-            "state the test accumulates, not a lost reference" % (", ".join(what[:5]),)
+            "state the test accumulates, not a lost reference" % (", ".join(what),)
         )
     p = evidence["persistence"]
     rates = ", ".join(

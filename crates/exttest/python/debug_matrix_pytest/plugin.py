@@ -229,6 +229,10 @@ class DebugMatrixPlugin:
                     [r - b for r, b in zip(raw[k], self.loop_baseline[k])] for k in (0, 1)
                 ]
                 self.loops.append((item.nodeid, refs, blocks))
+                self.results.write(
+                    {"event": "loop", "test": item.nodeid, "refs": refs, "blocks": blocks},
+                    sync=True,
+                )
             except RerunFailed as exc:
                 self.loops.append((item.nodeid, str(exc), None))
         started = time.perf_counter()
@@ -286,10 +290,18 @@ class DebugMatrixPlugin:
         self.leak_checks[item.nodeid] = check
         if not leaked:
             return
-        verdict, evidence = judge.judge(
-            self.hunter, run, before_each, record_warnings, leaked, self.root,
-            seconds / (self.warmups + self.runs),
-        )
+        try:
+            verdict, evidence = judge.judge(
+                self.hunter, run, before_each, record_warnings, leaked, self.root,
+                seconds / (self.warmups + self.runs),
+            )
+        except Exception as exc:  # noqa: BLE001 - the judgement must never fail the test
+            # The leak stands, with why it could not be judged further.
+            verdict, evidence = "leak", {
+                "calls": 0,
+                "retained_check": "the judgement failed: %s: %s" % (type(exc).__name__, exc),
+                "seconds": round(time.perf_counter() - started, 3),
+            }
         check["seconds"] = round(time.perf_counter() - started, 6)
         if verdict != "leak":
             # What each run adds stays referenced (a registry, a patched module, a cache), or
