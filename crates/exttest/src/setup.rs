@@ -134,7 +134,7 @@ pub(crate) fn prepare(
         if venv.is_dir() {
             // `venv --clear` does not survive everything a broken venv may hold.
             fs::remove_dir_all(&venv)
-                .with_context(|| format!("removing the broken venv {venv}"))?;
+                .with_context(|| format!("removing the venv {venv} to make it again"))?;
         }
         let cmd = Invocation::new(&env.python).args(["-m", "venv", "--clear"]).arg(&venv);
         step(env, "creating the venv", cmd, &log, &setup_env)?;
