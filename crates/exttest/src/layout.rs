@@ -220,26 +220,37 @@ pub fn run_tree(from: &Utf8Path, to: &Utf8Path, top_level: &[String]) -> anyhow:
             hidden.push(Utf8Path::new(root).join(format!("{top}.py")));
         }
     }
-    copy_tree(from, to, Utf8Path::new(""), &hidden)
+    copy_tree(from, to, Utf8Path::new(""), &hidden, &[], None)
 }
 
-/// Copies a project, leaving out build output, VCS data, virtual environments, compiled
-/// modules and the project-relative paths in `hidden`.
+/// Copies a project, leaving out build output (`build/`, `dist/`, a Rust `target/` at its
+/// root), VCS data, virtual environments, compiled modules, the project-relative paths in
+/// `hidden`, the directories in `outside` (the work directory, when it is inside the
+/// project) and `to` itself: a copy never copies itself. Stops with an error once `cancel`
+/// is set.
 pub fn copy_tree(
     from: &Utf8Path,
     to: &Utf8Path,
     rel: &Utf8Path,
     hidden: &[Utf8PathBuf],
+    outside: &[Utf8PathBuf],
+    cancel: Option<&std::sync::atomic::AtomicBool>,
 ) -> anyhow::Result<()> {
     const SKIP: &[&str] =
         &[".git", "build", "dist", ".venv", "venv", "__pycache__", ".pytest_cache", ".tox"];
+    if cancel.is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed)) {
+        anyhow::bail!("copying {from}: interrupted");
+    }
     let dir = from.join(rel);
     fs::create_dir_all(to.join(rel)).with_context(|| format!("creating {}", to.join(rel)))?;
+    let never: Vec<Utf8PathBuf> =
+        outside.iter().chain([&to.to_owned()]).filter_map(|d| d.canonicalize_utf8().ok()).collect();
     for entry in fs::read_dir(&dir).with_context(|| format!("reading {dir}"))? {
         let entry = entry.with_context(|| format!("reading {dir}"))?;
         let name = entry.file_name().to_string_lossy().into_owned();
         let child = rel.join(&name);
         if SKIP.contains(&name.as_str())
+            || (rel.as_str().is_empty() && name == "target")
             || name.ends_with(".egg-info")
             || name.ends_with(".so")
             || hidden.contains(&child)
@@ -248,7 +259,11 @@ pub fn copy_tree(
         }
         let kind = entry.file_type().with_context(|| format!("reading {}", from.join(&child)))?;
         if kind.is_dir() {
-            copy_tree(from, to, &child, hidden)?;
+            let excluded =
+                from.join(&child).canonicalize_utf8().is_ok_and(|source| never.contains(&source));
+            if !excluded {
+                copy_tree(from, to, &child, hidden, outside, cancel)?;
+            }
         } else if kind.is_file() {
             fs::copy(from.join(&child), to.join(&child))
                 .with_context(|| format!("copying {}", from.join(&child)))?;

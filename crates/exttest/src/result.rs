@@ -38,7 +38,10 @@ pub struct SuiteResult {
     pub counts: Counts,
     /// Problems found.
     pub findings: Vec<Finding>,
-    /// The compiled modules that were imported, with their files.
+    /// The suite's compiled modules the test process loaded (the plugin's `module` events),
+    /// with the file each was loaded from; those installed but never imported are named in
+    /// `detectors` (`not exercised: NAME (FILE)`). A suite's own test command reports no
+    /// events: there, the compiled modules it installed.
     pub modules: BTreeMap<String, String>,
     /// Which detectors ran ([`crate::detect::Detectors::names`]).
     pub detectors: Vec<String>,

@@ -44,8 +44,10 @@ pub fn run_suite(env: &CellEnv<'_>, suite: &Suite, detectors: &Detectors) -> Sui
     );
     match prepare(env, suite, detectors, &dir) {
         Ok(prepared) => {
-            result.modules = prepared.installed.compiled.clone();
             let outcome = test(env, suite, detectors, &dir, &prepared);
+            // A suite's own test command has no module events: what it installed is all
+            // there is to say.
+            result.modules = outcome.modules.unwrap_or_else(|| prepared.installed.compiled.clone());
             result.counts = outcome.counts;
             result.findings = outcome.findings;
             result.ran = outcome.ran;
@@ -72,6 +74,8 @@ struct TestOutcome {
     gil_enabled: Option<bool>,
     grew_not_judged: Vec<NotJudged>,
     leak_loops: Vec<LeakLoop>,
+    /// The compiled modules the test process loaded (pytest runs only).
+    modules: Option<BTreeMap<String, String>>,
 }
 
 /// What names the extension in valgrind's and the sanitizers' stacks.
@@ -307,6 +311,8 @@ fn test(
             &mut counts,
         ));
     }
+    let mut modules = None;
+    let mut not_exercised = Vec::new();
     if suite.test_command.is_none() {
         // Only pytest runs carry the plugin's module events.
         findings.extend(events::module_findings(
@@ -314,6 +320,9 @@ fn test(
             &prepared.installed.compiled,
             &prepared.installed.twins,
         ));
+        let (loaded, notes) = loaded_modules(&all_events, &prepared.installed.compiled);
+        modules = Some(loaded);
+        not_exercised = notes;
     }
     if hunts_races(detectors, suite) {
         let (found, note) = hunt_races(env, &runs, dir, &all_events, &deselect, &needles);
@@ -346,7 +355,33 @@ fn test(
             _ => None,
         })
         .collect();
-    TestOutcome { counts, findings, ran, notes, gil_enabled, grew_not_judged, leak_loops }
+    notes.extend(not_exercised);
+    TestOutcome { counts, findings, ran, notes, gil_enabled, grew_not_judged, leak_loops, modules }
+}
+
+/// The suite's compiled modules (`compiled`: name → installed file) that the test process
+/// loaded, by its `module` events, with the file each was loaded from; and a note,
+/// `not exercised: NAME (FILE)`, for each installed one that no test imported (a note, not a
+/// finding: [`events::module_findings`] judges a suite that loaded none, or a twin). Pure.
+pub(crate) fn loaded_modules(
+    events: &[Event],
+    compiled: &BTreeMap<String, String>,
+) -> (BTreeMap<String, String>, Vec<String>) {
+    let mut loaded = BTreeMap::new();
+    for e in events {
+        if let Event::Module { name, file } = e
+            && let Some(installed) = compiled.get(name)
+        {
+            // The last report wins, as in `events::module_findings`.
+            loaded.insert(name.clone(), file.clone().unwrap_or_else(|| installed.clone()));
+        }
+    }
+    let notes = compiled
+        .iter()
+        .filter(|(name, _)| !loaded.contains_key(*name))
+        .map(|(name, file)| format!("not exercised: {name} ({file})"))
+        .collect();
+    (loaded, notes)
 }
 
 /// How a test run ended, from what `run_logged` returned; an error only where the run did not

@@ -37,6 +37,9 @@ pub struct CellEnv<'a> {
     pub pip_cache: Utf8PathBuf,
     /// Where `--pypi` sdists are kept, one directory per `NAME==VERSION`, shared by all cells.
     pub sdists: Utf8PathBuf,
+    /// The work directory: never part of a project's copy (it may be inside an `--ext`
+    /// project).
+    pub work_dir: Utf8PathBuf,
     /// Set by Ctrl-C.
     pub cancel: &'a AtomicBool,
 }
@@ -123,7 +126,16 @@ pub(crate) fn prepare(
     }
     let marker = venv.join(".debug-matrix");
     let identity = format!("{}\n{}", env.key, deps.join(" "));
-    if fs::read_to_string(&marker).ok().as_deref() != Some(identity.as_str()) {
+    // The interpreter's environment as the inspection has it: the variant's, then ours.
+    let check_env: Vec<(String, String)> =
+        detectors.env.clone().into_iter().chain(setup_env.iter().cloned()).collect();
+    if let Some(why) = venv_unusable(&py, &marker, &identity, &check_env) {
+        append(&log, &format!("making the venv {venv}: {why}\n"));
+        if venv.is_dir() {
+            // `venv --clear` does not survive everything a broken venv may hold.
+            fs::remove_dir_all(&venv)
+                .with_context(|| format!("removing the venv {venv} to make it again"))?;
+        }
         let cmd = Invocation::new(&env.python).args(["-m", "venv", "--clear"]).arg(&venv);
         step(env, "creating the venv", cmd, &log, &setup_env)?;
         let cmd = Invocation::new(&py).args(["-m", "pip", "install", "-q"]).args(&deps);
@@ -137,8 +149,11 @@ pub(crate) fn prepare(
         fs::remove_dir_all(&src).with_context(|| format!("removing {src}"))?;
     }
     match &suite.source {
-        Source::Dir(project) => layout::copy_tree(project, &src, Utf8Path::new(""), &[])
-            .with_context(|| format!("copying the project {project}"))?,
+        Source::Dir(project) => {
+            let outside = [env.work_dir.clone()];
+            layout::copy_tree(project, &src, Utf8Path::new(""), &[], &outside, Some(env.cancel))
+                .with_context(|| format!("copying the project {project}"))?
+        }
         Source::Pypi(spec) => {
             let sdist = download_sdist(env, suite, spec, &py, &log, &setup_env)?;
             extract::extract_source_archive(&sdist, &src)
@@ -148,10 +163,7 @@ pub(crate) fn prepare(
 
     // Test files laid beside the installed package by an earlier run go before pip runs.
     let overlay_list = dir.join("overlay.txt");
-    for file in fs::read_to_string(&overlay_list).unwrap_or_default().lines() {
-        let _ = fs::remove_file(file);
-    }
-    let _ = fs::remove_file(&overlay_list);
+    remove_overlaid(dir, &overlay_list, &log);
 
     // pip's own build isolation brings the build backend the project names (setuptools,
     // meson-python, scikit-build-core, Cython…); a directory's wheel is never cached, and
@@ -401,6 +413,79 @@ fn runtime_requirements(requires_dist: &[String]) -> Vec<String> {
     out
 }
 
+/// Why the venv with interpreter `py` must be made (again), if it must: it was made for
+/// another build or other dependencies (`marker` does not hold `identity`), or it is broken
+/// (`bin/python` missing, not a file, or unable to import pytest with the variables `vars`).
+/// A broken cache is rebuilt, never failed on every run.
+pub(crate) fn venv_unusable(
+    py: &Utf8Path,
+    marker: &Utf8Path,
+    identity: &str,
+    vars: &[(String, String)],
+) -> Option<String> {
+    match fs::read_to_string(marker) {
+        Err(_) => return Some("new".to_owned()),
+        Ok(text) if text != identity => {
+            return Some("made for another build or other test dependencies".to_owned());
+        }
+        Ok(_) => {}
+    }
+    if !py.is_file() {
+        return Some(format!("{py} is missing or not a file"));
+    }
+    let check = Invocation::new(py).args(["-c", "import pytest"]).envs(vars.iter().cloned());
+    match check.output() {
+        Ok(out) if out.status.success() => None,
+        Ok(out) => Some(format!(
+            "`{py} -c 'import pytest'` failed ({}): {}",
+            out.status,
+            process::tail(&String::from_utf8_lossy(&out.stderr), 5)
+        )),
+        Err(e) => Some(format!("{py} does not run: {e}")),
+    }
+}
+
+/// Removes the files an earlier run laid beside the installed package, listed in
+/// `overlay_list`, then the list. The list is a file in the work directory, so each path is
+/// removed only if it is inside the suite's directory `dir` (where the venv is) once
+/// resolved ([`owned_path`]); any other is left, and the set-up log says so.
+fn remove_overlaid(dir: &Utf8Path, overlay_list: &Utf8Path, log: &Utf8Path) {
+    let Ok(text) = fs::read_to_string(overlay_list) else { return };
+    let root = dir.canonicalize_utf8().unwrap_or_else(|_| dir.to_owned());
+    for line in text.lines().filter(|l| !l.is_empty()) {
+        match owned_path(&root, Utf8Path::new(line)) {
+            Ok(Some(path)) => {
+                let _ = fs::remove_file(path);
+            }
+            Ok(None) => {}
+            Err(why) => {
+                append(log, &format!("{overlay_list}: not removing {line}: {why}\n"));
+            }
+        }
+    }
+    let _ = fs::remove_file(overlay_list);
+}
+
+/// `path` as the file to remove if it is one the tool owns: absolute, without `..`, and
+/// inside `root` (canonical) once the symbolic links of its directory are resolved. `None`:
+/// its directory is gone, so is the file.
+pub(crate) fn owned_path(root: &Utf8Path, path: &Utf8Path) -> Result<Option<Utf8PathBuf>, String> {
+    if !path.is_absolute() {
+        return Err("not an absolute path".to_owned());
+    }
+    if path.components().any(|c| c.as_str() == "..") {
+        return Err("it has `..` in it".to_owned());
+    }
+    let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+        return Err("not a file".to_owned());
+    };
+    let Ok(parent) = parent.canonicalize_utf8() else { return Ok(None) };
+    if !parent.starts_with(root) {
+        return Err(format!("outside the suite's directory {root}"));
+    }
+    Ok(Some(parent.join(name)))
+}
+
 /// The sdist of `spec`, checked, from the shared cache or downloaded by pip ([`sdist`]).
 fn download_sdist(
     env: &CellEnv<'_>,
@@ -465,3 +550,6 @@ fn setup_sanitizer_env(
         SanitizerUse::Setup,
     )
 }
+
+#[cfg(test)]
+mod tests;

@@ -227,6 +227,7 @@ pub(crate) fn cell_env<'s>(session: &'s Session, cell: &BuiltCell<'_>) -> CellEn
         cell_dirs: session.layout.cell(&cell.cell),
         pip_cache: session.layout.pip_cache(),
         sdists: session.layout.sdists_dir(),
+        work_dir: session.layout.root().to_owned(),
         cancel: session.cancel_flag(),
     }
 }

@@ -176,3 +176,45 @@ fn only_tests_that_passed_plainly_are_thread_safety_findings() {
     "#]]
     .assert_debug_eq(&shown);
 }
+
+/// `modules` in report.json is what the test process loaded (the plugin's `module` events),
+/// not what was installed; an installed compiled module no test imported is a note.
+#[test]
+fn modules_are_what_the_tests_loaded_and_the_rest_are_not_exercised() {
+    let compiled: BTreeMap<String, String> = [
+        ("pkg._speed", "/venv/site/pkg/_speed.so"),
+        ("pkg.sub._used", "/venv/site/pkg/sub/_used.so"),
+        ("pkg.sub._unused", "/venv/site/pkg/sub/_unused.so"),
+    ]
+    .map(|(n, f)| (n.to_owned(), f.to_owned()))
+    .into();
+    let evs = events::parse_events(concat!(
+        r#"{"event":"session"}"#,
+        "\n",
+        r#"{"event":"module","name":"pkg._speed","file":"/venv/site/pkg/_speed.so"}"#,
+        "\n",
+        r#"{"event":"module","name":"pkg._pure","file":"/venv/site/pkg/_pure.py"}"#,
+        "\n",
+        r#"{"event":"module","name":"pkg.sub._used","file":"/elsewhere/_used.so"}"#,
+        "\n",
+        // A restart reports the module again: the last report is kept.
+        r#"{"event":"module","name":"pkg._speed","file":"/venv/site/pkg/_speed.so"}"#,
+    ));
+    let (loaded, notes) = loaded_modules(&evs, &compiled);
+    expect![[r#"
+        (
+            {
+                "pkg._speed": "/venv/site/pkg/_speed.so",
+                "pkg.sub._used": "/elsewhere/_used.so",
+            },
+            [
+                "not exercised: pkg.sub._unused (/venv/site/pkg/sub/_unused.so)",
+            ],
+        )
+    "#]]
+    .assert_debug_eq(&(loaded, notes));
+    // No module events (no test imported anything): every installed module is a note.
+    let (loaded, notes) = loaded_modules(&events(&["t.py::a"], None), &compiled);
+    assert!(loaded.is_empty());
+    assert_eq!(notes.len(), 3);
+}
