@@ -71,9 +71,11 @@ def _log_capture_state():
     return state
 
 
-def clear_caches():
+def clear_caches(light=False):
+    """Clear the caches that fill on first use; ``light`` leaves out the walks over every
+    module (warning registries) and every ABC (their caches)."""
     modules = sys.modules
-    for mod in list(modules.values()):
+    for mod in () if light else list(modules.values()):
         try:
             if "__warningregistry__" in getattr(mod, "__dict__", ()):
                 del mod.__warningregistry__
@@ -118,7 +120,7 @@ def clear_caches():
                 func()
             except Exception:
                 pass
-    abc_mod = modules.get("collections.abc")
+    abc_mod = None if light else modules.get("collections.abc")
     if abc_mod is not None:
         from inspect import isabstract
 
