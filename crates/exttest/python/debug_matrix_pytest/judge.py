@@ -40,9 +40,9 @@ from .hunt import RerunFailed, call_once, noop
 
 #: Calls between the retained check's snapshots, and under tracemalloc.
 CALLS = 2
-#: Seconds the persistence check may take per test (it stops before a batch that would not
-#: fit), and its most calls (8 + 16 + … + 512).
-BUDGET = 4.0
+#: Seconds the persistence check may take per test (it cuts its last batch short when out of
+#: time), and its most calls (8 + 16 + … + 512).
+BUDGET = 2.0
 MAX_CALLS = 1016
 
 #: Modules whose containers are not the test's: the interpreter's import state and the
