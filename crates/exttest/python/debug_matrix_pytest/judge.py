@@ -343,10 +343,11 @@ def _grown_refcounts(snapshots, calls, new_ids, grown_refs, grown_ids, limit=5):
     return out
 
 
-def allocations(run, before_each, record_warnings, root, calls=CALLS, limit=5):
+def allocations(run, before_each, record_warnings, root, calls=1, limit=5):
     """The Python lines that allocated the blocks that stayed after ``calls`` more calls
-    (``tracemalloc``, innermost frame): ``[{where, blocks_per_call, bytes_per_call}]``, or
-    None when tracemalloc is already in use."""
+    (``tracemalloc``, innermost frame; one call by default: tracing makes every allocation
+    several times slower, and a leak's blocks stay on every call): ``[{where,
+    blocks_per_call, bytes_per_call}]``, or None when tracemalloc is already in use."""
     import tracemalloc
 
     if tracemalloc.is_tracing():
