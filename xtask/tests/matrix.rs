@@ -541,6 +541,27 @@ fn leak_hunting_tells_state_from_leaks_by_persistence_and_the_twin(run: &Run) {
     assert!(reason("test_rewrap").contains("grows the same with the pure-Python twin"), "{r}");
     assert_eq!(r["counts"]["leak_judged"], 1, "{r}");
     assert!(text.contains("grew, not judged: tests/test_statekeep.py::test_rewrap"), "{text}");
+    // A ref-leak's repro line runs its test alone in a loop and prints the deltas per call.
+    let repro = leak["repro"].as_str().expect("repro");
+    assert!(repro.ends_with("-k test_leak --leak-loop 20"), "{repro}");
+    let (ok, text) = run.run(&[
+        "test",
+        "3.13.5+debug",
+        "--suite",
+        "statekeep",
+        "-k",
+        "test_leak",
+        "--leak-loop",
+        "5",
+    ]);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains(
+            "leak loop over 5 calls of tests/test_statekeep.py::test_leak: refs per call \
+             [1, 1, 1, 1, 1], blocks per call [1, 1, 1, 1, 1]"
+        ),
+        "{text}"
+    );
 }
 
 /// A suite's pytest-args act as in a plain run from the project's root, for tests inside
