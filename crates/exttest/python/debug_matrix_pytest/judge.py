@@ -42,7 +42,7 @@ from .hunt import RerunFailed, call_once, noop
 CALLS = 2
 #: Seconds the persistence check may take per test (it cuts its last batch short when out of
 #: time), and its most calls (8 + 16 + … + 512).
-BUDGET = 2.0
+BUDGET = 1.5
 MAX_CALLS = 1016
 
 #: Modules whose containers are not the test's: the interpreter's import state and the
@@ -124,8 +124,9 @@ def _entries(container):
     return []
 
 
-def _refcounts():
-    """``{id: reference count}`` of the tracked objects, their types and module globals."""
+def _candidates():
+    """The tracked objects, their types and module globals: whose reference counts the
+    retained check follows."""
     objs = gc.get_objects()
     seen = set(map(id, objs))
     for o in list(objs):
@@ -142,9 +143,14 @@ def _refcounts():
             if id(v) not in seen:
                 seen.add(id(v))
                 objs.append(v)
+    return objs
+
+
+def _refcounts():
+    """``{id: reference count}`` of the ``_candidates``."""
+    objs = _candidates()
     getrefcount = sys.getrefcount
-    counts = {id(o): getrefcount(o) for o in objs}
-    return counts, objs
+    return {id(o): getrefcount(o) for o in objs}
 
 
 def _global_names():
@@ -180,15 +186,27 @@ def describe(obj, names):
     return "a %s object" % (kind,)
 
 
-def _unaccounted(obj, grown_ids, grown_refs):
-    """References to ``obj`` that neither a tracked object (outside the grown containers)
-    nor a grown container explains, plus the caller's constant."""
-    referrers = gc.get_referrers(obj)
+def _references_to(objs, skip=(), only=None):
+    """``{id: n}``: how many references the tracked objects (outside ``skip``; only those in
+    ``only`` when given) hold to each of ``objs``. One walk over the heap for all of them
+    (``gc.get_referrers`` of every object at once), then each referrer's referents: a
+    reference held twice counts twice, as in the reference count."""
+    counts = {id(o): 0 for o in objs}
+    if not counts:
+        return counts
+    referrers = gc.get_referrers(*objs)
     try:
-        tracked = sum(1 for r in referrers if id(r) not in grown_ids)
+        for r in referrers:
+            rid = id(r)
+            if rid in skip or (only is not None and rid not in only):
+                continue
+            for x in gc.get_referents(r):
+                xid = id(x)
+                if xid in counts:
+                    counts[xid] += 1
     finally:
         del referrers
-    return sys.getrefcount(obj) - tracked - grown_refs.get(id(obj), 0)
+    return counts
 
 
 def retained_check(run, before_each, record_warnings, calls=CALLS):
@@ -208,7 +226,7 @@ def retained_check(run, before_each, record_warnings, calls=CALLS):
     old_entries = {
         cid: set(map(id, _entries(h[1]))) for cid, h in holders.items() if h[2] <= _ENTRY_LIMIT
     }
-    snapshots = [_refcounts()[0]]
+    snapshots = [_refcounts()]
     before = set(map(id, gc.get_objects()))
     for i in range(calls):
         error = call_once(run, before_each, record_warnings, i, calls)
@@ -219,7 +237,7 @@ def retained_check(run, before_each, record_warnings, calls=CALLS):
         resync_warnings()
         clear_caches()
         gc_collect()
-        snapshots.append(_refcounts()[0])
+        snapshots.append(_refcounts())
     mine = {id(holders), id(old_entries), id(snapshots), id(before)}
     mine.update(id(s) for s in snapshots)
     mine.add(id(mine))
@@ -252,11 +270,17 @@ def retained_check(run, before_each, record_warnings, calls=CALLS):
     # like an orphan, though the container that grew holds them.
     invisible = _count_types(e for e in new[entries_start:] if _invisible(e))
     new.append([None])  # the control: held by ``new`` alone
-    offset = _unaccounted(new[-1], grown_ids, grown_refs)
-    orphans = sum(
-        1 for i in range(len(new) - 1) if _unaccounted(new[i], grown_ids, grown_refs) > offset
-    )
+    held = _references_to(new, skip=grown_ids)
+
+    def unaccounted(obj):
+        # References nothing tracked (outside the grown containers) nor a grown container
+        # explains, plus the caller's constant (measured on the control).
+        return sys.getrefcount(obj) - held[id(obj)] - grown_refs.get(id(obj), 0)
+
+    offset = unaccounted(new[-1])
+    orphans = sum(1 for i in range(len(new) - 1) if unaccounted(new[i]) > offset)
     del new[-1]
+    held = None
     result = {
         "new_objects": _per_call(new_types, calls),
         "containers": [
@@ -318,19 +342,15 @@ def _grown_refcounts(snapshots, calls, new_ids, grown_refs, grown_ids, limit=5):
         return []
     steady.sort(reverse=True)
     wanted = {oid for _, oid in steady[: limit * 4]}
-    objects = {id(o): o for o in _refcounts()[1] if id(o) in wanted}
+    objects = {id(o): o for o in _candidates() if id(o) in wanted}
     names = _global_names()
+    from_new = _references_to(list(objects.values()), skip=grown_ids, only=new_ids)
     out = []
     for growth, oid in steady[: limit * 4]:
         obj = objects.get(oid)
         if obj is None:
             continue
-        referrers = gc.get_referrers(obj)
-        try:
-            explained = sum(1 for r in referrers if id(r) in new_ids and id(r) not in grown_ids)
-        finally:
-            del referrers
-        explained += min(grown_refs.get(oid, 0), growth)
+        explained = from_new[oid] + min(grown_refs.get(oid, 0), growth)
         out.append(
             {
                 "object": describe(obj, names),
