@@ -237,3 +237,93 @@ fn a_pypi_name_or_version_that_is_a_path_is_refused_before_any_build() {
     assert_nothing_built(&case);
     assert!(!case.work.join("sdists").exists(), "no sdist directory made");
 }
+
+/// The build key of `cell` on this machine, from `list --json`.
+fn build_key(case: &Case, cell: &str) -> String {
+    let run = case.xtask(&["list", "--json", cell]);
+    assert_eq!(run.code, Some(0), "{}", run.render());
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).expect("stdout is JSON");
+    doc["include"][0]["key"].as_str().expect("a key").to_owned()
+}
+
+/// A build of `cell` made by a fake `Makefile` (configure marked done, so no real configure
+/// runs): `make` appends a line to `made.log`, `make install` writes a shell script as
+/// `prefix/bin/python3.11`. Returns the build's directory. The probe of that "interpreter"
+/// fails, so the cell is never usable; what is tested is whether the build is trusted.
+fn fake_build(case: &Case, cell: &str) -> camino::Utf8PathBuf {
+    let key = build_key(case, cell);
+    let root = case.work.join("builds").join(&key[..16]);
+    let build = root.join("build");
+    fs::create_dir_all(&build).expect("mkdir");
+    fs::write(root.join("configure.done"), &key).expect("write");
+    let prefix = root.join("prefix");
+    fs::write(
+        build.join("Makefile"),
+        format!(
+            "all:\n\techo make >> {root}/made.log\ninstall:\n\tmkdir -p {prefix}/bin\n\t\
+             printf '#!/bin/sh\\necho fake\\n' > {prefix}/bin/python3.11\n\t\
+             chmod +x {prefix}/bin/python3.11\n\tln -sf python3.11 {prefix}/bin/python3\n"
+        ),
+    )
+    .expect("write");
+    root
+}
+
+fn made(root: &camino::Utf8Path) -> usize {
+    fs::read_to_string(root.join("made.log")).map(|t| t.lines().count()).unwrap_or(0)
+}
+
+/// Issue 18, silent defect 1: a built cell whose interpreter was moved away, replaced, or
+/// whose `manifest.json` is empty was "cached; promise kept". Now the manifest records the
+/// interpreter (path, size, sha256) and a build that no longer matches it is built again.
+#[test]
+fn a_damaged_prefix_or_manifest_is_built_again_never_cached() {
+    let case = Case::new();
+    let shared = case.shared.to_string();
+    let fetched = case.xtask(&["fetch", "--no-upstream", "--mirror", &shared, "3.11.2+debug"]);
+    assert_eq!(fetched.code, Some(0), "{}", fetched.render());
+    let root = fake_build(&case, "3.11.2+debug");
+    let build = || case.xtask(&["build", "--no-upstream", "--mirror", &shared, "3.11.2+debug"]);
+    let first = build();
+    assert!(first.stdout.contains("3.11.2+debug               built in"), "{}", first.render());
+    assert_eq!(made(&root), 1);
+    let manifest: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(root.join("manifest.json")).expect("manifest"))
+            .expect("json");
+    assert_eq!(manifest["interpreter"]["path"], "bin/python3.11", "{manifest}");
+    assert_eq!(manifest["interpreter"]["size"], 20, "{manifest}");
+
+    let second = build();
+    assert!(second.stderr.contains("cached build"), "{}", second.render());
+    assert_eq!(made(&root), 1, "a whole build is not built again");
+
+    let python = root.join("prefix/bin/python3.11");
+    for (damage, why) in [
+        ("moved", "is missing"),
+        ("replaced", "changed since it was installed"),
+        ("empty manifest", "is not a build manifest"),
+    ] {
+        match damage {
+            "moved" => fs::rename(&python, case.root.join("python3.11")).expect("mv"),
+            "replaced" => fs::write(&python, "#!/bin/sh\nexec python3 \"$@\"\n").expect("write"),
+            _ => fs::write(root.join("manifest.json"), "").expect("write"),
+        }
+        let before = made(&root);
+        let run = build();
+        assert!(!run.stderr.contains("cached build"), "{damage}: {}", run.render());
+        assert!(
+            run.stderr.contains("3.11.2+debug: the build ")
+                && run.stderr.contains("is damaged: ")
+                && run.stderr.contains(why)
+                && run.stderr.contains("; building it again"),
+            "{damage}: {}",
+            run.render()
+        );
+        assert_eq!(made(&root), before + 1, "{damage}: make ran again");
+        assert_eq!(
+            fs::read_to_string(&python).expect("installed again"),
+            "#!/bin/sh\necho fake\n",
+            "{damage}"
+        );
+    }
+}

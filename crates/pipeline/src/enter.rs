@@ -8,7 +8,9 @@ use crate::{BuiltCell, Session};
 
 /// The command `program` in `cell`'s environment: its interpreter (or a suite's venv) first
 /// on PATH as `python`, the variant's runtime environment, the caller's `PYTHON*` variables
-/// removed, `DEBUG_MATRIX_CELL` set.
+/// removed, `DEBUG_MATRIX_CELL` set. `python`/`python3` as the program is the cell's (or the
+/// venv's) interpreter by absolute path, never a PATH lookup that could reach the host's; a
+/// missing interpreter is refused.
 pub(crate) fn command_in_cell(
     session: &Session,
     cell: &BuiltCell<'_>,
@@ -20,23 +22,41 @@ pub(crate) fn command_in_cell(
         bail!("{name} is not usable ({}): run `cargo xtask build {name}`", cell.why_unusable());
     }
     let dirs = session.layout.cell(&cell.cell);
+    let interpreter = cell.outcome.dirs.python();
+    if !interpreter.is_file() {
+        bail!(
+            "{name}'s interpreter {interpreter} is missing: run `cargo xtask build {name}` to \
+             build it again"
+        );
+    }
     // `make install` names the interpreter python3; `python` should be it too.
     let shim = dirs.bin();
     std::fs::create_dir_all(&shim).with_context(|| format!("creating {shim}"))?;
     let link = shim.join("python");
+    if std::fs::symlink_metadata(&link).is_ok_and(|m| m.is_dir()) {
+        bail!(
+            "{link} is a directory where the link to {name}'s interpreter belongs; delete it \
+             (rm -r {link}) and rerun"
+        );
+    }
     let _ = std::fs::remove_file(&link);
-    std::os::unix::fs::symlink(cell.outcome.dirs.python(), &link)
-        .with_context(|| format!("linking {link}"))?;
+    std::os::unix::fs::symlink(&interpreter, &link).with_context(|| format!("linking {link}"))?;
     let mut bin_dirs = vec![shim, cell.outcome.dirs.prefix.join("bin")];
-    let mut cmd = Command::new(program);
-    process::scrub_python_env(&mut cmd);
+    let mut python = interpreter.clone();
+    let mut venv_dir = None;
     if let Some(suite) = suite {
         let venv = dirs.suite(suite).venv;
         if !venv.join("bin/python").is_file() {
             bail!("{venv} does not exist: run `cargo xtask test {name} --suite {suite}` first");
         }
         bin_dirs.insert(0, venv.join("bin"));
-        cmd.env("VIRTUAL_ENV", &venv);
+        python = venv.join("bin/python");
+        venv_dir = Some(venv);
+    }
+    let mut cmd = Command::new(program_path(program, &python));
+    process::scrub_python_env(&mut cmd);
+    if let Some(venv) = &venv_dir {
+        cmd.env("VIRTUAL_ENV", venv);
     }
     let path = std::env::var("PATH").unwrap_or_default();
     let new_path = std::env::join_paths(
@@ -45,4 +65,31 @@ pub(crate) fn command_in_cell(
     .context("building PATH")?;
     cmd.env("PATH", new_path).envs(&cell.plan.runtime_env).env("DEBUG_MATRIX_CELL", &name);
     Ok(cmd)
+}
+
+/// `program` as run: `python`, `python3` and `python3.N` are `python` (the cell's or the
+/// venv's interpreter, absolute); anything else is looked up on the cell's PATH.
+fn program_path(program: &str, python: &camino::Utf8Path) -> String {
+    let is_python = program == "python"
+        || program == "python3"
+        || program
+            .strip_prefix("python3.")
+            .is_some_and(|minor| !minor.is_empty() && minor.bytes().all(|b| b.is_ascii_digit()));
+    if is_python { python.to_string() } else { program.to_owned() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::program_path;
+
+    #[test]
+    fn python_is_the_cells_interpreter_by_absolute_path() {
+        let python = camino::Utf8Path::new("/w/builds/k/prefix/bin/python3");
+        for program in ["python", "python3", "python3.11"] {
+            assert_eq!(program_path(program, python), python.as_str(), "{program}");
+        }
+        for program in ["pytest", "python3.", "python2", "./python", "sh"] {
+            assert_eq!(program_path(program, python), program);
+        }
+    }
 }
