@@ -353,6 +353,14 @@ impl<'a> Builder<'a> {
         bar: &indicatif::ProgressBar,
         label: &str,
     ) -> Result<BTreeMap<String, u64>, BuildStatus> {
+        // Never build from a tree changed since it was verified and extracted.
+        if let Err(why) = extract::check_tree(&job.source_dir) {
+            return Err(failed(
+                "configure",
+                format!("{why}; run `cargo xtask fetch` to extract it again"),
+                &job.source_dir,
+            ));
+        }
         let timings = Mutex::new(BTreeMap::new());
         let phase = |name: &str, argv: Vec<String>| -> Result<(), BuildStatus> {
             let started = Instant::now();

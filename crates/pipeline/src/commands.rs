@@ -84,6 +84,16 @@ pub fn verify(session: &Session, names: &[String]) -> anyhow::Result<()> {
                         release.version,
                         describe_signature(&check.signature)
                     );
+                    let tree = session.layout.source_dir(release);
+                    if tree.is_dir()
+                        && let Err(why) = extract::check_tree(&tree)
+                    {
+                        eprintln!(
+                            "{}: FAILED: {why}; run `cargo xtask fetch` to extract it again",
+                            release.version
+                        );
+                        failures.push(release.version.to_string());
+                    }
                 }
             },
             Err(err) => {
