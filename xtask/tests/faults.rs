@@ -327,3 +327,96 @@ fn a_damaged_prefix_or_manifest_is_built_again_never_cached() {
         );
     }
 }
+
+/// A whole results document of this version (the report crate's snapshot).
+const DOCUMENT: &str = include_str!("../../crates/report/test_data/report.json");
+
+/// Issue 18, silent defect 6: `report` rewrote report.json without the results lock (a
+/// `build` finishing meanwhile was lost) and dropped fields it did not know. Now it waits for
+/// the lock, keeps unknown top-level and per-cell fields, and refuses deeper ones untouched.
+#[test]
+fn report_takes_the_results_lock_and_never_drops_unknown_fields() {
+    let case = Case::new();
+    let report = case.work.join("report");
+    fs::create_dir_all(&report).expect("mkdir");
+    let mut doc: serde_json::Value = serde_json::from_str(DOCUMENT).expect("json");
+    doc["generator"] = serde_json::json!("debug-matrix 9");
+    doc["cells"][0]["runner"] = serde_json::json!("ubuntu-24.04");
+    fs::write(report.join("report.json"), doc.to_string()).expect("write");
+
+    // Another run holds the results document's lock: `report` waits for it.
+    let locks = case.work.join("locks");
+    fs::create_dir_all(&locks).expect("mkdir");
+    let lock = fs::File::create(locks.join("report.lock")).expect("lock file");
+    lock.lock().expect("lock");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["--work-dir", case.work.as_str(), "report"])
+        .env_remove("DEBUG_MATRIX_DIR")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert!(!report.join("report.md").exists(), "report wrote while another run held the lock");
+    lock.unlock().expect("unlock");
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("waiting for the results document"), "{stderr}");
+    let written: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(report.join("report.json")).expect("read"))
+            .expect("json");
+    assert_eq!(written["generator"], "debug-matrix 9");
+    assert_eq!(written["cells"][0]["runner"], "ubuntu-24.04");
+
+    // An unknown field where this version's types would drop it: refused, left as it is.
+    doc["cells"][0]["suites"][0]["flaky_reruns"] = serde_json::json!(3);
+    let text = doc.to_string();
+    fs::write(report.join("report.json"), &text).expect("write");
+    check(
+        &case.xtask(&["report"]),
+        expect![[r#"
+            exit 1
+            --- stderr
+            error: $TMP/work/report/report.json has fields this version does not know (cells[0].suites[0].flaky_reruns): a newer version wrote it, and rewriting it here would drop them; it was left as it is: use the newer version, or remove those fields, then rerun
+        "#]],
+    );
+    assert_eq!(fs::read_to_string(report.join("report.json")).expect("kept"), text);
+}
+
+/// Issue 18, silent defect 6: `report --merge DIR` followed a link to DIR itself ("merged 41
+/// files" from one). Links are not followed into directories, and a `report.json` that
+/// leads out of DIR is refused.
+#[test]
+fn merge_follows_no_link_out_of_its_directory_and_never_loops() {
+    let case = Case::new();
+    let artifacts = case.dir("artifacts");
+    fs::create_dir_all(artifacts.join("a")).expect("mkdir");
+    fs::write(artifacts.join("a/report.json"), DOCUMENT).expect("write");
+    std::os::unix::fs::symlink(&artifacts, artifacts.join("loop")).expect("link");
+    std::os::unix::fs::symlink("report.json", artifacts.join("a/again")).expect("link");
+    let outside = case.dir("outside");
+    fs::write(outside.join("report.json"), DOCUMENT).expect("write");
+    fs::create_dir_all(artifacts.join("b")).expect("mkdir");
+    std::os::unix::fs::symlink(outside.join("report.json"), artifacts.join("b/report.json"))
+        .expect("link");
+    let refused = case.xtask(&["report", "--merge", artifacts.as_str()]);
+    check(
+        &refused,
+        expect![[r#"
+            exit 1
+            --- stderr
+            --merge $TMP/artifacts: not following the link $TMP/artifacts/loop
+            error: --merge $TMP/artifacts: $TMP/artifacts/b/report.json leads to $TMP/outside/report.json, outside $TMP/artifacts; refusing to merge it: copy the file into $TMP/artifacts instead
+        "#]],
+    );
+    assert!(!case.work.join("report/report.json").exists(), "nothing written");
+    fs::remove_file(artifacts.join("b/report.json")).expect("rm");
+    let merged = case.xtask(&["report", "--merge", artifacts.as_str()]);
+    assert_eq!(merged.code, Some(0), "{}", merged.render());
+    assert!(
+        merged.stdout.contains("merged 1 report.json file(s) from $TMP/artifacts"),
+        "{}",
+        merged.render()
+    );
+}

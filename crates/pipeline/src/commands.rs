@@ -324,20 +324,22 @@ pub struct ReportOptions {
 pub fn report(session: &Session, options: &ReportOptions) -> anyhow::Result<()> {
     let dir = session.layout.report_dir();
     let json = session.layout.report_json();
-    let mut doc = report::Document::read(&json)?;
-    for root in &options.merge {
-        let files = report_files(root)?;
-        for path in &files {
-            doc.merge_file(path)?;
+    // The one locked writer: a `build` finishing meanwhile is never lost.
+    let doc = results::rewrite(session, |doc| {
+        for root in &options.merge {
+            let files = report_files(root)?;
+            for path in &files {
+                doc.merge_file(path)?;
+            }
+            println!("merged {} report.json file(s) from {root}", files.len());
         }
-        println!("merged {} report.json file(s) from {root}", files.len());
-    }
-    if doc.cells.is_empty() {
-        bail!(
-            "{json} holds no cell: run `cargo xtask test` or `cargo xtask matrix` first (or --merge DIR)"
-        );
-    }
-    process::write_json_atomically(&json, &doc)?;
+        if doc.cells.is_empty() {
+            bail!(
+                "{json} holds no cell: run `cargo xtask test` or `cargo xtask matrix` first (or --merge DIR)"
+            );
+        }
+        Ok(())
+    })?;
     let markdown = report::render::markdown(&doc);
     for (name, text) in [
         ("report.md", markdown.clone()),
@@ -372,17 +374,37 @@ pub fn report(session: &Session, options: &ReportOptions) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// Every `report.json` under `root`, sorted.
+/// Every `report.json` under `root`, sorted. Symbolic links are not followed into
+/// directories (a link to an ancestor would loop); a `report.json` that is a link must lead
+/// to a file inside `root`, and a file reached twice is merged once.
 fn report_files(root: &camino::Utf8Path) -> anyhow::Result<Vec<Utf8PathBuf>> {
+    let inside = root.canonicalize_utf8().with_context(|| format!("reading {root}"))?;
     let mut found = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
     let mut stack = vec![root.to_owned()];
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(&dir).with_context(|| format!("reading {dir}"))? {
             let entry = entry.with_context(|| format!("reading {dir}"))?;
             let Ok(path) = Utf8PathBuf::from_path_buf(entry.path()) else { continue };
-            if path.is_dir() {
+            let kind = entry.file_type().with_context(|| format!("reading {path}"))?;
+            if kind.is_dir() {
                 stack.push(path);
-            } else if path.file_name() == Some("report.json") {
+                continue;
+            }
+            if path.file_name() != Some("report.json") {
+                if kind.is_symlink() && path.is_dir() {
+                    eprintln!("--merge {root}: not following the link {path}");
+                }
+                continue;
+            }
+            let real = path.canonicalize_utf8().with_context(|| format!("reading {path}"))?;
+            if !real.starts_with(&inside) {
+                bail!(
+                    "--merge {root}: {path} leads to {real}, outside {root}; refusing to merge \
+                     it: copy the file into {root} instead"
+                );
+            }
+            if seen.insert(real) {
                 found.push(path);
             }
         }
