@@ -420,3 +420,41 @@ fn merge_follows_no_link_out_of_its_directory_and_never_loops() {
         merged.render()
     );
 }
+
+/// Issue 18, silent defect 8: `--ext a/proj --ext b/proj` were both suite `proj`, sharing a
+/// venv and a results slot. A suite is named after its project (`[project].name`); two
+/// suites of one name are refused before any build, naming both; `--suite` beside `--ext`
+/// is refused rather than ignored.
+#[test]
+fn two_ext_suites_of_one_name_are_refused_naming_both() {
+    let mut case = Case::new();
+    let repo = camino::Utf8Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    case.scrub(repo.canonicalize_utf8().expect("the repository").as_str(), "$REPO");
+    for dir in ["a/proj", "b/proj"] {
+        let dir = case.dir(dir);
+        fs::write(dir.join("setup.py"), "").expect("write");
+    }
+    check(
+        &case.xtask(&["test", "3.13.5+debug", "--ext", "a/proj", "--ext", "b/proj"]),
+        expect![[r#"
+            exit 1
+            --- stderr
+            --ext $TMP/a/proj: no [project].name in pyproject.toml nor [metadata] name in setup.cfg; the suite is named `proj` after its directory
+            --ext $TMP/b/proj: no [project].name in pyproject.toml nor [metadata] name in setup.cfg; the suite is named `proj` after its directory
+            error: two suites are named `proj`: --ext $TMP/a/proj and --ext $TMP/b/proj; a suite's name decides its venv and its results, so test them in separate runs (or give one project another name)
+        "#]],
+    );
+    fs::write(case.root.join("b/proj/pyproject.toml"), "[project]\nname = \"proj\"\n")
+        .expect("write");
+    let run = case.xtask(&["test", "3.13.5+debug", "--ext", "a/proj", "--ext", "b/proj"]);
+    assert!(run.stderr.contains("two suites are named `proj`"), "{}", run.render());
+    check(
+        &case.xtask(&["test", "3.13.5+debug", "--ext", "b/proj", "--suite", "refbugs"]),
+        expect![[r#"
+            exit 1
+            --- stderr
+            error: --suite refbugs names a suite of $REPO/matrix/extensions.toml, but --ext/--pypi replace that file's suites: give one or the other
+        "#]],
+    );
+    assert_nothing_built(&case);
+}
