@@ -1042,3 +1042,26 @@ fn a_source_tree_changed_since_extraction_is_extracted_again() {
     );
     assert!(tree.join(".debug-matrix-files").is_file());
 }
+
+/// Issue 18: with its source tree extracted, a damaged cached archive was "archive cached".
+/// Every fetch re-hashes a cached archive: the damaged one is removed, said so, and fetched
+/// again; "archive cached" is said only of bytes that match their pin.
+#[test]
+fn fetch_never_calls_a_damaged_cached_archive_cached() {
+    let case = Case::new();
+    let fetch = fetch_3_11(&[case.shared.as_str()]);
+    let first = case.xtask(&fetch);
+    assert_eq!(first.code, Some(0), "{}", first.render());
+    common::flip_middle_byte(&cached(&case, "Python-3.11.2.tgz"));
+    let run = case.xtask(&fetch);
+    check(
+        &run,
+        expect![[r#"
+            exit 0
+            --- stdout
+            3.11.2: fetched from mirror $SHARED, sha256 verified, no .sigstore bundle available, sha256 pin checked; already extracted in $TMP/work/src/3.11.2-2411c74bda5b
+            --- stderr
+            3.11.2: the cached archive $TMP/work/cache/sha256/2411c74bda5bbcfcddaf4531f66d1adc73f247f529aee981b029513aefdbf849/Python-3.11.2.tgz no longer matched its pin (sha256 4821d21264087b388766ec2b8dbfebf63b629301cd5d6f0985b02697c9c6dc82 instead of the pinned one); removed it and fetching it again
+        "#]],
+    );
+}

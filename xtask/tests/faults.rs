@@ -458,3 +458,111 @@ fn two_ext_suites_of_one_name_are_refused_naming_both() {
     );
     assert_nothing_built(&case);
 }
+
+/// `cargo xtask ARGS` from `$TMP` without the `--work-dir` [`Case::xtask`] adds, with `env`.
+fn xtask_raw(case: &Case, args: &[&str], env: &[(&str, &str)]) -> common::Run {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(args)
+        .current_dir(&case.root)
+        .env_remove("DEBUG_MATRIX_DIR")
+        .env_remove("DEBUG_MATRIX_MIRROR")
+        .envs(env.iter().copied())
+        .output()
+        .expect("running the xtask binary");
+    let scrub = |b: &[u8]| String::from_utf8_lossy(b).replace(case.root.as_str(), "$TMP");
+    common::Run { code: out.status.code(), stdout: scrub(&out.stdout), stderr: scrub(&out.stderr) }
+}
+
+/// Issue 18's badly handled flags and selections, each refused with its reason before
+/// anything is fetched or built: `--timeout 0` (was: no timeout), `--version` beside a cell
+/// name (was: ignored), `include = []` (was: every cell), an empty `DEBUG_MATRIX_DIR` (was:
+/// "cannot make an empty path absolute"), a work directory with a space (was: configure
+/// failed inside, exited 0, and every make failed after); a cell named twice is one cell.
+#[test]
+fn flags_and_selections_that_would_be_ignored_or_misread_are_refused() {
+    let case = Case::new();
+    check(
+        &case.xtask(&["test", "3.13.5+debug", "--timeout", "0"]),
+        expect![[r#"
+            exit 2
+            --- stderr
+            error: invalid value '0' for '--timeout <TIMEOUT>': 0 would mean no limit; give at least 1
+
+            For more information, try '--help'.
+        "#]],
+    );
+    check(
+        &case.xtask(&["build", "3.13.5+debug", "--version", "3.11"]),
+        expect![[r#"
+            exit 1
+            --- stderr
+            error: --version 3.11 beside cell names (3.13.5+debug): a cell name says its version and variant; give cell names or --version/--variant, not both
+        "#]],
+    );
+    check(
+        &case.xtask(&["list", "3.11.2+debug", "3.11.2+debug"]),
+        expect![[r#"
+            exit 0
+            --- stdout
+            cell          rebuild  build
+            3.11.2+debug  no       --with-pydebug
+        "#]],
+    );
+    let matrix =
+        case.matrix_with("cells.toml", "[default]\nexclude = []", "[default]\ninclude = []");
+    check(
+        &case.xtask(&["--matrix-dir", matrix.as_str(), "list"]),
+        expect![[r#"
+            exit 1
+            --- stderr
+            error: $TMP/matrix/cells.toml:10:11: `include = []` would select no cell; remove the key to include every cell, or list patterns
+                10 | include = []
+                   |           ^
+        "#]],
+    );
+    check(
+        &xtask_raw(&case, &["list"], &[("DEBUG_MATRIX_DIR", "")]),
+        expect![[r#"
+            exit 1
+            --- stderr
+            error: the work directory is empty (--work-dir "" or DEBUG_MATRIX_DIR set to ""): give a directory, or unset DEBUG_MATRIX_DIR for the default target/debug-matrix
+        "#]],
+    );
+    check(
+        &xtask_raw(&case, &["--work-dir", "my work", "build", "3.11.2+debug"], &[]),
+        expect![[r#"
+            exit 1
+            --- stderr
+            error: the work directory $TMP/my work has ' ' in its path, and CPython's configure and Makefile cannot build in such a path; choose another (--work-dir or DEBUG_MATRIX_DIR)
+        "#]],
+    );
+    assert!(!case.root.join("my work").exists(), "nothing made in the refused work directory");
+    assert_nothing_built(&case);
+}
+
+/// Issue 18: `run` on a cell that is not built started a build without a word; it says so
+/// first.
+#[test]
+fn run_on_an_unbuilt_cell_says_it_builds_it_first() {
+    let case = Case::new();
+    let empty = case.dir("empty-mirror");
+    let run = case.xtask(&[
+        "run",
+        "--no-upstream",
+        "--mirror",
+        empty.as_str(),
+        "3.11.2+debug",
+        "--",
+        "python",
+        "-V",
+    ]);
+    assert_eq!(run.code, Some(1), "{}", run.render());
+    assert!(
+        run.stderr.starts_with(
+            "3.11.2+debug is not built yet: building it first (several minutes; `cargo xtask \
+             build 3.11.2+debug` does the same), then running the command\n"
+        ),
+        "{}",
+        run.render()
+    );
+}

@@ -116,6 +116,7 @@ fn sources_and_builds<'s>(
     names: &[String],
     options: &BuildOptions,
 ) -> anyhow::Result<(Sources, Built<'s>)> {
+    session.check_buildable()?;
     let cells = session.cells(names)?;
     let sources = Sources::prepare(session, &cells)?;
     let built = Built::build(session, &sources, &cells, options)?;
@@ -283,6 +284,7 @@ pub fn matrix(
     let tests = session.cpython_tests()?;
     tests.profile(&regrtest_options.profile)?;
     let plan = suite_options.plan(session)?;
+    session.check_buildable()?;
     let cells = session.cells(names)?;
     let sources = Sources::prepare(session, &cells)?;
     print_sources(&sources);
@@ -423,6 +425,7 @@ pub fn bench(
     leaks: Option<&str>,
     rounds: usize,
 ) -> anyhow::Result<()> {
+    session.check_buildable()?;
     if let Some(suite) = leaks {
         let (_, built) = sources_and_builds(session, &[cell.to_owned()], &BuildOptions::default())?;
         let one = built.cells.first().context("one cell")?;
@@ -466,6 +469,7 @@ pub fn run_in_cell(
     command: &[String],
 ) -> anyhow::Result<()> {
     let (program, args) = command.split_first().context("no command given after --")?;
+    say_if_unbuilt(session, cell)?;
     let (_, built) = sources_and_builds(session, &[cell.to_owned()], &BuildOptions::default())?;
     let one = built.cells.first().context("one cell")?;
     let mut cmd = crate::enter::command_in_cell(session, one, suite, program)?;
@@ -479,10 +483,26 @@ pub fn run_in_cell(
 /// `shell CELL`: an interactive shell inside the cell.
 pub fn shell_in_cell(session: &Session, cell: &str, suite: Option<&str>) -> anyhow::Result<()> {
     let shell = std::env::var("SHELL").unwrap_or_else(|_| "/bin/sh".to_owned());
+    say_if_unbuilt(session, cell)?;
     let (_, built) = sources_and_builds(session, &[cell.to_owned()], &BuildOptions::default())?;
     let one = built.cells.first().context("one cell")?;
     let mut cmd = crate::enter::command_in_cell(session, one, suite, &shell)?;
     eprintln!("entering {cell}: `python` is the cell's interpreter; exit the shell to leave");
     cmd.status().with_context(|| format!("running {shell}"))?;
+    Ok(())
+}
+
+/// `run`/`shell` build a cell that is not built yet; they say so first, since the command the
+/// user typed starts only after the build (minutes).
+fn say_if_unbuilt(session: &Session, cell: &str) -> anyhow::Result<()> {
+    let cells = session.cells(&[cell.to_owned()])?;
+    let Some(one) = cells.first() else { return Ok(()) };
+    let key = configure::plan(one, &build::read_toolchain()?).key;
+    if !session.layout.build(&key).manifest.is_file() {
+        eprintln!(
+            "{cell} is not built yet: building it first (several minutes; `cargo xtask build \
+             {cell}` does the same), then running the command"
+        );
+    }
     Ok(())
 }

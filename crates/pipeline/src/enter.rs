@@ -32,15 +32,7 @@ pub(crate) fn command_in_cell(
     // `make install` names the interpreter python3; `python` should be it too.
     let shim = dirs.bin();
     std::fs::create_dir_all(&shim).with_context(|| format!("creating {shim}"))?;
-    let link = shim.join("python");
-    if std::fs::symlink_metadata(&link).is_ok_and(|m| m.is_dir()) {
-        bail!(
-            "{link} is a directory where the link to {name}'s interpreter belongs; delete it \
-             (rm -r {link}) and rerun"
-        );
-    }
-    let _ = std::fs::remove_file(&link);
-    std::os::unix::fs::symlink(&interpreter, &link).with_context(|| format!("linking {link}"))?;
+    link_python(&shim.join("python"), &interpreter, &name)?;
     let mut bin_dirs = vec![shim, cell.outcome.dirs.prefix.join("bin")];
     let mut python = interpreter.clone();
     let mut venv_dir = None;
@@ -67,6 +59,23 @@ pub(crate) fn command_in_cell(
     Ok(cmd)
 }
 
+/// Points `link` (the cell's `bin/python`) at `interpreter`, replacing an old link; a
+/// directory in its place is named, never silently kept.
+fn link_python(
+    link: &camino::Utf8Path,
+    interpreter: &camino::Utf8Path,
+    cell: &str,
+) -> anyhow::Result<()> {
+    if std::fs::symlink_metadata(link).is_ok_and(|m| m.is_dir()) {
+        bail!(
+            "{link} is a directory where the link to {cell}'s interpreter belongs; delete it \
+             (rm -r {link}) and rerun"
+        );
+    }
+    let _ = std::fs::remove_file(link);
+    std::os::unix::fs::symlink(interpreter, link).with_context(|| format!("linking {link}"))
+}
+
 /// `program` as run: `python`, `python3` and `python3.N` are `python` (the cell's or the
 /// venv's interpreter, absolute); anything else is looked up on the cell's PATH.
 fn program_path(program: &str, python: &camino::Utf8Path) -> String {
@@ -80,7 +89,33 @@ fn program_path(program: &str, python: &camino::Utf8Path) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::program_path;
+    use super::{link_python, program_path};
+
+    /// Issue 18: `bin/python` replaced by a directory failed the same way on every run
+    /// ("File exists"); it is named with what to do.
+    #[test]
+    fn a_directory_in_place_of_bin_python_is_named() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let root = camino::Utf8Path::from_path(tmp.path()).expect("utf-8");
+        let link = root.join("python");
+        link_python(&link, camino::Utf8Path::new("/p/bin/python3"), "3.13.5+debug")
+            .expect("a new link");
+        link_python(&link, camino::Utf8Path::new("/q/bin/python3"), "3.13.5+debug")
+            .expect("an old link is replaced");
+        assert_eq!(
+            std::fs::read_link(&link).expect("link"),
+            std::path::Path::new("/q/bin/python3")
+        );
+        std::fs::remove_file(&link).expect("rm");
+        std::fs::create_dir(&link).expect("mkdir");
+        let err = link_python(&link, camino::Utf8Path::new("/p/bin/python3"), "3.13.5+debug")
+            .expect_err("a directory is refused");
+        assert_eq!(
+            err.to_string().replace(root.as_str(), "$TMP"),
+            "$TMP/python is a directory where the link to 3.13.5+debug's interpreter belongs; \
+             delete it (rm -r $TMP/python) and rerun"
+        );
+    }
 
     #[test]
     fn python_is_the_cells_interpreter_by_absolute_path() {

@@ -133,8 +133,8 @@ impl Prepared {
 
 /// Makes sure `release` is fetched, verified and extracted under `layout`.
 ///
-/// The order: fetch (cache, mirrors, upstream); when the archive came from the cache and is
-/// about to be extracted, re-hash it against its pin *first*: a cached archive that no longer
+/// The order: fetch (cache, mirrors, upstream); when the archive came from the cache,
+/// re-hash it against its pin *first*: a cached archive that no longer
 /// matches is removed (saying so on stderr) and fetched again, so a damaged cache never
 /// sticks and is never blamed on the signature. Then the signature, against an archive known
 /// to be the pinned bytes: a bad signature is the `.asc`'s fault, and only then is the `.asc`
@@ -160,7 +160,9 @@ pub fn prepare(
     }
     let needs_extract = !source_dir.is_dir();
     let mut rehashed = false;
-    if fetched.origin == Origin::Cache && needs_extract {
+    // Every run re-hashes a cached archive (a fraction of a second), so "archive cached" is
+    // never said of bytes that no longer match their pin, extracted already or not.
+    if fetched.origin == Origin::Cache {
         match verify::check_file(&fetched.path, &spec.pin) {
             Ok(()) => rehashed = true,
             Err(err @ (VerifyError::Size { .. } | VerifyError::Digest { .. })) => {
