@@ -566,3 +566,52 @@ fn run_on_an_unbuilt_cell_says_it_builds_it_first() {
         run.render()
     );
 }
+
+/// Whether process `pid` still runs (a zombie waiting to be reaped does not).
+fn alive(pid: &str) -> bool {
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => false,
+        Ok(stat) => stat.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with('Z')),
+    }
+}
+
+/// Issue 18: `kill -9` of `cargo xtask` left its `make` running, and a rerun raced it in the
+/// same build directory. Every process group the tool starts has a watchdog: within 5 s of
+/// the kill, nothing the build started is left (make, the shell of its recipe, a job in the
+/// background).
+#[test]
+fn kill_9_of_the_tool_leaves_no_process_it_started() {
+    let case = Case::new();
+    let shared = case.shared.to_string();
+    let fetched = case.xtask(&["fetch", "--no-upstream", "--mirror", &shared, "3.11.2+debug"]);
+    assert_eq!(fetched.code, Some(0), "{}", fetched.render());
+    let root = fake_build(&case, "3.11.2+debug");
+    let pids = root.join("pids");
+    fs::write(
+        root.join("build/Makefile"),
+        format!("all:\n\techo $$$$ >> {pids}; sleep 300 & echo $$! >> {pids}; wait\n"),
+    )
+    .expect("write");
+    let mut tool =
+        case.spawn_xtask(&["build", "--no-upstream", "--mirror", &shared, "3.11.2+debug"]);
+    let started = std::time::Instant::now();
+    let running = loop {
+        let text = fs::read_to_string(&pids).unwrap_or_default();
+        if text.lines().count() == 2 {
+            break text;
+        }
+        assert!(started.elapsed().as_secs() < 60, "the fake make never started");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    tool.kill().expect("SIGKILL");
+    tool.wait().expect("reaped");
+    let killed = std::time::Instant::now();
+    let pids: Vec<&str> = running.lines().collect();
+    while pids.iter().any(|p| alive(p)) {
+        assert!(
+            killed.elapsed().as_secs() < 5,
+            "5 s after kill -9 of the tool, its processes {pids:?} still run"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

@@ -31,6 +31,9 @@ use camino::{Utf8Path, Utf8PathBuf};
 use matrix::{Cell, Matrix};
 
 pub use matrix::Selection;
+/// Call first in `main`: serves as a watchdog when started as one, else enables watchdogs
+/// (every process group dies with the tool, SIGKILL included; see `process::watchdog`).
+pub use process::watchdog::serve_if_asked as serve_watchdog_if_asked;
 
 pub use crate::{
     cpython::RegrtestOptions,

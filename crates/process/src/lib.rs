@@ -2,7 +2,8 @@
 //! (configure, make, pip, pytest, regrtest) goes through [`run_logged`]: its own process group
 //! (via `process-wrap`), stdout and stderr appended to a log file, a time limit, and
 //! cancellation by a shared flag (Ctrl-C). Killing is of the whole group (SIGTERM, then
-//! SIGKILL after a grace period), also when the caller returns early or panics.
+//! SIGKILL after a grace period), also when the caller returns early or panics, and by a
+//! [`watchdog`] when the tool itself is killed (SIGKILL included).
 //!
 //! Besides: [`scrub_python_env`] (the one rule for which inherited variables a Python process
 //! must not see), [`tail`] and [`tail_of_file`] (the last lines of a log), and
@@ -23,6 +24,8 @@ use anyhow::Context as _;
 use camino::Utf8Path;
 use process_wrap::std::{ChildWrapper, CommandWrap, ProcessGroup};
 use serde::Serialize;
+
+pub mod watchdog;
 
 /// How a command ended, if not with success.
 #[derive(Debug)]
@@ -97,7 +100,12 @@ pub fn run_logged(
         .stderr(file.try_clone().map_err(RunError::Io)?)
         .stdin(Stdio::null());
     wrapped.wrap(ProcessGroup::leader());
-    let mut child = GroupGuard(Some(wrapped.spawn().map_err(RunError::Io)?));
+    let mut child = GroupGuard(Some(wrapped.spawn().map_err(RunError::Io)?), None);
+    let leader = child.0.as_ref().map(|c| c.id());
+    if let Some(pgid) = leader {
+        // On an error here the guard kills the group: nothing runs unwatched.
+        child.1 = watchdog::watch(pgid).map_err(RunError::Io)?;
+    }
     let started = Instant::now();
     loop {
         if let Some(status) = child.try_wait().map_err(RunError::Io)? {
@@ -117,8 +125,9 @@ pub fn run_logged(
     }
 }
 
-/// A running process group that is killed when dropped unless it already ended.
-struct GroupGuard(Option<Box<dyn ChildWrapper>>);
+/// A running process group that is killed when dropped unless it already ended, and its
+/// watchdog, stopped once the group is over.
+struct GroupGuard(Option<Box<dyn ChildWrapper>>, Option<watchdog::Watchdog>);
 
 impl GroupGuard {
     fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
@@ -131,7 +140,10 @@ impl GroupGuard {
     /// SIGTERM to the group, then SIGKILL if the leader has not ended after [`GRACE`];
     /// waits for the leader either way.
     fn kill(&mut self) {
-        let Some(mut child) = self.0.take() else { return };
+        let Some(mut child) = self.0.take() else {
+            self.1 = None;
+            return;
+        };
         const SIGTERM: i32 = 15;
         let _ = child.signal(SIGTERM);
         let deadline = Instant::now() + GRACE;
@@ -144,6 +156,7 @@ impl GroupGuard {
         // SIGKILL to the group also reaches descendants that ignored SIGTERM.
         let _ = child.start_kill();
         let _ = child.wait();
+        self.1 = None;
     }
 }
 
