@@ -79,28 +79,71 @@ pub fn scrub_python_env(cmd: &mut Command) -> &mut Command {
 /// How long a group gets between SIGTERM and SIGKILL.
 const GRACE: Duration = Duration::from_secs(3);
 
-/// Runs `cmd` with stdout and stderr appended to `log` (created with its directory), stdin
-/// empty, in a new process group. Polls `cancel`; when it is set, or when `timeout` passes,
-/// the whole group is killed.
+/// How much of a command's output its log keeps: the first `head` and the last `tail` bytes,
+/// with a line between them saying how many were dropped. Only the tail is held in memory.
+#[derive(Debug, Clone, Copy)]
+pub struct LogCap {
+    /// Bytes kept from the start.
+    pub head: u64,
+    /// Bytes kept from the end (held in memory until the command ends).
+    pub tail: usize,
+}
+
+impl LogCap {
+    /// What every log keeps: 16 MiB from the start, 4 MiB from the end (a test printing a
+    /// gibibyte once made a 4 GB log and a 2 GB tool).
+    pub const DEFAULT: LogCap = LogCap { head: 16 << 20, tail: 4 << 20 };
+}
+
+/// Runs `cmd` with stdout and stderr appended to `log` (created with its directory) up to
+/// [`LogCap::DEFAULT`], stdin empty, in a new process group. Polls `cancel`; when it is set,
+/// or when `timeout` passes, the whole group is killed.
 pub fn run_logged(
     cmd: Command,
     log: &Utf8Path,
     cancel: &AtomicBool,
     timeout: Option<Duration>,
 ) -> Result<(), RunError> {
+    run_logged_capped(cmd, log, cancel, timeout, LogCap::DEFAULT)
+}
+
+/// [`run_logged`] with the log capped at `cap`.
+pub fn run_logged_capped(
+    cmd: Command,
+    log: &Utf8Path,
+    cancel: &AtomicBool,
+    timeout: Option<Duration>,
+    cap: LogCap,
+) -> Result<(), RunError> {
     if let Some(dir) = log.parent() {
         fs::create_dir_all(dir).map_err(RunError::Io)?;
     }
     let mut file = OpenOptions::new().create(true).append(true).open(log).map_err(RunError::Io)?;
     writeln!(file, "$ {cmd:?}").map_err(RunError::Io)?;
+    // Output goes through a pipe to a copier that caps it; the write end is only the
+    // child's (the command is dropped right after the spawn), so the copier ends at EOF.
+    let (reader, writer) = io::pipe().map_err(RunError::Io)?;
     let mut wrapped = CommandWrap::from(cmd);
     wrapped
         .command_mut()
-        .stdout(file.try_clone().map_err(RunError::Io)?)
-        .stderr(file.try_clone().map_err(RunError::Io)?)
+        .stdout(writer.try_clone().map_err(RunError::Io)?)
+        .stderr(writer)
         .stdin(Stdio::null());
     wrapped.wrap(ProcessGroup::leader());
-    let mut child = GroupGuard(Some(wrapped.spawn().map_err(RunError::Io)?), None);
+    let spawned = wrapped.spawn().map_err(RunError::Io);
+    drop(wrapped);
+    let copier_file = file.try_clone().map_err(RunError::Io)?;
+    let (done_tx, done) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        let _ = copy_capped(reader, copier_file, cap);
+        let _ = done_tx.send(());
+    });
+    // Waits for the copier to write what is left (a process the group left behind may hold
+    // the pipe open: then the rest follows when it ends).
+    let flushed = || {
+        let _ = done.recv_timeout(Duration::from_secs(2));
+    };
+    let mut child = GroupGuard(Some(spawned?), None);
     let leader = child.0.as_ref().map(|c| c.id());
     if let Some(pgid) = leader {
         // On an error here the guard kills the group: nothing runs unwatched.
@@ -110,11 +153,13 @@ pub fn run_logged(
     loop {
         if let Some(status) = child.try_wait().map_err(RunError::Io)? {
             child.0 = None;
+            flushed();
             return if status.success() { Ok(()) } else { Err(RunError::Failed(status)) };
         }
         let timed_out = timeout.filter(|t| started.elapsed() > *t);
         if cancel.load(Ordering::SeqCst) || timed_out.is_some() {
             child.kill();
+            flushed();
             let _ = writeln!(file, "debug-matrix: process group killed");
             return Err(match timed_out {
                 Some(t) => RunError::TimedOut(t),
@@ -123,6 +168,47 @@ pub fn run_logged(
         }
         thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Copies `from` to `to`, keeping the first `cap.head` bytes and the last `cap.tail`, with a
+/// line saying how many were dropped between them. Memory: the tail, at most.
+fn copy_capped(mut from: impl Read, mut to: fs::File, cap: LogCap) -> io::Result<()> {
+    let mut head = 0u64;
+    let mut tail = std::collections::VecDeque::<u8>::new();
+    let mut dropped = 0u64;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        let mut chunk = &buf[..n];
+        if head < cap.head {
+            let k = usize::try_from(cap.head - head).unwrap_or(usize::MAX).min(chunk.len());
+            to.write_all(&chunk[..k])?;
+            head += k as u64;
+            chunk = &chunk[k..];
+        }
+        tail.extend(chunk);
+        if tail.len() > cap.tail {
+            let excess = tail.len() - cap.tail;
+            tail.drain(..excess);
+            dropped += excess as u64;
+        }
+    }
+    if dropped > 0 {
+        writeln!(
+            to,
+            "\n[debug-matrix: {dropped} bytes of output dropped here; the log keeps the first \
+             {} and the last {} bytes]",
+            cap.head, cap.tail
+        )?;
+    }
+    let (a, b) = tail.as_slices();
+    to.write_all(a)?;
+    to.write_all(b)
 }
 
 /// A running process group that is killed when dropped unless it already ended, and its
