@@ -207,6 +207,16 @@ pub fn run(
             }
             eprintln!("{name}: {} [{}] …", suite.name, detectors_text(&detectors));
             let mut result = exttest::run_suite(&env, suite, &detectors);
+            if session.cancelled() {
+                // An interrupted run is no result: the suite's last complete one is kept.
+                eprintln!(
+                    "{name}: {}: this run was interrupted and is not recorded; {} keeps the \
+                     suite's last complete results",
+                    suite.name,
+                    session.layout.report_json()
+                );
+                break;
+            }
             let expected = plan.extensions.expected_for(
                 &suite.name,
                 &cell.cell.release.version.to_string(),
