@@ -615,3 +615,33 @@ fn kill_9_of_the_tool_leaves_no_process_it_started() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// Issue 18: a rerun raced a leftover `make` in the same build directory ("Text file busy").
+/// A build directory some process still works in is never built into: the cell fails naming
+/// the process.
+#[test]
+fn a_build_directory_in_use_by_a_leftover_process_is_never_built_into() {
+    let case = Case::new();
+    let shared = case.shared.to_string();
+    let fetched = case.xtask(&["fetch", "--no-upstream", "--mirror", &shared, "3.11.2+debug"]);
+    assert_eq!(fetched.code, Some(0), "{}", fetched.render());
+    let root = fake_build(&case, "3.11.2+debug");
+    let mut leftover = std::process::Command::new("sleep")
+        .arg("300")
+        .current_dir(root.join("build"))
+        .spawn()
+        .expect("spawn");
+    let run = case.xtask(&["build", "--no-upstream", "--mirror", &shared, "3.11.2+debug"]);
+    let _ = leftover.kill();
+    let _ = leftover.wait();
+    assert_eq!(run.code, Some(1), "{}", run.render());
+    let expected = format!(
+        "$TMP/work/builds/{}/build is in use by process {} (sleep 300), left by an earlier run",
+        root.file_name().expect("key"),
+        leftover.id()
+    );
+    assert!(run.stdout.contains(&expected), "{}", run.render());
+    assert_eq!(made(&root), 0, "nothing was built into it");
+    let again = case.xtask(&["build", "--no-upstream", "--mirror", &shared, "3.11.2+debug"]);
+    assert_eq!(made(&root), 1, "built once it is free: {}", again.render());
+}

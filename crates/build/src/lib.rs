@@ -297,6 +297,19 @@ impl<'a> Builder<'a> {
         if self.cancelled() {
             return BuildStatus::Cancelled;
         }
+        let users = prefix::users_of(&dirs.build);
+        if !users.is_empty() {
+            return failed(
+                "configure",
+                format!(
+                    "{} is in use by process {}, left by an earlier run; it is never built into \
+                     while in use: wait for it to end or kill it, then rerun",
+                    dirs.build,
+                    users.join(", ")
+                ),
+                &dirs.root,
+            );
+        }
         let bar = self.progress.add(indicatif::ProgressBar::new_spinner());
         bar.set_style(
             indicatif::ProgressStyle::with_template("{spinner} {prefix:28} {msg:10} {elapsed}")

@@ -85,6 +85,30 @@ pub fn damage(dirs: &BuildDirs, key: &str) -> Option<String> {
     None
 }
 
+/// The processes whose working directory is `dir` or below it (read from `/proc`; processes
+/// of other users are not visible and not listed), as `pid (command line)`: a `make` left
+/// running by a killed run of an older version, or one whose watchdog was killed too. A
+/// build directory in use is never built into.
+pub fn users_of(dir: &Utf8Path) -> Vec<String> {
+    let Ok(dir) = dir.canonicalize_utf8() else { return Vec::new() };
+    let Ok(entries) = fs::read_dir("/proc") else { return Vec::new() };
+    let mut users = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().filter(|n| n.bytes().all(|b| b.is_ascii_digit())) else {
+            continue;
+        };
+        let Ok(cwd) = fs::read_link(entry.path().join("cwd")) else { continue };
+        if cwd.starts_with(&dir) {
+            let cmdline = fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            users.push(format!("{pid} ({})", cmdline.trim()));
+        }
+    }
+    users.sort();
+    users
+}
+
 /// The size and sha256 of `path`, read in blocks.
 fn digest(path: &Utf8Path) -> Result<(u64, String), String> {
     let mut file = fs::File::open(path).map_err(|e| format!("reading {path}: {e}"))?;
