@@ -456,6 +456,16 @@ fn two_ext_suites_of_one_name_are_refused_naming_both() {
             error: --suite refbugs names a suite of $REPO/matrix/extensions.toml, but --ext/--pypi replace that file's suites: give one or the other
         "#]],
     );
+    // An unknown suite is named with the extensions.toml that was read (`--matrix-dir`).
+    let matrix = case.copy_matrix();
+    check(
+        &case.xtask(&["--matrix-dir", matrix.as_str(), "test", "3.13.5+debug", "--suite", "nope"]),
+        expect![[r#"
+            exit 1
+            --- stderr
+            error: unknown suite `nope`: $TMP/matrix/extensions.toml has refbugs, markupsafe, zope-interface, pyyaml, pywavelets, msgpack, frozenlist, ujson, multidict
+        "#]],
+    );
     assert_nothing_built(&case);
 }
 
