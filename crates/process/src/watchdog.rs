@@ -16,6 +16,8 @@
 //!
 //! The binary must opt in by calling [`serve_if_asked`] first thing in `main` (xtask does);
 //! without it (the crate's unit tests, whose binary is a test harness) there is no watchdog.
+//! A watchdog that cannot be started is said in the command's log; the command runs anyway
+//! (Ctrl-C, time limits and early returns still kill its group).
 
 use std::{
     io::Read as _,
@@ -46,7 +48,11 @@ pub fn serve_if_asked() {
         };
         std::process::exit(code);
     }
-    if let Ok(exe) = std::env::current_exe() {
+    // `/proc/self/exe` runs this very binary even when a rebuild replaced its file meanwhile.
+    let proc_exe = std::path::Path::new("/proc/self/exe");
+    if proc_exe.exists() {
+        let _ = EXE.set(proc_exe.to_owned());
+    } else if let Ok(exe) = std::env::current_exe() {
         let _ = EXE.set(exe);
     }
 }
