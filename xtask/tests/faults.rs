@@ -656,3 +656,161 @@ fn a_build_directory_in_use_by_a_leftover_process_is_never_built_into() {
     let again = case.xtask(&["build", "--no-upstream", "--mirror", &shared, "3.11.2+debug"]);
     assert_eq!(made(&root), 1, "built once it is free: {}", again.render());
 }
+
+/// A usable cell without building CPython: `3.11.2+release` "built" by a fake Makefile that
+/// installs a copy of the machine's Python 3.11, which keeps the release variant's promise
+/// (the promise says nothing of the patch version).
+fn fake_release_cell(case: &Case) {
+    let host = camino::Utf8Path::new("/usr/bin/python3.11");
+    assert!(
+        host.is_file() && camino::Utf8Path::new("/usr/include/python3.11/Python.h").is_file(),
+        "this test needs the machine's Python 3.11 with its headers ({host}, python3.11-dev)"
+    );
+    let shared = case.shared.to_string();
+    let fetched = case.xtask(&["fetch", "--no-upstream", "--mirror", &shared, "3.11.2+release"]);
+    assert_eq!(fetched.code, Some(0), "{}", fetched.render());
+    let root = fake_build(case, "3.11.2+release");
+    let prefix = root.join("prefix");
+    fs::write(
+        root.join("build/Makefile"),
+        format!(
+            "all:\n\ttrue\ninstall:\n\tmkdir -p {prefix}/bin\n\tcp {host} {prefix}/bin/python3.11\n\t\
+             ln -sf python3.11 {prefix}/bin/python3\n"
+        ),
+    )
+    .expect("write");
+    let built = case.xtask(&["build", "--no-upstream", "--mirror", &shared, "3.11.2+release"]);
+    assert!(built.stdout.contains("promise kept"), "{}", built.render());
+}
+
+/// Issue 18: Ctrl-C during `test` replaced the suite's last complete results with an
+/// "interrupted" finding. The interrupted run is not recorded: report.json keeps the last
+/// complete results, and the run says so.
+#[test]
+fn ctrl_c_during_test_keeps_the_suites_last_complete_results() {
+    let mut case = Case::new();
+    fake_release_cell(&case);
+    // The layout-beside fixture and a test that waits while a marker file exists.
+    let marker = case.root.join("marker");
+    let project = beside_project(
+        &case,
+        "beside",
+        "test_wait.py",
+        "import os, pathlib, time\n\n\ndef test_waits_when_asked():\n    marker = \
+         pathlib.Path(os.environ['DM_MARKER'])\n    if marker.exists():\n        \
+         pathlib.Path(str(marker) + '.started').write_text('')\n        time.sleep(120)\n",
+    );
+    let args = ["test", "3.11.2+release", "--ext", project.as_str()];
+    case.env("DM_MARKER", marker.as_str());
+    let first = case.xtask(&args);
+    assert!(first.stdout.contains("dm-layout-beside 3 passed"), "{}", first.render());
+    let report = case.work.join("report/report.json");
+    let suite = |text: &str| {
+        let doc: serde_json::Value = serde_json::from_str(text).expect("json");
+        let mut suite = doc["cells"][0]["suites"][0].clone();
+        suite["seconds"] = serde_json::Value::Null;
+        suite
+    };
+    let complete = suite(&fs::read_to_string(&report).expect("report"));
+    assert_eq!(complete["counts"]["passed"], 3, "{complete}");
+
+    fs::write(&marker, "").expect("write");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .arg("--work-dir")
+        .arg(&case.work)
+        .args(args)
+        .env("DM_MARKER", &marker)
+        .env_remove("DEBUG_MATRIX_DIR")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let started = std::time::Instant::now();
+    while !case.root.join("marker.started").exists() {
+        assert!(started.elapsed().as_secs() < 120, "the waiting test never started");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(sent.success());
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr).replace(case.root.as_str(), "$TMP");
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(
+            "3.11.2+release: dm-layout-beside: this run was interrupted and is not recorded; \
+             $TMP/work/report/report.json keeps the suite's last complete results"
+        ),
+        "{stderr}"
+    );
+    assert_eq!(suite(&fs::read_to_string(&report).expect("report")), complete);
+}
+
+/// A copy of the layout-beside fixture at `$TMP/<name>` with `tests/<file>` holding `test`.
+fn beside_project(case: &Case, name: &str, file: &str, test: &str) -> camino::Utf8PathBuf {
+    let project = case.dir(name);
+    let fixture =
+        camino::Utf8Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/layout-beside");
+    let copied = std::process::Command::new("cp")
+        .args(["-r", &format!("{fixture}/."), project.as_str()])
+        .status()
+        .expect("cp");
+    assert!(copied.success());
+    fs::write(project.join("tests").join(file), test).expect("write");
+    project
+}
+
+/// Issue 18, silent defect 7, end to end: a suite whose test calls `os._exit(0)` read as
+/// clean (exit 0). It is a crash finding naming the test, and the run fails.
+#[test]
+fn a_test_process_that_exits_early_is_a_finding_not_clean() {
+    let case = Case::new();
+    fake_release_cell(&case);
+    let project = beside_project(
+        &case,
+        "exits",
+        "test_exits.py",
+        "import os\n\n\ndef test_a():\n    pass\n\n\ndef test_b_exits():\n    os._exit(0)\n\n\n\
+         def test_c():\n    pass\n",
+    );
+    let run = case.xtask(&["test", "3.11.2+release", "--ext", project.as_str()]);
+    assert_eq!(run.code, Some(1), "{}", run.render());
+    assert!(
+        run.stdout.contains(
+            "crash in tests/test_exits.py::test_b_exits: the test process exited with 0 before \
+             its session ended, during tests/test_exits.py::test_b_exits"
+        ),
+        "{}",
+        run.render()
+    );
+}
+
+/// Issue 18, silent defect 1, end to end: with the cell's interpreter moved away, `run CELL
+/// -- python` printed the host's Python. The build is found damaged and installed again, and
+/// `python` is the cell's interpreter by absolute path.
+#[test]
+fn run_uses_the_cells_own_interpreter_never_the_hosts() {
+    let case = Case::new();
+    fake_release_cell(&case);
+    let key = build_key(&case, "3.11.2+release");
+    let prefix = case.work.join("builds").join(&key[..16]).join("prefix");
+    fs::rename(prefix.join("bin/python3.11"), case.root.join("moved")).expect("mv");
+    let run = case.xtask(&[
+        "run",
+        "3.11.2+release",
+        "--",
+        "python",
+        "-c",
+        "import sys; print(sys.executable)",
+    ]);
+    assert_eq!(run.code, Some(0), "{}", run.render());
+    assert!(run.stderr.contains("is damaged: the interpreter"), "{}", run.render());
+    assert_eq!(
+        run.stdout.lines().last(),
+        Some(format!("{prefix}/bin/python3").replace(case.root.as_str(), "$TMP").as_str()),
+        "{}",
+        run.render()
+    );
+}
