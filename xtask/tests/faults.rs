@@ -814,3 +814,43 @@ fn run_uses_the_cells_own_interpreter_never_the_hosts() {
         run.render()
     );
 }
+
+/// Issue 18: `kill -9` of `cargo xtask` during a test run left pytest sleeping on. Within
+/// 5 s of the kill, the test process and what it started are gone.
+#[test]
+fn kill_9_during_a_test_run_leaves_no_pytest_behind() {
+    let case = Case::new();
+    fake_release_cell(&case);
+    let pids = case.root.join("pids");
+    let project = beside_project(
+        &case,
+        "sleeper",
+        "test_sleeps.py",
+        &format!(
+            "import os, subprocess, time\n\n\ndef test_sleeps():\n    child = \
+             subprocess.Popen(['sleep', '300'])\n    with open('{pids}', 'w') as f:\n        \
+             f.write(f'{{os.getpid()}}\\n{{child.pid}}\\n')\n    time.sleep(300)\n"
+        ),
+    );
+    let mut tool = case.spawn_xtask(&["test", "3.11.2+release", "--ext", project.as_str()]);
+    let started = std::time::Instant::now();
+    let running = loop {
+        let text = fs::read_to_string(&pids).unwrap_or_default();
+        if text.lines().count() == 2 {
+            break text;
+        }
+        assert!(started.elapsed().as_secs() < 120, "the sleeping test never started");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    tool.kill().expect("SIGKILL");
+    tool.wait().expect("reaped");
+    let killed = std::time::Instant::now();
+    let pids: Vec<&str> = running.lines().collect();
+    while pids.iter().any(|p| alive(p)) {
+        assert!(
+            killed.elapsed().as_secs() < 5,
+            "5 s after kill -9 of the tool, pytest and its child {pids:?} still run"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
