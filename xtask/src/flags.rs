@@ -81,7 +81,7 @@ pub(crate) struct BuildArgs {
     #[arg(long)]
     pub(crate) make_jobs: Option<usize>,
     /// Longest any one build phase may take, in minutes
-    #[arg(long, default_value_t = pipeline::BuildOptions::default().phase_timeout.as_secs() / 60)]
+    #[arg(long, value_parser = at_least_one, default_value_t = pipeline::BuildOptions::default().phase_timeout.as_secs() / 60)]
     pub(crate) phase_timeout: u64,
 }
 
@@ -114,7 +114,7 @@ pub(crate) struct SuiteArgs {
     #[arg(long)]
     pub(crate) malloc: Option<String>,
     /// Per-test timeout in seconds, replacing the suite's (a hung test is killed and reported)
-    #[arg(long)]
+    #[arg(long, value_parser = at_least_one)]
     pub(crate) timeout: Option<u64>,
     /// Only tests matching this pytest -k expression
     #[arg(short = 'k', value_name = "EXPR")]
@@ -298,5 +298,14 @@ impl SuiteArgs {
             select: self.select.clone(),
             leak_loop: self.leak_loop,
         }
+    }
+}
+
+/// A time limit: a whole number of at least 1 (0 would mean no limit, which is not offered).
+fn at_least_one(text: &str) -> Result<u64, String> {
+    match text.parse::<u64>() {
+        Ok(0) => Err("0 would mean no limit; give at least 1".to_owned()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("{e}")),
     }
 }

@@ -24,6 +24,7 @@ use pipeline::Session;
 use crate::flags::{Command, Flags};
 
 fn main() -> ExitCode {
+    pipeline::serve_watchdog_if_asked();
     let flags = Flags::parse();
     match dispatch(flags) {
         Ok(()) => ExitCode::SUCCESS,

@@ -995,3 +995,73 @@ fn a_release_from_3_14_on_needs_a_good_sigstore_bundle_or_a_reason() {
     "#]],
     );
 }
+
+/// Issue 18, silent defect 2: with `Lib/os.py` removed and `configure` replaced in the
+/// extracted tree, `fetch` said "nothing to do" and `verify` passed. Now `verify` fails naming
+/// the tree and what changed, and `fetch` removes the tree and extracts it again.
+#[test]
+fn a_source_tree_changed_since_extraction_is_extracted_again() {
+    let case = Case::new();
+    let fetch = fetch_3_11(&[case.shared.as_str()]);
+    let first = case.xtask(&fetch);
+    assert_eq!(first.code, Some(0), "{}", first.render());
+    let tree = case.work.join("src/3.11.2-2411c74bda5b");
+    let configure = fs::read(tree.join("configure")).expect("configure");
+    fs::remove_file(tree.join("Lib/os.py")).expect("rm");
+    fs::write(tree.join("configure"), "#!/bin/sh\necho planted\n").expect("write");
+    check(
+        &case.xtask(&["verify", "--version", "3.11"]),
+        expect![[r#"
+            exit 1
+            --- stdout
+            3.11.2: $TMP/work/cache/sha256/2411c74bda5bbcfcddaf4531f66d1adc73f247f529aee981b029513aefdbf849/Python-3.11.2.tgz: size and sha256 match the pin, no .sigstore bundle available, sha256 pin checked
+            --- stderr
+            3.11.2: FAILED: $TMP/work/src/3.11.2-2411c74bda5b changed since it was extracted: removed Lib/os.py, changed configure; run `cargo xtask fetch` to extract it again
+            error: verification failed for 3.11.2
+        "#]],
+    );
+    check(
+        &case.xtask(&fetch),
+        expect![[r#"
+            exit 0
+            --- stdout
+            3.11.2: archive cached, no .sigstore bundle available, sha256 pin checked; extracted in $TMP/work/src/3.11.2-2411c74bda5b
+            --- stderr
+            3.11.2: $TMP/work/src/3.11.2-2411c74bda5b changed since it was extracted: removed Lib/os.py, changed configure; removed it and extracting it again
+        "#]],
+    );
+    assert_eq!(fs::read(tree.join("configure")).expect("configure"), configure);
+    assert!(tree.join("Lib/os.py").is_file());
+    // A tree without its record (extracted by an older version) is not trusted either.
+    fs::remove_file(tree.join(".debug-matrix-files")).expect("rm");
+    let again = case.xtask(&fetch);
+    assert!(
+        again.stderr.contains("has no record of its extraction (.debug-matrix-files); removed it and extracting it again"),
+        "{}",
+        again.render()
+    );
+    assert!(tree.join(".debug-matrix-files").is_file());
+}
+
+/// Issue 18: with its source tree extracted, a damaged cached archive was "archive cached".
+/// Every fetch re-hashes a cached archive: the damaged one is removed, said so, and fetched
+/// again; "archive cached" is said only of bytes that match their pin.
+#[test]
+fn fetch_never_calls_a_damaged_cached_archive_cached() {
+    let case = Case::new();
+    let fetch = fetch_3_11(&[case.shared.as_str()]);
+    let first = case.xtask(&fetch);
+    assert_eq!(first.code, Some(0), "{}", first.render());
+    common::flip_middle_byte(&cached(&case, "Python-3.11.2.tgz"));
+    let run = case.xtask(&fetch);
+    check(
+        &run,
+        expect![[r#"
+            exit 0
+            --- stdout
+            3.11.2: fetched from mirror $SHARED, sha256 verified, no .sigstore bundle available, sha256 pin checked; already extracted in $TMP/work/src/3.11.2-2411c74bda5b
+            --- stderr
+            3.11.2: the cached archive $TMP/work/cache/sha256/2411c74bda5bbcfcddaf4531f66d1adc73f247f529aee981b029513aefdbf849/Python-3.11.2.tgz no longer matched its pin (sha256 4821d21264087b388766ec2b8dbfebf63b629301cd5d6f0985b02697c9c6dc82 instead of the pinned one); removed it and fetching it again
+        "#]],
+    );
+}

@@ -448,7 +448,7 @@ fn every_layout_tests_the_installed_build(run: &Run) {
     // Tests inside the package run from the venv's copy (node ids under site-packages read
     // like the project's paths), with the project's pytest configuration (test_config_applies
     // and test_declared_marker depend on it); skips and xfails are counted, never judged.
-    let r = one("layout-inpkg");
+    let r = one("dm-layout-inpkg");
     assert_loaded_from_venv(&r, "inpkg._speed");
     assert_eq!(r["counts"]["passed"], 6, "{r}");
     assert_eq!(r["counts"]["skipped"], 4, "two skips in the body, two xfails: {r}");
@@ -461,13 +461,13 @@ fn every_layout_tests_the_installed_build(run: &Run) {
 
     // Top-level tests: sibling helpers and dynamic imports work (tests/ is on sys.path), and
     // the root conftest.py cannot put the source copy of the package first.
-    let r = one("layout-beside");
+    let r = one("dm-layout-beside");
     assert_loaded_from_venv(&r, "beside._cbeside");
     assert_eq!(r["counts"]["passed"], 2, "{r}");
     assert_eq!(r["findings"], serde_json::json!([]), "{r}");
 
     // unittest only, in a tests package with a relative import.
-    let r = one("layout-unittest");
+    let r = one("dm-layout-unittest");
     assert_loaded_from_venv(&r, "unitpkg._unit");
     assert_eq!(r["counts"]["passed"], 1, "{r}");
     assert_eq!(r["counts"]["skipped"], 3, "{r}");
@@ -481,12 +481,12 @@ fn leak_hunting_judges_only_lost_references(run: &Run) {
     let judged = repo().join("xtask/tests/fixtures/judged");
     let (ok, text) = run.run(&["test", "3.13.5+debug", "--ext", judged.as_str()]);
     assert!(!ok, "the lost reference is a finding:\n{text}");
-    let results = extension_results(run, "judged");
+    let results = extension_results(run, "dm-judged");
     assert_eq!(
         finding_lines(&results),
         [
-            "3.13.5+debug judged order-dependent test_b_depends_on_a",
-            "3.13.5+debug judged ref-leak test_lost_reference",
+            "3.13.5+debug dm-judged order-dependent test_b_depends_on_a",
+            "3.13.5+debug dm-judged ref-leak test_lost_reference",
         ],
         "{text}"
     );
@@ -860,8 +860,8 @@ fn sanitizer_cells(run: &Run) {
     }
 
     assert!(!gil_ok, "re-enabling the GIL is a finding:\n{gil_text}");
-    let results = extension_results(run, "gil-unaware");
-    assert_eq!(finding_lines(&results), ["3.13.15+tsan gil-unaware gil-enabled -"], "{gil_text}");
+    let results = extension_results(run, "gilful");
+    assert_eq!(finding_lines(&results), ["3.13.15+tsan gilful gil-enabled -"], "{gil_text}");
     assert_eq!(results[0]["gil_enabled"], true, "{}", results[0]);
     let message = results[0]["findings"][0]["message"].as_str().unwrap_or("");
     assert!(message.contains("gilful._gilful"), "the module is named: {message}");

@@ -147,10 +147,44 @@ fn the_fault_catalogue_names_real_tests() {
             }
         }
     }
+    // The tests named per invariant (the list after the table) must exist too.
+    let heading = "## The invariants of ARCHITECTURE.md and the faults that test them";
+    let invariants = text.split_once(heading).map_or("", |(_, after)| after);
+    for line in invariants.lines() {
+        for test in line.split('`').skip(1).step_by(2).filter(|part| part.contains("::")) {
+            let (file, function) = test.rsplit_once("::").expect("file::function");
+            let path = match file {
+                "cli" | "faults" | "matrix" => repo().join(format!("xtask/tests/{file}.rs")),
+                _ => repo().join(file),
+            };
+            let source = fs::read_to_string(&path).unwrap_or_default();
+            if !source.contains(&format!("fn {function}(")) {
+                missing.push(format!("{test} (looked in {path})"));
+            }
+        }
+    }
     assert!(
         missing.is_empty(),
         "docs/faults.md names tests that do not exist:\n{}",
         missing.join("\n")
+    );
+    // Every invariant of ARCHITECTURE.md is there, by its bold name.
+    let arch = fs::read_to_string(repo().join("ARCHITECTURE.md")).expect("ARCHITECTURE.md");
+    let section = arch.split_once("## Invariants").map_or("", |(_, after)| after);
+    let section = section.split("\n## ").next().unwrap_or("");
+    for line in section.lines().filter(|l| l.starts_with("- **")) {
+        let name = line[4..].split("**").next().unwrap_or("").trim_end_matches('.');
+        if !invariants.contains(&format!("- **{name}")) {
+            missing.push(format!(
+                "docs/faults.md:1: the invariant `{name}` of ARCHITECTURE.md is not listed with \
+                 the faults that test it (a `- **{name}**` line)"
+            ));
+        }
+    }
+    assert!(missing.is_empty(), "{}", missing.join("\n"));
+    assert!(
+        !invariants.is_empty(),
+        "docs/faults.md:1: say per invariant of ARCHITECTURE.md which faults test it"
     );
     assert!(rows >= 50, "docs/faults.md lists {rows} faults; issue 9 asks for at least 50");
 }

@@ -6,7 +6,9 @@
 //! 1. `<source>/configure --prefix=… <args>`, skipped when `configure.done` says it finished;
 //! 2. `make -jN <make args>` (incremental, so an interrupted build resumes);
 //! 3. `make install` into a fresh `prefix/`;
-//! 4. `manifest.json`, written last: only a build with a manifest is complete and skipped.
+//! 4. `manifest.json`, written last, with the installed interpreter's path, size and
+//!    sha256: only a build whose manifest parses and whose interpreter is still that file is
+//!    complete and skipped ([`prefix::damage`]); a damaged one is built again.
 //!
 //! Then every cell's interpreter is run with the cell's runtime environment and compared with
 //! its variant's promise (the `probe` crate). A failing phase marks its cell failed with the
@@ -14,6 +16,7 @@
 //! every running process group and marks nothing complete.
 
 pub mod bench;
+pub mod prefix;
 
 use std::{
     collections::BTreeMap,
@@ -152,6 +155,10 @@ pub struct Manifest {
     /// Seconds per phase run in the final, completing run (configure is absent when a
     /// previous, interrupted run finished it).
     pub phases: BTreeMap<String, u64>,
+    /// The installed interpreter (absent in manifests of older versions, which are therefore
+    /// built again).
+    #[serde(default)]
+    pub interpreter: Option<prefix::Interpreter>,
 }
 
 /// Reads the machine's toolchain identity (`cc --version`, `cc -dumpmachine`): two short
@@ -260,12 +267,48 @@ impl<'a> Builder<'a> {
             Err(worklock::LockError::Cancelled { .. }) => return BuildStatus::Cancelled,
             Err(e) => return failed("configure", e.to_string(), &dirs.root),
         };
-        if dirs.manifest.is_file() {
-            self.say(format!("{label}: cached build {} (no work)", plan.short_key()));
-            return BuildStatus::Cached;
+        if fs::symlink_metadata(&dirs.manifest).is_ok() {
+            match prefix::damage(&dirs, &plan.key) {
+                None => {
+                    self.say(format!("{label}: cached build {} (no work)", plan.short_key()));
+                    return BuildStatus::Cached;
+                }
+                Some(why) => {
+                    // Never trusted: without the manifest the build is incomplete, so an
+                    // interrupted rebuild is not taken for cached either.
+                    self.say(format!(
+                        "{label}: the build {} is damaged: {why}; building it again",
+                        plan.short_key()
+                    ));
+                    if let Err(e) = fs::remove_file(&dirs.manifest) {
+                        return failed(
+                            "install",
+                            format!(
+                                "the build is damaged ({why}) and {} could not be removed \
+                                 ({e}); delete {} and rerun",
+                                dirs.manifest, dirs.root
+                            ),
+                            &dirs.manifest,
+                        );
+                    }
+                }
+            }
         }
         if self.cancelled() {
             return BuildStatus::Cancelled;
+        }
+        let users = prefix::users_of(&dirs.build);
+        if !users.is_empty() {
+            return failed(
+                "configure",
+                format!(
+                    "{} is in use by process {}, left by an earlier run; it is never built into \
+                     while in use: wait for it to end or kill it, then rerun",
+                    dirs.build,
+                    users.join(", ")
+                ),
+                &dirs.root,
+            );
         }
         let bar = self.progress.add(indicatif::ProgressBar::new_spinner());
         bar.set_style(
@@ -280,6 +323,10 @@ impl<'a> Builder<'a> {
         match result {
             Ok(phases) => {
                 let seconds = started.elapsed().as_secs();
+                let interpreter = match prefix::record(&dirs) {
+                    Ok(i) => i,
+                    Err(why) => return failed("install", why, &dirs.log("install")),
+                };
                 let manifest = Manifest {
                     key: plan.key.clone(),
                     cells: cells.to_vec(),
@@ -290,6 +337,7 @@ impl<'a> Builder<'a> {
                     target: self.toolchain.target.clone(),
                     seconds,
                     phases,
+                    interpreter: Some(interpreter),
                 };
                 if let Err(e) = process::write_json_atomically(&dirs.manifest, &manifest) {
                     return failed(
@@ -318,6 +366,14 @@ impl<'a> Builder<'a> {
         bar: &indicatif::ProgressBar,
         label: &str,
     ) -> Result<BTreeMap<String, u64>, BuildStatus> {
+        // Never build from a tree changed since it was verified and extracted.
+        if let Err(why) = extract::check_tree(&job.source_dir) {
+            return Err(failed(
+                "configure",
+                format!("{why}; run `cargo xtask fetch` to extract it again"),
+                &job.source_dir,
+            ));
+        }
         let timings = Mutex::new(BTreeMap::new());
         let phase = |name: &str, argv: Vec<String>| -> Result<(), BuildStatus> {
             let started = Instant::now();
@@ -354,7 +410,8 @@ impl<'a> Builder<'a> {
         let io_fail = |what: String, e: std::io::Error| {
             failed("configure", format!("{what}: {e}"), &dirs.root)
         };
-        if !dirs.configure_done.is_file() {
+        let makefile = dirs.build.join("Makefile");
+        if !dirs.configure_done.is_file() || !makefile.is_file() {
             // A configure that did not finish leaves nothing worth keeping.
             let _ = fs::remove_dir_all(&dirs.build);
             let _ = fs::remove_dir_all(&dirs.logs);
@@ -370,6 +427,15 @@ impl<'a> Builder<'a> {
                 line.push(format!("--cache-file={cache}"));
             }
             phase("configure", line)?;
+            if !makefile.is_file() {
+                // configure can exit 0 without a Makefile (a source path with a space): then
+                // nothing is marked done and the next run configures again.
+                return Err(failed(
+                    "configure",
+                    format!("configure exited 0 but wrote no {makefile}"),
+                    &dirs.log("configure"),
+                ));
+            }
             if let Some(seed) = &seed {
                 // Offer this build's results to the next build of the group (atomically).
                 let tmp = Utf8PathBuf::from(format!("{seed}.{}.tmp", std::process::id()));
@@ -404,7 +470,15 @@ impl<'a> Builder<'a> {
 
     fn check(&self, cell: &Cell<'_>, plan: &BuildPlan, dirs: &BuildDirs) -> CheckStatus {
         let record = self.layout.cell(cell).check_record();
-        let identity = format!("{}|{:?}|{:?}", plan.key, cell.variant.promise, plan.runtime_env);
+        // The interpreter's digest too: a rebuilt interpreter is probed again.
+        let interpreter = fs::read_to_string(&dirs.manifest)
+            .ok()
+            .and_then(|text| serde_json::from_str::<Manifest>(&text).ok())
+            .and_then(|m| m.interpreter)
+            .map(|i| i.sha256)
+            .unwrap_or_default();
+        let identity =
+            format!("{}|{interpreter}|{:?}|{:?}", plan.key, cell.variant.promise, plan.runtime_env);
         #[derive(Serialize, Deserialize)]
         struct Record {
             identity: String,

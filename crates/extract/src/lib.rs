@@ -19,6 +19,9 @@
 //! was left by a killed run; [`remove_stale_temporaries`] (called by every
 //! extraction) removes it. One that a live run is writing is never touched.
 //!
+//! Record: the tree holds a list of its files ([`RECORD_NAME`]), so a tree changed since
+//! extraction is found by [`check_tree`] and never built from.
+//!
 //! Atomicity: the tree is built in a `.extracting-*` directory next to `dest`
 //! and renamed to `dest` only after every entry succeeded. On any error that
 //! directory is removed, so `dest` either holds the whole tree or does not
@@ -30,7 +33,10 @@ use std::io::{self, BufReader, Read, Seek};
 use camino::{Utf8Path, Utf8PathBuf};
 
 mod paths;
+mod record;
 mod unpack;
+
+pub use record::{RECORD_NAME, TreeChanged, check_tree};
 
 #[cfg(test)]
 mod tests;
@@ -267,6 +273,8 @@ pub fn extract_source_archive(
 
     // Any `?` from here on drops `tmp`, which removes the partial tree.
     let extracted = unpack::unpack(archive, &root, format.decoder(file))?;
+    // The record of what was extracted, inside the tree: they appear together.
+    record::write(&root).map_err(io_err(&root))?;
 
     if fs::symlink_metadata(dest).is_ok() {
         return Err(ExtractError::AlreadyExists { dest: dest.to_owned() });

@@ -272,8 +272,36 @@ fn check_good(archive: &[u8], expect_listing: Expect) {
         dest.join("configure").metadata().expect("configure").permissions().mode() & 0o111 != 0,
         "configure must be executable"
     );
+    // The record of the extraction is in the tree, and the tree matches it.
+    crate::check_tree(&dest).expect("a fresh tree matches its record");
+    let mtime = fs::metadata(&dest).and_then(|m| m.modified()).expect("mtime");
+    fs::remove_file(dest.join(crate::RECORD_NAME)).expect("the tree holds its record");
+    fs::File::open(&dest).and_then(|f| f.set_modified(mtime)).expect("set mtime");
     let listing = format!("{extracted:?}\n{}", listing(&dest));
     expect_listing.assert_eq(&listing);
+}
+
+/// Issue 18: a tree changed since extraction (a file removed, replaced, added; its record
+/// gone) is found; `__pycache__` (written by an out-of-tree build) is not a change.
+#[test]
+fn a_tree_changed_since_extraction_is_found() {
+    let scratch = Scratch::new(&gzip(&source_tree()));
+    scratch.extract().expect("extracting a good archive");
+    let dest = scratch.dest();
+    let check = || match crate::check_tree(&dest) {
+        Ok(()) => "whole".to_owned(),
+        Err(e) => e.to_string().replace(dest.as_str(), "$DEST"),
+    };
+    fs::create_dir_all(dest.join("Lib/__pycache__")).expect("mkdir");
+    fs::write(dest.join("Lib/__pycache__/x.pyc"), "pyc").expect("write");
+    assert_eq!(check(), "whole");
+    fs::remove_file(dest.join("Include/Python.h")).expect("rm");
+    fs::write(dest.join("configure"), "#!/bin/sh\necho replaced\n").expect("write");
+    fs::write(dest.join("Lib/sitecustomize.py"), "").expect("write");
+    expect![[r#"$DEST changed since it was extracted: removed Include/Python.h, changed configure, added Lib/sitecustomize.py"#]]
+        .assert_eq(&check());
+    fs::remove_file(dest.join(crate::RECORD_NAME)).expect("rm");
+    expect![[r#"$DEST has no record of its extraction (.debug-matrix-files)"#]].assert_eq(&check());
 }
 
 #[test]

@@ -13,13 +13,15 @@ use crate::{
 
 /// One line of the plugin's results file (`--dm-results`): the fields of the event kinds
 /// this crate reads. The protocol itself, every kind and field, is `python/events.schema.json`
-/// (checked against this enum by the tests below). Kinds read by nothing here (`baseline`,
-/// `finish`) do not parse, and [`parse_events`] leaves them out.
+/// (checked against this enum by the tests below). Kinds read by nothing here (`baseline`)
+/// do not parse, and [`parse_events`] leaves them out.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "event", rename_all = "lowercase")]
 pub enum Event {
     /// The session began.
     Session {},
+    /// The session ended (missing when the process died or exited early).
+    Finish {},
     /// A test file or directory could not be collected (import error, syntax error, …).
     #[serde(rename = "collect_error")]
     CollectError {
@@ -302,6 +304,7 @@ pub fn evaluate(events: &[Event], exit: &Exit, log: &str) -> Vec<Finding> {
     let failed = count(events).failed;
     let collect_errors = events.iter().any(|e| matches!(e, Event::CollectError { .. }));
     let started = events.iter().any(|e| matches!(e, Event::Session { .. }));
+    let finished = events.iter().any(|e| matches!(e, Event::Finish {}));
     let unfinished = unfinished_test(events);
     // faulthandler's own reports of a signal are the crash itself, not a separate finding.
     const SIGNAL_REPORTS: &[&str] = &[
@@ -379,6 +382,20 @@ pub fn evaluate(events: &[Event], exit: &Exit, log: &str) -> Vec<Finding> {
             None,
             format!("pytest refused its command line (exit 4):\n{}", pytest_error(log, "ERROR:")),
         )),
+        // The process left before its session ended (`os._exit(0)` in a test): the tests not
+        // yet ended never ran, whatever the exit code says.
+        Exit::Code(code) if started && !finished && fatal.is_empty() => {
+            findings.push(Finding::new(
+                FindingKind::Crash,
+                unfinished.clone(),
+                format!(
+                    "the test process exited with {code} before its session ended{}: the \
+                     tests collected after it never ran; last output:\n{}",
+                    unfinished.as_ref().map_or(String::new(), |t| format!(", during {t}")),
+                    process::tail(log, 15)
+                ),
+            ))
+        }
         // pytest died before our plugin started its session: a conftest, a plugin of the
         // project's addopts, a coverage plugin failed to import.
         Exit::Code(code) if *code != 0 && !started && fatal.is_empty() => {

@@ -309,10 +309,48 @@ pub fn parse_suites(
     Ok(Extensions { suites, expected: file.expected })
 }
 
-/// An ad hoc suite for the project directory `dir` (`cargo xtask test --ext DIR`).
-pub fn suite_for_dir(dir: &Utf8Path) -> Suite {
-    let name = dir.file_name().unwrap_or("ext");
-    ad_hoc(name, Source::Dir(dir.to_owned()))
+/// An ad hoc suite for the project directory `dir` (`cargo xtask test --ext DIR`), named
+/// after the project: `[project].name` in pyproject.toml, else `[metadata] name` in
+/// setup.cfg, else the directory's name, which comes with a note saying so (two projects in
+/// directories of one name would otherwise share a suite; issue 18).
+pub fn suite_for_dir(dir: &Utf8Path) -> (Suite, Option<String>) {
+    let (name, note) = match project_name(dir) {
+        Some(name) => (name, None),
+        None => {
+            let name = dir.file_name().unwrap_or("ext").to_owned();
+            let note = format!(
+                "--ext {dir}: no [project].name in pyproject.toml nor [metadata] name in \
+                 setup.cfg; the suite is named `{name}` after its directory"
+            );
+            (name, Some(note))
+        }
+    };
+    (ad_hoc(&name, Source::Dir(dir.to_owned())), note)
+}
+
+/// The project's name from its pyproject.toml (`[project].name`) or setup.cfg (`[metadata]
+/// name`), if it states one.
+fn project_name(dir: &Utf8Path) -> Option<String> {
+    let from_pyproject = std::fs::read_to_string(dir.join("pyproject.toml"))
+        .ok()
+        .and_then(|text| text.parse::<toml::Table>().ok())
+        .and_then(|t| t.get("project")?.get("name")?.as_str().map(str::to_owned));
+    let from_setup_cfg = || {
+        let text = std::fs::read_to_string(dir.join("setup.cfg")).ok()?;
+        let mut in_metadata = false;
+        for line in text.lines().map(str::trim) {
+            if line.starts_with('[') {
+                in_metadata = line == "[metadata]";
+            } else if in_metadata
+                && let Some((key, value)) = line.split_once('=')
+                && key.trim() == "name"
+            {
+                return Some(value.trim().to_owned());
+            }
+        }
+        None
+    };
+    from_pyproject.or_else(from_setup_cfg).filter(|n| !n.trim().is_empty())
 }
 
 /// An ad hoc suite for a PyPI sdist (`cargo xtask test --pypi NAME==VERSION`); its tests are
@@ -442,6 +480,35 @@ mod tests {
         assert_eq!(ext.expected_for("m", "3.13.5", "valgrind").len(), 0);
         expect![[r#"Err("[[expected]] for suite `m`, test `test_leak`: unknown variant `nope` (matrix/variants.toml has debug, valgrind)")"#]]
             .assert_eq(&format!("{:?}", ext.check_variants(&["debug", "valgrind"])));
+    }
+
+    /// Issue 18, silent defect 8: `--ext a/proj --ext b/proj` were both suite `proj`. A
+    /// suite is named after its project; the directory's name only as a fallback, said.
+    #[test]
+    fn an_ext_suite_is_named_after_its_project() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let root = Utf8Path::from_path(tmp.path()).expect("utf-8");
+        let project = |dir: &str, file: &str, text: &str| {
+            let dir = root.join(dir);
+            std::fs::create_dir_all(&dir).expect("mkdir");
+            std::fs::write(dir.join(file), text).expect("write");
+            dir
+        };
+        let name = |dir: &Utf8Path| {
+            let (suite, note) = suite_for_dir(dir);
+            let note = note.map(|n| n.replace(root.as_str(), "$TMP"));
+            format!("{} {note:?}", suite.name)
+        };
+        let a = project("a/proj", "pyproject.toml", "[project]\nname = \"zope.interface\"\n");
+        let b = project("b/proj", "setup.cfg", "[options]\nname = no\n[metadata]\nname = ujson\n");
+        let c = project("c/proj", "setup.py", "");
+        let d = project("d/proj", "pyproject.toml", "[build-system]\nrequires = []\n");
+        expect![[r#"
+            zope_interface None
+            ujson None
+            proj Some("--ext $TMP/c/proj: no [project].name in pyproject.toml nor [metadata] name in setup.cfg; the suite is named `proj` after its directory")
+            proj Some("--ext $TMP/d/proj: no [project].name in pyproject.toml nor [metadata] name in setup.cfg; the suite is named `proj` after its directory")"#]]
+        .assert_eq(&[a, b, c, d].iter().map(|d| name(d)).collect::<Vec<_>>().join("\n"));
     }
 
     #[test]

@@ -80,6 +80,17 @@ pub enum MatrixError {
     /// The selection chose nothing.
     #[error("the selection matches no cell: {0} (see `cargo xtask list`)")]
     Empty(String),
+    /// Cell names beside `--version`/`--variant`, which would be ignored.
+    #[error(
+        "{flags} beside cell names ({cells}): a cell name says its version and variant; give \
+         cell names or --version/--variant, not both"
+    )]
+    NamesAndFilters {
+        /// The flags given.
+        flags: String,
+        /// The cell names given.
+        cells: String,
+    },
 }
 
 impl MatrixError {
@@ -182,7 +193,7 @@ struct CellsFile {
 #[serde(deny_unknown_fields)]
 struct RawRules {
     #[serde(default)]
-    include: Vec<Spanned<Pattern>>,
+    include: Option<Spanned<Vec<Spanned<Pattern>>>>,
     #[serde(default)]
     exclude: Vec<Spanned<Pattern>>,
     #[serde(default)]
@@ -285,11 +296,20 @@ impl Matrix {
                     })
                     .collect()
             };
-            Ok(CellRules {
-                include: check(raw.include)?,
-                exclude: check(raw.exclude)?,
-                suites: raw.suites,
-            })
+            let include = match raw.include {
+                None => Vec::new(),
+                Some(list) if list.get_ref().is_empty() => {
+                    // An empty include would read as "no restriction": every cell.
+                    return Err(cells_src.error(
+                        list.span(),
+                        "`include = []` would select no cell; remove the key to include every \
+                         cell, or list patterns"
+                            .to_owned(),
+                    ));
+                }
+                Some(list) => check(list.into_inner())?,
+            };
+            Ok(CellRules { include, exclude: check(raw.exclude)?, suites: raw.suites })
         };
         let default_rules = rules(cells.default)?;
         let sets = cells

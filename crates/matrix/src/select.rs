@@ -109,7 +109,23 @@ pub(crate) fn cells<'m>(
     selection: &Selection,
 ) -> Result<Vec<Cell<'m>>, MatrixError> {
     if !selection.cells.is_empty() {
-        return selection.cells.iter().map(|name| matrix.cell(name)).collect();
+        if !selection.versions.is_empty() || !selection.variants.is_empty() {
+            let flags = selection.versions.iter().map(|v| format!("--version {v}"));
+            let flags = flags.chain(selection.variants.iter().map(|v| format!("--variant {v}")));
+            return Err(MatrixError::NamesAndFilters {
+                flags: flags.collect::<Vec<_>>().join(" "),
+                cells: selection.cells.join(", "),
+            });
+        }
+        // A cell named twice is built and tested once.
+        let mut cells: Vec<Cell<'m>> = Vec::new();
+        for name in &selection.cells {
+            let cell = matrix.cell(name)?;
+            if !cells.iter().any(|c| c.name() == cell.name()) {
+                cells.push(cell);
+            }
+        }
+        return Ok(cells);
     }
     let rules: &CellRules = match &selection.set {
         None => &matrix.default_rules,

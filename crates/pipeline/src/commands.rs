@@ -84,6 +84,16 @@ pub fn verify(session: &Session, names: &[String]) -> anyhow::Result<()> {
                         release.version,
                         describe_signature(&check.signature)
                     );
+                    let tree = session.layout.source_dir(release);
+                    if tree.is_dir()
+                        && let Err(why) = extract::check_tree(&tree)
+                    {
+                        eprintln!(
+                            "{}: FAILED: {why}; run `cargo xtask fetch` to extract it again",
+                            release.version
+                        );
+                        failures.push(release.version.to_string());
+                    }
                 }
             },
             Err(err) => {
@@ -106,6 +116,7 @@ fn sources_and_builds<'s>(
     names: &[String],
     options: &BuildOptions,
 ) -> anyhow::Result<(Sources, Built<'s>)> {
+    session.check_buildable()?;
     let cells = session.cells(names)?;
     let sources = Sources::prepare(session, &cells)?;
     let built = Built::build(session, &sources, &cells, options)?;
@@ -273,6 +284,7 @@ pub fn matrix(
     let tests = session.cpython_tests()?;
     tests.profile(&regrtest_options.profile)?;
     let plan = suite_options.plan(session)?;
+    session.check_buildable()?;
     let cells = session.cells(names)?;
     let sources = Sources::prepare(session, &cells)?;
     print_sources(&sources);
@@ -314,20 +326,22 @@ pub struct ReportOptions {
 pub fn report(session: &Session, options: &ReportOptions) -> anyhow::Result<()> {
     let dir = session.layout.report_dir();
     let json = session.layout.report_json();
-    let mut doc = report::Document::read(&json)?;
-    for root in &options.merge {
-        let files = report_files(root)?;
-        for path in &files {
-            doc.merge_file(path)?;
+    // The one locked writer: a `build` finishing meanwhile is never lost.
+    let doc = results::rewrite(session, |doc| {
+        for root in &options.merge {
+            let files = report_files(root)?;
+            for path in &files {
+                doc.merge_file(path)?;
+            }
+            println!("merged {} report.json file(s) from {root}", files.len());
         }
-        println!("merged {} report.json file(s) from {root}", files.len());
-    }
-    if doc.cells.is_empty() {
-        bail!(
-            "{json} holds no cell: run `cargo xtask test` or `cargo xtask matrix` first (or --merge DIR)"
-        );
-    }
-    process::write_json_atomically(&json, &doc)?;
+        if doc.cells.is_empty() {
+            bail!(
+                "{json} holds no cell: run `cargo xtask test` or `cargo xtask matrix` first (or --merge DIR)"
+            );
+        }
+        Ok(())
+    })?;
     let markdown = report::render::markdown(&doc);
     for (name, text) in [
         ("report.md", markdown.clone()),
@@ -362,17 +376,37 @@ pub fn report(session: &Session, options: &ReportOptions) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// Every `report.json` under `root`, sorted.
+/// Every `report.json` under `root`, sorted. Symbolic links are not followed into
+/// directories (a link to an ancestor would loop); a `report.json` that is a link must lead
+/// to a file inside `root`, and a file reached twice is merged once.
 fn report_files(root: &camino::Utf8Path) -> anyhow::Result<Vec<Utf8PathBuf>> {
+    let inside = root.canonicalize_utf8().with_context(|| format!("reading {root}"))?;
     let mut found = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
     let mut stack = vec![root.to_owned()];
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(&dir).with_context(|| format!("reading {dir}"))? {
             let entry = entry.with_context(|| format!("reading {dir}"))?;
             let Ok(path) = Utf8PathBuf::from_path_buf(entry.path()) else { continue };
-            if path.is_dir() {
+            let kind = entry.file_type().with_context(|| format!("reading {path}"))?;
+            if kind.is_dir() {
                 stack.push(path);
-            } else if path.file_name() == Some("report.json") {
+                continue;
+            }
+            if path.file_name() != Some("report.json") {
+                if kind.is_symlink() && path.is_dir() {
+                    eprintln!("--merge {root}: not following the link {path}");
+                }
+                continue;
+            }
+            let real = path.canonicalize_utf8().with_context(|| format!("reading {path}"))?;
+            if !real.starts_with(&inside) {
+                bail!(
+                    "--merge {root}: {path} leads to {real}, outside {root}; refusing to merge \
+                     it: copy the file into {root} instead"
+                );
+            }
+            if seen.insert(real) {
                 found.push(path);
             }
         }
@@ -391,6 +425,7 @@ pub fn bench(
     leaks: Option<&str>,
     rounds: usize,
 ) -> anyhow::Result<()> {
+    session.check_buildable()?;
     if let Some(suite) = leaks {
         let (_, built) = sources_and_builds(session, &[cell.to_owned()], &BuildOptions::default())?;
         let one = built.cells.first().context("one cell")?;
@@ -434,6 +469,7 @@ pub fn run_in_cell(
     command: &[String],
 ) -> anyhow::Result<()> {
     let (program, args) = command.split_first().context("no command given after --")?;
+    say_if_unbuilt(session, cell)?;
     let (_, built) = sources_and_builds(session, &[cell.to_owned()], &BuildOptions::default())?;
     let one = built.cells.first().context("one cell")?;
     let mut cmd = crate::enter::command_in_cell(session, one, suite, program)?;
@@ -447,10 +483,26 @@ pub fn run_in_cell(
 /// `shell CELL`: an interactive shell inside the cell.
 pub fn shell_in_cell(session: &Session, cell: &str, suite: Option<&str>) -> anyhow::Result<()> {
     let shell = std::env::var("SHELL").unwrap_or_else(|_| "/bin/sh".to_owned());
+    say_if_unbuilt(session, cell)?;
     let (_, built) = sources_and_builds(session, &[cell.to_owned()], &BuildOptions::default())?;
     let one = built.cells.first().context("one cell")?;
     let mut cmd = crate::enter::command_in_cell(session, one, suite, &shell)?;
     eprintln!("entering {cell}: `python` is the cell's interpreter; exit the shell to leave");
     cmd.status().with_context(|| format!("running {shell}"))?;
+    Ok(())
+}
+
+/// `run`/`shell` build a cell that is not built yet; they say so first, since the command the
+/// user typed starts only after the build (minutes).
+fn say_if_unbuilt(session: &Session, cell: &str) -> anyhow::Result<()> {
+    let cells = session.cells(&[cell.to_owned()])?;
+    let Some(one) = cells.first() else { return Ok(()) };
+    let key = configure::plan(one, &build::read_toolchain()?).key;
+    if !session.layout.build(&key).manifest.is_file() {
+        eprintln!(
+            "{cell} is not built yet: building it first (several minutes; `cargo xtask build \
+             {cell}` does the same), then running the command"
+        );
+    }
     Ok(())
 }

@@ -8,7 +8,9 @@ use crate::{BuiltCell, Session};
 
 /// The command `program` in `cell`'s environment: its interpreter (or a suite's venv) first
 /// on PATH as `python`, the variant's runtime environment, the caller's `PYTHON*` variables
-/// removed, `DEBUG_MATRIX_CELL` set.
+/// removed, `DEBUG_MATRIX_CELL` set. `python`/`python3` as the program is the cell's (or the
+/// venv's) interpreter by absolute path, never a PATH lookup that could reach the host's; a
+/// missing interpreter is refused.
 pub(crate) fn command_in_cell(
     session: &Session,
     cell: &BuiltCell<'_>,
@@ -20,23 +22,33 @@ pub(crate) fn command_in_cell(
         bail!("{name} is not usable ({}): run `cargo xtask build {name}`", cell.why_unusable());
     }
     let dirs = session.layout.cell(&cell.cell);
+    let interpreter = cell.outcome.dirs.python();
+    if !interpreter.is_file() {
+        bail!(
+            "{name}'s interpreter {interpreter} is missing: run `cargo xtask build {name}` to \
+             build it again"
+        );
+    }
     // `make install` names the interpreter python3; `python` should be it too.
     let shim = dirs.bin();
     std::fs::create_dir_all(&shim).with_context(|| format!("creating {shim}"))?;
-    let link = shim.join("python");
-    let _ = std::fs::remove_file(&link);
-    std::os::unix::fs::symlink(cell.outcome.dirs.python(), &link)
-        .with_context(|| format!("linking {link}"))?;
+    link_python(&shim.join("python"), &interpreter, &name)?;
     let mut bin_dirs = vec![shim, cell.outcome.dirs.prefix.join("bin")];
-    let mut cmd = Command::new(program);
-    process::scrub_python_env(&mut cmd);
+    let mut python = interpreter.clone();
+    let mut venv_dir = None;
     if let Some(suite) = suite {
         let venv = dirs.suite(suite).venv;
         if !venv.join("bin/python").is_file() {
             bail!("{venv} does not exist: run `cargo xtask test {name} --suite {suite}` first");
         }
         bin_dirs.insert(0, venv.join("bin"));
-        cmd.env("VIRTUAL_ENV", &venv);
+        python = venv.join("bin/python");
+        venv_dir = Some(venv);
+    }
+    let mut cmd = Command::new(program_path(program, &python));
+    process::scrub_python_env(&mut cmd);
+    if let Some(venv) = &venv_dir {
+        cmd.env("VIRTUAL_ENV", venv);
     }
     let path = std::env::var("PATH").unwrap_or_default();
     let new_path = std::env::join_paths(
@@ -45,4 +57,74 @@ pub(crate) fn command_in_cell(
     .context("building PATH")?;
     cmd.env("PATH", new_path).envs(&cell.plan.runtime_env).env("DEBUG_MATRIX_CELL", &name);
     Ok(cmd)
+}
+
+/// Points `link` (the cell's `bin/python`) at `interpreter`, replacing an old link; a
+/// directory in its place is named, never silently kept.
+fn link_python(
+    link: &camino::Utf8Path,
+    interpreter: &camino::Utf8Path,
+    cell: &str,
+) -> anyhow::Result<()> {
+    if std::fs::symlink_metadata(link).is_ok_and(|m| m.is_dir()) {
+        bail!(
+            "{link} is a directory where the link to {cell}'s interpreter belongs; delete it \
+             (rm -r {link}) and rerun"
+        );
+    }
+    let _ = std::fs::remove_file(link);
+    std::os::unix::fs::symlink(interpreter, link).with_context(|| format!("linking {link}"))
+}
+
+/// `program` as run: `python`, `python3` and `python3.N` are `python` (the cell's or the
+/// venv's interpreter, absolute); anything else is looked up on the cell's PATH.
+fn program_path(program: &str, python: &camino::Utf8Path) -> String {
+    let is_python = program == "python"
+        || program == "python3"
+        || program
+            .strip_prefix("python3.")
+            .is_some_and(|minor| !minor.is_empty() && minor.bytes().all(|b| b.is_ascii_digit()));
+    if is_python { python.to_string() } else { program.to_owned() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{link_python, program_path};
+
+    /// Issue 18: `bin/python` replaced by a directory failed the same way on every run
+    /// ("File exists"); it is named with what to do.
+    #[test]
+    fn a_directory_in_place_of_bin_python_is_named() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let root = camino::Utf8Path::from_path(tmp.path()).expect("utf-8");
+        let link = root.join("python");
+        link_python(&link, camino::Utf8Path::new("/p/bin/python3"), "3.13.5+debug")
+            .expect("a new link");
+        link_python(&link, camino::Utf8Path::new("/q/bin/python3"), "3.13.5+debug")
+            .expect("an old link is replaced");
+        assert_eq!(
+            std::fs::read_link(&link).expect("link"),
+            std::path::Path::new("/q/bin/python3")
+        );
+        std::fs::remove_file(&link).expect("rm");
+        std::fs::create_dir(&link).expect("mkdir");
+        let err = link_python(&link, camino::Utf8Path::new("/p/bin/python3"), "3.13.5+debug")
+            .expect_err("a directory is refused");
+        assert_eq!(
+            err.to_string().replace(root.as_str(), "$TMP"),
+            "$TMP/python is a directory where the link to 3.13.5+debug's interpreter belongs; \
+             delete it (rm -r $TMP/python) and rerun"
+        );
+    }
+
+    #[test]
+    fn python_is_the_cells_interpreter_by_absolute_path() {
+        let python = camino::Utf8Path::new("/w/builds/k/prefix/bin/python3");
+        for program in ["python", "python3", "python3.11"] {
+            assert_eq!(program_path(program, python), python.as_str(), "{program}");
+        }
+        for program in ["pytest", "python3.", "python2", "./python", "sh"] {
+            assert_eq!(program_path(program, python), program);
+        }
+    }
 }

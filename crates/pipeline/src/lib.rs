@@ -31,6 +31,9 @@ use camino::{Utf8Path, Utf8PathBuf};
 use matrix::{Cell, Matrix};
 
 pub use matrix::Selection;
+/// Call first in `main`: serves as a watchdog when started as one, else enables watchdogs
+/// (every process group dies with the tool, SIGKILL included; see `process::watchdog`).
+pub use process::watchdog::serve_if_asked as serve_watchdog_if_asked;
 
 pub use crate::{
     cpython::RegrtestOptions,
@@ -79,6 +82,12 @@ impl Session {
         let root = options.project_root;
         let matrix_dir = options.matrix_dir.unwrap_or_else(|| root.join("matrix"));
         let matrix = Matrix::load(&matrix_dir)?;
+        if options.work_dir.as_ref().is_some_and(|w| w.as_str().trim().is_empty()) {
+            anyhow::bail!(
+                "the work directory is empty (--work-dir \"\" or DEBUG_MATRIX_DIR set to \"\"): \
+                 give a directory, or unset DEBUG_MATRIX_DIR for the default target/debug-matrix"
+            );
+        }
         let work_dir = absolute(
             &options.work_dir.unwrap_or_else(|| root.join("target").join("debug-matrix")),
         )?;
@@ -100,6 +109,22 @@ impl Session {
         }
         let selection = Selection { cells: names.to_vec(), ..self.selection.clone() };
         Ok(self.matrix.cells(&selection)?)
+    }
+
+    /// Refuses a work directory CPython cannot be built in, before anything is fetched or
+    /// built: its configure and Makefile do not quote paths, so a space or another shell
+    /// character makes configure fail inside (while exiting 0) and every make fail after.
+    pub fn check_buildable(&self) -> anyhow::Result<()> {
+        let root = self.layout.root();
+        if let Some(c) = root.as_str().chars().find(|c| c.is_whitespace() || "\"'$`\\".contains(*c))
+        {
+            anyhow::bail!(
+                "the work directory {root} has {c:?} in its path, and CPython's configure and \
+                 Makefile cannot build in such a path; choose another (--work-dir or \
+                 DEBUG_MATRIX_DIR)"
+            );
+        }
+        Ok(())
     }
 
     /// The named set (`--set`), if any.

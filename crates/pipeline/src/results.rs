@@ -21,6 +21,25 @@ pub fn update(session: &Session, update: impl FnOnce(&mut Document)) -> anyhow::
     process::write_json_atomically(&path, &doc)
 }
 
+/// `report`'s read-modify-write, under the same lock as [`update`]: a document that cannot be
+/// read (or was written by a newer version) is left in place and the command stops; an error
+/// from `update` (a broken `--merge` input, no cell) writes nothing. Returns what was written.
+pub fn rewrite(
+    session: &Session,
+    update: impl FnOnce(&mut Document) -> anyhow::Result<()>,
+) -> anyhow::Result<Document> {
+    let path = session.layout.report_json();
+    let _lock = worklock::acquire(
+        &session.layout.report_lock(),
+        "the results document",
+        session.cancel_flag(),
+    )?;
+    let mut doc = Document::read(&path)?;
+    update(&mut doc)?;
+    process::write_json_atomically(&path, &doc)?;
+    Ok(doc)
+}
+
 /// The `fetch` and `verify` phases of a release's preparation in this run.
 fn source_phases(source: &PreparedSource) -> [Phase; 2] {
     let p = &source.prepared;

@@ -76,21 +76,32 @@ impl SuiteOptions {
         extensions: &Extensions,
     ) -> anyhow::Result<Vec<Suite>> {
         if !self.ext.is_empty() || !self.pypi.is_empty() {
-            let mut suites = self
-                .ext
-                .iter()
-                .map(|dir| {
-                    let abs = crate::absolute(dir)?;
-                    anyhow::ensure!(abs.is_dir(), "--ext {dir}: not a directory");
-                    anyhow::ensure!(
-                        ["pyproject.toml", "setup.py"].iter().any(|f| abs.join(f).is_file()),
-                        "--ext {dir}: no pyproject.toml or setup.py: not a Python project"
-                    );
-                    Ok(exttest::suite_for_dir(&abs))
-                })
-                .collect::<anyhow::Result<Vec<_>>>()?;
+            anyhow::ensure!(
+                self.suite.is_empty(),
+                "--suite {} names a suite of {}, but --ext/--pypi replace that file's suites: \
+                 give one or the other",
+                self.suite.join(", "),
+                session.matrix.dir.join("extensions.toml")
+            );
+            let mut suites: Vec<Suite> = Vec::new();
+            for dir in &self.ext {
+                let abs = crate::absolute(dir)?;
+                anyhow::ensure!(abs.is_dir(), "--ext {dir}: not a directory");
+                anyhow::ensure!(
+                    ["pyproject.toml", "setup.py"].iter().any(|f| abs.join(f).is_file()),
+                    "--ext {dir}: no pyproject.toml or setup.py: not a Python project"
+                );
+                let (suite, note) = exttest::suite_for_dir(&abs);
+                if let Some(note) = note {
+                    eprintln!("{note}");
+                }
+                push_unique(&mut suites, suite)?;
+            }
             for spec in &self.pypi {
-                suites.push(exttest::suite_for_pypi(spec).map_err(anyhow::Error::msg)?);
+                push_unique(
+                    &mut suites,
+                    exttest::suite_for_pypi(spec).map_err(anyhow::Error::msg)?,
+                )?;
             }
             return Ok(suites);
         }
@@ -113,7 +124,8 @@ impl SuiteOptions {
                 all.iter().find(|s| &s.name == name).cloned().ok_or_else(|| {
                     let known: Vec<&str> = all.iter().map(|s| s.name.as_str()).collect();
                     anyhow::anyhow!(
-                        "unknown suite `{name}`: matrix/extensions.toml has {}",
+                        "unknown suite `{name}`: {} has {}",
+                        session.matrix.dir.join("extensions.toml"),
                         known.join(", ")
                     )
                 })
@@ -195,6 +207,16 @@ pub fn run(
             }
             eprintln!("{name}: {} [{}] …", suite.name, detectors_text(&detectors));
             let mut result = exttest::run_suite(&env, suite, &detectors);
+            if session.cancelled() {
+                // An interrupted run is no result: the suite's last complete one is kept.
+                eprintln!(
+                    "{name}: {}: this run was interrupted and is not recorded; {} keeps the \
+                     suite's last complete results",
+                    suite.name,
+                    session.layout.report_json()
+                );
+                break;
+            }
             let expected = plan.extensions.expected_for(
                 &suite.name,
                 &cell.cell.release.version.to_string(),
@@ -306,5 +328,30 @@ fn print_result(r: &SuiteResult) {
             l.refs,
             l.blocks
         );
+    }
+}
+
+/// Adds an ad hoc suite unless one with its name is there: the same source given twice is
+/// one suite; two sources with one name would share a venv and a results slot, so they are
+/// refused, naming both.
+fn push_unique(suites: &mut Vec<Suite>, suite: Suite) -> anyhow::Result<()> {
+    match suites.iter().find(|s| s.name == suite.name) {
+        None => suites.push(suite),
+        Some(other) if other.source == suite.source => {}
+        Some(other) => anyhow::bail!(
+            "two suites are named `{}`: {} and {}; a suite's name decides its venv and its \
+             results, so test them in separate runs (or give one project another name)",
+            suite.name,
+            describe(&other.source),
+            describe(&suite.source)
+        ),
+    }
+    Ok(())
+}
+
+fn describe(source: &exttest::Source) -> String {
+    match source {
+        exttest::Source::Dir(dir) => format!("--ext {dir}"),
+        exttest::Source::Pypi(spec) => format!("--pypi {spec}"),
     }
 }

@@ -2,7 +2,8 @@
 //! (configure, make, pip, pytest, regrtest) goes through [`run_logged`]: its own process group
 //! (via `process-wrap`), stdout and stderr appended to a log file, a time limit, and
 //! cancellation by a shared flag (Ctrl-C). Killing is of the whole group (SIGTERM, then
-//! SIGKILL after a grace period), also when the caller returns early or panics.
+//! SIGKILL after a grace period), also when the caller returns early or panics, and by a
+//! [`watchdog`] when the tool itself is killed (SIGKILL included).
 //!
 //! Besides: [`scrub_python_env`] (the one rule for which inherited variables a Python process
 //! must not see), [`tail`] and [`tail_of_file`] (the last lines of a log), and
@@ -23,6 +24,8 @@ use anyhow::Context as _;
 use camino::Utf8Path;
 use process_wrap::std::{ChildWrapper, CommandWrap, ProcessGroup};
 use serde::Serialize;
+
+pub mod watchdog;
 
 /// How a command ended, if not with success.
 #[derive(Debug)]
@@ -76,37 +79,95 @@ pub fn scrub_python_env(cmd: &mut Command) -> &mut Command {
 /// How long a group gets between SIGTERM and SIGKILL.
 const GRACE: Duration = Duration::from_secs(3);
 
-/// Runs `cmd` with stdout and stderr appended to `log` (created with its directory), stdin
-/// empty, in a new process group. Polls `cancel`; when it is set, or when `timeout` passes,
-/// the whole group is killed.
+/// How much of a command's output its log keeps: the first `head` and the last `tail` bytes,
+/// with a line between them saying how many were dropped. Only the tail is held in memory.
+#[derive(Debug, Clone, Copy)]
+pub struct LogCap {
+    /// Bytes kept from the start.
+    pub head: u64,
+    /// Bytes kept from the end (held in memory until the command ends).
+    pub tail: usize,
+}
+
+impl LogCap {
+    /// What every log keeps: 16 MiB from the start, 4 MiB from the end (a test printing a
+    /// gibibyte once made a 4 GB log and a 2 GB tool).
+    pub const DEFAULT: LogCap = LogCap { head: 16 << 20, tail: 4 << 20 };
+}
+
+/// Runs `cmd` with stdout and stderr appended to `log` (created with its directory) up to
+/// [`LogCap::DEFAULT`], stdin empty, in a new process group. Polls `cancel`; when it is set,
+/// or when `timeout` passes, the whole group is killed.
 pub fn run_logged(
     cmd: Command,
     log: &Utf8Path,
     cancel: &AtomicBool,
     timeout: Option<Duration>,
 ) -> Result<(), RunError> {
+    run_logged_capped(cmd, log, cancel, timeout, LogCap::DEFAULT)
+}
+
+/// [`run_logged`] with the log capped at `cap`.
+pub fn run_logged_capped(
+    cmd: Command,
+    log: &Utf8Path,
+    cancel: &AtomicBool,
+    timeout: Option<Duration>,
+    cap: LogCap,
+) -> Result<(), RunError> {
     if let Some(dir) = log.parent() {
         fs::create_dir_all(dir).map_err(RunError::Io)?;
     }
     let mut file = OpenOptions::new().create(true).append(true).open(log).map_err(RunError::Io)?;
     writeln!(file, "$ {cmd:?}").map_err(RunError::Io)?;
+    // Output goes through a pipe to a copier that caps it; the write end is only the
+    // child's (the command is dropped right after the spawn), so the copier ends at EOF.
+    let (reader, writer) = io::pipe().map_err(RunError::Io)?;
     let mut wrapped = CommandWrap::from(cmd);
     wrapped
         .command_mut()
-        .stdout(file.try_clone().map_err(RunError::Io)?)
-        .stderr(file.try_clone().map_err(RunError::Io)?)
+        .stdout(writer.try_clone().map_err(RunError::Io)?)
+        .stderr(writer)
         .stdin(Stdio::null());
     wrapped.wrap(ProcessGroup::leader());
-    let mut child = GroupGuard(Some(wrapped.spawn().map_err(RunError::Io)?));
+    let spawned = wrapped.spawn().map_err(RunError::Io);
+    drop(wrapped);
+    let copier_file = file.try_clone().map_err(RunError::Io)?;
+    let (done_tx, done) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        let _ = copy_capped(reader, copier_file, cap);
+        let _ = done_tx.send(());
+    });
+    // Waits for the copier to write what is left (a process the group left behind may hold
+    // the pipe open: then the rest follows when it ends).
+    let flushed = || {
+        let _ = done.recv_timeout(Duration::from_secs(2));
+    };
+    let mut child = GroupGuard(Some(spawned?), None);
+    let leader = child.0.as_ref().map(|c| c.id());
+    if let Some(pgid) = leader {
+        match watchdog::watch(pgid) {
+            Ok(dog) => child.1 = dog,
+            // The command still runs, killed on Ctrl-C, time limits and early returns.
+            Err(e) => {
+                let _ = writeln!(
+                    file,
+                    "debug-matrix: no watchdog ({e}): this group outlives a killed tool"
+                );
+            }
+        }
+    }
     let started = Instant::now();
     loop {
         if let Some(status) = child.try_wait().map_err(RunError::Io)? {
             child.0 = None;
+            flushed();
             return if status.success() { Ok(()) } else { Err(RunError::Failed(status)) };
         }
         let timed_out = timeout.filter(|t| started.elapsed() > *t);
         if cancel.load(Ordering::SeqCst) || timed_out.is_some() {
             child.kill();
+            flushed();
             let _ = writeln!(file, "debug-matrix: process group killed");
             return Err(match timed_out {
                 Some(t) => RunError::TimedOut(t),
@@ -117,8 +178,50 @@ pub fn run_logged(
     }
 }
 
-/// A running process group that is killed when dropped unless it already ended.
-struct GroupGuard(Option<Box<dyn ChildWrapper>>);
+/// Copies `from` to `to`, keeping the first `cap.head` bytes and the last `cap.tail`, with a
+/// line saying how many were dropped between them. Memory: the tail, at most.
+fn copy_capped(mut from: impl Read, mut to: fs::File, cap: LogCap) -> io::Result<()> {
+    let mut head = 0u64;
+    let mut tail = std::collections::VecDeque::<u8>::new();
+    let mut dropped = 0u64;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        let mut chunk = &buf[..n];
+        if head < cap.head {
+            let k = usize::try_from(cap.head - head).unwrap_or(usize::MAX).min(chunk.len());
+            to.write_all(&chunk[..k])?;
+            head += k as u64;
+            chunk = &chunk[k..];
+        }
+        tail.extend(chunk);
+        if tail.len() > cap.tail {
+            let excess = tail.len() - cap.tail;
+            tail.drain(..excess);
+            dropped += excess as u64;
+        }
+    }
+    if dropped > 0 {
+        writeln!(
+            to,
+            "\n[debug-matrix: {dropped} bytes of output dropped here; the log keeps the first \
+             {} and the last {} bytes]",
+            cap.head, cap.tail
+        )?;
+    }
+    let (a, b) = tail.as_slices();
+    to.write_all(a)?;
+    to.write_all(b)
+}
+
+/// A running process group that is killed when dropped unless it already ended, and its
+/// watchdog, stopped once the group is over.
+struct GroupGuard(Option<Box<dyn ChildWrapper>>, Option<watchdog::Watchdog>);
 
 impl GroupGuard {
     fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
@@ -131,7 +234,10 @@ impl GroupGuard {
     /// SIGTERM to the group, then SIGKILL if the leader has not ended after [`GRACE`];
     /// waits for the leader either way.
     fn kill(&mut self) {
-        let Some(mut child) = self.0.take() else { return };
+        let Some(mut child) = self.0.take() else {
+            self.1 = None;
+            return;
+        };
         const SIGTERM: i32 = 15;
         let _ = child.signal(SIGTERM);
         let deadline = Instant::now() + GRACE;
@@ -144,6 +250,7 @@ impl GroupGuard {
         // SIGKILL to the group also reaches descendants that ignored SIGTERM.
         let _ = child.start_kill();
         let _ = child.wait();
+        self.1 = None;
     }
 }
 

@@ -133,3 +133,29 @@ fn atomic_writes_replace_whole_files_and_leave_no_temporary() {
         .collect();
     assert_eq!(names, ["r.json"]);
 }
+
+/// Issue 18: a test printing a gibibyte made a 4 GB log and a 2 GB tool. The log keeps its
+/// head and its tail and says how much was dropped between them.
+#[test]
+fn a_log_keeps_its_head_and_tail_and_says_what_was_dropped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = log_in(&dir);
+    let cap = LogCap { head: 1000, tail: 500 };
+    // 2 MB of output: a first line, a flood, a last line.
+    let cmd = sh("echo first; head -c 2000000 /dev/zero | tr '\\0' x; echo; echo last >&2");
+    run_logged_capped(cmd, &log, &AtomicBool::new(false), None, cap).expect("succeeds");
+    let text = fs::read_to_string(&log).expect("log");
+    assert!(text.len() < 1700, "the log is capped: {} bytes", text.len());
+    let body = text.split_once('\n').expect("the command line first").1;
+    assert!(body.starts_with("first\nxxx"), "{body:.40}");
+    assert!(text.ends_with("xxx\nlast\n"), "the tail is kept");
+    let dropped = 2_000_000 + 6 + 1 + 5 - 1000 - 500;
+    assert!(
+        text.contains(&format!(
+            "[debug-matrix: {dropped} bytes of output dropped here; the log keeps the first 1000 \
+             and the last 500 bytes]"
+        )),
+        "{text}"
+    );
+    assert_eq!(tail_of_file(&log, 1), "last");
+}

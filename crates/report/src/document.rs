@@ -26,6 +26,10 @@ pub struct Document {
     pub schema_version: u32,
     /// One entry per cell, sorted by name.
     pub cells: Vec<CellResults>,
+    /// Fields this version does not know (a newer version wrote them): kept as read and
+    /// written back, never dropped (issue 18).
+    #[serde(flatten, default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub extra: BTreeMap<String, serde_json::Value>,
 }
 
 /// Everything known about one cell.
@@ -51,6 +55,9 @@ pub struct CellResults {
     /// Each phase's status and time, in pipeline order.
     #[serde(default)]
     pub phases: BTreeMap<PhaseKey, Phase>,
+    /// Fields this version does not know, kept as read (see [`Document::extra`]).
+    #[serde(flatten, default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub extra: BTreeMap<String, serde_json::Value>,
 }
 
 /// A phase that failed, as every rendering shows it.
@@ -72,14 +79,18 @@ pub struct PhaseFailure {
 
 impl Default for Document {
     fn default() -> Self {
-        Document { schema_version: SCHEMA_VERSION, cells: Vec::new() }
+        Document { schema_version: SCHEMA_VERSION, cells: Vec::new(), extra: BTreeMap::new() }
     }
 }
 
 impl Document {
     /// Takes every cell of `other`, replacing this document's entry for the same cell: how the
-    /// per-cell documents of a CI matrix become one.
+    /// per-cell documents of a CI matrix become one. Top-level fields this version does not
+    /// know are kept; `other`'s fill in those this document lacks.
     pub fn merge(&mut self, other: Document) {
+        for (key, value) in other.extra {
+            self.extra.entry(key).or_insert(value);
+        }
         for cell in other.cells {
             self.cells.retain(|c| c.cell != cell.cell);
             self.cells.push(cell);
@@ -198,6 +209,7 @@ impl Document {
                         check: outcome.check.clone(),
                         suites: Vec::new(),
                         phases: BTreeMap::new(),
+                        extra: BTreeMap::new(),
                     },
                 );
                 at

@@ -33,6 +33,15 @@ pub enum ReadError {
         /// Where the file is now.
         aside: Aside,
     },
+    /// A results document with fields this version does not know below the top level and
+    /// the cells (those two keep them): written by a newer version; reading it would drop
+    /// them.
+    UnknownFields {
+        /// The file.
+        path: Utf8PathBuf,
+        /// Where the unknown fields are, `cells[0].suites[1].foo`.
+        fields: Vec<String>,
+    },
     /// A results document of another schema version.
     OtherSchema {
         /// The file.
@@ -60,6 +69,7 @@ impl ReadError {
     pub fn path(&self) -> &Utf8Path {
         match self {
             ReadError::Unreadable { path, .. }
+            | ReadError::UnknownFields { path, .. }
             | ReadError::Unparsable { path, .. }
             | ReadError::OtherSchema { path, .. } => path,
         }
@@ -127,6 +137,15 @@ impl fmt::Display for ReadError {
             ReadError::Unparsable { path, source, aside } => {
                 write!(f, "{path} is not a results document ({source})")?;
                 aside
+            }
+            ReadError::UnknownFields { path, fields } => {
+                return write!(
+                    f,
+                    "{path} has fields this version does not know ({}): a newer version \
+                     wrote it, and rewriting it here would drop them; it was left as it is: \
+                     use the newer version, or remove those fields, then rerun",
+                    fields.join(", ")
+                );
             }
             ReadError::OtherSchema { path, found, aside } => {
                 write!(
@@ -199,5 +218,39 @@ fn parse(path: &Utf8Path, bytes: &[u8]) -> Result<Document, ReadError> {
             aside: Aside::Kept,
         });
     }
-    serde_json::from_slice(bytes).map_err(unparsable)
+    let doc: Document = serde_json::from_slice(bytes).map_err(unparsable)?;
+    // Whatever the types would not keep (unknown fields below the cells) is refused, never
+    // dropped by writing the document back.
+    let read: serde_json::Value = serde_json::from_slice(bytes).map_err(unparsable)?;
+    let kept = serde_json::to_value(&doc).map_err(unparsable)?;
+    let mut fields = Vec::new();
+    dropped(&read, &kept, String::new(), &mut fields);
+    if !fields.is_empty() {
+        return Err(ReadError::UnknownFields { path: path.to_owned(), fields });
+    }
+    Ok(doc)
+}
+
+/// The places of the object keys in `read` that `kept` lacks (at most 5 are named).
+fn dropped(read: &serde_json::Value, kept: &serde_json::Value, at: String, out: &mut Vec<String>) {
+    use serde_json::Value;
+    match (read, kept) {
+        (Value::Object(r), Value::Object(k)) => {
+            for (key, value) in r {
+                let place = if at.is_empty() { key.clone() } else { format!("{at}.{key}") };
+                match k.get(key) {
+                    Some(kept) => dropped(value, kept, place, out),
+                    None if value.is_null() => {}
+                    None if out.len() < 5 => out.push(place),
+                    None => {}
+                }
+            }
+        }
+        (Value::Array(r), Value::Array(k)) => {
+            for (i, (r, k)) in r.iter().zip(k).enumerate() {
+                dropped(r, k, format!("{at}[{i}]"), out);
+            }
+        }
+        _ => {}
+    }
 }

@@ -40,6 +40,7 @@ fn cell(
         check,
         suites,
         phases: Default::default(),
+        extra: Default::default(),
     }
 }
 
@@ -74,6 +75,7 @@ pub(crate) fn document() -> Document {
     };
     Document {
         schema_version: crate::SCHEMA_VERSION,
+        extra: Default::default(),
         cells: vec![
             cell(
                 "3.11.2+debug",

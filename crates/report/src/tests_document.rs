@@ -366,3 +366,34 @@ fn html_escapes_what_a_finding_says() {
         assert!(html.contains(&format!("<td class=\"{class}\">")), "{class}");
     }
 }
+
+/// Issue 18: a document written by a newer version is never trimmed: unknown top-level and
+/// per-cell fields are kept through a read, a merge and a write; unknown fields deeper in
+/// (where the types of other crates would drop them) are refused, naming where they are.
+#[test]
+fn fields_this_version_does_not_know_are_kept_or_refused_never_dropped() {
+    let (_tmp, dir) = temp();
+    let path = dir.join("report.json");
+    let mut value = serde_json::to_value(document()).expect("serializable");
+    value["generator"] = serde_json::json!({"name": "debug-matrix", "version": "9"});
+    value["cells"][0]["runner"] = serde_json::json!("ubuntu-24.04");
+    std::fs::write(&path, value.to_string()).expect("write");
+    let mut doc = Document::read(&path).expect("unknown top-level and cell fields are kept");
+    let other = dir.join("other.json");
+    std::fs::write(&other, serde_json::to_string(&document()).expect("json")).expect("write");
+    doc.merge_file(&other).expect("merge");
+    let written = serde_json::to_value(&doc).expect("serializable");
+    assert_eq!(written["generator"], value["generator"]);
+    // The merged cell replaced the one that had `runner`: the top level kept `generator`.
+    let doc = Document::read(&path).expect("read");
+    assert_eq!(serde_json::to_value(&doc).expect("json"), value, "kept whole");
+
+    value["cells"][0]["suites"][0]["flaky_reruns"] = serde_json::json!(3);
+    value["cells"][1]["build"]["cpu"] = serde_json::json!("x86-64-v3");
+    std::fs::write(&path, value.to_string()).expect("write");
+    let e = Document::read(&path).expect_err("deeper unknown fields are refused");
+    expect!["$DIR/report.json has fields this version does not know (cells[0].suites[0].flaky_reruns, cells[1].build.cpu): a newer version wrote it, and rewriting it here would drop them; it was left as it is: use the newer version, or remove those fields, then rerun"]
+        .assert_eq(&message(&e, &dir));
+    let e = e.set_aside();
+    assert!(e.moved_to().is_none() && path.is_file(), "never moved aside: it is not broken");
+}

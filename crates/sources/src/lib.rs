@@ -6,7 +6,9 @@
 //! on a good bundle is required unless the matrix says `trusted-by-pin`), re-hash the cached
 //! archive immediately before extracting it, and
 //! extract into a temporary directory that is renamed into place only when whole. A source
-//! tree that exists is therefore complete and came from verified bytes; a rerun does nothing.
+//! tree that exists is therefore complete and came from verified bytes; a rerun does nothing,
+//! unless the tree changed since extraction (`extract::check_tree`): then it is removed and
+//! extracted again.
 //! [`verify_cached`] re-checks what the cache holds, for `cargo xtask verify`.
 
 use anyhow::{Context, bail};
@@ -131,8 +133,8 @@ impl Prepared {
 
 /// Makes sure `release` is fetched, verified and extracted under `layout`.
 ///
-/// The order: fetch (cache, mirrors, upstream); when the archive came from the cache and is
-/// about to be extracted, re-hash it against its pin *first*: a cached archive that no longer
+/// The order: fetch (cache, mirrors, upstream); when the archive came from the cache,
+/// re-hash it against its pin *first*: a cached archive that no longer
 /// matches is removed (saying so on stderr) and fetched again, so a damaged cache never
 /// sticks and is never blamed on the signature. Then the signature, against an archive known
 /// to be the pinned bytes: a bad signature is the `.asc`'s fault, and only then is the `.asc`
@@ -153,9 +155,14 @@ pub fn prepare(
     let fetch =
         || fetcher.fetch(&spec).with_context(|| format!("fetching CPython {}", release.version));
     let mut fetched = fetch()?;
+    if source_dir.is_dir() {
+        set_aside_if_changed(&source_dir, release)?;
+    }
     let needs_extract = !source_dir.is_dir();
     let mut rehashed = false;
-    if fetched.origin == Origin::Cache && needs_extract {
+    // Every run re-hashes a cached archive (a fraction of a second), so "archive cached" is
+    // never said of bytes that no longer match their pin, extracted already or not.
+    if fetched.origin == Origin::Cache {
         match verify::check_file(&fetched.path, &spec.pin) {
             Ok(()) => rehashed = true,
             Err(err @ (VerifyError::Size { .. } | VerifyError::Digest { .. })) => {
@@ -204,6 +211,24 @@ pub fn prepare(
         source_dir,
         extracted: needs_extract,
     })
+}
+
+/// Removes the source tree of `release` if it changed since extraction (or has no record of
+/// it), saying so on stderr, so that it is extracted again from the verified archive: a
+/// tree is never trusted for existing (issue 18).
+fn set_aside_if_changed(source_dir: &Utf8Path, release: &Release) -> anyhow::Result<()> {
+    let why = match extract::check_tree(source_dir) {
+        Ok(()) => return Ok(()),
+        Err(why) => why,
+    };
+    std::fs::remove_dir_all(source_dir).with_context(|| {
+        format!(
+            "{}: {why}; it could not be removed: delete {source_dir} by hand, then rerun",
+            release.version
+        )
+    })?;
+    eprintln!("{}: {why}; removed it and extracting it again", release.version);
+    Ok(())
 }
 
 /// Removes a cached archive that no longer matches its pin, or says why it could not.

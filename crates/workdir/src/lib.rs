@@ -5,6 +5,7 @@
 //! ```text
 //! <work>/cache/sha256/<digest>/<archive>   verified archives (+ .asc), content-addressed
 //! <work>/src/<version>-<digest12>/         one extracted source tree per release, shared by variants
+//!     .debug-matrix-files                  the record of its files, made at extraction
 //! <work>/builds/<key16>/                  one build per cache key (see the `configure` crate):
 //!     build/                               the out-of-tree build directory
 //!     prefix/                              the `make install` prefix

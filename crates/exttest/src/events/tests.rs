@@ -36,6 +36,7 @@ fn leaks_failures_crashes_hangs() {
 {"event":"end","test":"t.py::b","outcome":"failed","longrepr":"assert 1 == 2"}
 {"event":"start","test":"t.py::c"}
 {"event":"end","test":"t.py::c","outcome":"skipped"}
+{"event":"finish","exitstatus":1,"leaks":1}
 "#,
         Exit::Code(1),
         "",
@@ -75,6 +76,48 @@ fn leaks_failures_crashes_hangs() {
             Hang Some("t.py::slow"): the run exceeded its time limit; last output:
             ...
         "#]],
+    );
+}
+
+/// Issue 18, silent defect 7: a suite of three tests whose second calls `os._exit(0)` read
+/// as "1 passed, clean". A session that started and never finished is a finding, naming the
+/// test that was running, whatever the exit code.
+#[test]
+fn a_process_that_exits_before_its_session_ends_is_a_finding() {
+    let events = r#"{"event":"session","gettotalrefcount":true}
+{"event":"start","test":"t.py::a"}
+{"event":"end","test":"t.py::a","outcome":"passed"}
+{"event":"start","test":"t.py::exits"}
+"#;
+    check(
+        events,
+        Exit::Code(0),
+        ".",
+        expect![[r#"
+            Crash Some("t.py::exits"): the test process exited with 0 before its session ended, during t.py::exits: the tests collected after it never ran; last output:
+            .
+        "#]],
+    );
+    // Between tests (a fixture's teardown), with exit 1.
+    let between = r#"{"event":"session"}
+{"event":"start","test":"t.py::a"}
+{"event":"end","test":"t.py::a","outcome":"passed"}
+"#;
+    check(
+        between,
+        Exit::Code(1),
+        "",
+        expect![[r#"
+            Crash None: the test process exited with 1 before its session ended: the tests collected after it never ran; last output:
+
+        "#]],
+    );
+    // A session that finished is judged by its tests alone.
+    check(
+        &format!("{between}{{\"event\":\"finish\",\"exitstatus\":0,\"leaks\":0}}\n"),
+        Exit::Code(0),
+        "",
+        expect![""],
     );
 }
 
