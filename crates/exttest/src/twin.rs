@@ -136,7 +136,6 @@ pub fn apply(
         if twin.grows {
             counts.leak_judged = counts.leak_judged.saturating_sub(1);
             counts.leak_not_judged += 1;
-            counts.not_rerunnable += 1;
             notes.push(NotJudged {
                 test: f.test.clone().unwrap_or_default(),
                 reason: format!(
@@ -178,7 +177,7 @@ mod tests {
     fn the_twin_decides_whose_growth_it_is() {
         let events = parse_events(concat!(
             // Grows the same with the twin, judged state there.
-            r#"{"event":"end","test":"t.py::rewrap","outcome":"passed","duration":1,"not_judged":"not re-runnable: every run keeps","leak_check_details":{"screen_refs":[2,2],"screen_blocks":[1,1],"refs":[2,2,2],"blocks":[1,1,1],"leaked":false,"seconds":1}}"#,
+            r#"{"event":"end","test":"t.py::rewrap","outcome":"passed","duration":1,"not_judged":"own state: every run keeps","leak_check_details":{"screen_refs":[2,2],"screen_blocks":[1,1],"refs":[2,2,2],"blocks":[1,1,1],"leaked":false,"seconds":1}}"#,
             "\n",
             // The screen cleared it with the twin.
             r#"{"event":"end","test":"t.py::leak","outcome":"passed","duration":1,"leak_check":{"screen_refs":[0,0],"screen_blocks":[0,0],"leaked":false,"seconds":0.1}}"#,

@@ -497,7 +497,7 @@ def summary(verdict, evidence):
             )
         what += ["%s +%g" % kv for kv in evidence.get("new_objects", {}).items()][:5]
         return (
-            "not re-runnable: every run keeps what it made referenced (per call: %s): "
+            "own state: every run keeps what it made referenced (per call: %s): "
             "state the test accumulates, not a lost reference" % (", ".join(what),)
         )
     p = evidence["persistence"]
@@ -508,11 +508,11 @@ def summary(verdict, evidence):
     )
     if verdict == "stops":
         return (
-            "not re-runnable: its growth stops over %d more calls (per call by batch: %s): "
+            "own state: its growth stops over %d more calls (per call by batch: %s): "
             "a bounded cache filling up, not a lost reference" % (p["calls"], rates)
         )
     return (
-        "not re-runnable: its growth per call falls over %d more calls (per call by batch: "
+        "own state: its growth per call falls over %d more calls (per call by batch: "
         "%s): an amortised structure, not a lost reference" % (p["calls"], rates)
     )
 

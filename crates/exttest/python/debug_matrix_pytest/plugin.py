@@ -11,7 +11,7 @@ import pytest
 
 from . import judge
 from .hunt import Hunter, RerunFailed, leak_support, noop, warm_caches
-from .rerun import not_rerunnable, reset_fixtures, rerunner
+from .rerun import fixture_marks, not_rerunnable, reset_fixtures, rerunner
 from .results import Results
 from .watch import GilWatch, ModuleWatch, SanitizerWatch
 
@@ -51,6 +51,7 @@ class DebugMatrixPlugin:
         self.loop_baseline = None
         self.root = str(config.rootpath)
         self.timeout = opt.dm_timeout if opt.dm_timeout and opt.dm_timeout > 0 else None
+        self.armed_at = 0.0
         self.mark_stderr = bool(opt.dm_mark_stderr)
         self.stderr_fd = None
         if self.timeout is not None or self.mark_stderr:
@@ -100,6 +101,14 @@ class DebugMatrixPlugin:
     def _arm(self):
         if self.timeout is not None:
             faulthandler.dump_traceback_later(self.timeout, exit=True, file=self.stderr_fd)
+            self.armed_at = time.monotonic()
+
+    def _rearm(self):
+        """Before a re-run: arm again once a second has passed since the last arming (each
+        arming stops and starts faulthandler's watchdog thread: a re-run of a tiny test is
+        cheaper than that). A hung re-run is still stopped within SECONDS and a second."""
+        if self.timeout is not None and time.monotonic() - self.armed_at > 1.0:
+            self._arm()
 
     # -- header / calibration ---------------------------------------------
 
@@ -181,6 +190,8 @@ class DebugMatrixPlugin:
         dtest = getattr(item, "dtest", None)
         if self.hunter is not None and dtest is not None and hasattr(dtest, "globs"):
             doctest_globs = dict(dtest.globs)  # doctest clears them after a run
+        # What the fixtures set up, before the body changes anything: re-runs reset to it.
+        marks = fixture_marks(getattr(item, "funcargs", None) or {})
         self.in_call, self.reported_in_call = item.nodeid, False
         try:
             outcome = yield
@@ -199,16 +210,16 @@ class DebugMatrixPlugin:
             # failure (raised, or recorded by unittest) repeats nothing useful.
             self.leak_checks[item.nodeid] = {"not_judged": reason}
             return
-        self._hunt(item, doctest_globs)
+        self._hunt(item, doctest_globs, marks)
 
-    def _hunt(self, item, doctest_globs):
+    def _hunt(self, item, doctest_globs, marks):
         funcargs = getattr(item, "funcargs", None) or {}
 
         def before_each():
-            self._arm()
+            self._rearm()
             if doctest_globs is not None:
                 item.dtest.globs.update(doctest_globs)
-            reset_fixtures(funcargs)
+            reset_fixtures(funcargs, marks)
 
         run = rerunner(item)
         signals = self._signals()

@@ -6,11 +6,41 @@ import pytest
 from .hunt import RerunFailed
 
 
-def reset_fixtures(funcargs):
-    """Give a re-run what a fresh instance of pytest's stateful built-in
-    fixtures would give it (they are set up once per test, not per run)."""
+def fixture_marks(funcargs):
+    """What the stateful built-in fixtures hold when the test's call begins (after its
+    fixtures' setup): what a re-run is reset to."""
     mp = funcargs.get("monkeypatch")
-    if mp is not None and hasattr(mp, "undo"):
+    if mp is None or not all(hasattr(mp, a) for a in ("_setattr", "_setitem")):
+        return None
+    return (len(mp._setattr), len(mp._setitem), getattr(mp, "_cwd", None),
+            getattr(mp, "_savesyspath", None))
+
+
+def _undo_monkeypatch_to(mp, marks):
+    """Undo what ``monkeypatch`` did after ``marks`` (the test body's changes), keeping what
+    the fixtures that requested it set up (a ``monkeypatch.setenv`` in a fixture)."""
+    n_attr, n_item, cwd, syspath = marks
+    later = type(mp)()
+    later._setattr = mp._setattr[n_attr:]
+    later._setitem = mp._setitem[n_item:]
+    del mp._setattr[n_attr:]
+    del mp._setitem[n_item:]
+    if cwd is None and getattr(mp, "_cwd", None) is not None:
+        later._cwd, mp._cwd = mp._cwd, None
+    if syspath is None and getattr(mp, "_savesyspath", None) is not None:
+        later._savesyspath, mp._savesyspath = mp._savesyspath, None
+    later.undo()
+
+
+def reset_fixtures(funcargs, marks=None):
+    """Give a re-run what a fresh instance of pytest's stateful built-in
+    fixtures would give it (they are set up once per test, not per run): the
+    test body's monkeypatching is undone back to ``marks`` (``fixture_marks``
+    at the call's start), all of it when there are none."""
+    mp = funcargs.get("monkeypatch")
+    if mp is not None and marks is not None:
+        _undo_monkeypatch_to(mp, marks)
+    elif mp is not None and hasattr(mp, "undo"):
         mp.undo()
     rec = funcargs.get("recwarn")
     if rec is not None and hasattr(rec, "clear"):

@@ -187,7 +187,7 @@ def test_state_kept_in_a_module_registry_is_not_a_leak(run_debug, pytester):
     run = run_debug("--dm-leaks")
     assert run.of("leak") == [], run.of("leak")
     end = run.ends()["test_registers"]
-    assert end["not_judged"].startswith("not re-runnable: every run keeps what it made referenced")
+    assert end["not_judged"].startswith("own state: every run keeps what it made referenced")
     details = end["leak_check_details"]
     assert details["leaked"] is False and all(d >= 1 for d in details["refs"])
     evidence = details["evidence"]
@@ -216,7 +216,7 @@ def test_untracked_objects_kept_in_a_registry_are_not_a_leak(run_debug, pytester
     assert run.of("leak") == [], run.of("leak")
     ends = run.ends()
     for name, container in (("test_registers", "REGISTRY"), ("test_names", "NAMES")):
-        assert ends[name]["not_judged"].startswith("not re-runnable: every run keeps"), ends[name]
+        assert ends[name]["not_judged"].startswith("own state: every run keeps"), ends[name]
         grown = ends[name]["leak_check_details"]["evidence"]["containers"]
         assert [c["name"] for c in grown] == ["test_registry." + container], grown
 
@@ -246,7 +246,7 @@ def test_a_bounded_cache_stops_growing_and_is_not_a_leak(run_debug, pytester):
     run = run_debug("--dm-leaks")
     assert run.of("leak") == [], run.of("leak")
     end = run.ends()["test_fills_a_bounded_cache"]
-    assert end["not_judged"].startswith("not re-runnable: its growth stops"), end
+    assert end["not_judged"].startswith("own state: its growth stops"), end
     persistence = end["leak_check_details"]["evidence"]["persistence"]
     assert persistence["refs"] == "stops" and persistence["calls"] >= 100, persistence
 
@@ -275,6 +275,31 @@ def test_a_leak_carries_the_evidence_of_what_grew(run_debug, pytester):
             "*+1 references per call to test_leaks.KEEP (object)",
         ]
     )
+
+
+def test_a_fixtures_monkeypatching_survives_the_re_runs(run_debug, pytester):
+    # Re-runs undo what the test body monkeypatched, not what its fixtures set up.
+    pytester.makepyfile(
+        test_mp="""
+        import os
+        import pytest
+
+        @pytest.fixture
+        def envfix(monkeypatch):
+            monkeypatch.setenv("DM_X", "1")
+
+        def test_env_from_fixture(envfix):
+            assert os.environ.get("DM_X") == "1"
+
+        def test_body_patch_is_undone(monkeypatch):
+            assert os.environ.get("DM_Y") is None
+            monkeypatch.setenv("DM_Y", "2")
+        """
+    )
+    run = run_debug("--dm-leaks", "--dm-timeout=60")
+    ends = run.ends()
+    for name in ("test_env_from_fixture", "test_body_patch_is_undone"):
+        assert "not_judged" not in ends[name] and "leak_check" in ends[name], ends[name]
 
 
 def test_the_shape_of_growth_over_batches():
