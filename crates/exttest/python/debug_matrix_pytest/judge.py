@@ -366,7 +366,8 @@ def _grown_refcounts(snapshots, calls, new_ids, grown_refs, grown_ids, limit=5):
 def allocations(run, before_each, record_warnings, root, calls=1, limit=5):
     """The Python lines that allocated the blocks that stayed after ``calls`` more calls
     (``tracemalloc``, innermost frame; one call by default: tracing makes every allocation
-    several times slower, and a leak's blocks stay on every call): ``[{where,
+    several times slower, and a leak's blocks stay on every call), after one untraced call
+    that refills the caches cleared before it: ``[{where,
     blocks_per_call, bytes_per_call}]``, or None when tracemalloc is already in use."""
     import tracemalloc
 
@@ -379,23 +380,30 @@ def allocations(run, before_each, record_warnings, root, calls=1, limit=5):
         tracemalloc.Filter(False, "<frozen importlib._bootstrap*>"),
     ]
     saved = SavedState()
+    saved.restore()
+    clear_caches()
+    # One call untraced first: what it fills (the caches cleared above) is not the leak.
+    error = call_once(run, before_each, record_warnings, 0, calls + 1)
+    if error is not None:
+        saved.restore()
+        raise RerunFailed(error)
+    saved.restore()
+    gc_collect()
     tracemalloc.start(1)
     try:
-        saved.restore()
-        clear_caches()
-        gc_collect()
-        first = tracemalloc.take_snapshot().filter_traces(filters)
+        first = tracemalloc.take_snapshot()
         for i in range(calls):
-            error = call_once(run, before_each, record_warnings, i, calls)
+            error = call_once(run, before_each, record_warnings, i + 1, calls + 1)
             if error is not None:
                 raise RerunFailed(error)
             saved.restore()
-            clear_caches()
         gc_collect()
-        second = tracemalloc.take_snapshot().filter_traces(filters)
+        second = tracemalloc.take_snapshot()
     finally:
         tracemalloc.stop()
         saved.restore()
+    # Filtered once tracing stopped: the filters' own pattern caches are not the test's.
+    first, second = first.filter_traces(filters), second.filter_traces(filters)
     out = []
     for stat in second.compare_to(first, "lineno"):
         if stat.count_diff < calls:
