@@ -301,7 +301,7 @@ fn unknown_selections_name_what_the_matrix_has() {
         expect![[r#"
             exit 1
             --- stderr
-            error: unknown cell set `nope`: matrix/cells.toml defines ci, corpus, sanitizers
+            error: unknown cell set `nope`: matrix/cells.toml defines ci, corpus, sanitizers, shapes
         "#]],
     );
     assert!(!case.work.exists(), "a selection error must not touch the work directory");

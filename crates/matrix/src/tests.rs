@@ -131,7 +131,7 @@ fn selection_errors() {
     check_cells(
         Selection { set: Some("nightly".into()), ..Selection::default() },
         expect![
-            "error: unknown cell set `nightly`: matrix/cells.toml defines ci, corpus, sanitizers"
+            "error: unknown cell set `nightly`: matrix/cells.toml defines ci, corpus, sanitizers, shapes"
         ],
     );
 }
