@@ -37,7 +37,21 @@ fn versions_and_variants(doc: &Document) -> (Vec<String>, Vec<String>) {
             variants.push(c.variant.clone());
         }
     }
+    // Versions in version order (3.13.5 before 3.13.15), not as strings.
+    versions.sort_by_key(|v| version_key(v));
     (versions, variants)
+}
+
+/// `3.13.15` as `[3, 13, 15]`, for ordering; a part that is not a number orders after the
+/// numbers, by its text.
+fn version_key(version: &str) -> Vec<(u64, String)> {
+    version
+        .split('.')
+        .map(|part| match part.parse::<u64>() {
+            Ok(n) => (n, String::new()),
+            Err(_) => (u64::MAX, part.to_owned()),
+        })
+        .collect()
 }
 
 fn cell<'d>(doc: &'d Document, version: &str, variant: &str) -> Option<&'d CellResults> {
@@ -432,4 +446,14 @@ pub fn html(doc: &Document) -> anyhow::Result<String> {
 
 fn anchor(cell: &str) -> String {
     cell.replace(['+', '.'], "-")
+}
+
+#[cfg(test)]
+mod order_tests {
+    #[test]
+    fn versions_order_as_versions() {
+        let mut v = vec!["3.13.15", "3.11.2", "3.13.5", "3.14.10"];
+        v.sort_by_key(|v| super::version_key(v));
+        assert_eq!(v, ["3.11.2", "3.13.5", "3.13.15", "3.14.10"]);
+    }
 }
