@@ -81,8 +81,13 @@ pub fn bench_leaks(
     anyhow::ensure!(detectors.leaks, "{} has no leak hunting (not a Py_REF_DEBUG cell)", env.cell);
     let dir = env.cell_dirs.suite(&suite.name).root;
     let prepared = prepare(env, suite, detectors, &dir)?;
-    let runs =
-        TestRuns { cpython_source: &env.cpython_source, suite, detectors, prepared: &prepared };
+    let runs = TestRuns {
+        cpython_source: &env.cpython_source,
+        suite,
+        detectors,
+        prepared: &prepared,
+        twin: &[],
+    };
     let bench_dir = dir.join("bench");
     fs::create_dir_all(&bench_dir).with_context(|| format!("creating {bench_dir}"))?;
     let mut result = LeakBench {

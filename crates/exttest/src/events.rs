@@ -272,6 +272,64 @@ pub fn grew_not_judged(events: &[Event]) -> Vec<NotJudged> {
         .collect()
 }
 
+/// The `ref-leak` findings whose evidence was deferred (`--dm-leak-evidence=deferred`: the
+/// twin was asked first) get it from `events`, the run of their tests alone with the whole
+/// judgement: a leak event brings its evidence (the twin's result is kept), an `own state`
+/// verdict (a cache that stops, growth that flattens) takes the finding back (counted as not
+/// judged, and returned with why). Pure.
+pub fn apply_evidence(
+    findings: &mut Vec<Finding>,
+    counts: &mut Counts,
+    events: &[Event],
+) -> Vec<NotJudged> {
+    let mut dismissed = Vec::new();
+    findings.retain_mut(|f| {
+        let deferred = f.evidence.as_ref().is_some_and(|e| e.deferred);
+        let (FindingKind::RefLeak, true, Some(test)) = (f.kind, deferred, f.test.clone()) else {
+            return true;
+        };
+        let twin = f.evidence.as_ref().and_then(|e| e.twin.clone());
+        for e in events {
+            match e {
+                Event::Leak { test: t, refs, blocks, types, evidence, signals } if *t == test => {
+                    let mut evidence = evidence.clone().unwrap_or_default();
+                    evidence.twin = twin.clone();
+                    f.message = leak_message(refs, blocks, signals, types, Some(&evidence));
+                    f.evidence = Some(evidence);
+                    return true;
+                }
+                Event::End {
+                    test: t,
+                    not_judged: Some(reason),
+                    leak_check_details: Some(_),
+                    ..
+                } if *t == test => {
+                    counts.leak_judged = counts.leak_judged.saturating_sub(1);
+                    counts.leak_not_judged += 1;
+                    dismissed.push(NotJudged {
+                        test,
+                        reason: format!(
+                            "{reason} (in a run of its own, the pure-Python twin having not \
+                             grown); first seen as: {}",
+                            f.message.lines().next().unwrap_or("")
+                        ),
+                    });
+                    return false;
+                }
+                _ => {}
+            }
+        }
+        if let Some(evidence) = f.evidence.as_mut() {
+            evidence.deferred = false;
+            evidence.persistence_note =
+                Some("the run of this test alone for its evidence did not see it grow".into());
+        }
+        f.message.push_str("\n  the run of this test alone for its evidence did not see it grow");
+        true
+    });
+    dismissed
+}
+
 /// The findings of one run (its counts are [`count`]'s). `log` is the run's combined output.
 pub fn evaluate(events: &[Event], exit: &Exit, log: &str) -> Vec<Finding> {
     let mut findings = Vec::new();

@@ -48,6 +48,9 @@ pub struct LeakEvidence {
     /// The same test with the project's pure-Python implementation (added by the tool).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub twin: Option<TwinResult>,
+    /// Persistence and allocations were left for a run of the leaks alone (the twin first).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deferred: bool,
 }
 
 /// A module-level container that grew.

@@ -236,6 +236,12 @@ pub(crate) enum RunKind<'a> {
         /// The switch to the pure-Python implementation.
         switch: &'a [(String, String)],
     },
+    /// The `ref-leak` findings the twin did not explain, again with leak hunting and the
+    /// whole judgement (persistence, allocations): their evidence.
+    Evidence {
+        /// Their node ids.
+        targets: &'a [String],
+    },
     /// One of `cargo xtask bench --leaks`'s timed runs.
     Bench(BenchMode),
 }
@@ -267,6 +273,10 @@ pub(crate) struct TestRuns<'a> {
     pub detectors: &'a Detectors,
     /// What the set-up left: the venv, the project copy, the run tree, pytest's paths.
     pub prepared: &'a Prepared,
+    /// The project's switch to its pure-Python implementation ([`crate::twin::switch`]):
+    /// where there is one, the plain run leaves a leak's costly evidence for
+    /// [`RunKind::Evidence`], after the twin has had its say.
+    pub twin: &'a [(String, String)],
 }
 
 impl TestRuns<'_> {
@@ -286,7 +296,7 @@ impl TestRuns<'_> {
                     (all_detectors, deselect, None, Vec::new(), limit)
                 }
                 RunKind::Confirm { targets } => (&plain, &[], Some(targets), Vec::new(), RUN_LIMIT),
-                RunKind::Twin { targets, .. } => {
+                RunKind::Twin { targets, .. } | RunKind::Evidence { targets } => {
                     (all_detectors, &[], Some(targets), Vec::new(), RUN_LIMIT)
                 }
                 RunKind::Races { deselect } => (
@@ -363,6 +373,9 @@ impl TestRuns<'_> {
             }
             if detectors.leaks {
                 argv.push("--dm-leaks".to_owned());
+                if matches!(kind, RunKind::Tests { .. }) && !self.twin.is_empty() {
+                    argv.push("--dm-leak-evidence=deferred".to_owned());
+                }
                 if !detectors.leak_signals.is_empty() {
                     argv.push(format!("--dm-leak-signals={}", detectors.leak_signals.join(",")));
                 }

@@ -241,7 +241,13 @@ fn test(
     dir: &Utf8Path,
     prepared: &Prepared,
 ) -> TestOutcome {
-    let runs = TestRuns { cpython_source: &env.cpython_source, suite, detectors, prepared };
+    let switch = if detectors.leaks && suite.test_command.is_none() {
+        twin::switch(suite, &prepared.installed.dist)
+    } else {
+        Vec::new()
+    };
+    let runs =
+        TestRuns { cpython_source: &env.cpython_source, suite, detectors, prepared, twin: &switch };
     let mut all_events = Vec::new();
     let mut counts = Counts::default();
     let mut ran = BTreeSet::new();
@@ -549,7 +555,7 @@ fn ask_the_twin(
     if leaks.is_empty() {
         return Vec::new();
     }
-    let switch = twin::switch(runs.suite, &runs.prepared.installed.dist);
+    let switch = runs.twin.to_vec();
     if switch.is_empty() {
         return Vec::new();
     }
@@ -568,7 +574,23 @@ fn ask_the_twin(
         None => runs.detectors.leak_signals.iter().map(String::as_str).collect(),
     };
     let found = twin::results(&twin::describe(&switch), &leaks, &run.events, &signals);
-    twin::apply(findings, counts, &found)
+    let mut dismissed = twin::apply(findings, counts, &found);
+    // The leaks the twin did not explain, alone, with the whole judgement.
+    let leaks: Vec<String> = findings
+        .iter()
+        .filter(|f| {
+            f.kind == FindingKind::RefLeak && f.evidence.as_ref().is_some_and(|e| e.deferred)
+        })
+        .filter_map(|f| f.test.clone())
+        .collect();
+    if !leaks.is_empty() {
+        let results = dir.join("events-evidence.jsonl");
+        let log = dir.join("test-evidence.log");
+        let cmd = runs.invocation(RunKind::Evidence { targets: &leaks }, &results);
+        let run = run_once(env, &cmd, dir, &results, &log);
+        dismissed.extend(events::apply_evidence(findings, counts, &run.events));
+    }
+    dismissed
 }
 
 /// Turns the test failures of `findings` whose test passed in the plain re-run (`events`)

@@ -31,6 +31,10 @@ Options
 ``--dm-leak-signals SIGNALS``
     Which deltas decide a leak: ``refs``, ``blocks`` or ``refs,blocks``
     (default: either).
+``--dm-leak-evidence full|deferred``
+    ``deferred``: a leak's evidence is the retained check only; persistence
+    and tracemalloc are left for a later run of the leaks alone (the tool
+    asks the pure-Python twin first, where there is one).
 ``--dm-leak-screen WARMUP:RUNS``
     The cheap screen every leak-checked test goes through first (default
     3:2, see hunt.py); ``0:0`` puts every test through the full
@@ -130,6 +134,13 @@ def pytest_addoption(parser):
         default=0,
         help="with --dm-leaks: run each judged test N more times alone and print its "
         "deltas per call",
+    )
+    group.addoption(
+        "--dm-leak-evidence",
+        metavar="full|deferred",
+        default="full",
+        help="deferred: leave persistence and tracemalloc out of a leak's evidence (a later "
+        "run of the leaks alone gathers them)",
     )
     group.addoption(
         "--dm-modules",

@@ -24,6 +24,11 @@ class DebugMatrixPlugin:
         self.warmups, self.runs = parse_runs(opt.dm_leak_runs)
         self.screen_warmups, self.screen_runs = parse_runs(opt.dm_leak_screen, allow_zero=True)
         self.signals = set(opt.dm_leak_signals.split(","))
+        if opt.dm_leak_evidence not in ("full", "deferred"):
+            raise pytest.UsageError(
+                "--dm-leak-evidence: expected full or deferred, got %r" % (opt.dm_leak_evidence,)
+            )
+        self.defer_evidence = opt.dm_leak_evidence == "deferred"
         if not self.signals or not self.signals <= {"refs", "blocks"}:
             raise pytest.UsageError(
                 "--dm-leak-signals: expected refs, blocks or refs,blocks, got %r"
@@ -304,7 +309,7 @@ class DebugMatrixPlugin:
         try:
             verdict, evidence = judge.judge(
                 self.hunter, run, before_each, record_warnings, leaked, self.root,
-                seconds / (self.warmups + self.runs),
+                seconds / (self.warmups + self.runs), defer=self.defer_evidence,
             )
         except Exception as exc:  # noqa: BLE001 - the judgement must never fail the test
             # The leak stands, with why it could not be judged further.

@@ -241,3 +241,36 @@ fn items_sharing_a_node_id_are_all_counted() {
     ));
     assert_eq!(count(&events).passed, 2);
 }
+
+#[test]
+fn deferred_evidence_comes_from_the_run_of_the_leaks_alone() {
+    let first = parse_events(concat!(
+        r#"{"event":"leak","test":"t.py::leaks","refs":[1,1,1],"blocks":[1,1,1],"evidence":{"calls":2,"seconds":0.1,"deferred":true}}"#,
+        "\n",
+        r#"{"event":"leak","test":"t.py::cache","refs":[3,3,3],"blocks":[2,2,2],"evidence":{"calls":2,"seconds":0.1,"deferred":true}}"#,
+        "\n",
+    ));
+    let mut findings = evaluate(&first, &Exit::Code(0), "");
+    let mut counts = Counts { leak_judged: 2, ..Counts::default() };
+    let alone = parse_events(concat!(
+        r#"{"event":"leak","test":"t.py::leaks","refs":[1,1,1],"blocks":[1,1,1],"evidence":{"calls":2,"seconds":0.1,"persistence":{"calls":24,"seconds":0.1,"batches":[[8,8,8],[16,16,16]],"refs":"linear","blocks":"linear"}}}"#,
+        "\n",
+        r#"{"event":"end","test":"t.py::cache","outcome":"passed","duration":1,"not_judged":"own state: its growth stops","leak_check_details":{"refs":[3,3,3],"blocks":[2,2,2],"leaked":false,"seconds":1}}"#,
+        "\n",
+    ));
+    let dismissed = apply_evidence(&mut findings, &mut counts, &alone);
+    let shown: Vec<String> = findings.iter().map(|f| f.message.clone()).collect();
+    expect![[r#"
+        leaks: refs deltas [1, 1, 1], blocks deltas [1, 1, 1]
+          over 24 more calls: refs linear, blocks linear (refs/blocks per call by batch: 1/1 → 1/1)
+        t.py::cache: own state: its growth stops (in a run of its own, the pure-Python twin having not grown); first seen as: leaks: refs deltas [3, 3, 3], blocks deltas [2, 2, 2]
+        judged 1, not judged 1"#]]
+    .assert_eq(&format!(
+        "{}\n{}\njudged {}, not judged {}",
+        shown.join("\n"),
+        dismissed.iter().map(|n| format!("{}: {}", n.test, n.reason)).collect::<Vec<_>>().join("\n"),
+        counts.leak_judged,
+        counts.leak_not_judged
+    ));
+    assert!(!findings[0].evidence.as_ref().is_some_and(|e| e.deferred));
+}

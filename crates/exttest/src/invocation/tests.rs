@@ -84,6 +84,7 @@ fn check(suite: &Suite, detectors: &Detectors, kind: RunKind<'_>, expect: Expect
         suite,
         detectors,
         prepared: &prepared,
+        twin: &[],
     };
     let inv = runs.invocation(kind, Utf8Path::new("/w/ext/pkg/events-0.jsonl"));
     assert_eq!(inv.var("PYTHONPATH"), Some(plugin_dir().as_str()));
@@ -217,6 +218,37 @@ fn the_twin_runs_the_leaks_again_with_leak_hunting_and_the_switch() {
               --rootdir=/site
               /w/ext/pkg/run/tests/test_a.py::grows
         "#]],
+    );
+}
+
+#[test]
+fn with_a_twin_the_plain_run_defers_a_leaks_evidence_to_the_run_of_the_leaks_alone() {
+    let hunting = Detectors { leaks: true, ..detectors() };
+    let prepared = prepared();
+    let switch = [("PURE_PYTHON".to_owned(), "1".to_owned())];
+    let suite = suite();
+    let runs = TestRuns {
+        cpython_source: Utf8Path::new("/cpython"),
+        suite: &suite,
+        detectors: &hunting,
+        prepared: &prepared,
+        twin: &switch,
+    };
+    let deferred = |kind| {
+        runs.invocation(kind, Utf8Path::new("/e.jsonl"))
+            .argv
+            .contains(&"--dm-leak-evidence=deferred".to_owned())
+    };
+    let leaks = ["tests/test_a.py::grows".to_owned()];
+    assert!(deferred(RunKind::Tests { deselect: &[] }));
+    assert!(!deferred(RunKind::Twin { targets: &leaks, switch: &switch }));
+    assert!(!deferred(RunKind::Evidence { targets: &leaks }));
+    let no_twin = TestRuns { twin: &[], ..runs };
+    assert!(
+        !no_twin
+            .invocation(RunKind::Tests { deselect: &[] }, Utf8Path::new("/e.jsonl"))
+            .argv
+            .contains(&"--dm-leak-evidence=deferred".to_owned())
     );
 }
 
@@ -398,6 +430,7 @@ fn race_hunting_runs_every_test_in_threads_without_leak_hunting() {
             suite,
             detectors: &free_threaded,
             prepared: &prepared,
+            twin: &[],
         };
         runs.invocation(RunKind::Tests { deselect: &[] }, Utf8Path::new("/e.jsonl")).argv
     };
@@ -415,6 +448,7 @@ fn the_three_timed_runs_of_the_leak_bench() {
         suite: &suite(),
         detectors: &hunting,
         prepared: &prepared,
+        twin: &[],
     };
     let mut out = String::new();
     for mode in BenchMode::ALL {
