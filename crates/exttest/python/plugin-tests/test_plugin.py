@@ -302,6 +302,15 @@ def test_a_fixtures_monkeypatching_survives_the_re_runs(run_debug, pytester):
         assert "not_judged" not in ends[name] and "leak_check" in ends[name], ends[name]
 
 
+def test_deferred_evidence_leaves_persistence_and_allocations_out(run_debug, pytester):
+    pytester.makepyfile(test_leaks=LEAKS)
+    run = run_debug("--dm-leaks", "--dm-leak-evidence=deferred")
+    evidence = run.leaks()["test_leaked_list"]["evidence"]
+    assert evidence["deferred"] is True, evidence
+    assert "persistence" not in evidence and "allocations" not in evidence, evidence
+    assert evidence["new_objects"] == {"list": 1.0}, evidence
+
+
 def test_the_shape_of_growth_over_batches():
     sys.path.insert(0, PLUGIN_DIR)
     try:
