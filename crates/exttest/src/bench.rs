@@ -7,10 +7,12 @@ use process::RunError;
 
 use crate::{
     detect::Detectors,
-    events,
+    events::{self, Counts, Exit},
+    finding::{Finding, FindingKind},
     invocation::{BenchMode, RunKind, TestRuns},
     setup::{CellEnv, prepare},
     suite::Suite,
+    twin,
 };
 
 /// `cargo xtask bench --leaks SUITE`: the suite's test run on one cell timed plainly (no leak
@@ -49,7 +51,7 @@ impl LeakBench {
         );
         for (k, what) in [
             "plain run (no leak hunting)",
-            "leak hunting (screen 3:2, full 3:3 for suspects)",
+            "leak hunting (screen, protocol, judgement, twin)",
             "full protocol for every test (3:3, regrtest -R style)",
         ]
         .iter()
@@ -63,6 +65,15 @@ impl LeakBench {
         }
         out
     }
+}
+
+/// The tests of the `ref-leak` findings.
+fn leak_tests(findings: &[Finding]) -> Vec<String> {
+    findings
+        .iter()
+        .filter(|f| f.kind == FindingKind::RefLeak)
+        .filter_map(|f| f.test.clone())
+        .collect()
 }
 
 /// Sets the suite up on the cell (as [`crate::runs::run_suite`] does), then times its test run `rounds`
@@ -81,12 +92,13 @@ pub fn bench_leaks(
     anyhow::ensure!(detectors.leaks, "{} has no leak hunting (not a Py_REF_DEBUG cell)", env.cell);
     let dir = env.cell_dirs.suite(&suite.name).root;
     let prepared = prepare(env, suite, detectors, &dir)?;
+    let switch = twin::switch(suite, &prepared.installed.dist);
     let runs = TestRuns {
         cpython_source: &env.cpython_source,
         suite,
         detectors,
         prepared: &prepared,
-        twin: &[],
+        twin: &switch,
     };
     let bench_dir = dir.join("bench");
     fs::create_dir_all(&bench_dir).with_context(|| format!("creating {bench_dir}"))?;
@@ -111,9 +123,37 @@ pub fn bench_leaks(
                 Err(RunError::Failed(status)) if status.code() == Some(1) => {}
                 Err(e) => bail!("the timed run failed ({e:?}); log: {log}"),
             }
+            let evs = events::parse_events(&fs::read_to_string(&results).unwrap_or_default());
+            if mode == BenchMode::Hunted && !switch.is_empty() {
+                // As `cargo xtask test` does: the twin of the leaks, then the evidence of
+                // those it does not explain, timed with the run.
+                let mut findings = events::evaluate(&evs, &Exit::Code(0), "");
+                let leaks = leak_tests(&findings);
+                if !leaks.is_empty() {
+                    let twin_results = bench_dir.join(format!("events-{round}-twin.jsonl"));
+                    let cmd = runs.invocation(
+                        RunKind::Twin { targets: &leaks, switch: &switch },
+                        &twin_results,
+                    );
+                    let _ = cmd.run(&bench_dir.join(format!("run-{round}-twin.log")), env.cancel);
+                    let twin_events = events::parse_events(
+                        &fs::read_to_string(&twin_results).unwrap_or_default(),
+                    );
+                    let signals = ["refs", "blocks"];
+                    let found =
+                        twin::results(&twin::describe(&switch), &leaks, &twin_events, &signals);
+                    twin::apply(&mut findings, &mut Counts::default(), &found);
+                    let rest = leak_tests(&findings);
+                    if !rest.is_empty() {
+                        let evidence = bench_dir.join(format!("events-{round}-evidence.jsonl"));
+                        let cmd = runs.invocation(RunKind::Evidence { targets: &rest }, &evidence);
+                        let _ = cmd
+                            .run(&bench_dir.join(format!("run-{round}-evidence.log")), env.cancel);
+                    }
+                }
+            }
             times[k] = started.elapsed().as_secs_f64();
             if round == 0 && mode == BenchMode::Hunted {
-                let evs = events::parse_events(&fs::read_to_string(&results).unwrap_or_default());
                 let counts = events::count(&evs);
                 result.tests = counts.passed + counts.failed + counts.skipped;
                 result.judged = counts.leak_judged;

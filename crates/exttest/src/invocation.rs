@@ -373,7 +373,9 @@ impl TestRuns<'_> {
             }
             if detectors.leaks {
                 argv.push("--dm-leaks".to_owned());
-                if matches!(kind, RunKind::Tests { .. }) && !self.twin.is_empty() {
+                if matches!(kind, RunKind::Tests { .. } | RunKind::Bench(BenchMode::Hunted))
+                    && !self.twin.is_empty()
+                {
                     argv.push("--dm-leak-evidence=deferred".to_owned());
                 }
                 if !detectors.leak_signals.is_empty() {
