@@ -622,7 +622,8 @@ fn append(log: &Utf8Path, text: &str) {
     }
 }
 
-/// C source file names of the project, to recognise the extension in valgrind stacks.
+/// Source file names of the project (C, C++ and their headers, Rust), to recognise the extension
+/// in valgrind and sanitizer stacks.
 fn c_sources(src: &Utf8Path) -> Vec<String> {
     let mut out = Vec::new();
     let mut stack = vec![src.to_owned()];
@@ -631,7 +632,7 @@ fn c_sources(src: &Utf8Path) -> Vec<String> {
             let Ok(path) = Utf8PathBuf::from_path_buf(entry.path()) else { continue };
             if path.is_dir() {
                 stack.push(path);
-            } else if matches!(path.extension(), Some("c" | "cc" | "cpp" | "h"))
+            } else if matches!(path.extension(), Some("c" | "cc" | "cpp" | "cxx" | "h" | "hh" | "hpp" | "hxx" | "rs"))
                 && let Some(name) = path.file_name()
             {
                 out.push(format!("({name}:"));
