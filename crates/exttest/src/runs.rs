@@ -632,8 +632,10 @@ fn c_sources(src: &Utf8Path) -> Vec<String> {
             let Ok(path) = Utf8PathBuf::from_path_buf(entry.path()) else { continue };
             if path.is_dir() {
                 stack.push(path);
-            } else if matches!(path.extension(), Some("c" | "cc" | "cpp" | "cxx" | "h" | "hh" | "hpp" | "hxx" | "rs"))
-                && let Some(name) = path.file_name()
+            } else if matches!(
+                path.extension(),
+                Some("c" | "cc" | "cpp" | "cxx" | "h" | "hh" | "hpp" | "hxx" | "rs")
+            ) && let Some(name) = path.file_name()
             {
                 out.push(format!("({name}:"));
             }
