@@ -87,6 +87,7 @@ does not count in the first measured delta.  Types whose count grew by at
 least RUNS (one per measured run) are reported in the leak event.
 """
 
+import array
 import gc
 import sys
 import time
@@ -105,15 +106,6 @@ def leak_support():
             "Py_REF_DEBUG build (--with-pydebug or -DPy_REF_DEBUG)"
         )
     return True, None
-
-
-# Deltas are stored as pooled ints, so that storing one never allocates an
-# object between two samples (regrtest does the same).
-_INT_POOL = {v: v for v in range(-1000, 1000)}
-
-
-def _pooled(value):
-    return _INT_POOL.setdefault(value, value)
 
 
 def _no_adjustment():
@@ -270,8 +262,12 @@ class Hunter:
         """
         total = warmups + runs
         # Pre-allocate everything the loop stores.
-        rc = [0] * total
-        blocks = [0] * total
+        # Deltas go into preallocated arrays of C integers: storing one allocates no object
+        # between two samples (an int pool that grew for large deltas added a block after
+        # the sample, which the next run then counted: blocks [1, 1, 1] on ref-debug,
+        # whose refs deltas run into the thousands).
+        rc = array.array("q", bytes(8 * total))
+        blocks = array.array("q", bytes(8 * total))
         saved = SavedState()
         saved.restore()
         clear_caches()
@@ -298,7 +294,7 @@ class Hunter:
                 grown = count - before.get(name, 0)
                 if grown:
                     types[name] = grown
-        return rc[warmups:], blocks[warmups:], types
+        return rc.tolist()[warmups:], blocks.tolist()[warmups:], types
 
     def _run_loop(
         self, func, warmups, census, before_each, record_warnings, saved, rc, blocks, light
@@ -335,8 +331,8 @@ class Hunter:
             gc_collect()
             blk_after = getallocatedblocks() - adjust()
             rc_after = gettotalrefcount()
-            rc[i] = _pooled(rc_after - rc_before)
-            blocks[i] = _pooled(blk_after - blk_before)
+            rc[i] = rc_after - rc_before
+            blocks[i] = blk_after - blk_before
             rc_before = rc_after
             blk_before = blk_after
         return None, census_before
