@@ -69,6 +69,12 @@ Options
     already on disk.  It takes over from pytest's ``faulthandler_timeout`` ini
     option (one process has one such timer).
 
+Hypothesis
+----------
+With ``--dm-leaks``, tests run with ``--hypothesis-seed=0`` unless one is given: every
+call of a ``@given`` test then draws the same examples, so its re-runs repeat the same
+work.
+
 Free-threaded interpreters
 --------------------------
 On a free-threaded build (``Py_GIL_DISABLED``) the plugin writes a ``gil``
@@ -96,6 +102,8 @@ screen, the clean-up between runs, the calibration, the persistence batches);
 ``rerun.py`` what can be re-run; ``watch.py`` the module, GIL and sanitizer watchers;
 ``plugin.py`` the pytest hooks.
 """
+
+import pytest
 
 from .plugin import DebugMatrixPlugin
 
@@ -176,7 +184,14 @@ def pytest_addoption(parser):
     )
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config):
+    # Hypothesis draws new examples on every call of a ``@given`` test, so its re-runs
+    # would not repeat the same work (its own caches grow by a different amount each
+    # call). With leak hunting on, a fixed seed (unless the suite gives one) makes every
+    # call draw the same examples; set before hypothesis's own pytest_configure reads it.
+    if config.option.dm_leaks and getattr(config.option, "hypothesis_seed", "") is None:
+        config.option.hypothesis_seed = "0"
     plugin = DebugMatrixPlugin(config)
     config.pluginmanager.register(plugin, "debug_matrix_plugin")
 
