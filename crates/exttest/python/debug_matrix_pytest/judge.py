@@ -125,15 +125,21 @@ def _entries(container):
 
 
 def _candidates():
-    """The tracked objects, their types and module globals: whose reference counts the
-    retained check follows."""
-    objs = gc.get_objects()
-    seen = set(map(id, objs))
-    for o in list(objs):
-        t = type(o)
-        if id(t) not in seen:
-            seen.add(id(t))
-            objs.append(t)
+    """Whose reference counts the retained check follows: every class (found through
+    ``object.__subclasses__``, not a walk over the heap) and every module global."""
+    objs = []
+    seen = set()
+    stack = [object]
+    while stack:
+        cls = stack.pop()
+        if id(cls) in seen:
+            continue
+        seen.add(id(cls))
+        objs.append(cls)
+        try:
+            stack.extend(type.__subclasses__(cls))
+        except TypeError:
+            continue
     for module in list(sys.modules.values()):
         try:
             values = list(vars(module).values())
@@ -227,13 +233,13 @@ def retained_check(run, before_each, record_warnings, calls=CALLS):
         cid: set(map(id, _entries(h[1]))) for cid, h in holders.items() if h[2] <= _ENTRY_LIMIT
     }
     snapshots = [_refcounts()]
-    before = set(map(id, gc.get_objects()))
-    for i in range(calls):
-        # The heap found before the call is frozen while it runs and is collected after, so
-        # the collection walks only what the call made (a full one takes a quarter of a
-        # second with numpy loaded); unfrozen for the snapshot of reference counts.
-        gc.freeze()
-        try:
+    # The heap found before the calls is frozen while they run: the collections after each
+    # call walk only what the calls made (a full one takes a quarter of a second with numpy
+    # loaded), and what gc still tracks outside the frozen heap afterwards is exactly what
+    # the calls made and kept.
+    gc.freeze()
+    try:
+        for i in range(calls):
             error = call_once(run, before_each, record_warnings, i, calls)
             if error is not None:
                 saved.restore()
@@ -242,13 +248,13 @@ def retained_check(run, before_each, record_warnings, calls=CALLS):
             resync_warnings()
             clear_caches()
             gc_collect()
-        finally:
-            gc.unfreeze()
-        snapshots.append(_refcounts())
-    mine = {id(holders), id(old_entries), id(snapshots), id(before)}
-    mine.update(id(s) for s in snapshots)
-    mine.add(id(mine))
-    new = [o for o in gc.get_objects() if id(o) not in before and id(o) not in mine]
+            snapshots.append(_refcounts())
+        mine = {id(holders), id(old_entries), id(snapshots)}
+        mine.update(id(s) for s in snapshots)
+        mine.add(id(mine))
+        new = [o for o in gc.get_objects() if id(o) not in mine]
+    finally:
+        gc.unfreeze()
     new = [o for o in new if type(o).__name__ != "frame"]
     grown = []
     for cid, (name, container, size) in holders.items():
@@ -264,7 +270,8 @@ def retained_check(run, before_each, record_warnings, calls=CALLS):
     for _, container, growth, old in grown:
         for e in _entries(container):
             grown_refs[id(e)] = grown_refs.get(id(e), 0) + 1
-            if old is None or id(e) in old or id(e) in new_ids or id(e) in before:
+            # A tracked entry outside ``new`` existed before the calls.
+            if old is None or id(e) in old or id(e) in new_ids or gc.is_tracked(e):
                 continue
             if sys.getrefcount(e) >= _IMMORTAL:
                 continue
