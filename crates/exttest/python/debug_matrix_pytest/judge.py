@@ -86,17 +86,19 @@ def _size(value):
     return None
 
 
-def _containers():
-    """``{id: [name, container, size]}`` for the containers reachable from modules."""
-    found = {}
+_INDEX = [None, [], []]
 
-    def add(name, value):
-        if id(value) in found:
-            return
-        size = _size(value)
-        if size is not None:
-            found[id(value)] = [name, value, size]
 
+def _module_index():
+    """``(globals, containers)``: every module global as ``(name, value)``, and every
+    container among them and among the attributes of the classes a module defines. Made
+    again when the set of modules changed; a retained check on a suite with a big heap made
+    it for every suspect (20,000 attributes on zope.interface's suite)."""
+    key = (len(sys.modules), id(next(reversed(sys.modules.values()), None)))
+    if _INDEX[0] == key:
+        return _INDEX[1], _INDEX[2]
+    globals_, containers = [], []
+    seen = set()
     for modname, module in list(sys.modules.items()):
         if module is None or _skipped(modname):
             continue
@@ -105,10 +107,27 @@ def _containers():
         except TypeError:
             continue
         for attr, value in namespace.items():
-            add("%s.%s" % (modname, attr), value)
+            name = "%s.%s" % (modname, attr)
+            globals_.append((name, value))
+            if _size(value) is not None and id(value) not in seen:
+                seen.add(id(value))
+                containers.append((name, value))
             if issubclass(type(value), type) and value.__dict__.get("__module__") == modname:
                 for cattr, cvalue in list(vars(value).items()):
-                    add("%s.%s.%s" % (modname, attr, cattr), cvalue)
+                    if _size(cvalue) is not None and id(cvalue) not in seen:
+                        seen.add(id(cvalue))
+                        containers.append(("%s.%s" % (name, cattr), cvalue))
+    _INDEX[:] = [key, globals_, containers]
+    return globals_, containers
+
+
+def _containers():
+    """``{id: [name, container, size]}`` for the containers reachable from modules."""
+    found = {}
+    for name, value in _module_index()[1]:
+        size = _size(value)
+        if size is not None:
+            found[id(value)] = [name, value, size]
     return found
 
 
@@ -140,36 +159,24 @@ def _candidates():
             stack.extend(type.__subclasses__(cls))
         except TypeError:
             continue
-    for module in list(sys.modules.values()):
-        try:
-            values = list(vars(module).values())
-        except TypeError:
-            continue
-        for v in values:
-            if id(v) not in seen:
-                seen.add(id(v))
-                objs.append(v)
+    for _, v in _module_index()[0]:
+        if id(v) not in seen:
+            seen.add(id(v))
+            objs.append(v)
     return objs
 
 
-def _refcounts():
-    """``{id: reference count}`` of the ``_candidates``."""
-    objs = _candidates()
+def _refcounts(objs):
+    """``{id: reference count}`` of ``objs`` (the ``_candidates``, held alike in every
+    snapshot)."""
     getrefcount = sys.getrefcount
     return {id(o): getrefcount(o) for o in objs}
 
 
 def _global_names():
     names = {}
-    for modname, module in list(sys.modules.items()):
-        if module is None or _skipped(modname):
-            continue
-        try:
-            namespace = dict(vars(module))
-        except TypeError:
-            continue
-        for attr, value in namespace.items():
-            names.setdefault(id(value), "%s.%s" % (modname, attr))
+    for name, value in _module_index()[0]:
+        names.setdefault(id(value), name)
     return names
 
 
@@ -232,7 +239,8 @@ def retained_check(run, before_each, record_warnings, calls=CALLS):
     old_entries = {
         cid: set(map(id, _entries(h[1]))) for cid, h in holders.items() if h[2] <= _ENTRY_LIMIT
     }
-    snapshots = [_refcounts()]
+    candidates = _candidates()
+    snapshots = [_refcounts(candidates)]
     # The heap found before the calls is frozen while they run: the collections after each
     # call walk only what the calls made (a full one takes a quarter of a second with numpy
     # loaded), and what gc still tracks outside the frozen heap afterwards is exactly what
@@ -248,8 +256,8 @@ def retained_check(run, before_each, record_warnings, calls=CALLS):
             resync_warnings()
             clear_caches()
             gc_collect()
-            snapshots.append(_refcounts())
-        mine = {id(holders), id(old_entries), id(snapshots)}
+            snapshots.append(_refcounts(candidates))
+        mine = {id(holders), id(old_entries), id(snapshots), id(candidates)}
         mine.update(id(s) for s in snapshots)
         mine.add(id(mine))
         new = [o for o in gc.get_objects() if id(o) not in mine]
@@ -303,7 +311,9 @@ def retained_check(run, before_each, record_warnings, calls=CALLS):
         ],
         "orphans": orphans,
     }
-    result["refcounts"] = _grown_refcounts(snapshots, calls, new_ids, grown_refs, grown_ids)
+    result["refcounts"] = _grown_refcounts(
+        snapshots, calls, new_ids, grown_refs, grown_ids, candidates
+    )
     lost = any(r["unexplained"] >= 1 for r in result["refcounts"])
     if invisible:
         result["invisible_entries"] = _per_call(invisible, calls)
@@ -340,7 +350,7 @@ def _per_call(counts, calls):
     return {name: round(n / calls, 2) for name, n in top}
 
 
-def _grown_refcounts(snapshots, calls, new_ids, grown_refs, grown_ids, limit=5):
+def _grown_refcounts(snapshots, calls, new_ids, grown_refs, grown_ids, candidates, limit=5):
     """Pre-existing objects whose reference count grew by the same amount in every call,
     with how much of it no new object or new entry explains."""
     first, last = snapshots[0], snapshots[-1]
@@ -356,7 +366,7 @@ def _grown_refcounts(snapshots, calls, new_ids, grown_refs, grown_ids, limit=5):
         return []
     steady.sort(reverse=True)
     wanted = {oid for _, oid in steady[: limit * 4]}
-    objects = {id(o): o for o in _candidates() if id(o) in wanted}
+    objects = {id(o): o for o in candidates if id(o) in wanted}
     names = _global_names()
     from_new = _references_to(list(objects.values()), skip=grown_ids, only=new_ids)
     out = []
