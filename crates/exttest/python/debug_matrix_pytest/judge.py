@@ -459,7 +459,9 @@ def _extend_overhead(hunter):
     return _OVERHEAD
 
 
-def judge(hunter, run, before_each, record_warnings, leaked, root, call_seconds, defer=False):
+def judge(
+    hunter, run, before_each, record_warnings, leaked, root, call_seconds, defer=False, deltas=None
+):
     """Judge a test whose every measured run grew in the signals ``leaked``; one call of it
     took about ``call_seconds``. With ``defer`` (``--dm-leak-evidence=deferred``: the tool
     asks the pure-Python twin first, and only a leak the twin does not explain gets a run of
@@ -504,6 +506,10 @@ def judge(hunter, run, before_each, record_warnings, leaked, root, call_seconds,
             batch[1] -= refs
             batch[2] -= blocks
     verdict = "leak"
+    if not batches and deltas and _unsteady(deltas, leaked):
+        # Too slow to repeat further, and its growth varies from call to call: not the steady
+        # growth of a lost reference (a test that draws new work on every call).
+        verdict = "unsteady"
     if batches:
         shapes = {signal: shape(batches, signal) for signal in leaked}
         evidence["persistence"] = dict(
@@ -523,8 +529,26 @@ def judge(hunter, run, before_each, record_warnings, leaked, root, call_seconds,
     return verdict, evidence
 
 
-def summary(verdict, evidence):
+def _unsteady(deltas, leaked):
+    """Whether every signal that met the rule varied by more than twice from call to call."""
+    for signal in leaked:
+        values = deltas.get(signal) or []
+        if not values or max(values) <= 2 * min(values):
+            return False
+    return True
+
+
+def summary(verdict, evidence, deltas=None):
     """One line for a verdict that is not a leak (the ``not_judged`` text)."""
+    if verdict == "unsteady":
+        return (
+            "unsteady: its growth varies from call to call (%s) and %s: not the steady growth "
+            "of a lost reference; not judged"
+            % (
+                ", ".join("%s %s" % kv for kv in sorted((deltas or {}).items())),
+                evidence.get("persistence_note", "it could not be repeated further"),
+            )
+        )
     if verdict == "state":
         what = ["%s +%g entries" % (c["name"], c["per_call"]) for c in evidence["containers"]]
         invisible = evidence.get("invisible_entries", {})

@@ -310,6 +310,7 @@ class DebugMatrixPlugin:
             verdict, evidence = judge.judge(
                 self.hunter, run, before_each, record_warnings, leaked, self.root,
                 seconds / (self.warmups + self.runs), defer=self.defer_evidence,
+                deltas={"refs": refs, "blocks": blocks},
             )
         except Exception as exc:  # noqa: BLE001 - the judgement must never fail the test
             # The leak stands, with why it could not be judged further.
@@ -325,7 +326,9 @@ class DebugMatrixPlugin:
             check["leaked"] = False
             check["evidence"] = evidence
             self.leak_checks[item.nodeid] = {
-                "not_judged": judge.summary(verdict, evidence),
+                "not_judged": judge.summary(
+                    verdict, evidence, {k: check[k] for k in ("refs", "blocks") if k in leaked}
+                ),
                 "check": check,
             }
             return

@@ -328,6 +328,23 @@ def test_the_shape_of_growth_over_batches():
     assert shape([[8, 8, 8]], "refs") == "unknown"
 
 
+def test_unsteady_growth_of_a_test_too_slow_to_repeat_is_not_judged():
+    sys.path.insert(0, PLUGIN_DIR)
+    try:
+        from debug_matrix_pytest.judge import _unsteady, summary
+    finally:
+        sys.path.remove(PLUGIN_DIR)
+    # cbor2's @given test before hypothesis ran with a fixed seed: blocks [446, 858, 362].
+    assert _unsteady({"refs": [5, 9, 4], "blocks": [446, 858, 362]}, ["blocks"])
+    assert not _unsteady({"refs": [1, 1, 1], "blocks": [446, 858, 362]}, ["refs", "blocks"])
+    assert not _unsteady({"blocks": [2, 3, 2]}, ["blocks"])
+    text = summary(
+        "unsteady", {"persistence_note": "not repeated: a call takes 1.55 s"},
+        {"blocks": [446, 858, 362]},
+    )
+    assert text.startswith("unsteady: its growth varies from call to call (blocks [446, 858, 362])")
+
+
 def test_tests_that_do_not_pass_cleanly_are_not_judged_though_they_leak(run_debug, pytester):
     # Every body loses a reference before it skips, fails, or is expected to fail: none of
     # them may be reported, each is counted as not judged with its reason.
