@@ -82,7 +82,7 @@ Type census (trace-refs builds, where ``sys.getobjects`` exists): the
 objects alive are counted by ``type(o).__name__`` after the warm-up and
 after the last measured run.  The census's own objects are left out (its
 list, dict, the name strings it made, its non-cached ints: see
-``census``), and the counters are re-sampled after the first census so it
+``type_census``), and the counters are re-sampled after the first census so it
 does not count in the first measured delta.  Types whose count grew by at
 least RUNS (one per measured run) are reported in the leak event.
 """
@@ -138,7 +138,7 @@ def warm_caches():
     list(range(-5, 257))
 
 
-def census(previous=None):
+def type_census(previous=None):
     """Count live objects by ``type(o).__name__`` with ``sys.getobjects``.
 
     Returns ``(counts, fresh)``: ``fresh`` lists the name strings the census
@@ -287,7 +287,7 @@ class Hunter:
             raise RerunFailed(error)
         types = None
         if census_before is not None:
-            after = census(census_before)[0]
+            after = type_census(census_before)[0]
             before = census_before[0]
             types = {}
             for name, count in after.items():
@@ -316,7 +316,7 @@ class Hunter:
         blk_before = getallocatedblocks() - adjust()
         for i in range(total):
             if i == warmups and census:
-                census_before = census()
+                census_before = type_census()
                 # Settle what the census disturbed, then re-sample, so that
                 # it does not count in the first measured run.
                 clear_caches(light)
