@@ -92,3 +92,37 @@ pub fn record_suites(
     record_cell(doc, sources, cell);
     doc.record_suites(&cell.cell, &cell.outcome, suites);
 }
+
+/// Records each `build --check` that compared its trees (a check that could not run records
+/// nothing: the build's earlier result stands).
+pub fn record_reproducibility(
+    doc: &mut Document,
+    built: &Built<'_>,
+    checks: &[build::repro::ReproCheck],
+) {
+    use build::repro::ReproOutcome;
+    for check in checks {
+        let ReproOutcome::Compared { comparison, embedded, varied, seconds, .. } = &check.outcome
+        else {
+            continue;
+        };
+        let reproducibility = report::Reproducibility {
+            identical: comparison.identical,
+            differing: comparison
+                .differences
+                .iter()
+                .map(|d| report::DifferingFile { path: d.path.to_string(), what: d.what.clone() })
+                .collect(),
+            naming_build_dirs: embedded
+                .iter()
+                .filter(|e| e.allowed.is_none())
+                .map(|e| e.path.to_string())
+                .collect(),
+            varied: varied.clone(),
+            seconds: *seconds,
+        };
+        for cell in built.cells.iter().filter(|c| check.cells.contains(&c.cell.name())) {
+            doc.record_reproducibility(&cell.cell, &cell.outcome, reproducibility.clone());
+        }
+    }
+}

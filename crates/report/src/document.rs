@@ -14,7 +14,10 @@ use matrix::Cell;
 use regrtest::{Outcome, TestRun};
 use serde::{Deserialize, Serialize};
 
-use crate::phase::{CellStatus, Phase, PhaseKey, PhaseStatus};
+use crate::{
+    phase::{CellStatus, Phase, PhaseKey, PhaseStatus},
+    repro::Reproducibility,
+};
 
 /// Bumped on every incompatible change of [`Document`].
 pub const SCHEMA_VERSION: u32 = 1;
@@ -55,6 +58,9 @@ pub struct CellResults {
     /// Each phase's status and time, in pipeline order.
     #[serde(default)]
     pub phases: BTreeMap<PhaseKey, Phase>,
+    /// The last `build --check` of this build (also the phase `reproducible`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reproducibility: Option<Reproducibility>,
     /// Fields this version does not know, kept as read (see [`Document::extra`]).
     #[serde(flatten, default, skip_serializing_if = "BTreeMap::is_empty")]
     pub extra: BTreeMap<String, serde_json::Value>,
@@ -190,6 +196,18 @@ impl Document {
         }
     }
 
+    /// Records the build and a `build --check` of it (phase `reproducible`).
+    pub fn record_reproducibility(
+        &mut self,
+        cell: &Cell<'_>,
+        outcome: &CellOutcome,
+        reproducibility: Reproducibility,
+    ) {
+        let entry = self.entry(cell, outcome);
+        entry.phases.insert(PhaseKey::Reproducible, reproducibility.phase());
+        entry.reproducibility = Some(reproducibility);
+    }
+
     /// `cell`'s entry with its build and check recorded from `outcome`.
     fn entry(&mut self, cell: &Cell<'_>, outcome: &CellOutcome) -> &mut CellResults {
         let name = cell.name();
@@ -209,6 +227,7 @@ impl Document {
                         check: outcome.check.clone(),
                         suites: Vec::new(),
                         phases: BTreeMap::new(),
+                        reproducibility: None,
                         extra: BTreeMap::new(),
                     },
                 );
@@ -220,6 +239,7 @@ impl Document {
             // Another build: what was recorded about the old one no longer holds.
             entry.suites.clear();
             entry.phases.clear();
+            entry.reproducibility = None;
         }
         entry.key = outcome.key.clone();
         entry.source_sha256 = cell.release.sha256.clone();
@@ -330,6 +350,7 @@ impl CellResults {
                     format!("cargo xtask fetch --version {}", self.version)
                 }
                 PhaseKey::Build | PhaseKey::Check => build_repro.clone(),
+                PhaseKey::Reproducible => format!("cargo xtask build --check {}", self.cell),
                 PhaseKey::TestCpython { profile } => {
                     format!("cargo xtask test-cpython {} --profile {profile}", self.cell)
                 }

@@ -17,6 +17,7 @@ mod phase;
 pub mod render;
 #[cfg(test)]
 mod render_tests;
+mod repro;
 #[cfg(test)]
 mod tests_document;
 
@@ -27,6 +28,7 @@ pub use crate::{
     document::{CellResults, Document, PhaseFailure, SCHEMA_VERSION},
     file::{Aside, ReadError},
     phase::{CellStatus, Phase, PhaseKey, PhaseStatus},
+    repro::{DifferingFile, Reproducibility},
 };
 
 /// One cell as GitHub Actions sees it.

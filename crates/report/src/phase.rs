@@ -21,6 +21,8 @@ pub enum PhaseKey {
     Build,
     /// The interpreter's promise check (`check`).
     Check,
+    /// A rebuild installed the same files (`reproducible`, from `build --check`).
+    Reproducible,
     /// CPython's own tests with a profile (`test-cpython-<profile>`).
     TestCpython {
         /// `smoke`, `full`, …
@@ -41,6 +43,7 @@ impl fmt::Display for PhaseKey {
             PhaseKey::Verify => f.write_str("verify"),
             PhaseKey::Build => f.write_str("build"),
             PhaseKey::Check => f.write_str("check"),
+            PhaseKey::Reproducible => f.write_str("reproducible"),
             PhaseKey::TestCpython { profile } => write!(f, "{}{profile}", PhaseKey::TEST_CPYTHON),
             PhaseKey::ExtensionSuites => f.write_str("extension-suites"),
         }
@@ -62,6 +65,7 @@ impl TryFrom<String> for PhaseKey {
             "verify" => PhaseKey::Verify,
             "build" => PhaseKey::Build,
             "check" => PhaseKey::Check,
+            "reproducible" => PhaseKey::Reproducible,
             "extension-suites" => PhaseKey::ExtensionSuites,
             _ => match s.strip_prefix(PhaseKey::TEST_CPYTHON) {
                 Some(profile) if !profile.is_empty() => {
@@ -164,6 +168,8 @@ pub enum CellStatus {
     Cancelled,
     /// The interpreter does not keep its promise (or could not be checked).
     BrokenPromise,
+    /// A rebuild installed different files (`build --check`).
+    NotReproducible,
     /// CPython's own tests failed or gave no verdict.
     CpythonTestsFailed,
     /// The extension suites could not run.
@@ -189,6 +195,7 @@ impl CellStatus {
             PhaseKey::Fetch | PhaseKey::Verify => CellStatus::SourcesFailed,
             PhaseKey::Build => CellStatus::BuildFailed,
             PhaseKey::Check => CellStatus::BrokenPromise,
+            PhaseKey::Reproducible => CellStatus::NotReproducible,
             PhaseKey::TestCpython { .. } => CellStatus::CpythonTestsFailed,
             PhaseKey::ExtensionSuites => CellStatus::SuitesFailed,
         }
@@ -201,6 +208,7 @@ impl CellStatus {
             CellStatus::BuildFailed => "build-failed",
             CellStatus::Cancelled => "cancelled",
             CellStatus::BrokenPromise => "broken-promise",
+            CellStatus::NotReproducible => "not-reproducible",
             CellStatus::CpythonTestsFailed => "cpython-tests-failed",
             CellStatus::SuitesFailed => "suites-failed",
             CellStatus::Findings => "findings",

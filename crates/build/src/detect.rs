@@ -1,0 +1,154 @@
+//! What configure would find on this machine, cheaply: for each optional module whose
+//! library configure looks for, the first of its headers on the compiler's include path (or
+//! `missing`). The lines become [`configure::Toolchain::detected`] and so part of the build
+//! key: a machine that gained `libgdbm-dev` (or a CI cache restored on a newer runner image)
+//! gets a new build, never the cached one made without `_gdbm`.
+//!
+//! The include path is the compiler's own (`cc -E -v`, which honours `CPATH` and
+//! `C_INCLUDE_PATH` as the build will), read once per command; the check is a few dozen
+//! `stat` calls. Only headers are looked for: a Debian `-dev` package brings the header and
+//! the library's link together, and configure tests the header first.
+
+use std::process::Command;
+
+use anyhow::{Context as _, bail};
+use camino::{Utf8Path, Utf8PathBuf};
+
+/// The optional modules configure decides on by the machine's libraries, each with the
+/// headers it looks for (any one suffices), across the releases in the matrix.
+pub const LIBRARY_HEADERS: &[(&str, &[&str])] = &[
+    ("_bz2", &["bzlib.h"]),
+    ("_ctypes", &["ffi.h"]),
+    ("_curses", &["ncursesw/curses.h", "ncurses/curses.h", "ncurses.h", "curses.h"]),
+    ("_curses_panel", &["ncursesw/panel.h", "ncurses/panel.h", "panel.h"]),
+    ("_crypt", &["crypt.h"]),
+    ("_dbm", &["ndbm.h", "gdbm/ndbm.h", "gdbm-ndbm.h", "db.h"]),
+    ("_gdbm", &["gdbm.h"]),
+    ("_hashlib", &["openssl/evp.h"]),
+    ("_lzma", &["lzma.h"]),
+    ("_sqlite3", &["sqlite3.h"]),
+    ("_ssl", &["openssl/ssl.h"]),
+    ("_tkinter", &["tk.h", "tcl8.6/tk.h", "tcl/tk.h"]),
+    ("_uuid", &["uuid/uuid.h", "uuid.h"]),
+    ("_zstd", &["zstd.h"]),
+    ("nis", &["rpc/rpc.h", "tirpc/rpc/rpc.h"]),
+    ("readline", &["readline/readline.h", "editline/readline.h"]),
+    ("zlib", &["zlib.h"]),
+    ("valgrind", &["valgrind/valgrind.h"]),
+];
+
+/// One line per entry of [`LIBRARY_HEADERS`]: `_gdbm: gdbm.h` (the header found first along
+/// `include_dirs`) or `_gdbm: missing`.
+pub fn detect(include_dirs: &[Utf8PathBuf]) -> Vec<String> {
+    LIBRARY_HEADERS
+        .iter()
+        .map(|(module, headers)| {
+            let found = headers
+                .iter()
+                .find(|header| include_dirs.iter().any(|dir| dir.join(header).is_file()));
+            format!("{module}: {}", found.copied().unwrap_or("missing"))
+        })
+        .collect()
+}
+
+/// The compiler's `#include <…>` search path, as `cc -E -v` prints it.
+pub fn include_path() -> anyhow::Result<Vec<Utf8PathBuf>> {
+    let out = Command::new("cc")
+        .args(["-xc", "-E", "-v", "/dev/null"])
+        .output()
+        .context("running `cc -xc -E -v /dev/null`: is a C compiler installed?")?;
+    let dirs = parse_include_path(&String::from_utf8_lossy(&out.stderr));
+    if dirs.is_empty() {
+        bail!("`cc -xc -E -v /dev/null` printed no include search path (exit {})", out.status);
+    }
+    Ok(dirs)
+}
+
+/// The directories between `#include <...> search starts here:` and `End of search list.`
+/// (GCC and Clang print both).
+pub fn parse_include_path(stderr: &str) -> Vec<Utf8PathBuf> {
+    stderr
+        .lines()
+        .skip_while(|l| !l.starts_with("#include <...> search starts here:"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("End of search list."))
+        .map(|l| l.trim().trim_end_matches(" (framework directory)"))
+        .filter(|l| !l.is_empty())
+        .map(|l| Utf8Path::new(l).to_owned())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line<'a>(lines: &'a [String], module: &str) -> &'a str {
+        lines.iter().find(|l| l.starts_with(&format!("{module}: "))).map_or("", |l| l.as_str())
+    }
+
+    #[test]
+    fn a_header_present_then_hidden_changes_the_detection_and_the_key() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = Utf8Path::from_path(tmp.path()).unwrap();
+        let (system, extra) = (root.join("usr-include"), root.join("gdbm-include"));
+        std::fs::create_dir_all(system.join("openssl")).unwrap();
+        std::fs::write(system.join("openssl/ssl.h"), "").unwrap();
+        std::fs::create_dir_all(&extra).unwrap();
+        std::fs::write(extra.join("gdbm.h"), "").unwrap();
+        std::fs::write(extra.join("gdbm-ndbm.h"), "").unwrap();
+
+        let present = detect(&[system.clone(), extra.clone()]);
+        assert_eq!(line(&present, "_gdbm"), "_gdbm: gdbm.h");
+        assert_eq!(line(&present, "_dbm"), "_dbm: gdbm-ndbm.h");
+        assert_eq!(line(&present, "_ssl"), "_ssl: openssl/ssl.h");
+        assert_eq!(line(&present, "_sqlite3"), "_sqlite3: missing");
+
+        // The header directory leaves the include path: the library is hidden.
+        let hidden = detect(std::slice::from_ref(&system));
+        assert_eq!(line(&hidden, "_gdbm"), "_gdbm: missing");
+        assert_eq!(line(&hidden, "_dbm"), "_dbm: missing");
+        assert_eq!(line(&hidden, "_ssl"), "_ssl: openssl/ssl.h");
+
+        let m =
+            matrix::Matrix::load(&Utf8Path::new(env!("CARGO_MANIFEST_DIR")).join("../../matrix"))
+                .unwrap_or_else(|e| panic!("{e}"));
+        let cell = m.cell("3.11.2+debug").unwrap_or_else(|e| panic!("{e}"));
+        let toolchain = |detected| configure::Toolchain {
+            compiler: "gcc 12".into(),
+            target: "x86_64-linux-gnu".into(),
+            detected,
+        };
+        let with = configure::plan(&cell, &toolchain(present.clone())).key;
+        let without = configure::plan(&cell, &toolchain(hidden)).key;
+        assert_ne!(with, without, "one key for two machines that build different interpreters");
+        assert_eq!(with, configure::plan(&cell, &toolchain(present)).key);
+    }
+
+    #[test]
+    fn include_path_from_gcc_and_clang() {
+        let gcc = "ignoring nonexistent directory \"/usr/local/include/x86_64-linux-gnu\"\n\
+                   #include \"...\" search starts here:\n\
+                   #include <...> search starts here:\n \
+                   /usr/lib/gcc/x86_64-linux-gnu/12/include\n \
+                   /usr/local/include\n \
+                   /usr/include/x86_64-linux-gnu\n \
+                   /usr/include\n\
+                   End of search list.\n";
+        assert_eq!(
+            parse_include_path(gcc),
+            [
+                "/usr/lib/gcc/x86_64-linux-gnu/12/include",
+                "/usr/local/include",
+                "/usr/include/x86_64-linux-gnu",
+                "/usr/include"
+            ]
+        );
+        assert!(parse_include_path("cc: error: no input files\n").is_empty());
+    }
+
+    #[test]
+    fn this_machine_has_an_include_path_with_the_c_library() {
+        let dirs = include_path().unwrap();
+        assert!(dirs.iter().any(|d| d.join("stdio.h").is_file()), "{dirs:?}");
+    }
+}
