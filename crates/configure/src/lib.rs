@@ -260,23 +260,23 @@ mod tests {
         .map(|n| show(n))
         .collect();
         expect![[r#"
-            3.13.5+release: key 48ae6e2751d5c72e
+            3.13.5+release: key 35809407ddb8cd4a
               configure /src/configure --prefix=/prefix --with-ensurepip=no
               make []
               run {}
-            3.13.5+pymalloc-debug: key 48ae6e2751d5c72e
+            3.13.5+pymalloc-debug: key 35809407ddb8cd4a
               configure /src/configure --prefix=/prefix --with-ensurepip=no
               make []
               run {"PYTHONMALLOC": "pymalloc_debug"}
-            3.13.5+ref-debug: key c95bdc379aede390
+            3.13.5+ref-debug: key 16259ee919569614
               configure /src/configure --prefix=/prefix --with-ensurepip=no
               make ["EXTRA_CFLAGS=-DPy_REF_DEBUG"]
               run {}
-            3.13.5+valgrind: key e84ec1464f588646
+            3.13.5+valgrind: key 8468be58b778ddfe
               configure /src/configure --prefix=/prefix --with-ensurepip=no --with-pydebug --without-pymalloc --with-valgrind
               make []
               run {}
-            3.11.2+debug: key 4925fdeb200136b4
+            3.11.2+debug: key 59c40930e79c9c7c
               configure /src/configure --prefix=/prefix --with-ensurepip=no --with-pydebug
               make []
               run {}
