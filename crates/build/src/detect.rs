@@ -88,14 +88,14 @@ mod tests {
 
     #[test]
     fn a_header_present_then_hidden_changes_the_detection_and_the_key() {
-        let tmp = tempfile::tempdir().unwrap();
-        let root = Utf8Path::from_path(tmp.path()).unwrap();
+        let tmp = tempfile::tempdir().expect("test fixture");
+        let root = Utf8Path::from_path(tmp.path()).expect("test fixture");
         let (system, extra) = (root.join("usr-include"), root.join("gdbm-include"));
-        std::fs::create_dir_all(system.join("openssl")).unwrap();
-        std::fs::write(system.join("openssl/ssl.h"), "").unwrap();
-        std::fs::create_dir_all(&extra).unwrap();
-        std::fs::write(extra.join("gdbm.h"), "").unwrap();
-        std::fs::write(extra.join("gdbm-ndbm.h"), "").unwrap();
+        std::fs::create_dir_all(system.join("openssl")).expect("test fixture");
+        std::fs::write(system.join("openssl/ssl.h"), "").expect("test fixture");
+        std::fs::create_dir_all(&extra).expect("test fixture");
+        std::fs::write(extra.join("gdbm.h"), "").expect("test fixture");
+        std::fs::write(extra.join("gdbm-ndbm.h"), "").expect("test fixture");
 
         let present = detect(&[system.clone(), extra.clone()]);
         assert_eq!(line(&present, "_gdbm"), "_gdbm: gdbm.h");
@@ -148,7 +148,7 @@ mod tests {
 
     #[test]
     fn this_machine_has_an_include_path_with_the_c_library() {
-        let dirs = include_path().unwrap();
+        let dirs = include_path().expect("test fixture");
         assert!(dirs.iter().any(|d| d.join("stdio.h").is_file()), "{dirs:?}");
     }
 }

@@ -224,11 +224,11 @@ mod tests {
     #[test]
     fn elf_files_by_section() {
         // This test binary itself: one byte of one section changed.
-        let exe = std::env::current_exe().unwrap();
-        let a = std::fs::read(&exe).unwrap();
-        let file = object::File::parse(&*a).unwrap();
-        let section = file.section_by_name(".rodata").unwrap();
-        let (offset, _) = section.file_range().unwrap();
+        let exe = std::env::current_exe().expect("test fixture");
+        let a = std::fs::read(&exe).expect("test fixture");
+        let file = object::File::parse(&*a).expect("test fixture");
+        let section = file.section_by_name(".rodata").expect("test fixture");
+        let (offset, _) = section.file_range().expect("test fixture");
         let mut b = a.clone();
         b[offset as usize + 1] ^= 0xff;
         assert_eq!(
