@@ -1170,3 +1170,26 @@ fn build_check_proves_a_build_reproducible_and_names_a_file_a_timestamp_changed(
     assert_eq!(cell["reproducibility"]["identical"], 2, "{cell}");
     assert_eq!(cell["reproducibility"]["differing"][0]["path"], "lib/buildinfo.txt", "{cell}");
 }
+
+/// Issue 21: what configure would find is part of the build key. A library's header that
+/// appears on the compiler's include path (here through `CPATH`, which configure's compiler
+/// honours as `cc -E -v` does) makes another key, so a build made without it is never
+/// reused silently; hidden again, the key is the first one again.
+#[test]
+fn a_library_header_on_the_include_path_changes_the_build_key() {
+    let key = |case: &Case| {
+        let run = case.xtask(&["list", "--json", "3.11.2+debug"]);
+        assert_eq!(run.code, Some(0), "{}", run.render());
+        let doc: serde_json::Value = serde_json::from_str(&run.stdout).expect("stdout is JSON");
+        doc["include"][0]["key"].as_str().expect("a key").to_owned()
+    };
+    let mut case = Case::new();
+    let without = key(&case);
+    let include = case.dir("gdbm-include");
+    fs::write(include.join("gdbm.h"), "/* a library configure would find */\n").expect("write");
+    case.env("CPATH", include.as_str());
+    let with = key(&case);
+    assert_ne!(with, without, "one key for two machines that build different interpreters");
+    case.env("CPATH", "");
+    assert_eq!(key(&case), without, "hidden again: the first key");
+}

@@ -37,16 +37,20 @@ pub const LIBRARY_HEADERS: &[(&str, &[&str])] = &[
     ("valgrind", &["valgrind/valgrind.h"]),
 ];
 
-/// One line per entry of [`LIBRARY_HEADERS`]: `_gdbm: gdbm.h` (the header found first along
-/// `include_dirs`) or `_gdbm: missing`.
+/// One line per entry of [`LIBRARY_HEADERS`]: `_gdbm: gdbm.h in /usr/include` (the first
+/// header found, and the first directory of `include_dirs` that has it: a library installed
+/// in another place is another library) or `_gdbm: missing`.
 pub fn detect(include_dirs: &[Utf8PathBuf]) -> Vec<String> {
     LIBRARY_HEADERS
         .iter()
         .map(|(module, headers)| {
-            let found = headers
-                .iter()
-                .find(|header| include_dirs.iter().any(|dir| dir.join(header).is_file()));
-            format!("{module}: {}", found.copied().unwrap_or("missing"))
+            let found = headers.iter().find_map(|header| {
+                include_dirs.iter().find(|dir| dir.join(header).is_file()).map(|d| (header, d))
+            });
+            match found {
+                Some((header, dir)) => format!("{module}: {header} in {dir}"),
+                None => format!("{module}: missing"),
+            }
         })
         .collect()
 }
@@ -98,16 +102,16 @@ mod tests {
         std::fs::write(extra.join("gdbm-ndbm.h"), "").expect("test fixture");
 
         let present = detect(&[system.clone(), extra.clone()]);
-        assert_eq!(line(&present, "_gdbm"), "_gdbm: gdbm.h");
-        assert_eq!(line(&present, "_dbm"), "_dbm: gdbm-ndbm.h");
-        assert_eq!(line(&present, "_ssl"), "_ssl: openssl/ssl.h");
+        assert_eq!(line(&present, "_gdbm"), format!("_gdbm: gdbm.h in {extra}"));
+        assert_eq!(line(&present, "_dbm"), format!("_dbm: gdbm-ndbm.h in {extra}"));
+        assert_eq!(line(&present, "_ssl"), format!("_ssl: openssl/ssl.h in {system}"));
         assert_eq!(line(&present, "_sqlite3"), "_sqlite3: missing");
 
         // The header directory leaves the include path: the library is hidden.
         let hidden = detect(std::slice::from_ref(&system));
         assert_eq!(line(&hidden, "_gdbm"), "_gdbm: missing");
         assert_eq!(line(&hidden, "_dbm"), "_dbm: missing");
-        assert_eq!(line(&hidden, "_ssl"), "_ssl: openssl/ssl.h");
+        assert_eq!(line(&hidden, "_ssl"), format!("_ssl: openssl/ssl.h in {system}"));
 
         let m =
             matrix::Matrix::load(&Utf8Path::new(env!("CARGO_MANIFEST_DIR")).join("../../matrix"))

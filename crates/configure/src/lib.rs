@@ -91,8 +91,9 @@ pub struct Toolchain {
     /// `cc -dumpmachine`, e.g. `x86_64-linux-gnu`.
     pub target: String,
     /// What configure would find on this machine: one line per optional library's header,
-    /// `gdbm.h: found` or `gdbm.h: missing` (read by `build::detect`). A machine that gains
-    /// or loses a library builds a different interpreter, so this is part of the key.
+    /// `_gdbm: gdbm.h in /usr/include` or `_gdbm: missing` (read by `build::detect`). A
+    /// machine that gains or loses a library builds a different interpreter, so this is part
+    /// of the key.
     pub detected: Vec<String>,
 }
 
@@ -226,7 +227,7 @@ mod tests {
         Toolchain {
             compiler: "gcc (Debian 12.2.0-14) 12.2.0".into(),
             target: "x86_64-linux-gnu".into(),
-            detected: vec!["gdbm.h: found".into(), "sqlite3.h: found".into()],
+            detected: vec!["_gdbm: gdbm.h in /usr/include".into(), "_sqlite3: missing".into()],
         }
     }
 
@@ -260,23 +261,23 @@ mod tests {
         .map(|n| show(n))
         .collect();
         expect![[r#"
-            3.13.5+release: key 35809407ddb8cd4a
+            3.13.5+release: key 811a854f03324b6f
               configure /src/configure --prefix=/prefix --with-ensurepip=no
               make []
               run {}
-            3.13.5+pymalloc-debug: key 35809407ddb8cd4a
+            3.13.5+pymalloc-debug: key 811a854f03324b6f
               configure /src/configure --prefix=/prefix --with-ensurepip=no
               make []
               run {"PYTHONMALLOC": "pymalloc_debug"}
-            3.13.5+ref-debug: key 16259ee919569614
+            3.13.5+ref-debug: key 3ed8ec4cbbdac51a
               configure /src/configure --prefix=/prefix --with-ensurepip=no
               make ["EXTRA_CFLAGS=-DPy_REF_DEBUG"]
               run {}
-            3.13.5+valgrind: key 8468be58b778ddfe
+            3.13.5+valgrind: key 8fd2579915a6be3f
               configure /src/configure --prefix=/prefix --with-ensurepip=no --with-pydebug --without-pymalloc --with-valgrind
               make []
               run {}
-            3.11.2+debug: key 59c40930e79c9c7c
+            3.11.2+debug: key dc3bb0eef6d3e3e9
               configure /src/configure --prefix=/prefix --with-ensurepip=no --with-pydebug
               make []
               run {}
@@ -291,7 +292,7 @@ mod tests {
         let other_cc = Toolchain { compiler: "gcc 13".into(), ..toolchain() };
         assert_ne!(plan(&cell, &other_cc).key, base, "compiler is part of the key");
         let no_gdbm = Toolchain {
-            detected: vec!["gdbm.h: missing".into(), "sqlite3.h: found".into()],
+            detected: vec!["_gdbm: missing".into(), "_sqlite3: missing".into()],
             ..toolchain()
         };
         assert_ne!(plan(&cell, &no_gdbm).key, base, "what configure finds is part of the key");
