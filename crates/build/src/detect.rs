@@ -55,6 +55,34 @@ pub fn detect(include_dirs: &[Utf8PathBuf]) -> Vec<String> {
         .collect()
 }
 
+/// What differs between `detected` (this machine now) and what an earlier complete build of
+/// `cell` under `builds` found (its manifest): `the build 38b813c317282bff (…) was made where
+/// configure found _gdbm: missing; now _gdbm: gdbm.h in /usr/include`. Read only when a build
+/// is about to be made, so the user learns why a cell builds again.
+pub fn changed_since_earlier(builds: &Utf8Path, cell: &str, detected: &[String]) -> Option<String> {
+    let mut found = None;
+    for entry in builds.read_dir_utf8().ok()?.flatten() {
+        let manifest = entry.path().join("manifest.json");
+        let Ok(text) = std::fs::read_to_string(&manifest) else { continue };
+        let Ok(m) = serde_json::from_str::<crate::Manifest>(&text) else { continue };
+        if !m.cells.iter().any(|c| c == cell) || m.detected.is_empty() || m.detected == detected {
+            continue;
+        }
+        let then: Vec<&str> =
+            m.detected.iter().filter(|l| !detected.contains(l)).map(String::as_str).collect();
+        let now: Vec<&str> =
+            detected.iter().filter(|l| !m.detected.contains(l)).map(String::as_str).collect();
+        found = Some(format!(
+            "the build {} ({}) was made where configure found {}; now {}",
+            m.key.get(..16).unwrap_or(&m.key),
+            entry.path(),
+            then.join(", "),
+            now.join(", ")
+        ));
+    }
+    found
+}
+
 /// The compiler's `#include <…>` search path, as `cc -E -v` prints it.
 pub fn include_path() -> anyhow::Result<Vec<Utf8PathBuf>> {
     let out = Command::new("cc")
@@ -126,6 +154,34 @@ mod tests {
         let without = configure::plan(&cell, &toolchain(hidden)).key;
         assert_ne!(with, without, "one key for two machines that build different interpreters");
         assert_eq!(with, configure::plan(&cell, &toolchain(present)).key);
+    }
+
+    #[test]
+    fn an_earlier_build_made_with_other_libraries_is_named() {
+        let tmp = tempfile::tempdir().expect("test fixture");
+        let builds = Utf8Path::from_path(tmp.path()).expect("test fixture");
+        let earlier = builds.join("38b813c317282bff");
+        std::fs::create_dir_all(&earlier).expect("test fixture");
+        let manifest = serde_json::json!({
+            "key": "38b813c317282bff00", "cells": ["3.11.2+debug"], "configure": [], "make": [],
+            "env": {}, "compiler": "gcc", "target": "x86_64-linux-gnu", "seconds": 1,
+            "phases": {}, "detected": ["_gdbm: missing", "_ssl: openssl/ssl.h in /usr/include"]
+        });
+        std::fs::write(earlier.join("manifest.json"), manifest.to_string()).expect("test fixture");
+        let now = [
+            "_gdbm: gdbm.h in /usr/include".to_owned(),
+            "_ssl: openssl/ssl.h in /usr/include".to_owned(),
+        ];
+        assert_eq!(
+            changed_since_earlier(builds, "3.11.2+debug", &now),
+            Some(format!(
+                "the build 38b813c317282bff ({earlier}) was made where configure found \
+                 _gdbm: missing; now _gdbm: gdbm.h in /usr/include"
+            ))
+        );
+        assert_eq!(changed_since_earlier(builds, "3.13.5+debug", &now), None, "another cell");
+        let same = ["_gdbm: missing".to_owned(), "_ssl: openssl/ssl.h in /usr/include".to_owned()];
+        assert_eq!(changed_since_earlier(builds, "3.11.2+debug", &same), None);
     }
 
     #[test]

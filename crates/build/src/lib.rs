@@ -307,6 +307,13 @@ impl<'a> Builder<'a> {
         if self.cancelled() {
             return BuildStatus::Cancelled;
         }
+        if let Some(why) = detect::changed_since_earlier(
+            &self.layout.builds_dir(),
+            &cells[0],
+            &self.toolchain.detected,
+        ) {
+            self.say(format!("{label}: not reusing an earlier build: {why}; building anew"));
+        }
         let users = prefix::users_of(&dirs.build);
         if !users.is_empty() {
             return failed(
