@@ -401,8 +401,12 @@ impl<'a> Builder<'a> {
                 eprintln!("{label}: {name}…");
             }
             let log = dirs.log(name);
+            // The plan's umask inside; a check's varied one outside it (which it must not
+            // reach).
+            let program = argv[0].clone();
+            let argv = repro::under_umask(configure::UMASK, argv);
             let argv = match variation {
-                Some(v) => v.wrap(argv),
+                Some(v) => repro::under_umask(&v.umask, argv),
                 None => argv,
             };
             let mut cmd = Command::new(&argv[0]);
@@ -429,7 +433,7 @@ impl<'a> Builder<'a> {
                     Err(failed(name, format!("timed out after {}s", t.as_secs()), &log))
                 }
                 Err(RunError::Io(e)) => {
-                    Err(failed(name, format!("could not run {}: {e}", argv[0]), &log))
+                    Err(failed(name, format!("could not run {program}: {e}"), &log))
                 }
             }
         };

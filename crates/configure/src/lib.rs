@@ -23,6 +23,11 @@ use sha2::{Digest, Sha256};
 /// Bumped whenever the way builds are made changes, so old cache entries stop matching.
 pub const PLAN_FORMAT: u32 = 2;
 
+/// The umask of every build step: the permissions `make install` gives to what it does not
+/// `chmod` itself (`__pycache__` directories, the `bin/` scripts, lib2to3's grammar pickles)
+/// follow it, so a user's umask would otherwise change the installed tree.
+pub const UMASK: &str = "0022";
+
 /// The name the source directory has in compiled files (debug info, `__FILE__`): point a
 /// debugger at the real one with `set substitute-path /debug-matrix/source <source dir>`.
 pub const SOURCE_MAPPED: &str = "/debug-matrix/source";
@@ -181,6 +186,7 @@ pub fn plan(cell: &Cell<'_>, toolchain: &Toolchain) -> BuildPlan {
     field("compiler", &toolchain.compiler);
     field("target", &toolchain.target);
     field("prefix-map", &format!("{SOURCE_MAPPED} {BUILD_MAPPED}"));
+    field("umask", UMASK);
     for line in &toolchain.detected {
         field("detected", line);
     }
@@ -261,23 +267,23 @@ mod tests {
         .map(|n| show(n))
         .collect();
         expect![[r#"
-            3.13.5+release: key 811a854f03324b6f
+            3.13.5+release: key 5afa7275a0992d16
               configure /src/configure --prefix=/prefix --with-ensurepip=no
               make []
               run {}
-            3.13.5+pymalloc-debug: key 811a854f03324b6f
+            3.13.5+pymalloc-debug: key 5afa7275a0992d16
               configure /src/configure --prefix=/prefix --with-ensurepip=no
               make []
               run {"PYTHONMALLOC": "pymalloc_debug"}
-            3.13.5+ref-debug: key 3ed8ec4cbbdac51a
+            3.13.5+ref-debug: key 1ad3aa718284de06
               configure /src/configure --prefix=/prefix --with-ensurepip=no
               make ["EXTRA_CFLAGS=-DPy_REF_DEBUG"]
               run {}
-            3.13.5+valgrind: key 8fd2579915a6be3f
+            3.13.5+valgrind: key 74e62c219e159d95
               configure /src/configure --prefix=/prefix --with-ensurepip=no --with-pydebug --without-pymalloc --with-valgrind
               make []
               run {}
-            3.11.2+debug: key dc3bb0eef6d3e3e9
+            3.11.2+debug: key 37df0d43dc68517f
               configure /src/configure --prefix=/prefix --with-ensurepip=no --with-pydebug
               make []
               run {}

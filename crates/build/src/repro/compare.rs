@@ -23,6 +23,8 @@ pub struct Difference {
 pub struct Comparison {
     /// Files and symlinks the same in both (directories are compared, not counted).
     pub identical: usize,
+    /// Files and symlinks in either tree.
+    pub files: usize,
     /// The others, sorted by path.
     pub differences: Vec<Difference>,
 }
@@ -50,7 +52,8 @@ pub fn compare_trees(first: &Utf8Path, second: &Utf8Path) -> anyhow::Result<Comp
             (Some(x), Some(y)) => differ(&first.join(path), &second.join(path), x, y)?,
             (None, None) => None,
         };
-        let directory = matches!(a.get(path), Some(Entry::Dir { .. }));
+        let directory = matches!(a.get(path).or(b.get(path)), Some(Entry::Dir { .. }));
+        out.files += usize::from(!directory);
         match what {
             None if directory => {}
             None => out.identical += 1,
@@ -155,7 +158,7 @@ mod tests {
         tree(&root.join("a"), "1735689600");
         tree(&root.join("b"), "1735689600");
         let same = compare_trees(&root.join("a"), &root.join("b")).expect("test fixture");
-        assert_eq!(same, Comparison { identical: 4, differences: vec![] });
+        assert_eq!(same, Comparison { identical: 4, files: 4, differences: vec![] });
 
         tree(&root.join("c"), "1765000000");
         let differs = compare_trees(&root.join("a"), &root.join("c")).expect("test fixture");

@@ -3,9 +3,12 @@
 //! file by file.
 //!
 //! The rebuild varies what Debian's `reprotest` varies and this machine can
-//! ([`Variation::standard`]): umask, `TZ`, locale, `HOME`, `PATH`, an environment noise
-//! variable, the number (and so the order) of parallel make jobs, and a configure without the
-//! shared `config.cache`; time only as the real clock moves (no faketime here;
+//! ([`Variation::standard`]): `TZ`, locale, `HOME`, `PATH`, an environment noise variable
+//! (inside the build, over the plan's fixed environment: the build must not depend on them
+//! even unpinned), the number (and so the order) of parallel make jobs, a configure without
+//! the shared `config.cache`, and the umask the tool is run with (outside the plan's fixed
+//! [`configure::UMASK`], which it must not reach: the first check found `__pycache__`
+//! directories, scripts and grammar pickles installed with the user's umask); time only as the real clock moves (no faketime here;
 //! `SOURCE_DATE_EPOCH` is the plan's). The install prefix and build directory are the same
 //! paths (the first build's trees are moved aside into `<build>/check/` and back), so what
 //! is compared is the build, not where it was made. Differences are explained per file as
@@ -63,7 +66,7 @@ impl Variation {
     /// One line per variation, for the output and report.json.
     pub fn describe(&self) -> Vec<String> {
         let mut out = vec![
-            format!("umask {}", self.umask),
+            format!("umask {} (outside the plan's {})", self.umask, configure::UMASK),
             format!("make -j{}", self.make_jobs),
             "configure without the shared config.cache".to_owned(),
         ];
@@ -74,17 +77,14 @@ impl Variation {
         out.push("a later clock (SOURCE_DATE_EPOCH fixed; no faketime)".to_owned());
         out
     }
+}
 
-    /// `argv` run under this umask.
-    pub(crate) fn wrap(&self, argv: Vec<String>) -> Vec<String> {
-        let mut out = vec![
-            "/bin/sh".to_owned(),
-            "-c".to_owned(),
-            format!("umask {} && exec \"$0\" \"$@\"", self.umask),
-        ];
-        out.extend(argv);
-        out
-    }
+/// `argv` run under `umask`.
+pub(crate) fn under_umask(umask: &str, argv: Vec<String>) -> Vec<String> {
+    let mut out =
+        vec!["/bin/sh".to_owned(), "-c".to_owned(), format!("umask {umask} && exec \"$0\" \"$@\"")];
+    out.extend(argv);
+    out
 }
 
 /// The check of one build.
@@ -141,11 +141,16 @@ impl ReproCheck {
                         comparison.identical
                     )
                 } else {
+                    let files = comparison.files - comparison.identical;
+                    let directories = comparison.differences.len() - files;
+                    let directories = match directories {
+                        0 => String::new(),
+                        n => format!(" and {n} directories"),
+                    };
                     let mut s = format!(
-                        "{label}: NOT reproducible: {} of {} files differ (rebuilt in \
-                         {seconds}s, kept in {}):\n",
-                        comparison.differences.len(),
-                        comparison.differences.len() + comparison.identical,
+                        "{label}: NOT reproducible: {files} of {} files{directories} differ \
+                         (rebuilt in {seconds}s, kept in {}):\n",
+                        comparison.files,
                         kept.as_ref().map_or("-".to_owned(), ToString::to_string)
                     );
                     for d in &comparison.differences {
