@@ -4,14 +4,11 @@
 //! key: a machine that gained `libgdbm-dev` (or a CI cache restored on a newer runner image)
 //! gets a new build, never the cached one made without `_gdbm`.
 //!
-//! The include path is the compiler's own (`cc -E -v`, which honours `CPATH` and
-//! `C_INCLUDE_PATH` as the build will), read once per command; the check is a few dozen
-//! `stat` calls. Only headers are looked for: a Debian `-dev` package brings the header and
+//! The include path is the system compiler's ([`include_path`]: `CPATH` and
+//! `C_INCLUDE_PATH`, which the build honours too, then the standard directories; a test holds
+//! it to what `cc -E -v` prints), and the check is a few dozen `stat` calls, no process. Only headers are looked for: a Debian `-dev` package brings the header and
 //! the library's link together, and configure tests the header first.
 
-use std::process::Command;
-
-use anyhow::{Context as _, bail};
 use camino::{Utf8Path, Utf8PathBuf};
 
 /// The optional modules configure decides on by the machine's libraries, each with the
@@ -83,17 +80,42 @@ pub fn changed_since_earlier(builds: &Utf8Path, cell: &str, detected: &[String])
     found
 }
 
-/// The compiler's `#include <…>` search path, as `cc -E -v` prints it.
-pub fn include_path() -> anyhow::Result<Vec<Utf8PathBuf>> {
-    let out = Command::new("cc")
-        .args(["-xc", "-E", "-v", "/dev/null"])
-        .output()
-        .context("running `cc -xc -E -v /dev/null`: is a C compiler installed?")?;
-    let dirs = parse_include_path(&String::from_utf8_lossy(&out.stderr));
-    if dirs.is_empty() {
-        bail!("`cc -xc -E -v /dev/null` printed no include search path (exit {})", out.status);
+/// The directories the system compiler searches for `#include <…>` that can hold a
+/// library's headers, in its order: `CPATH`, then `C_INCLUDE_PATH` (both honoured by GCC and
+/// Clang, and not scrubbed from builds), then `/usr/local/include/<target>`,
+/// `/usr/local/include`, `/usr/include/<target>`, `/usr/include`. Builds always use `cc`
+/// (`CC` is scrubbed), whose own directory (`/usr/lib/gcc/…/include`) holds no library's
+/// headers. No process: the warm path stays a few `stat`s (asking `cc -E -v` cost 7 ms
+/// alone and 50 ms under load); a test holds the list to what `cc -E -v` prints.
+pub fn include_path(target: &str) -> Vec<Utf8PathBuf> {
+    include_path_from(
+        std::env::var("CPATH").ok().as_deref(),
+        std::env::var("C_INCLUDE_PATH").ok().as_deref(),
+        target,
+    )
+}
+
+/// [`include_path`] from the two variables' values.
+pub fn include_path_from(
+    cpath: Option<&str>,
+    c_include_path: Option<&str>,
+    target: &str,
+) -> Vec<Utf8PathBuf> {
+    let listed = [cpath, c_include_path].into_iter().flatten().flat_map(|v| v.split(':'));
+    let standard = [
+        format!("/usr/local/include/{target}"),
+        "/usr/local/include".to_owned(),
+        format!("/usr/include/{target}"),
+        "/usr/include".to_owned(),
+    ];
+    let mut out: Vec<Utf8PathBuf> = Vec::new();
+    for dir in listed.map(str::to_owned).chain(standard) {
+        let dir = Utf8PathBuf::from(dir);
+        if !dir.as_str().is_empty() && !out.contains(&dir) {
+            out.push(dir);
+        }
     }
-    Ok(dirs)
+    out
 }
 
 /// The directories between `#include <...> search starts here:` and `End of search list.`
@@ -207,8 +229,44 @@ mod tests {
     }
 
     #[test]
-    fn this_machine_has_an_include_path_with_the_c_library() {
-        let dirs = include_path().expect("test fixture");
-        assert!(dirs.iter().any(|d| d.join("stdio.h").is_file()), "{dirs:?}");
+    fn the_include_path_is_the_compilers_wherever_a_library_header_is() {
+        let out = std::process::Command::new("cc")
+            .args(["-xc", "-E", "-v", "/dev/null"])
+            .output()
+            .expect("cc runs");
+        let target = std::process::Command::new("cc").arg("-dumpmachine").output().expect("cc");
+        let target = String::from_utf8_lossy(&target.stdout).trim().to_owned();
+        let cc = parse_include_path(&String::from_utf8_lossy(&out.stderr));
+        assert!(cc.iter().any(|d| d.join("stdio.h").is_file()), "{cc:?}");
+        let ours = include_path(&target);
+        let holds_a_library = |dir: &Utf8PathBuf| {
+            LIBRARY_HEADERS.iter().flat_map(|(_, h)| h.iter()).any(|h| dir.join(h).is_file())
+        };
+        for dir in cc.iter().filter(|d| holds_a_library(d)) {
+            assert!(
+                ours.contains(dir),
+                "cc searches {dir}, which holds a library header: {ours:?}"
+            );
+        }
+        // And in the compiler's order.
+        let order: Vec<&Utf8PathBuf> = cc.iter().filter(|d| ours.contains(d)).collect();
+        let ours_order: Vec<&Utf8PathBuf> = ours.iter().filter(|d| order.contains(d)).collect();
+        assert_eq!(order, ours_order);
+    }
+
+    #[test]
+    fn cpath_and_c_include_path_come_first() {
+        assert_eq!(
+            include_path_from(Some("/a::/b"), Some("/c:/usr/include"), "x86_64-linux-gnu"),
+            [
+                "/a",
+                "/b",
+                "/c",
+                "/usr/include",
+                "/usr/local/include/x86_64-linux-gnu",
+                "/usr/local/include",
+                "/usr/include/x86_64-linux-gnu"
+            ]
+        );
     }
 }

@@ -166,9 +166,9 @@ pub struct Manifest {
     pub interpreter: Option<prefix::Interpreter>,
 }
 
-/// Reads the machine's toolchain identity (`cc --version`, `cc -dumpmachine`) and what
-/// configure would find along its include path (`cc -E -v`, [`detect`]): three short
-/// synchronous commands.
+/// Reads the machine's toolchain identity (`cc --version`, `cc -dumpmachine`: two short
+/// synchronous commands, run with xshell) and what configure would find along its include
+/// path ([`detect`]: a few `stat`s).
 pub fn read_toolchain() -> anyhow::Result<Toolchain> {
     let sh = xshell::Shell::new().context("creating a shell")?;
     let first_line = |arg: &str| -> anyhow::Result<String> {
@@ -178,10 +178,11 @@ pub fn read_toolchain() -> anyhow::Result<Toolchain> {
             .with_context(|| format!("running `cc {arg}`: is a C compiler installed?"))?;
         Ok(out.lines().next().unwrap_or("").trim().to_owned())
     };
+    let target = first_line("-dumpmachine")?;
     Ok(Toolchain {
         compiler: first_line("--version")?,
-        target: first_line("-dumpmachine")?,
-        detected: detect::detect(&detect::include_path()?),
+        detected: detect::detect(&detect::include_path(&target)),
+        target,
     })
 }
 
