@@ -190,6 +190,9 @@ fn a_build_that_is_not_reproducible_is_a_problem_naming_the_file() {
     let md = render::markdown(&doc);
     assert!(md.contains("- reproducible failed: 1 of 7667 files differ"), "{md}");
     assert!(md.contains("cargo xtask build --check 3.11.2+debug"), "{md}");
+    let html = render::html(&doc).expect("html");
+    assert!(html.contains("<td class=\"not-reproducible\">"), "{html}");
+    assert!(html.contains("td.not-reproducible,"), "coloured as a problem");
     let failure = &doc.cells[0].failed_phases()[0];
     assert!(
         failure.detail.contains(
