@@ -232,7 +232,7 @@ fn suites_stage(
     let ran = suites::run(session, built, options, plan);
     results::update(session, |doc| {
         for cell in &ran {
-            results::record_suites(doc, sources, &built.cells[cell.index], cell.results.clone());
+            results::record_suites(doc, sources, &built.cells[cell.index], &cell.results);
         }
     })?;
     println!("results: {}", session.layout.report_json());

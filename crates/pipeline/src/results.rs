@@ -1,5 +1,9 @@
 //! The results document, `<work>/report/report.json`, written from the stages' types: every
 //! command updates the cells it ran and keeps the others. The only writer of the document.
+//! The stages' results become report.json's own types (the `report` crate's) in `convert`,
+//! the one place that knows both.
+
+mod convert;
 
 use exttest::SuiteResult;
 use report::{Document, Phase, PhaseStatus};
@@ -65,9 +69,9 @@ fn record_cell(doc: &mut Document, sources: &Sources, cell: &BuiltCell<'_>) {
     match sources.of(&cell.cell) {
         Some(source) => {
             let [fetched, verified] = source_phases(source);
-            doc.record_sources(&cell.cell, &cell.outcome, fetched, verified)
+            doc.record_sources(&cell.cell, &convert::cell_build(&cell.outcome), fetched, verified)
         }
-        None => doc.record_build(&cell.cell, &cell.outcome),
+        None => doc.record_build(&cell.cell, &convert::cell_build(&cell.outcome)),
     }
 }
 
@@ -79,7 +83,11 @@ pub fn record_regrtest(
     run: &regrtest::TestRun,
 ) {
     record_cell(doc, sources, cell);
-    doc.record_cpython_tests(&cell.cell, &cell.outcome, run);
+    doc.record_cpython_tests(
+        &cell.cell,
+        &convert::cell_build(&cell.outcome),
+        &convert::cpython_run(run),
+    );
 }
 
 /// Records the extension suites that ran on `cell`.
@@ -87,8 +95,9 @@ pub fn record_suites(
     doc: &mut Document,
     sources: &Sources,
     cell: &BuiltCell<'_>,
-    suites: Vec<SuiteResult>,
+    suites: &[SuiteResult],
 ) {
     record_cell(doc, sources, cell);
-    doc.record_suites(&cell.cell, &cell.outcome, suites);
+    let suites = suites.iter().map(convert::suite).collect();
+    doc.record_suites(&cell.cell, &convert::cell_build(&cell.outcome), suites);
 }

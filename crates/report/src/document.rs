@@ -7,20 +7,22 @@
 
 use std::collections::BTreeMap;
 
-use build::{BuildStatus, CellOutcome, CheckStatus};
 use camino::Utf8PathBuf;
-use exttest::SuiteResult;
 use matrix::Cell;
-use regrtest::{Outcome, TestRun};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::phase::{CellStatus, Phase, PhaseKey, PhaseStatus};
+use crate::{
+    outcome::{BuildStatus, CellBuild, CheckStatus, CpythonRun},
+    phase::{CellStatus, Phase, PhaseKey, PhaseStatus},
+    suite::SuiteResult,
+};
 
 /// Bumped on every incompatible change of [`Document`].
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// The whole document.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Document {
     /// [`SCHEMA_VERSION`] of the writer.
     pub schema_version: u32,
@@ -33,7 +35,7 @@ pub struct Document {
 }
 
 /// Everything known about one cell.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct CellResults {
     /// `3.13.5+debug`.
     pub cell: String,
@@ -110,7 +112,7 @@ impl Document {
     /// Records `cell`'s build and interpreter check (phases `build` and `check`), creating
     /// its entry if needed and keeping its other phases and suites unless the build key
     /// changed (then what was recorded about the old build is dropped).
-    pub fn record_build(&mut self, cell: &Cell<'_>, outcome: &CellOutcome) {
+    pub fn record_build(&mut self, cell: &Cell<'_>, outcome: &CellBuild) {
         self.entry(cell, outcome);
     }
 
@@ -118,7 +120,7 @@ impl Document {
     pub fn record_sources(
         &mut self,
         cell: &Cell<'_>,
-        outcome: &CellOutcome,
+        outcome: &CellBuild,
         fetch: Phase,
         verify: Phase,
     ) {
@@ -130,15 +132,9 @@ impl Document {
     /// Records the build and a run of CPython's tests (phase `test-cpython-<profile>`):
     /// `passed` if regrtest's verdict is a pass, `failed` if not, `error` without a verdict,
     /// `not-run` if it did not run.
-    pub fn record_cpython_tests(&mut self, cell: &Cell<'_>, outcome: &CellOutcome, run: &TestRun) {
-        let status = match &run.outcome {
-            Outcome::Evaluated(_) if run.ok() => PhaseStatus::Passed,
-            Outcome::Evaluated(_) => PhaseStatus::Failed,
-            Outcome::Error { .. } => PhaseStatus::Error,
-            Outcome::NotRun { .. } => PhaseStatus::NotRun,
-        };
+    pub fn record_cpython_tests(&mut self, cell: &Cell<'_>, outcome: &CellBuild, run: &CpythonRun) {
         let key = PhaseKey::TestCpython { profile: run.profile.clone() };
-        let phase = Phase::new(status, Some(run.seconds), &run.line());
+        let phase = Phase::new(run.status, Some(run.seconds), &run.line);
         self.entry(cell, outcome).phases.insert(key, phase);
     }
 
@@ -149,7 +145,7 @@ impl Document {
     pub fn record_suites(
         &mut self,
         cell: &Cell<'_>,
-        outcome: &CellOutcome,
+        outcome: &CellBuild,
         suites: Vec<SuiteResult>,
     ) {
         let entry = self.entry(cell, outcome);
@@ -180,7 +176,7 @@ impl Document {
     pub fn record_phase(
         &mut self,
         cell: &Cell<'_>,
-        outcome: &CellOutcome,
+        outcome: &CellBuild,
         key: PhaseKey,
         phase: Phase,
     ) {
@@ -191,7 +187,7 @@ impl Document {
     }
 
     /// `cell`'s entry with its build and check recorded from `outcome`.
-    fn entry(&mut self, cell: &Cell<'_>, outcome: &CellOutcome) -> &mut CellResults {
+    fn entry(&mut self, cell: &Cell<'_>, outcome: &CellBuild) -> &mut CellResults {
         let name = cell.name();
         let index = match self.cells.iter().position(|c| c.cell == name) {
             Some(i) => i,

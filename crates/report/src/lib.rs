@@ -10,13 +10,21 @@
 //!   access: they read a document, and [`ReadError::set_aside`] moves a broken one aside.
 //!   Writing is the caller's. Everything else is pure: text in memory, no processes.
 //! - [`render`]: Markdown, JUnit XML, GitHub annotations and HTML from a [`Document`].
+//! - report.json's types are this crate's own ([`CellBuild`], [`BuildStatus`],
+//!   [`CheckStatus`], [`CpythonRun`], [`SuiteResult`], [`Finding`], [`LeakEvidence`], …): no
+//!   stage crate is a dependency; `pipeline::results` converts the stages' results to them.
+//!   [`schema`] is their JSON Schema, published as `crates/report/report.schema.json`.
 
 mod document;
+mod evidence;
 mod file;
+mod outcome;
 mod phase;
 pub mod render;
 #[cfg(test)]
 mod render_tests;
+pub mod schema;
+mod suite;
 #[cfg(test)]
 mod tests_document;
 
@@ -25,8 +33,13 @@ use serde::Serialize;
 
 pub use crate::{
     document::{CellResults, Document, PhaseFailure, SCHEMA_VERSION},
+    evidence::{
+        Allocation, GrownContainer, GrownRefcount, LeakEvidence, Persistence, Shape, TwinResult,
+    },
     file::{Aside, ReadError},
+    outcome::{BuildStatus, CellBuild, CheckStatus, CpythonRun},
     phase::{CellStatus, Phase, PhaseKey, PhaseStatus},
+    suite::{Counts, Finding, FindingKind, LeakLoop, NotJudged, SuiteResult},
 };
 
 /// One cell as GitHub Actions sees it.

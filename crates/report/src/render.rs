@@ -5,12 +5,12 @@
 //! ([`CellResults::failed_phases`]) and every unexpected finding. Pure: strings in, strings
 //! out.
 
-use build::CheckStatus;
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 use serde::Serialize;
 
 use crate::{
-    CellResults, CellStatus, Document, PhaseFailure, PhaseKey, PhaseStatus, document::first_line,
+    CellResults, CellStatus, CheckStatus, Document, NotJudged, PhaseFailure, PhaseKey, PhaseStatus,
+    document::first_line,
 };
 
 /// The findings no `[[expected]]` entry accepts.
@@ -326,7 +326,7 @@ struct SuiteView {
     detectors: String,
     log: String,
     findings: Vec<FindingView>,
-    grew_not_judged: Vec<exttest::NotJudged>,
+    grew_not_judged: Vec<NotJudged>,
 }
 
 #[derive(Serialize)]

@@ -1,10 +1,11 @@
 //! Snapshot tests of the renderings on a hand-made document with one cell in each state.
 
-use build::{BuildStatus, CheckStatus};
 use expect_test::{expect, expect_file};
-use exttest::{Counts, Finding, FindingKind, SuiteResult};
 
-use crate::{CellResults, Document, render};
+use crate::{
+    BuildStatus, CellBuild, CellResults, CheckStatus, Counts, Document, Finding, FindingKind,
+    NotJudged, SuiteResult, render,
+};
 
 pub(crate) fn suite(cell: &str, name: &str, findings: Vec<Finding>) -> SuiteResult {
     SuiteResult {
@@ -19,7 +20,6 @@ pub(crate) fn suite(cell: &str, name: &str, findings: Vec<Finding>) -> SuiteResu
         gil_enabled: None,
         grew_not_judged: Vec::new(),
         leak_loops: Vec::new(),
-        ran: Default::default(),
     }
 }
 
@@ -91,7 +91,7 @@ pub(crate) fn document() -> Document {
                 BuildStatus::Built { seconds: 90 },
                 CheckStatus::Passed,
                 vec![SuiteResult {
-                    grew_not_judged: vec![exttest::NotJudged {
+                    grew_not_judged: vec![NotJudged {
                         test: "tests/test_refbugs.py::test_cache".to_owned(),
                         reason: "not re-runnable: its growth stops over 504 more calls (per call \
                                  by batch: refs 2→2→2→2→0.5→0): a bounded cache filling up, not a \
@@ -133,11 +133,8 @@ fn recording_phases_and_a_rebuild() {
     let dir = camino::Utf8Path::new(env!("CARGO_MANIFEST_DIR")).join("../../matrix");
     let m = matrix::Matrix::load(&dir).expect("matrix");
     let cell = m.cell("3.13.5+debug").expect("cell");
-    let layout = workdir::Layout::new("/w".into());
-    let outcome = |key: &str, build: BuildStatus| build::CellOutcome {
-        cell: cell.name(),
+    let outcome = |key: &str, build: BuildStatus| CellBuild {
         key: key.to_owned(),
-        dirs: layout.build(key),
         build,
         check: CheckStatus::Passed,
     };

@@ -1,14 +1,12 @@
 //! Tests of the results document: recording, reading, merging, and the cell status derived
 //! from every phase (CPython's tests included) as every rendering shows it.
 
-use build::{BuildStatus, CellOutcome, CheckStatus};
 use camino::{Utf8Path, Utf8PathBuf};
 use expect_test::expect;
-use exttest::FindingKind;
-use regrtest::{Evaluation, Outcome, TestRun};
 
 use crate::{
-    Aside, CellStatus, Document, Phase, PhaseKey, PhaseStatus, ReadError, SCHEMA_VERSION, render,
+    Aside, BuildStatus, CellBuild, CellStatus, CheckStatus, CpythonRun, Document, FindingKind,
+    Phase, PhaseKey, PhaseStatus, ReadError, SCHEMA_VERSION, render,
     render_tests::{document, finding, suite},
 };
 
@@ -17,38 +15,17 @@ fn matrix() -> matrix::Matrix {
     matrix::Matrix::load(&dir).expect("the project's matrix loads")
 }
 
-fn outcome(cell: &matrix::Cell<'_>, key: &str) -> CellOutcome {
-    CellOutcome {
-        cell: cell.name(),
-        key: key.to_owned(),
-        dirs: workdir::Layout::new("/w".into()).build(key),
-        build: BuildStatus::Cached,
-        check: CheckStatus::Passed,
-    }
+fn outcome(_cell: &matrix::Cell<'_>, key: &str) -> CellBuild {
+    CellBuild { key: key.to_owned(), build: BuildStatus::Cached, check: CheckStatus::Passed }
 }
 
-fn test_run(cell: &str, outcome: Outcome) -> TestRun {
-    TestRun {
-        cell: cell.to_owned(),
-        profile: "smoke".to_owned(),
-        environment: "local".to_owned(),
-        command: Vec::new(),
-        runtime_env: Default::default(),
-        seconds: 61,
-        log: "/w/cells/x/test-cpython-smoke.log".into(),
-        junit: "/w/cells/x/test-cpython-smoke.xml".into(),
-        outcome,
-    }
+/// A smoke run of CPython's tests that ended `status`, with its line.
+fn test_run(status: PhaseStatus, line: &str) -> CpythonRun {
+    CpythonRun { profile: "smoke".to_owned(), status, seconds: 61, line: line.to_owned() }
 }
 
-fn evaluation(problems: &[&str]) -> Outcome {
-    Outcome::Evaluated(Evaluation {
-        state: if problems.is_empty() { "SUCCESS" } else { "FAILURE" }.to_owned(),
-        modules: Vec::new(),
-        known_but_passed: Vec::new(),
-        problems: problems.iter().map(|p| (*p).to_owned()).collect(),
-    })
-}
+const FAILED_LINE: &str = "smoke: 0 modules, 0 tests passed, 0 skipped modules, 0 failed; \
+                           worker bug: test_gc crashed in 61s; junit: /w/cells/x/test-cpython-smoke.xml";
 
 /// `key=status` for every phase of the only cell, then its status and suites.
 fn phases(doc: &Document) -> String {
@@ -109,18 +86,18 @@ fn a_failed_cpython_test_run_alone_makes_the_cell_a_problem_in_every_rendering()
         Phase::new(PhaseStatus::Verified, None, "sha256 pin"),
     );
     doc.record_suites(&c, &o, vec![suite("3.13.5+debug", "markupsafe", vec![])]);
-    doc.record_cpython_tests(&c, &o, &test_run("3.13.5+debug", evaluation(&[])));
+    doc.record_cpython_tests(&c, &o, &test_run(PhaseStatus::Passed, "smoke: passed"));
     expect!["fetch=cached verify=verified build=cached check=passed test-cpython-smoke=passed extension-suites=clean => ok [markupsafe]"]
         .assert_eq(&phases(&doc));
     assert!(doc.problems().is_empty());
 
-    let run = test_run("3.13.5+debug", evaluation(&["worker bug: test_gc crashed"]));
+    let run = test_run(PhaseStatus::Failed, FAILED_LINE);
     doc.record_cpython_tests(&c, &o, &run);
     expect!["fetch=cached verify=verified build=cached check=passed test-cpython-smoke=failed extension-suites=clean => cpython-tests-failed [markupsafe]"]
         .assert_eq(&phases(&doc));
     assert_eq!(doc.problems(), ["3.13.5+debug (cpython-tests-failed)"]);
 
-    let detail = run.line();
+    let detail = &run.line;
     let repro = "cargo xtask test-cpython 3.13.5+debug --profile smoke";
     let md = render::markdown(&doc);
     assert!(md.contains("| 3.13.5 | cpython-tests-failed |"), "{md}");
@@ -158,13 +135,13 @@ fn regrtest_without_a_verdict_is_a_failure_and_not_run_is_not_a_test() {
     let c = m.cell("3.13.5+debug").expect("cell");
     let o = outcome(&c, "k1");
     let mut doc = Document::default();
-    let not_run = Outcome::NotRun { reason: "interrupted".to_owned() };
-    doc.record_cpython_tests(&c, &o, &test_run("3.13.5+debug", not_run));
+    let not_run = test_run(PhaseStatus::NotRun, "smoke: not tested: interrupted");
+    doc.record_cpython_tests(&c, &o, &not_run);
     expect!["build=cached check=passed test-cpython-smoke=not-run => not-tested []"]
         .assert_eq(&phases(&doc));
     assert!(doc.problems().is_empty(), "not tested is not a failure");
-    let error = Outcome::Error { message: "timed out".to_owned(), tail: String::new() };
-    doc.record_cpython_tests(&c, &o, &test_run("3.13.5+debug", error));
+    let error = test_run(PhaseStatus::Error, "smoke: ERROR timed out; log: /w/x.log");
+    doc.record_cpython_tests(&c, &o, &error);
     expect!["build=cached check=passed test-cpython-smoke=error => cpython-tests-failed []"]
         .assert_eq(&phases(&doc));
 }
