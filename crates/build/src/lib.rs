@@ -114,7 +114,7 @@ pub enum CheckStatus {
 #[derive(Debug, Clone)]
 pub struct CellOutcome {
     /// `3.13.5+debug`.
-    pub cell: String,
+    pub cell: matrix::CellId,
     /// The build's cache key.
     pub key: String,
     /// The build's directories.
@@ -239,7 +239,7 @@ impl<'a> Builder<'a> {
                     }
                     _ => CheckStatus::NotRun,
                 };
-                CellOutcome { cell: job.cell.name(), key: plan.key.clone(), dirs, build, check }
+                CellOutcome { cell: job.cell.id(), key: plan.key.clone(), dirs, build, check }
             })
             .collect()
     }

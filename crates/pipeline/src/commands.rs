@@ -342,11 +342,12 @@ pub fn report(session: &Session, options: &ReportOptions) -> anyhow::Result<()> 
         }
         Ok(())
     })?;
-    let markdown = report::render::markdown(&doc);
+    let order = report::render::Order::new(session.matrix.variant_order());
+    let markdown = report::render::markdown(&doc, &order);
     for (name, text) in [
         ("report.md", markdown.clone()),
-        ("junit.xml", report::render::junit(&doc)?),
-        ("report.html", report::render::html(&doc)?),
+        ("junit.xml", report::render::junit(&doc, &order)?),
+        ("report.html", report::render::html(&doc, &order)?),
     ] {
         let path = dir.join(name);
         process::write_atomically(&path, text.as_bytes())?;
@@ -362,7 +363,7 @@ pub fn report(session: &Session, options: &ReportOptions) -> anyhow::Result<()> 
         file.write_all(markdown.as_bytes()).with_context(|| format!("writing {summary}"))?;
     }
     if options.annotations {
-        print!("{}", report::render::annotations(&doc));
+        print!("{}", report::render::annotations(&doc, &order));
     }
     let problems = doc.problems();
     if options.check && !problems.is_empty() {

@@ -242,7 +242,7 @@ pub fn run(
 /// What a suite run needs to know of a built cell.
 pub(crate) fn cell_env<'s>(session: &'s Session, cell: &BuiltCell<'_>) -> CellEnv<'s> {
     CellEnv {
-        cell: cell.cell.name(),
+        cell: cell.cell.id(),
         key: cell.outcome.key.clone(),
         python: cell.outcome.dirs.python(),
         cpython_source: cell.source_dir.clone(),

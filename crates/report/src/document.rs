@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use camino::Utf8PathBuf;
-use matrix::Cell;
+use matrix::{Cell, CellId};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -26,7 +26,7 @@ pub const SCHEMA_VERSION: u32 = 1;
 pub struct Document {
     /// [`SCHEMA_VERSION`] of the writer.
     pub schema_version: u32,
-    /// One entry per cell, sorted by name.
+    /// One entry per cell, in version order (3.13.5 before 3.13.15), then by variant name.
     pub cells: Vec<CellResults>,
     /// Fields this version does not know (a newer version wrote them): kept as read and
     /// written back, never dropped (issue 18).
@@ -38,7 +38,8 @@ pub struct Document {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct CellResults {
     /// `3.13.5+debug`.
-    pub cell: String,
+    #[schemars(schema_with = "crate::schema::cell_id")]
+    pub cell: CellId,
     /// `3.13.5`.
     pub version: String,
     /// `debug`.
@@ -188,15 +189,15 @@ impl Document {
 
     /// `cell`'s entry with its build and check recorded from `outcome`.
     fn entry(&mut self, cell: &Cell<'_>, outcome: &CellBuild) -> &mut CellResults {
-        let name = cell.name();
-        let index = match self.cells.iter().position(|c| c.cell == name) {
+        let id = cell.id();
+        let index = match self.cells.iter().position(|c| c.cell == id) {
             Some(i) => i,
             None => {
-                let at = self.cells.partition_point(|c| c.cell < name);
+                let at = self.cells.partition_point(|c| c.cell < id);
                 self.cells.insert(
                     at,
                     CellResults {
-                        cell: name.clone(),
+                        cell: id.clone(),
                         version: cell.release.version.to_string(),
                         variant: cell.variant.name.clone(),
                         key: outcome.key.clone(),

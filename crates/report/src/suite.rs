@@ -16,7 +16,8 @@ use crate::evidence::LeakEvidence;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct SuiteResult {
     /// The cell, `3.13.5+debug`.
-    pub cell: String,
+    #[schemars(schema_with = "crate::schema::cell_id")]
+    pub cell: matrix::CellId,
     /// The suite.
     pub suite: String,
     /// Test counts.

@@ -7,7 +7,7 @@ use expect_test::expect;
 use crate::{
     Aside, BuildStatus, CellBuild, CellStatus, CheckStatus, CpythonRun, Document, FindingKind,
     Phase, PhaseKey, PhaseStatus, ReadError, SCHEMA_VERSION, render,
-    render_tests::{document, finding, suite},
+    render_tests::{document, finding, order, suite},
 };
 
 fn matrix() -> matrix::Matrix {
@@ -99,14 +99,14 @@ fn a_failed_cpython_test_run_alone_makes_the_cell_a_problem_in_every_rendering()
 
     let detail = &run.line;
     let repro = "cargo xtask test-cpython 3.13.5+debug --profile smoke";
-    let md = render::markdown(&doc);
+    let md = render::markdown(&doc, &order());
     assert!(md.contains("| 3.13.5 | cpython-tests-failed |"), "{md}");
     assert!(
         md.contains(&format!("- test-cpython-smoke failed: {detail} (repro `{repro}`)")),
         "{md}"
     );
 
-    let junit = render::junit(&doc).expect("junit");
+    let junit = render::junit(&doc, &order()).expect("junit");
     let xml = roxmltree::Document::parse(&junit).expect("well-formed XML");
     let case = xml
         .descendants()
@@ -117,13 +117,13 @@ fn a_failed_cpython_test_run_alone_makes_the_cell_a_problem_in_every_rendering()
     let suite_node = xml.descendants().find(|n| n.has_tag_name("testsuite")).expect("a suite");
     assert_eq!(suite_node.attribute("failures"), Some("1"), "{junit}");
 
-    let annotations = render::annotations(&doc);
+    let annotations = render::annotations(&doc, &order());
     expect![[r#"
         ::error title=3.13.5+debug test-cpython-smoke::test-cpython-smoke failed: smoke: 0 modules, 0 tests passed, 0 skipped modules, 0 failed; worker bug: test_gc crashed in 61s; junit: /w/cells/x/test-cpython-smoke.xml (repro `cargo xtask test-cpython 3.13.5+debug --profile smoke`)
     "#]]
     .assert_eq(&annotations);
 
-    let html = render::html(&doc).expect("html");
+    let html = render::html(&doc, &order()).expect("html");
     assert!(html.contains("<td class=\"cpython-tests-failed\">"), "{html}");
     assert!(html.contains(repro), "{html}");
     assert!(html.contains("<details id=\"3-13-5-debug\" open>"), "{html}");
@@ -193,10 +193,10 @@ fn record_phase_cannot_override_the_build_or_the_check() {
 fn statuses_are_ordered_worst_first() {
     let mut doc = document();
     let statuses: Vec<String> = doc.cells.iter().map(|c| c.status().to_string()).collect();
-    expect![[r#"["ok", "findings", "findings", "build-failed", "broken-promise"]"#]]
+    expect![[r#"["ok", "build-failed", "findings", "broken-promise", "findings"]"#]]
         .assert_eq(&format!("{statuses:?}"));
     // A cell whose build failed and whose tests failed too is summed up by the worst.
-    let broken = &mut doc.cells[3];
+    let broken = doc.cells.iter_mut().find(|c| c.variant == "broken").expect("the broken cell");
     broken.phases.insert(
         PhaseKey::TestCpython { profile: "smoke".to_owned() },
         Phase::new(PhaseStatus::Failed, None, ""),
@@ -308,10 +308,10 @@ fn merging_refuses_a_broken_or_missing_input() {
 #[test]
 fn junit_carries_what_xml_cannot_and_cdata_ends() {
     let mut doc = document();
-    let c = &mut doc.cells[1];
+    let c = doc.cells.iter_mut().find(|c| c.cell.to_string() == "3.13.5+debug").expect("cell");
     c.suites[0].findings[0].message =
         "bell \u{7} escape \u{1b}[31mred\u{1b}[0m nul \u{0} end ]]> and <tag> & \"quotes\"".into();
-    let junit = render::junit(&doc).expect("junit");
+    let junit = render::junit(&doc, &order()).expect("junit");
     let xml = roxmltree::Document::parse(&junit).expect("well-formed XML");
     let failure = xml
         .descendants()
@@ -328,10 +328,10 @@ fn junit_carries_what_xml_cannot_and_cdata_ends() {
 #[test]
 fn html_escapes_what_a_finding_says() {
     let mut doc = document();
-    let c = &mut doc.cells[1];
+    let c = doc.cells.iter_mut().find(|c| c.cell.to_string() == "3.13.5+debug").expect("cell");
     c.suites[0].findings[0].message = "<script>alert('x')</script> & \"q\"".into();
     c.suites[0].findings[0].test = Some("tests/t.py::test_<b>".into());
-    let html = render::html(&doc).expect("html");
+    let html = render::html(&doc, &order()).expect("html");
     assert!(!html.contains("<script>") && !html.contains("<b>"), "{html}");
     assert!(
         html.contains("&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; &quot;q&quot;"),

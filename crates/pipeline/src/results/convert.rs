@@ -218,7 +218,7 @@ mod tests {
             "allocations_error": "e", "seconds": 0.3, "deferred": true,
             "twin": {"env": "PURE=1", "refs": [0], "blocks": [1], "grows": false, "note": "skipped"}}"#;
         let mut result = exttest::SuiteResult::new(
-            "3.13.5+debug".to_owned(),
+            "3.13.5+debug".parse().expect("a cell"),
             "refbugs".to_owned(),
             vec!["leaks".to_owned()],
             "/w/test.log".into(),
