@@ -1,14 +1,18 @@
 //! Renderings of the results [`Document`]: Markdown (for `$GITHUB_STEP_SUMMARY`), JUnit XML
-//! (one testsuite per cell, written by `quick-junit`), GitHub annotations, and one
+//! (one testsuite per cell, written by `quick-junit`), GitHub annotations, the console's
+//! grid and new findings ([`console`]), and one
 //! self-contained HTML page with the version × variant grid (a `minijinja` template,
 //! `report.html`, with HTML auto-escaping). Every rendering shows every failed phase
 //! ([`CellResults::failed_phases`]) and every unexpected finding. Pure: strings in, strings
 //! out.
 
+mod console;
+
 use matrix::PyVersion;
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 use serde::Serialize;
 
+pub use self::console::console;
 use crate::{
     CellResults, CellStatus, CheckStatus, Document, NotJudged, PhaseFailure, PhaseKey, PhaseStatus,
     document::first_line,

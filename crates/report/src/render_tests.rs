@@ -357,3 +357,40 @@ fn versions_in_version_order_and_variants_in_the_order_of_variants_toml() {
 fn super_anchor(cell: &str) -> String {
     cell.replace(['+', '.'], "-")
 }
+
+#[test]
+fn console_grid_and_new_findings() {
+    let doc = document();
+    expect![[r#"
+        version  debug        trace-refs      valgrind     broken
+        3.11.2   ok           -               -            -
+        3.13.5   findings: 1  broken-promise  findings: 1  build-failed
+
+        new findings and failed phases (4):
+          3.13.5+debug refbugs ref-leak tests/test_refbugs.py::test_leak_new_ref: leaks: refs deltas [2, 2, 2], blocks deltas [3, 3, 3]
+            repro: cargo xtask test 3.13.5+debug --suite refbugs -k test_leak_new_ref
+          3.13.5+trace-refs check: promise broken: abiflags: promised "d", got ""
+            repro: cargo xtask build 3.13.5+trace-refs
+          3.13.5+valgrind refbugs invalid-memory tests/test_refbugs.py::test_use_after_free: Invalid read of size 1
+            repro: cargo xtask test 3.13.5+valgrind --suite refbugs -k test_use_after_free
+          3.13.5+broken build: configure failed: exited with exit status: 77
+            repro: cargo xtask build 3.13.5+broken
+    "#]]
+    .assert_eq(&render::console(&doc, &order(), false));
+    // In colour: each cell's status in report.html's colour, the rest as it is.
+    let coloured = render::console(&doc, &order(), true);
+    assert!(coloured.contains("\x1b[32mok         \x1b[0m"), "{coloured}");
+    assert!(coloured.contains("\x1b[33mfindings: 1\x1b[0m"), "{coloured}");
+    assert!(coloured.contains("\x1b[31mbuild-failed\x1b[0m"), "{coloured}");
+    assert!(coloured.contains("\n  3.13.5+debug refbugs ref-leak"), "{coloured}");
+    let plain = render::console(&doc, &order(), false);
+    assert!(!plain.contains('\x1b'), "{plain}");
+    let clean = Document { cells: vec![doc.cells[0].clone()], ..Document::default() };
+    expect![[r#"
+        version  debug
+        3.11.2   ok
+
+        no new findings, no failed phase
+    "#]]
+    .assert_eq(&render::console(&clean, &order(), false));
+}
