@@ -84,7 +84,7 @@ mod tests {
     #[test]
     fn cells_order_by_version_as_versions_then_by_variant() {
         let mut cells =
-            vec![id("3.13.15+debug"), id("3.13.5+release"), id("3.11.2+debug"), id("3.13.5+asan")];
+            [id("3.13.15+debug"), id("3.13.5+release"), id("3.11.2+debug"), id("3.13.5+asan")];
         cells.sort();
         let names: Vec<String> = cells.iter().map(ToString::to_string).collect();
         assert_eq!(names, ["3.11.2+debug", "3.13.5+asan", "3.13.5+release", "3.13.15+debug"]);

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     outcome::{BuildStatus, CellBuild, CheckStatus, CpythonRun},
     phase::{CellStatus, Phase, PhaseKey, PhaseStatus},
+    repro,
     suite::SuiteResult,
 };
 
@@ -278,7 +279,7 @@ impl CellResults {
     /// Every failed phase, in pipeline order: the build and the check from their typed
     /// results (with log, tail and diff), every other phase from its recorded status.
     pub fn failed_phases(&self) -> Vec<PhaseFailure> {
-        let build_repro = format!("cargo xtask build {}", self.cell);
+        let build_repro = repro::build(&self.cell);
         let mut out = Vec::new();
         match &self.build {
             BuildStatus::Failed { phase, message, log, tail } => out.push(PhaseFailure {
@@ -323,14 +324,10 @@ impl CellResults {
                 continue;
             }
             let repro = match key {
-                PhaseKey::Fetch | PhaseKey::Verify => {
-                    format!("cargo xtask fetch --version {}", self.version)
-                }
+                PhaseKey::Fetch | PhaseKey::Verify => repro::fetch(self.cell.version),
                 PhaseKey::Build | PhaseKey::Check => build_repro.clone(),
-                PhaseKey::TestCpython { profile } => {
-                    format!("cargo xtask test-cpython {} --profile {profile}", self.cell)
-                }
-                PhaseKey::ExtensionSuites => format!("cargo xtask test {}", self.cell),
+                PhaseKey::TestCpython { profile } => repro::test_cpython(&self.cell, profile),
+                PhaseKey::ExtensionSuites => repro::test(&self.cell),
             };
             let summary = match first_line(&phase.detail) {
                 "" => format!("{key} {}", phase.status),

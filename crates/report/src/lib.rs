@@ -9,7 +9,9 @@
 //! - [`Document::read`] and [`Document::merge_file`] are the crate's only file system
 //!   access: they read a document, and [`ReadError::set_aside`] moves a broken one aside.
 //!   Writing is the caller's. Everything else is pure: text in memory, no processes.
-//! - [`render`]: Markdown, JUnit XML, GitHub annotations and HTML from a [`Document`].
+//! - [`render`]: Markdown, JUnit XML, GitHub annotations, the console's grid and HTML from
+//!   a [`Document`].
+//! - [`repro`]: every command line that does again what the document records.
 //! - report.json's types are this crate's own ([`CellBuild`], [`BuildStatus`],
 //!   [`CheckStatus`], [`CpythonRun`], [`SuiteResult`], [`Finding`], [`LeakEvidence`], …): no
 //!   stage crate is a dependency; `pipeline::results` converts the stages' results to them.
@@ -23,6 +25,7 @@ mod phase;
 pub mod render;
 #[cfg(test)]
 mod render_tests;
+pub mod repro;
 pub mod schema;
 mod suite;
 #[cfg(test)]
@@ -37,7 +40,7 @@ pub use crate::{
         Allocation, GrownContainer, GrownRefcount, LeakEvidence, Persistence, Shape, TwinResult,
     },
     file::{Aside, ReadError},
-    outcome::{BuildStatus, CellBuild, CheckStatus, CpythonRun},
+    outcome::{BuildStatus, BuildStep, CellBuild, CheckStatus, CpythonRun},
     phase::{CellStatus, Phase, PhaseKey, PhaseStatus},
     suite::{Counts, Finding, FindingKind, LeakLoop, NotJudged, SuiteResult},
 };

@@ -20,6 +20,28 @@ pub struct CellBuild {
     pub check: CheckStatus,
 }
 
+/// The step of a build that failed, as report.json spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum BuildStep {
+    /// `./configure` (and what prepares it).
+    Configure,
+    /// `make`.
+    Make,
+    /// `make install` (and recording the installed interpreter).
+    Install,
+}
+
+impl std::fmt::Display for BuildStep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            BuildStep::Configure => "configure",
+            BuildStep::Make => "make",
+            BuildStep::Install => "install",
+        })
+    }
+}
+
 /// How a cell's build ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "status", rename_all = "kebab-case")]
@@ -33,8 +55,8 @@ pub enum BuildStatus {
     },
     /// A step failed.
     Failed {
-        /// `configure`, `make` or `install`.
-        phase: String,
+        /// The step that failed: `configure`, `make` or `install`.
+        phase: BuildStep,
         /// Why.
         message: String,
         /// The step's log.

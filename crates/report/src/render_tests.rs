@@ -3,8 +3,8 @@
 use expect_test::{expect, expect_file};
 
 use crate::{
-    BuildStatus, CellBuild, CellResults, CheckStatus, Counts, Document, Finding, FindingKind,
-    NotJudged, SuiteResult, render,
+    BuildStatus, BuildStep, CellBuild, CellResults, CheckStatus, Counts, Document, Finding,
+    FindingKind, NotJudged, SuiteResult, render,
 };
 
 /// A cell's identity from its name.
@@ -121,7 +121,7 @@ pub(crate) fn document() -> Document {
             cell(
                 "3.13.5+broken",
                 BuildStatus::Failed {
-                    phase: "configure".to_owned(),
+                    phase: BuildStep::Configure,
                     message: "exited with exit status: 77".to_owned(),
                     log: "/w/builds/x/logs/configure.log".into(),
                     tail: "configure: error: C compiler cannot create executables".to_owned(),

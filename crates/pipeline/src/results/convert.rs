@@ -19,7 +19,11 @@ fn build_status(status: &build::BuildStatus) -> report::BuildStatus {
         build::BuildStatus::Cached => report::BuildStatus::Cached,
         build::BuildStatus::Built { seconds } => report::BuildStatus::Built { seconds: *seconds },
         build::BuildStatus::Failed { phase, message, log, tail } => report::BuildStatus::Failed {
-            phase: phase.clone(),
+            phase: match phase {
+                build::BuildStep::Configure => report::BuildStep::Configure,
+                build::BuildStep::Make => report::BuildStep::Make,
+                build::BuildStep::Install => report::BuildStep::Install,
+            },
             message: message.clone(),
             log: log.clone(),
             tail: tail.clone(),
@@ -203,6 +207,24 @@ mod tests {
             assert_eq!(kind(k).name(), k.name(), "{k:?}");
         }
         assert_eq!(exttest::FindingKind::ALL.len(), report::FindingKind::ALL.len());
+    }
+
+    /// A build's outcome is recorded as the build crate serializes it, step by step.
+    #[test]
+    fn a_failed_build_keeps_its_step() {
+        for step in [build::BuildStep::Configure, build::BuildStep::Make, build::BuildStep::Install]
+        {
+            let status = build::BuildStatus::Failed {
+                phase: step,
+                message: "exited with exit status: 2".to_owned(),
+                log: format!("/w/logs/{step}.log").into(),
+                tail: "Error 2".to_owned(),
+            };
+            let before = serde_json::to_value(&status).expect("serializable");
+            let after = serde_json::to_value(build_status(&status)).expect("serializable");
+            assert_eq!(after, before);
+            assert_eq!(after["phase"], step.as_str());
+        }
     }
 
     /// A suite result serializes as it did when report.json stored exttest's type itself:
