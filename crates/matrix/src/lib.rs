@@ -206,7 +206,7 @@ pub struct Cell<'m> {
 impl Cell<'_> {
     /// The cell's name, `<version>+<variant>` in uv's habit: `3.13.5+debug`.
     pub fn name(&self) -> String {
-        format!("{}+{}", self.release.version, self.variant.name)
+        self.id().to_string()
     }
 }
 

@@ -49,7 +49,7 @@ pub use crate::{
 #[derive(Debug, Serialize)]
 pub struct CellEntry {
     /// `3.13.5+debug`.
-    pub cell: String,
+    pub cell: matrix::CellId,
     /// `3.13.5`.
     pub version: String,
     /// `debug`.
@@ -64,7 +64,7 @@ impl CellEntry {
     /// The entry of `cell`, whose build has cache key `key`.
     pub fn of(cell: &Cell<'_>, key: &str) -> CellEntry {
         CellEntry {
-            cell: cell.name(),
+            cell: cell.id(),
             version: cell.release.version.to_string(),
             variant: cell.variant.name.clone(),
             rebuild_extensions: cell.variant.needs_extension_rebuild(cell.release.version),

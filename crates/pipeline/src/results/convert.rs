@@ -1,7 +1,10 @@
 //! The one place where the stages' results become report.json's types: `build`'s outcome,
 //! `regrtest`'s run and `exttest`'s suite results (findings, evidence, growth not judged)
 //! are converted field by field, so a rename in a stage crate is a compile error here,
-//! never a silent change of the file users and CI parse. Pure.
+//! never a silent change of the file users and CI parse. A new field of a stage's result
+//! reaches report.json in three steps: the field in `report`'s type (`#[serde(default)]`,
+//! so older documents still read), its conversion here, and `UPDATE_EXPECT=1 cargo test -p
+//! report`, which regenerates the published schema. Pure.
 
 use report::PhaseStatus;
 
