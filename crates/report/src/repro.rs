@@ -1,70 +1,114 @@
-//! What report.json records of `cargo xtask build --check`: whether a rebuild of the cell's
-//! build, under varied conditions, installed the same files ([`Reproducibility`]), also
-//! summed up as the phase `reproducible` (`passed`, or `failed` with the differing files).
+//! The command lines that do again what report.json records (a build, a fetch, CPython's
+//! tests, a suite, one test of a suite), spelled in this one place: the document's failed
+//! phases, the findings' repro lines (`pipeline::suites`) and the hints of `run`/`shell`
+//! (`pipeline::enter`) all take them from here. Pure.
 
-use serde::{Deserialize, Serialize};
+use camino::Utf8Path;
+use matrix::{CellId, PyVersion};
 
-use crate::phase::{Phase, PhaseStatus};
-
-/// The result of one `build --check` of a cell's build.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Reproducibility {
-    /// Installed paths the same in the build and its rebuild.
-    pub identical: usize,
-    /// Those that differ, with what differs.
-    #[serde(default)]
-    pub differing: Vec<DifferingFile>,
-    /// Installed compiled (or unlisted) files that name the source or build directory.
-    #[serde(default)]
-    pub naming_build_dirs: Vec<String>,
-    /// What the rebuild varied (`umask 0002`, `TZ=Etc/GMT-14`, …).
-    #[serde(default)]
-    pub varied: Vec<String>,
-    /// Seconds the rebuild took.
-    pub seconds: u64,
+/// `cargo xtask build CELL`: builds the cell again and checks its promise.
+pub fn build(cell: &CellId) -> String {
+    format!("cargo xtask build {cell}")
 }
 
-/// One installed file that is not the same in the rebuild.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DifferingFile {
-    /// Relative to the prefix.
-    pub path: String,
-    /// What differs (`ELF sections differ: .debug_info`, `.pyc header: …`, a text line).
-    pub what: String,
+/// `cargo xtask build --check CELL`: builds the cell again and compares (reproducibility).
+pub fn build_check(cell: &CellId) -> String {
+    format!("cargo xtask build --check {cell}")
 }
 
-impl Reproducibility {
-    /// Whether the rebuild was identical and no file names a build directory it must not.
-    pub fn ok(&self) -> bool {
-        self.differing.is_empty() && self.naming_build_dirs.is_empty()
+/// `cargo xtask fetch --version VERSION`: fetches and verifies the release's sources.
+pub fn fetch(version: PyVersion) -> String {
+    format!("cargo xtask fetch --version {version}")
+}
+
+/// `cargo xtask test-cpython CELL --profile PROFILE`: CPython's tests on the cell.
+pub fn test_cpython(cell: &CellId, profile: &str) -> String {
+    format!("cargo xtask test-cpython {cell} --profile {profile}")
+}
+
+/// `cargo xtask test CELL`: the default extension suites on the cell.
+pub fn test(cell: &CellId) -> String {
+    format!("cargo xtask test {cell}")
+}
+
+/// How a suite was named on the command line, so that its repro line names it alike.
+#[derive(Debug, Clone, Copy)]
+pub enum SuiteArg<'a> {
+    /// `--suite NAME` (a suite of `matrix/extensions.toml`).
+    Named(&'a str),
+    /// `--ext DIR`.
+    Ext(&'a Utf8Path),
+    /// `--pypi NAME==VERSION`.
+    Pypi(&'a str),
+}
+
+/// `cargo xtask test` of one suite on one cell, optionally one test of it.
+#[derive(Debug, Clone, Copy)]
+pub struct TestLine<'a> {
+    /// The cell.
+    pub cell: &'a CellId,
+    /// The suite, as it was named.
+    pub suite: SuiteArg<'a>,
+    /// `--malloc`, if the run had it.
+    pub malloc: Option<&'a str>,
+    /// The test (a pytest node id; `-k` takes its last part).
+    pub test: Option<&'a str>,
+    /// Adds `--leak-loop 20`: the test alone in a loop, its deltas per call printed.
+    pub leak_loop: bool,
+}
+
+impl TestLine<'_> {
+    /// The command line.
+    pub fn line(&self) -> String {
+        let mut line = test(self.cell);
+        match self.suite {
+            SuiteArg::Named(name) => line.push_str(&format!(" --suite {name}")),
+            SuiteArg::Ext(dir) => line.push_str(&format!(" --ext {dir}")),
+            SuiteArg::Pypi(spec) => line.push_str(&format!(" --pypi {spec}")),
+        }
+        if let Some(m) = self.malloc {
+            line.push_str(&format!(" --malloc {m}"));
+        }
+        if let Some(test) = self.test {
+            let name = test.rsplit("::").next().unwrap_or(test);
+            line.push_str(&format!(" -k {name}"));
+        }
+        if self.leak_loop {
+            line.push_str(" --leak-loop 20");
+        }
+        line
     }
+}
 
-    /// The `reproducible` phase: its detail is the first line every rendering shows.
-    pub fn phase(&self) -> Phase {
-        if self.ok() {
-            return Phase::new(
-                PhaseStatus::Passed,
-                Some(self.seconds),
-                &format!("{} files identical", self.identical),
-            );
-        }
-        let mut detail = String::new();
-        if !self.differing.is_empty() {
-            detail.push_str(&format!(
-                "{} of {} files differ",
-                self.differing.len(),
-                self.differing.len() + self.identical
-            ));
-            for d in &self.differing {
-                detail.push_str(&format!("\n{}: {}", d.path, d.what));
-            }
-        }
-        for path in &self.naming_build_dirs {
-            if detail.is_empty() {
-                detail.push_str("installed files name the source or build directory");
-            }
-            detail.push_str(&format!("\n{path}: names the source or build directory"));
-        }
-        Phase::new(PhaseStatus::Failed, Some(self.seconds), &detail)
+#[cfg(test)]
+mod tests {
+    use expect_test::expect;
+
+    use super::*;
+
+    #[test]
+    fn every_repro_line() {
+        let cell: CellId = "3.13.5+debug".parse().expect("a cell");
+        let one = |suite, malloc, test, leak_loop| {
+            TestLine { cell: &cell, suite, malloc, test, leak_loop }.line()
+        };
+        let lines = [
+            build(&cell),
+            fetch(cell.version),
+            test_cpython(&cell, "smoke"),
+            test(&cell),
+            one(SuiteArg::Named("refbugs"), None, None, false),
+            one(SuiteArg::Ext(Utf8Path::new("../myext")), Some("pymalloc_debug"), None, false),
+            one(SuiteArg::Pypi("ujson==5.10.0"), None, Some("tests/t.py::C::test_x[a]"), true),
+        ];
+        expect![[r#"
+            cargo xtask build 3.13.5+debug
+            cargo xtask fetch --version 3.13.5
+            cargo xtask test-cpython 3.13.5+debug --profile smoke
+            cargo xtask test 3.13.5+debug
+            cargo xtask test 3.13.5+debug --suite refbugs
+            cargo xtask test 3.13.5+debug --ext ../myext --malloc pymalloc_debug
+            cargo xtask test 3.13.5+debug --pypi ujson==5.10.0 -k test_x[a] --leak-loop 20"#]]
+        .assert_eq(&lines.join("\n"));
     }
 }
