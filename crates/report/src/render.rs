@@ -103,6 +103,9 @@ pub fn markdown(doc: &Document) -> String {
             for n in &s.grew_not_judged {
                 lines.push(format!("- grew, not judged in {} `{}`: {}", s.suite, n.test, n.reason));
             }
+            if let Some(env) = &s.environment {
+                lines.push(format!("- environment of {}: {}", s.suite, env.summary()));
+            }
         }
         if !lines.is_empty() {
             out.push_str(&format!("\n## {}\n\n{}\n", c.cell, lines.join("\n")));
@@ -327,6 +330,9 @@ struct SuiteView {
     log: String,
     findings: Vec<FindingView>,
     grew_not_judged: Vec<exttest::NotJudged>,
+    /// The environment's one-line summary, and its packages.
+    environment: Option<String>,
+    packages: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -411,6 +417,12 @@ fn page(doc: &Document) -> Page {
                         })
                         .collect(),
                     grew_not_judged: s.grew_not_judged.clone(),
+                    environment: s.environment.as_ref().map(exttest::Environment::summary),
+                    packages: s
+                        .environment
+                        .as_ref()
+                        .map(exttest::Environment::listing)
+                        .unwrap_or_default(),
                 })
                 .collect(),
         })
