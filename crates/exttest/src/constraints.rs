@@ -119,7 +119,7 @@ pub fn explain(log: &str, effective: &str) -> Option<String> {
         return None;
     }
     Some(format!(
-        "pip cannot satisfy the constraints {} together with what the suite requires. \
+        "pip cannot satisfy the constraints {} together with what the suite's build or tests require. \
          Either pin a version that fits in the suite's own constraints file (`constraints` in \
          matrix/extensions.toml, or [tool.debug-matrix] in its pyproject.toml), or refresh \
          matrix/constraints.txt from an unpinned run: `cargo xtask test … --update-constraints`",

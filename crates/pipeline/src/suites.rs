@@ -2,7 +2,7 @@
 //! command that reproduces each finding.
 
 use anyhow::Context as _;
-use camino::Utf8PathBuf;
+use camino::{Utf8Path, Utf8PathBuf};
 use exttest::{CellEnv, Extensions, Suite, SuiteResult};
 
 use crate::{Built, BuiltCell, Session};
@@ -57,6 +57,16 @@ impl SuiteOptions {
                      setup.py there); fix its `path`",
                     suite.name
                 );
+            }
+        }
+        // Constraints files are read before any cell is built too: a bad line costs nothing.
+        let global = constraints_file(session);
+        if global.is_file() {
+            read_pins(&global, "the matrix's constraints")?;
+        }
+        for suite in &suites {
+            if let Some(own) = &suite.constraints {
+                read_pins(own, &format!("{path}: suite `{}`: its `constraints`", suite.name))?;
             }
         }
         for suite in &mut suites {
@@ -266,6 +276,13 @@ pub(crate) fn constraints_file(session: &Session) -> Utf8PathBuf {
     session.matrix.dir.join("constraints.txt")
 }
 
+/// The constraints file `path`, parsed; `whose` names it in errors.
+fn read_pins(path: &Utf8Path, whose: &str) -> anyhow::Result<exttest::constraints::Pins> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("{whose}: reading {path}; create it or fix the path"))?;
+    exttest::constraints::Pins::parse(path, &text).map_err(|e| anyhow::anyhow!("{whose}: {e}"))
+}
+
 /// `--update-constraints`: writes `matrix/constraints.txt` from the environments the suites
 /// of this run recorded (merged by [`exttest::constraints::update`]), and prints what
 /// changed. A suite whose set-up failed recorded none: said, and its packages are not pinned.
@@ -276,11 +293,7 @@ pub fn update_constraints(
 ) -> anyhow::Result<()> {
     use exttest::constraints;
     let file = constraints_file(session);
-    let old = match std::fs::read_to_string(&file) {
-        Ok(text) => Some(constraints::Pins::parse(&file, &text).map_err(anyhow::Error::msg)?),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(e).with_context(|| format!("reading {file}")),
-    };
+    let old = if file.exists() { Some(read_pins(&file, "--update-constraints")?) } else { None };
     let mut recorded = Vec::new();
     for r in ran.iter().flat_map(|c| &c.results) {
         let Some(environment) = &r.environment else {
@@ -296,11 +309,7 @@ pub fn update_constraints(
             .find(|s| s.name == r.suite)
             .and_then(|s| s.constraints.as_ref())
         {
-            Some(path) => {
-                let text =
-                    std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?;
-                constraints::Pins::parse(path, &text).map_err(anyhow::Error::msg)?.names()
-            }
+            Some(path) => read_pins(path, &format!("suite `{}`'s constraints", r.suite))?.names(),
             None => Default::default(),
         };
         recorded.push(constraints::Ran { cell: &r.cell, suite: &r.suite, environment, own });

@@ -58,7 +58,7 @@ fn pips_failure_under_the_constraints_names_the_pin_and_what_to_do() {
                     \nThe conflict is caused by:\n    The user requested pytest~=7.4\n    The user requested (constraint) pytest==9.2.0\n\
                     \nTo fix this you could try to:\n1. loosen the range of package versions you've specified\n\
                     ERROR: ResolutionImpossible: for help visit https://pip.pypa.io/en/latest/topics/dependency-resolution/#dealing-with-dependency-conflicts\n";
-    expect![[r#"Some("pip cannot satisfy the constraints `pytest==9.2.0` (matrix/constraints.txt:1) together with what the suite requires. Either pin a version that fits in the suite's own constraints file (`constraints` in matrix/extensions.toml, or [tool.debug-matrix] in its pyproject.toml), or refresh matrix/constraints.txt from an unpinned run: `cargo xtask test … --update-constraints`")"#]]
+    expect![[r#"Some("pip cannot satisfy the constraints `pytest==9.2.0` (matrix/constraints.txt:1) together with what the suite's build or tests require. Either pin a version that fits in the suite's own constraints file (`constraints` in matrix/extensions.toml, or [tool.debug-matrix] in its pyproject.toml), or refresh matrix/constraints.txt from an unpinned run: `cargo xtask test … --update-constraints`")"#]]
         .assert_eq(&format!("{:?}", explain(conflict, &eff)));
     let missing = "  ERROR: Could not find a version that satisfies the requirement setuptools>=90 (from versions: none)\n";
     assert!(
