@@ -272,14 +272,8 @@ pub(crate) fn prepare(
 
     let environment = environment(&out.stdout, &sources_file, &build_log, &installed, suite)
         .with_context(|| format!("recording what the venv {venv} holds"))?;
-    let environment = Environment {
-        constraints: [env.constraints.clone(), suite.constraints.clone()]
-            .into_iter()
-            .flatten()
-            .filter(|_| pinned.is_some())
-            .collect(),
-        ..environment
-    };
+    let used = [&env.constraints, &suite.constraints].into_iter().flatten().cloned().collect();
+    let environment = Environment { constraints: used, ..environment };
 
     let plan = test_plan(suite, &src, &installed)?;
     let listing: String = plan.overlaid.iter().map(|p| format!("{p}\n")).collect();
