@@ -130,7 +130,7 @@ pub fn explain(log: &str, effective: &str) -> Option<String> {
 /// One suite's recorded environment, for [`update`].
 pub struct Ran<'a> {
     /// `3.13.5+debug`.
-    pub cell: &'a str,
+    pub cell: &'a matrix::CellId,
     /// The suite.
     pub suite: &'a str,
     /// What its venv and build environment held.
@@ -165,7 +165,7 @@ pub fn update(old: Option<&Pins>, ran: &[Ran<'_>]) -> Result<Update, String> {
     let mut votes: Votes = BTreeMap::new();
     let mut spelled: BTreeMap<String, String> = BTreeMap::new();
     for r in ran {
-        let python = python_minor(r.cell);
+        let python = format!("{}.{}", r.cell.version.major, r.cell.version.minor);
         let project = normalize(&r.environment.project);
         let env = r.environment;
         for p in env.packages.iter().chain(&env.build) {
@@ -273,12 +273,6 @@ fn name_of(spec: &str) -> &str {
         .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
         .unwrap_or(spec.len());
     &spec[..end]
-}
-
-/// `3.13` of the cell `3.13.5+debug`.
-fn python_minor(cell: &str) -> String {
-    let version = cell.split('+').next().unwrap_or(cell);
-    version.split('.').take(2).collect::<Vec<_>>().join(".")
 }
 
 #[cfg(test)]

@@ -71,35 +71,6 @@ pub struct Environment {
     pub build: Vec<Package>,
 }
 
-impl Environment {
-    /// One line: `pip 25.1.1, pytest 9.2.0, 9 packages (1 built here), 1 in the build environment`.
-    pub fn summary(&self) -> String {
-        let built = self.packages.iter().filter(|p| p.source.built_here()).count();
-        let mut out = format!(
-            "pip {}, pytest {}, {} packages ({built} built here)",
-            self.pip,
-            self.pytest.as_deref().unwrap_or("none"),
-            self.packages.len()
-        );
-        if !self.build.is_empty() {
-            out.push_str(&format!(", {} in the build environment", self.build.len()));
-        }
-        if !self.constraints.is_empty() {
-            let files: Vec<&str> = self.constraints.iter().map(|c| c.as_str()).collect();
-            out.push_str(&format!(", pinned by {}", files.join(" and ")));
-        }
-        out
-    }
-
-    /// `name==version (source)` for every package, then the build environment's.
-    pub fn listing(&self) -> Vec<String> {
-        let line = |p: &Package| format!("{}=={} ({})", p.name, p.version, p.source);
-        let mut out: Vec<String> = self.packages.iter().map(line).collect();
-        out.extend(self.build.iter().map(|p| format!("build: {}", line(p))));
-        out
-    }
-}
-
 /// A distribution name normalised as PEP 503 does (`Setuptools_SCM` → `setuptools-scm`).
 pub fn normalize(name: &str) -> String {
     let mut out = String::with_capacity(name.len());

@@ -3,6 +3,10 @@ use expect_test::expect;
 use super::*;
 use crate::environment::Package;
 
+fn cell(name: &str) -> matrix::CellId {
+    name.parse().expect("a cell name")
+}
+
 fn pins(path: &str, text: &str) -> Pins {
     Pins::parse(Utf8Path::new(path), text).expect("parses")
 }
@@ -111,14 +115,19 @@ fn update_pins_what_suites_installed_across_python_versions() {
     let old = pins("matrix/constraints.txt", "pytest==8.0.0\nujson==5.0\n");
     let ran = [
         Ran {
-            cell: "3.13.5+debug",
+            cell: &cell("3.13.5+debug"),
             suite: "markupsafe",
             environment: &markupsafe,
             own: BTreeSet::new(),
         },
-        Ran { cell: "3.11.2+debug", suite: "refbugs", environment: &old311, own: BTreeSet::new() },
         Ran {
-            cell: "3.13.5+debug",
+            cell: &cell("3.11.2+debug"),
+            suite: "refbugs",
+            environment: &old311,
+            own: BTreeSet::new(),
+        },
+        Ran {
+            cell: &cell("3.13.5+debug"),
             suite: "refbugs",
             environment: &new313,
             own: ["pytest".to_owned()].into(),
@@ -145,13 +154,13 @@ fn update_pins_what_suites_installed_across_python_versions() {
     // Two suites on one Python version disagree: nothing is written, and the error says why.
     let ran = [
         Ran {
-            cell: "3.13.5+debug",
+            cell: &cell("3.13.5+debug"),
             suite: "markupsafe",
             environment: &markupsafe,
             own: BTreeSet::new(),
         },
         Ran {
-            cell: "3.13.5+valgrind",
+            cell: &cell("3.13.5+valgrind"),
             suite: "refbugs",
             environment: &new313,
             own: BTreeSet::new(),
