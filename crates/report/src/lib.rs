@@ -44,7 +44,10 @@ pub use crate::{
     outcome::{BuildStatus, BuildStep, CellBuild, CheckStatus, CpythonRun},
     phase::{CellStatus, Phase, PhaseKey, PhaseStatus},
     reproducibility::{DifferingFile, Reproducibility},
-    suite::{Counts, Finding, FindingKind, LeakLoop, NotJudged, SuiteResult},
+    suite::{
+        Counts, Environment, Finding, FindingKind, LeakLoop, NotJudged, Package, PackageSource,
+        SuiteResult,
+    },
 };
 
 /// One cell as GitHub Actions sees it.
