@@ -260,6 +260,7 @@ impl Global {
                 versions: self.versions,
                 variants: self.variants,
                 cells: Vec::new(),
+                patterns: Vec::new(),
             },
             mirrors: self.mirror,
             upstream: !self.no_upstream,

@@ -15,13 +15,15 @@
 //!    runtime environment (`PYTHONMALLOC`, `ASAN_OPTIONS`), a per-test timeout. A crash is
 //!    reported and the run continues without the crashing test.
 //!
-//! The pure parts — suites ([`suite`]), detectors ([`detect`]), findings ([`finding`]),
+//! The pure parts — suites ([`suite`]), their settings ([`config`]: `matrix/extensions.toml`,
+//! a project's `[tool.debug-matrix]`), detectors ([`detect`]), findings ([`finding`]),
 //! events ([`events`]), valgrind output ([`valgrind`]), ThreadSanitizer and UBSan reports
 //! ([`sanitizer`]), expected findings ([`expect`]) — have no I/O. The process boundary is
 //! `setup.rs` (venv, pip, inspection), `runs.rs` (the test runs, restarts, race hunting) and
 //! `bench.rs`, and every process they spawn is built by `invocation.rs`.
 
 mod bench;
+pub mod config;
 pub mod detect;
 pub mod events;
 pub mod evidence;
@@ -40,6 +42,7 @@ pub mod valgrind;
 
 pub use crate::{
     bench::{LeakBench, bench_leaks},
+    config::{DefaultCells, Project, ProjectConfig, read_project},
     detect::{Detectors, detectors},
     events::Counts,
     expect::Expected,
@@ -48,5 +51,5 @@ pub use crate::{
     result::{LeakLoop, NotJudged, SuiteResult},
     runs::run_suite,
     setup::CellEnv,
-    suite::{Extensions, PypiSpec, Source, Suite, load_suites, suite_for_dir, suite_for_pypi},
+    suite::{Extensions, PypiSpec, Source, Suite, load_suites, suite_for_project, suite_for_pypi},
 };

@@ -258,6 +258,18 @@ fn suites_stage(
     Ok(())
 }
 
+/// The cells named, else those the `--ext` projects want when no selection flag is given
+/// either (said, with the files that want them).
+fn cells_to_test(session: &Session, names: &[String], plan: &suites::Plan) -> Vec<String> {
+    match &plan.default_cells {
+        Some((cells, files)) if names.is_empty() && !session.selects() => {
+            eprintln!("cells {} (the default of {})", cells.join(", "), files.join(", "));
+            cells.clone()
+        }
+        _ => names.to_vec(),
+    }
+}
+
 /// `test`: stages 1, 2 and 4.
 pub fn test(
     session: &Session,
@@ -267,7 +279,8 @@ pub fn test(
 ) -> anyhow::Result<()> {
     // Resolved before anything is built: a bad suite name or `--ext` costs nothing.
     let plan = options.plan(session)?;
-    let (sources, built) = sources_and_builds(session, names, build_options)?;
+    let names = cells_to_test(session, names, &plan);
+    let (sources, built) = sources_and_builds(session, &names, build_options)?;
     suites_stage(session, &sources, &built, options, &plan)
 }
 
@@ -284,8 +297,9 @@ pub fn matrix(
     let tests = session.cpython_tests()?;
     tests.profile(&regrtest_options.profile)?;
     let plan = suite_options.plan(session)?;
+    let names = cells_to_test(session, names, &plan);
     session.check_buildable()?;
-    let cells = session.cells(names)?;
+    let cells = session.cells(&names)?;
     let sources = Sources::prepare(session, &cells)?;
     print_sources(&sources);
     let built = Built::build(session, &sources, &cells, build_options)?;

@@ -127,6 +127,12 @@ impl Session {
         Ok(())
     }
 
+    /// Whether a selection flag (`--set`, `--version`, `--variant`) was given.
+    pub fn selects(&self) -> bool {
+        let s = &self.selection;
+        s.set.is_some() || !s.versions.is_empty() || !s.variants.is_empty()
+    }
+
     /// The named set (`--set`), if any.
     pub fn set(&self) -> Option<&str> {
         self.selection.set.as_deref()
