@@ -65,6 +65,9 @@ pub(crate) enum Command {
     Run(Run),
     /// Open an interactive shell inside a cell (like `run CELL -- $SHELL`)
     Shell(Shell),
+    /// Start testing your extension: write a starter [tool.debug-matrix] into its
+    /// pyproject.toml and a GitHub workflow that calls this repository's
+    Init(Init),
 }
 
 /// Cells by name; without names, the selection flags decide.
@@ -247,6 +250,21 @@ pub(crate) struct Shell {
     /// Use this extension suite's venv (from `cargo xtask test`)
     #[arg(long)]
     pub(crate) suite: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct Init {
+    /// The extension's project directory (its pyproject.toml or setup.py)
+    pub(crate) dir: Utf8PathBuf,
+    /// Replace an existing [tool.debug-matrix] (or debug-matrix.toml) and workflow file
+    #[arg(long)]
+    pub(crate) force: bool,
+    /// owner/name of this repository on GitHub, for the workflow's `uses:`
+    #[arg(long, default_value = "OWNER/debug-matrix")]
+    pub(crate) tool_repository: String,
+    /// The commit (or tag) of this repository the workflow runs
+    #[arg(long, default_value = "COMMIT")]
+    pub(crate) tool_ref: String,
 }
 
 impl Global {

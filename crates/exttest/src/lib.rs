@@ -29,6 +29,7 @@ pub mod events;
 pub mod evidence;
 pub mod expect;
 pub mod finding;
+pub mod init;
 mod invocation;
 pub mod layout;
 mod result;

@@ -520,3 +520,26 @@ fn say_if_unbuilt(session: &Session, cell: &str) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// `init DIR`: a starter `[tool.debug-matrix]` and caller workflow for a project, printed.
+pub fn init(dir: &camino::Utf8Path, options: &exttest::init::InitOptions) -> anyhow::Result<()> {
+    let written = exttest::init::init(dir, options)?;
+    for w in &written {
+        println!("wrote {}:\n", w.path);
+        for line in w.text.lines() {
+            println!("    {line}");
+        }
+        println!();
+    }
+    if options.tool_repository.starts_with("OWNER/") || options.tool_ref == "COMMIT" {
+        println!(
+            "in the workflow, replace OWNER/debug-matrix and COMMIT with debug-matrix's \
+             repository and the commit to run (or give --tool-repository and --tool-ref)"
+        );
+    }
+    println!(
+        "try it: cargo xtask test --ext {dir} (the cells it names); the workflow's `conclusion` \
+         job is the check to require"
+    );
+    Ok(())
+}

@@ -30,6 +30,7 @@ use anyhow::Context as _;
 use camino::{Utf8Path, Utf8PathBuf};
 use matrix::{Cell, Matrix};
 
+pub use exttest::init::InitOptions;
 pub use matrix::Selection;
 /// Call first in `main`: serves as a watchdog when started as one, else enables watchdogs
 /// (every process group dies with the tool, SIGKILL included; see `process::watchdog`).
