@@ -527,7 +527,7 @@ pub fn init(dir: &camino::Utf8Path, options: &exttest::init::InitOptions) -> any
     for w in &written {
         println!("wrote {}:\n", w.path);
         for line in w.text.lines() {
-            println!("    {line}");
+            if line.is_empty() { println!() } else { println!("    {line}") }
         }
         println!();
     }
