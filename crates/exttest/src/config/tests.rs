@@ -319,3 +319,27 @@ fn the_matrix_wins_field_by_field_and_says_so() {
         }
         suite `refbugs`: `timeout-seconds` = 300 from matrix/extensions.toml overrides 60 from p/pyproject.toml [tool.debug-matrix]"#]].assert_eq(&format!("{merged:#?}\n{}", notes.join("\n")));
 }
+
+/// docs/configuration.md and the comment atop matrix/extensions.toml document every key a
+/// place admits: a key added to [`SuiteTable`] without its documentation fails here.
+#[test]
+fn every_key_is_documented() {
+    let root = Utf8Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let doc = std::fs::read_to_string(root.join("docs/configuration.md")).expect("the doc");
+    let extensions =
+        std::fs::read_to_string(root.join("matrix/extensions.toml")).expect("extensions.toml");
+    let mut missing = Vec::new();
+    for place in [Place::Matrix, Place::Pyproject, Place::DebugMatrixToml] {
+        for key in place.keys() {
+            if !doc.contains(&format!("| `{key}` |")) && !doc.contains(&format!("`{key}`,")) {
+                missing.push(format!("docs/configuration.md: `{key}` ({})", place.table()));
+            }
+        }
+    }
+    for key in Place::Matrix.keys() {
+        if !extensions.lines().any(|l| l.starts_with(&format!("#   {key} "))) {
+            missing.push(format!("matrix/extensions.toml's header: `{key}`"));
+        }
+    }
+    assert!(missing.is_empty(), "undocumented keys:\n{}", missing.join("\n"));
+}
