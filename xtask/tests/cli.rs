@@ -1161,15 +1161,20 @@ fn the_matrix_wins_field_by_field_over_a_projects_table_and_says_so() {
           no source to try: pass --mirror DIR (or set DEBUG_MATRIX_MIRROR), or allow upstream
     "#]],
     );
-    let bad =
-        case.matrix_with("extensions.toml", "cells = [\"valgrind\"]", "cells = [\"3.x+valgrind\"]");
+    let bad = case.copy_matrix();
+    fs::write(
+        bad.join("extensions.toml"),
+        "[[suite]]\nname = \"m\"\npath = \"x\"\n\n[[expected]]\nsuite = \"m\"\ntest = \"t\"\n\
+         kind = \"crash\"\ncells = [\"3.x+valgrind\"]\nreason = \"r\"\n",
+    )
+    .expect("write");
     check(
         &case.xtask(&["--matrix-dir", bad.as_str(), "test", "3.13.5+debug", "--suite", "refbugs"]),
         expect![[r#"
             exit 1
             --- stderr
-            error: $TMP/matrix/extensions.toml:100:9: `cells`: `3.x+valgrind` is not a cell pattern (`3.x` is not a version such as 3.13 or 3.13.5): write VERSION+VARIANT (3.13+debug, 3.13.5+debug), a variant (debug) or a version (3.13)
-               100 | cells = ["3.x+valgrind"]
+            error: $TMP/matrix/extensions.toml:9:9: `cells`: `3.x+valgrind` is not a cell pattern (`3.x` is not a version such as 3.13 or 3.13.5): write VERSION+VARIANT (3.13+debug, 3.13.5+debug), a variant (debug) or a version (3.13)
+                 9 | cells = ["3.x+valgrind"]
                    |         ^
         "#]],
     );
