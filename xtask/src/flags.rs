@@ -135,6 +135,10 @@ pub(crate) struct List {
     /// Print JSON for GitHub Actions' fromJson: {"include":[{"cell":…}]}
     #[arg(long)]
     pub(crate) json: bool,
+    /// Without cells or selection flags: the cells this project's [tool.debug-matrix] wants
+    /// (what `test --ext DIR` runs on); repeatable
+    #[arg(long, value_name = "DIR")]
+    pub(crate) ext: Vec<Utf8PathBuf>,
 }
 
 #[derive(Debug, Args)]

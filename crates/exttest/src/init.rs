@@ -10,7 +10,8 @@ use camino::{Utf8Path, Utf8PathBuf};
 use crate::config::{Place, read_project};
 
 /// The caller workflow a project's repository gets: `@@TOOL_REPOSITORY@@`, `@@TOOL_REF@@` and
-/// `@@PATH@@` are filled in. The one copy (the README shows the same file).
+/// `@@PATH@@` are filled in. The one copy of the caller: change it here when
+/// `.github/workflows/extension.yml`'s inputs change.
 pub const CALLER_TEMPLATE: &str = include_str!("../templates/debug-matrix.yml");
 
 /// What `init` is told.

@@ -11,8 +11,22 @@ use crate::{
 };
 
 /// `list`: the selected (or named) cells as a table, or as JSON for GitHub Actions (with
-/// build keys).
-pub fn list(session: &Session, names: &[String], json: bool) -> anyhow::Result<()> {
+/// build keys); with `ext`, by default the cells those projects want (`test --ext`'s).
+pub fn list(
+    session: &Session,
+    names: &[String],
+    json: bool,
+    ext: &[Utf8PathBuf],
+) -> anyhow::Result<()> {
+    let names = match ext {
+        [] => names.to_vec(),
+        _ => {
+            let plan =
+                SuiteOptions { ext: ext.to_vec(), ..SuiteOptions::default() }.plan(session)?;
+            cells_to_test(session, names, &plan)
+        }
+    };
+    let names = &names[..];
     let cells = session.cells(names)?;
     if json {
         let toolchain = build::read_toolchain()?;
