@@ -65,8 +65,7 @@ pub(crate) enum Command {
     Run(Run),
     /// Open an interactive shell inside a cell (like `run CELL -- $SHELL`)
     Shell(Shell),
-    /// Start testing your extension: write a starter [tool.debug-matrix] into its
-    /// pyproject.toml and a GitHub workflow that calls this repository's
+    /// Start testing an extension: a starter [tool.debug-matrix] and a GitHub caller workflow
     Init(Init),
 }
 
