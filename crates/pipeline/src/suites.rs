@@ -34,7 +34,8 @@ pub struct Plan {
     /// `matrix/extensions.toml`, its `[[expected]]` entries joined by the projects' own.
     pub extensions: Extensions,
     /// The cells the `--ext` projects want when the command names none (their `cells` or
-    /// `set`, the union in matrix order), and the files that said so.
+    /// `set`: each project's cells in matrix order, the projects' in the order given), and
+    /// the files that said so.
     pub default_cells: Option<(Vec<String>, Vec<String>)>,
 }
 
