@@ -48,6 +48,7 @@ pub(crate) struct SuiteTable {
     valgrind_select: Option<String>,
     timeout_seconds: Option<u64>,
     twin_env: Option<Spanned<BTreeMap<String, String>>>,
+    constraints: Option<Utf8PathBuf>,
 }
 
 /// The settings every place may give (`tests`, `test-deps`, …), in file order.
@@ -60,6 +61,7 @@ pub const SETTINGS: &[&str] = &[
     "valgrind-select",
     "timeout-seconds",
     "twin-env",
+    "constraints",
 ];
 
 /// Where a [`SuiteTable`] is written.
@@ -112,6 +114,9 @@ pub struct Settings {
     pub timeout_seconds: Option<u64>,
     /// `twin-env`.
     pub twin_env: Option<BTreeMap<String, String>>,
+    /// `constraints`: the suite's own constraints file, resolved against the directory of the
+    /// file that names it.
+    pub constraints: Option<Utf8PathBuf>,
 }
 
 /// `tests = "t"` or `tests = ["a", "b"]`.
@@ -225,6 +230,10 @@ impl SuiteTable {
             valgrind_select: self.valgrind_select.clone(),
             timeout_seconds: self.timeout_seconds,
             twin_env: self.twin_env.as_ref().map(|e| e.get_ref().clone()),
+            constraints: self
+                .constraints
+                .as_ref()
+                .map(|c| path.parent().unwrap_or(Utf8Path::new("")).join(c)),
         })
     }
 }
@@ -268,6 +277,7 @@ pub fn merge(
         valgrind_select: field!(valgrind_select, "valgrind-select"),
         timeout_seconds: field!(timeout_seconds, "timeout-seconds"),
         twin_env: field!(twin_env, "twin-env"),
+        constraints: field!(constraints, "constraints"),
     };
     (merged, notes)
 }

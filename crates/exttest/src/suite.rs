@@ -117,6 +117,9 @@ pub struct Suite {
     /// What its file (or files, merged) said, before defaults: compared when a project's own
     /// table meets this one ([`crate::config::merge`]).
     pub settings: Settings,
+    /// The suite's own constraints file (pip's format; `constraints` in the configuration,
+    /// relative to its file): wins over `matrix/constraints.txt` for the names it pins.
+    pub constraints: Option<Utf8PathBuf>,
 }
 
 /// Everything `extensions.toml` declares.
@@ -169,6 +172,7 @@ impl Suite {
             timeout_seconds: s.timeout_seconds.unwrap_or_else(default_timeout),
             sha256: None,
             twin_env: s.twin_env.unwrap_or_default(),
+            constraints: s.constraints,
             settings: settings.clone(),
         }
     }
@@ -280,6 +284,12 @@ pub fn parse_suites(
     Ok(Extensions { suites, expected })
 }
 
+/// The normalized name of the project in `dir`, if it has one (for the constraints a suite's
+/// own project must not be held back by).
+pub(crate) fn project_name(dir: &Utf8Path) -> Option<String> {
+    config::read_project(dir, None).ok().map(|p| p.name)
+}
+
 /// An ad hoc suite for a PyPI sdist (`cargo xtask test --pypi NAME==VERSION`), named after the
 /// project (normalized: `zope.interface` is `zope-interface`); its tests are found as for a
 /// suite without `tests`.
@@ -352,7 +362,7 @@ mod tests {
         check(
             "[[suite]]\nname = \"m\"\npath = \"x\"\ntimeout = 3\n",
             expect![[r#"
-                error: matrix/extensions.toml:4:1: unknown key `timeout` in [[suite]]: it takes `name`, `path`, `pypi`, `sha256`, `tests`, `test-deps`, `build-env`, `pytest-args`, `test-command`, `valgrind-select`, `timeout-seconds`, `twin-env`
+                error: matrix/extensions.toml:4:1: unknown key `timeout` in [[suite]]: it takes `name`, `path`, `pypi`, `sha256`, `tests`, `test-deps`, `build-env`, `pytest-args`, `test-command`, `valgrind-select`, `timeout-seconds`, `twin-env`, `constraints`
                      4 | timeout = 3
                        | ^"#]],
         );

@@ -95,6 +95,7 @@ fn a_pyproject_table() {
                     60,
                 ),
                 twin_env: None,
+                constraints: None,
             }
             cells: Some(Patterns([Pattern { version: Some(PyVersion { major: 3, minor: 13, patch: None }), variant: Some("debug") }, Pattern { version: Some(PyVersion { major: 3, minor: 13, patch: Some(5) }), variant: Some("valgrind") }]))
             expected: my-ext-core test_leak ref-leak ["debug"] "on purpose" ($DIR/pyproject.toml [tool.debug-matrix])
@@ -108,25 +109,26 @@ fn a_debug_matrix_toml_beside_setup_py() {
     check(
         &[("setup.py", ""), ("debug-matrix.toml", own)],
         expect![[r#"
-        name: legacy
-        from: $DIR/debug-matrix.toml
-        Settings {
-            tests: None,
-            test_deps: None,
-            build_env: None,
-            pytest_args: Some(
-                [
-                    "-x",
-                ],
-            ),
-            test_command: None,
-            valgrind_select: None,
-            timeout_seconds: None,
-            twin_env: None,
-        }
-        cells: Some(Set("ci"))
-        expected: legacy t crash [] "known" ($DIR/debug-matrix.toml)
-    "#]],
+            name: legacy
+            from: $DIR/debug-matrix.toml
+            Settings {
+                tests: None,
+                test_deps: None,
+                build_env: None,
+                pytest_args: Some(
+                    [
+                        "-x",
+                    ],
+                ),
+                test_command: None,
+                valgrind_select: None,
+                timeout_seconds: None,
+                twin_env: None,
+                constraints: None,
+            }
+            cells: Some(Set("ci"))
+            expected: legacy t crash [] "known" ($DIR/debug-matrix.toml)
+        "#]],
     );
     // Beside a pyproject with a name, `name` may be left out, or repeat the project's.
     check(
@@ -146,6 +148,7 @@ fn a_debug_matrix_toml_beside_setup_py() {
                 valgrind_select: None,
                 timeout_seconds: None,
                 twin_env: None,
+                constraints: None,
             }
             cells: None
         "#]],
@@ -233,7 +236,7 @@ fn errors_name_the_file_line_and_key() {
             .replace(dir.as_str(), "$DIR"),
     );
     expect![[r#"
-        $DIR/pyproject.toml:5:1: unknown key `timeout` in [tool.debug-matrix]: it takes `name`, `cells`, `set`, `expected`, `tests`, `test-deps`, `build-env`, `pytest-args`, `test-command`, `valgrind-select`, `timeout-seconds`, `twin-env`
+        $DIR/pyproject.toml:5:1: unknown key `timeout` in [tool.debug-matrix]: it takes `name`, `cells`, `set`, `expected`, `tests`, `test-deps`, `build-env`, `pytest-args`, `test-command`, `valgrind-select`, `timeout-seconds`, `twin-env`, `constraints`
              5 | timeout = 3
                | ^
         $DIR/pyproject.toml:5:19: `timeout-seconds`: invalid type: string "3", expected u64
@@ -316,6 +319,7 @@ fn the_matrix_wins_field_by_field_and_says_so() {
                 300,
             ),
             twin_env: None,
+            constraints: None,
         }
         suite `refbugs`: `timeout-seconds` = 300 from matrix/extensions.toml overrides 60 from p/pyproject.toml [tool.debug-matrix]"#]].assert_eq(&format!("{merged:#?}\n{}", notes.join("\n")));
 }
