@@ -1104,7 +1104,7 @@ fn a_projects_own_table_is_checked_naming_file_line_and_key() {
     expect![[r#"
         exit 1
         --- stderr
-        error: $TMP/a/pyproject.toml:6:1: unknown key `timeout` in [tool.debug-matrix]: it takes `name`, `cells`, `set`, `expected`, `tests`, `test-deps`, `build-env`, `pytest-args`, `test-command`, `valgrind-select`, `timeout-seconds`, `twin-env`
+        error: $TMP/a/pyproject.toml:6:1: unknown key `timeout` in [tool.debug-matrix]: it takes `name`, `cells`, `set`, `expected`, `tests`, `test-deps`, `build-env`, `pytest-args`, `test-command`, `valgrind-select`, `timeout-seconds`, `twin-env`, `constraints`
              6 | timeout = 30
                | ^
         exit 1
