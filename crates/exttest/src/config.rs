@@ -285,29 +285,14 @@ pub fn merge(
 /// A project name normalized as PyPA does (PEP 503: lowercase, runs of `-`, `_` and `.` become
 /// one `-`): `Zope.Interface` and `zope_interface` are the suite `zope-interface`. The name
 /// must be a PEP 508 name (letters, digits, `.`, `_`, `-`, starting and ending with a letter
-/// or digit); the error says what is wrong.
+/// or digit); the error says what is wrong. `pep508_rs` (uv's) does both.
 pub fn normalize(name: &str) -> Result<String, String> {
-    let alnum = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
-    if !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-        || !alnum(name.chars().next())
-        || !alnum(name.chars().last())
-    {
-        return Err(format!(
+    pep508_rs::PackageName::new(name.to_owned()).map(|n| n.to_string()).map_err(|_| {
+        format!(
             "`{name}` is not a project name (letters, digits, `.`, `_`, `-`, starting and \
              ending with a letter or digit: PEP 508)"
-        ));
-    }
-    let mut out = String::with_capacity(name.len());
-    for c in name.chars() {
-        if matches!(c, '.' | '_' | '-') {
-            if !out.ends_with('-') {
-                out.push('-');
-            }
-        } else {
-            out.push(c.to_ascii_lowercase());
-        }
-    }
-    Ok(out)
+        )
+    })
 }
 
 /// Parses `text`, the contents of `path`, into `T`, like [`matrix::parse_toml`], with the key
