@@ -82,6 +82,41 @@ fn ci_runs_the_readme_test_command() {
         .expect("README.md has a line starting with `cargo test`: the test command");
     let command = command.split('#').next().unwrap_or(command).trim();
     assert!(ci.contains(command), ".ci/run must run the README's test command `{command}`");
+    // ... with the slow test: it unsets the variable that skips it.
+    let (before, _) = ci.split_once(command).unwrap_or_default();
+    assert!(
+        before.contains("unset SKIP_SLOW_TESTS"),
+        ".ci/run: `unset SKIP_SLOW_TESTS` before the test command, so that CI runs the slow test"
+    );
+}
+
+/// The contributor's loop (everything but the slow end-to-end scenario) is one command, named
+/// in README.md's and ARCHITECTURE.md's test sections, and the scenario is the slow test it
+/// skips: `xtask/build.rs`'s cfg ignores it, with its reason, under `SKIP_SLOW_TESTS`.
+#[test]
+fn the_contributors_loop_is_documented_and_skips_only_the_slow_test() {
+    const LOOP: &str = "SKIP_SLOW_TESTS=1 cargo test --workspace";
+    let root = repo();
+    for doc in ["README.md", "ARCHITECTURE.md"] {
+        let text = fs::read_to_string(root.join(doc)).expect(doc);
+        assert!(text.contains(LOOP), "{doc}:1: name the contributor's loop, `{LOOP}`");
+    }
+    let mut files = Vec::new();
+    rust_files(&root.join("crates"), &mut files);
+    rust_files(&root.join("xtask"), &mut files);
+    let gated: Vec<&Utf8PathBuf> = files
+        .iter()
+        .filter(|p| {
+            let text = fs::read_to_string(p).unwrap_or_default();
+            text.match_indices("cfg_attr(")
+                .any(|(at, m)| text[at + m.len()..].trim_start().starts_with("skip_slow_tests"))
+        })
+        .collect();
+    assert_eq!(
+        gated,
+        [&root.join("xtask/tests/matrix.rs")],
+        "only the end-to-end scenario is a slow test; a new one says so in ARCHITECTURE.md"
+    );
 }
 
 #[test]
@@ -400,4 +435,64 @@ fn the_plugin_tests_use_every_option() {
         .map(|o| format!("{tests_dir}: no test uses the plugin's option `{o}`; add one"))
         .collect();
     assert!(unused.is_empty(), "{}", unused.join("\n"));
+}
+
+/// ARCHITECTURE.md's convention for unit tests: a module's are its child module `tests`, in
+/// its own file (`src/tests.rs` for the crate root, `src/x/tests.rs` for `src/x.rs`), never
+/// inline and never under another name.
+#[test]
+fn unit_tests_live_in_the_modules_tests_file() {
+    // Being reshaped by other work when the convention was applied: convert them, then take
+    // them off this list.
+    const NOT_YET: &[&str] = &[
+        "crates/report/",
+        "crates/pipeline/",
+        "crates/build/",
+        "crates/configure/",
+        "crates/exttest/src/suite.rs",
+        "crates/exttest/src/expect.rs",
+    ];
+    let root = repo();
+    let mut files = Vec::new();
+    for entry in fs::read_dir(root.join("crates")).expect("crates/").flatten() {
+        if let Ok(dir) = Utf8PathBuf::from_path_buf(entry.path().join("src")) {
+            rust_files(&dir, &mut files);
+        }
+    }
+    rust_files(&root.join("xtask/src"), &mut files);
+    let mut wrong = Vec::new();
+    let mut declared = 0;
+    for path in &files {
+        let rel = path.strip_prefix(&root).unwrap_or(path);
+        let text = fs::read_to_string(path).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        for (n, line) in lines.iter().enumerate() {
+            if line.trim() != "#[cfg(test)]" {
+                continue;
+            }
+            let Some(item) = lines[n + 1..].iter().map(|l| l.trim()).find(|l| !l.starts_with("#["))
+            else {
+                continue;
+            };
+            let Some(module) = item.strip_prefix("mod ").or_else(|| item.strip_prefix("pub mod "))
+            else {
+                continue;
+            };
+            declared += 1;
+            if module != "tests;" && !NOT_YET.iter().any(|p| rel.as_str().starts_with(p)) {
+                wrong.push(format!(
+                    "{rel}:{}: `mod {module}`: a module's unit tests are `mod tests;`, in its own \
+                     file ({}); see ARCHITECTURE.md",
+                    n + 1,
+                    if rel.file_name() == Some("lib.rs") {
+                        "src/tests.rs".to_owned()
+                    } else {
+                        format!("{}/tests.rs", rel.with_extension(""))
+                    }
+                ));
+            }
+        }
+    }
+    assert!(declared > 10, "found only {declared} test modules; this check looks at nothing");
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
