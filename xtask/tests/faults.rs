@@ -422,7 +422,8 @@ fn merge_follows_no_link_out_of_its_directory_and_never_loops() {
 }
 
 /// Issue 18, silent defect 8: `--ext a/proj --ext b/proj` were both suite `proj`, sharing a
-/// venv and a results slot. A suite is named after its project (`[project].name`); two
+/// venv and a results slot. A suite is named after its project (`[project].name`), never its
+/// directory (issue 19: a project without a name is refused, saying where to give one); two
 /// suites of one name are refused before any build, naming both; `--suite` beside `--ext`
 /// is refused rather than ignored.
 #[test]
@@ -439,11 +440,11 @@ fn two_ext_suites_of_one_name_are_refused_naming_both() {
         expect![[r#"
             exit 1
             --- stderr
-            --ext $TMP/a/proj: no [project].name in pyproject.toml nor [metadata] name in setup.cfg; the suite is named `proj` after its directory
-            --ext $TMP/b/proj: no [project].name in pyproject.toml nor [metadata] name in setup.cfg; the suite is named `proj` after its directory
-            error: two suites are named `proj`: --ext $TMP/a/proj and --ext $TMP/b/proj; a suite's name decides its venv and its results, so test them in separate runs (or give one project another name)
+            error: $TMP/a/proj: the project has no name: no [project].name in pyproject.toml nor [metadata] name in setup.cfg, and a suite is named after its project, never its directory; give one, or write a debug-matrix.toml beside setup.py with `name = "…"` (`cargo xtask init $TMP/a/proj` starts one)
         "#]],
     );
+    fs::write(case.root.join("a/proj/pyproject.toml"), "[project]\nname = \"Proj\"\n")
+        .expect("write");
     fs::write(case.root.join("b/proj/pyproject.toml"), "[project]\nname = \"proj\"\n")
         .expect("write");
     let run = case.xtask(&["test", "3.13.5+debug", "--ext", "a/proj", "--ext", "b/proj"]);
@@ -853,4 +854,40 @@ fn kill_9_during_a_test_run_leaves_no_pytest_behind() {
         );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+}
+
+/// A constraints file that pip would misread (an option) or that is not there is refused
+/// before any cell is built, naming the file and the line.
+#[test]
+fn bad_constraints_files_are_refused_before_any_build() {
+    let mut case = Case::new();
+    let matrix = case.copy_matrix();
+    let repo = camino::Utf8Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    case.scrub(repo.canonicalize_utf8().expect("the repository").as_str(), "$REPO");
+    fs::write(matrix.join("constraints.txt"), "pytest==9.2.0\n-c elsewhere.txt\n")
+        .expect("writing constraints.txt");
+    let test = ["--matrix-dir", matrix.as_str(), "test", "3.13.5+debug", "--suite", "refbugs"];
+    check(
+        &case.xtask(&test),
+        expect![[r#"
+            exit 1
+            --- stderr
+            error: the matrix's constraints: $TMP/matrix/constraints.txt:2: `-c elsewhere.txt` is not a constraint (NAME==VERSION, optionally with `; marker`); options and includes are not read here
+        "#]],
+    );
+    fs::write(matrix.join("constraints.txt"), "pytest==9.2.0\n").expect("writing constraints.txt");
+    common::edit(
+        &matrix.join("extensions.toml"),
+        "path = \"examples/refbugs\"",
+        "path = \"examples/refbugs\"\nconstraints = \"refbugs-pins.txt\"",
+    );
+    check(
+        &case.xtask(&test),
+        expect![[r#"
+            exit 1
+            --- stderr
+            error: $TMP/matrix/extensions.toml: suite `refbugs`: its `constraints`: reading $TMP/matrix/refbugs-pins.txt; create it or fix the path: No such file or directory (os error 2)
+        "#]],
+    );
+    assert_nothing_built(&case);
 }

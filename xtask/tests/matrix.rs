@@ -12,7 +12,10 @@
 //! 7. the example extension's bugs are found exactly on the cells that can see them, and are
 //!    accepted there by their `[[expected]]` entries (exit 0); an expected finding that does
 //!    not appear fails the run;
-//! 8. markupsafe's suite passes everywhere with its C speedups loaded;
+//! 8. markupsafe's suite passes everywhere with its C speedups loaded, its environment
+//!    recorded and pinned by `matrix/constraints.txt`; older pins are what a suite's venv
+//!    and build environment get, `--update-constraints` refreshes them from an unpinned run,
+//!    and a rerun under the refreshed file installs the same versions;
 //! 9. every test layout (tests inside the package and left out of the wheel, top-level tests
 //!    relying on rootdir insertion, a unittest-only tests package) tests the installed build,
 //!    with the project's pytest configuration, and no skipped or xfailed test is judged;
@@ -136,7 +139,9 @@ fn the_ci_matrix() {
     crashes_and_hangs_are_contained(&run);
     example_extension_bugs_are_found_where_visible(&run);
     expected_findings_are_strict(&run);
+    a_projects_own_table_is_all_it_needs(&run);
     markupsafe_passes_with_its_speedups(&run);
+    constraints_pin_the_test_environment_and_refresh(&run);
     every_layout_tests_the_installed_build(&run);
     leak_hunting_judges_only_lost_references(&run);
     leak_hunting_tells_state_from_leaks_by_persistence_and_the_twin(&run);
@@ -411,6 +416,53 @@ fn expected_findings_are_strict(run: &Run) {
     assert!(text.contains("a leak that was fixed"), "{text}");
 }
 
+/// Issue 19: a project configured only by its own `[tool.debug-matrix]` (tests in `qa/`,
+/// where no default looks; a deliberate leak declared expected; default cells), unknown to
+/// `matrix/extensions.toml`: its suite is named after the project, the leak is expected and
+/// the run is green; without the entry the same leak is a `ref-leak` and the run is red.
+fn a_projects_own_table_is_all_it_needs(run: &Run) {
+    let fixture = repo().join("xtask/tests/fixtures/owntable");
+    let (ok, text) = run.run(&["test", "3.13.5+debug", "--ext", fixture.as_str()]);
+    assert!(ok, "the project's own expected entry accepts its leak:\n{text}");
+    assert!(
+        text.contains("expected ref-leak in qa/test_owntable.py::test_leak"),
+        "found in qa/, shown as expected:\n{text}"
+    );
+    let results = extension_results(run, "dm-own-table");
+    assert_eq!(finding_lines(&results), ["3.13.5+debug dm-own-table ref-leak test_leak"], "{text}");
+    assert!(results[0]["findings"][0]["expected"].is_string(), "{results}");
+    assert_eq!(results[0]["counts"]["passed"], 2, "{results}");
+
+    let copy = run.work.join("owntable-unexpected");
+    let _ = fs::remove_dir_all(&copy);
+    copy_dir(&fixture, &copy);
+    let pyproject = copy.join("pyproject.toml");
+    let text = fs::read_to_string(&pyproject).expect("read");
+    let cut = text.find("[[tool.debug-matrix.expected]]").expect("the fixture's expected entry");
+    fs::write(&pyproject, &text[..cut]).expect("write");
+    // No cell named: the project's `cells` decide.
+    let (ok, text) = run.run(&["test", "--ext", copy.as_str()]);
+    assert!(!ok, "an undeclared leak fails the run:\n{text}");
+    assert!(text.contains("cells 3.13.5+debug (the default of"), "{text}");
+    let results = extension_results(run, "dm-own-table");
+    assert_eq!(finding_lines(&results), ["3.13.5+debug dm-own-table ref-leak test_leak"], "{text}");
+    assert!(results[0]["findings"][0]["expected"].is_null(), "{results}");
+}
+
+fn copy_dir(from: &Utf8Path, to: &Utf8Path) {
+    fs::create_dir_all(to).expect("mkdir");
+    for entry in fs::read_dir(from).expect("read_dir").flatten() {
+        let target = to.as_std_path().join(entry.file_name());
+        if entry.path().is_dir() {
+            let target = Utf8PathBuf::from_path_buf(target).expect("utf-8");
+            let source = Utf8PathBuf::from_path_buf(entry.path()).expect("utf-8");
+            copy_dir(&source, &target);
+        } else {
+            fs::copy(entry.path(), target).expect("copy");
+        }
+    }
+}
+
 fn markupsafe_passes_with_its_speedups(run: &Run) {
     let (ok, text) = run.run(&["test", "--set", "ci", "--suite", "markupsafe"]);
     assert!(ok, "markupsafe is clean on every CI cell:\n{text}");
@@ -421,7 +473,79 @@ fn markupsafe_passes_with_its_speedups(run: &Run) {
         let modules = r["modules"].as_object().expect("modules");
         assert!(modules.contains_key("markupsafe._speedups"), "the C speedups were loaded: {r}");
         assert!(r["counts"]["passed"].as_u64().is_some_and(|n| n > 50), "{r}");
+        // Pinned by the repository's constraints, on every cell (3.11's pip too).
+        let pinned = pin_in(&repo().join("matrix/constraints.txt"), "pytest");
+        assert_eq!(r["environment"]["pytest"].as_str(), pinned.as_deref(), "{r}");
     }
+}
+
+/// The version `file` pins `name` to (`name==VERSION`), if it does.
+fn pin_in(file: &Utf8Path, name: &str) -> Option<String> {
+    let text = fs::read_to_string(file).unwrap_or_else(|e| panic!("{file}: {e}"));
+    text.lines().find_map(|l| l.strip_prefix(&format!("{name}==")).map(str::to_owned))
+}
+
+/// `name`'s version in a suite result's `environment` (its venv, or with `build` its build
+/// environment).
+fn installed(r: &serde_json::Value, part: &str, name: &str) -> String {
+    let list = r["environment"][part].as_array().unwrap_or_else(|| panic!("{part}: {r}"));
+    let found =
+        list.iter().find(|p| p["name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case(name)));
+    found
+        .and_then(|p| p["version"].as_str())
+        .unwrap_or_else(|| panic!("no {name} in {part}: {r}"))
+        .to_owned()
+}
+
+/// Pins older than today's newest are what a suite gets, in its venv and in its project's
+/// isolated build environment (so an unpinned run would install something else); an
+/// update rewrites the file from an unpinned run; a rerun installs what it pins.
+fn constraints_pin_the_test_environment_and_refresh(run: &Run) {
+    let matrix = matrix_copy(run, "matrix-pins");
+    let file = matrix.join("constraints.txt");
+    fs::write(&file, "pytest==8.3.5\npluggy==1.5.0\nsetuptools==80.9.0\n").expect("write");
+    let refbugs = |extra: &[&str]| {
+        let mut args =
+            vec!["--matrix-dir", matrix.as_str(), "test", "3.13.5+debug", "--suite", "refbugs"];
+        args.extend(extra);
+        let (ok, text) = run.run(&args);
+        assert!(ok, "refbugs is clean (its findings expected):\n{text}");
+        let results = extension_results(run, "refbugs");
+        let r = results
+            .as_array()
+            .expect("array")
+            .iter()
+            .find(|r| r["cell"] == "3.13.5+debug")
+            .cloned();
+        (r.unwrap_or_else(|| panic!("no refbugs result on 3.13.5+debug: {results}")), text)
+    };
+    let (old, _) = refbugs(&[]);
+    assert_eq!(installed(&old, "packages", "pytest"), "8.3.5", "{old}");
+    assert_eq!(installed(&old, "packages", "pluggy"), "1.5.0", "{old}");
+    assert_eq!(
+        installed(&old, "build", "setuptools"),
+        "80.9.0",
+        "the build environment is pinned too: {old}"
+    );
+    assert_eq!(old["environment"]["constraints"][0].as_str(), Some(file.as_str()), "{old}");
+
+    let (fresh, text) = refbugs(&["--update-constraints"]);
+    assert!(text.contains(&format!("{file}: written from 1 suite run(s)")), "{text}");
+    let pytest = installed(&fresh, "packages", "pytest");
+    assert_ne!(pytest, "8.3.5", "an unpinned run installs today's pytest: {fresh}");
+    assert_eq!(pin_in(&file, "pytest").as_deref(), Some(pytest.as_str()), "the file pins what ran");
+    assert_eq!(pin_in(&file, "setuptools"), Some(installed(&fresh, "build", "setuptools")));
+    assert!(
+        pin_in(&file, "refbugs").is_none() && pin_in(&file, "pip").is_none(),
+        "the suite's project and pip are never pinned"
+    );
+
+    let (again, _) = refbugs(&[]);
+    assert_eq!(
+        again["environment"]["packages"], fresh["environment"]["packages"],
+        "a pinned rerun installs the same versions"
+    );
+    assert_eq!(again["environment"]["build"], fresh["environment"]["build"]);
 }
 
 /// The suite's compiled modules were loaded from the cell's venv.
@@ -823,6 +947,11 @@ fn concurrent_runs_wait_for_each_other(run: &Run) {
 fn the_main_command_is_green(run: &Run) {
     let (ok, text) = run.run(&["matrix", "3.13.5+debug", "--suite", "refbugs"]);
     assert!(ok, "cargo xtask matrix is green:\n{text}");
+    // Issue 19: it renders its results and ends with the HTML's path, the grid and what is new.
+    let html = run.work.join("report/report.html");
+    assert!(html.is_file(), "{html} is rendered");
+    assert!(text.contains("\nreport: ") && text.contains("/report/report.html\n"), "{text}");
+    assert!(text.contains("version ") && text.contains("3.13.5  "), "the grid:\n{text}");
 }
 
 /// The sanitizer cells, smoke profile: the two builds and the example extension (plus a

@@ -4,7 +4,9 @@
 //! Per cell and suite ([`run_suite`]), under `<work>/cells/<cell>/ext/<suite>/`:
 //!
 //! 1. a venv made by the cell's own interpreter (kept while the cell's build key holds), with
-//!    pytest and the suite's test dependencies from a pip cache shared by all cells;
+//!    pytest and the suite's test dependencies from a pip cache shared by all cells, every
+//!    install pinned by `matrix/constraints.txt` and the suite's own ([`constraints`]), and
+//!    what the venv ends up holding recorded ([`environment`]);
 //! 2. the project copied (or its sdist, downloaded once, unpacked) afresh, and built for
 //!    this cell with `pip install --force-reinstall` (pip's build isolation; a directory's
 //!    wheel is never cached): a wheel is never reused across cells;
@@ -15,18 +17,24 @@
 //!    runtime environment (`PYTHONMALLOC`, `ASAN_OPTIONS`), a per-test timeout. A crash is
 //!    reported and the run continues without the crashing test.
 //!
-//! The pure parts — suites ([`suite`]), detectors ([`detect`]), findings ([`finding`]),
+//! The pure parts — suites ([`suite`]), their settings ([`config`]: `matrix/extensions.toml`,
+//! a project's `[tool.debug-matrix]`), detectors ([`detect`]), findings ([`finding`]),
 //! events ([`events`]), valgrind output ([`valgrind`]), ThreadSanitizer and UBSan reports
-//! ([`sanitizer`]), expected findings ([`expect`]) — have no I/O. The process boundary is
+//! ([`sanitizer`]), expected findings ([`expect`]), constraints files ([`constraints`]),
+//! installed packages ([`environment`]) — have no I/O. The process boundary is
 //! `setup.rs` (venv, pip, inspection), `runs.rs` (the test runs, restarts, race hunting) and
 //! `bench.rs`, and every process they spawn is built by `invocation.rs`.
 
 mod bench;
+pub mod config;
+pub mod constraints;
 pub mod detect;
+pub mod environment;
 pub mod events;
 pub mod evidence;
 pub mod expect;
 pub mod finding;
+pub mod init;
 mod invocation;
 pub mod layout;
 mod result;
@@ -40,7 +48,9 @@ pub mod valgrind;
 
 pub use crate::{
     bench::{LeakBench, bench_leaks},
+    config::{DefaultCells, Project, ProjectConfig, read_project},
     detect::{Detectors, detectors},
+    environment::{Environment, Package, PackageSource},
     events::Counts,
     expect::Expected,
     finding::{Finding, FindingKind},
@@ -48,5 +58,5 @@ pub use crate::{
     result::{LeakLoop, NotJudged, SuiteResult},
     runs::run_suite,
     setup::CellEnv,
-    suite::{Extensions, PypiSpec, Source, Suite, load_suites, suite_for_dir, suite_for_pypi},
+    suite::{Extensions, PypiSpec, Source, Suite, load_suites, suite_for_project, suite_for_pypi},
 };

@@ -2,7 +2,7 @@
 //! command that reproduces each finding.
 
 use anyhow::Context as _;
-use camino::Utf8PathBuf;
+use camino::{Utf8Path, Utf8PathBuf};
 use exttest::{CellEnv, Extensions, Suite, SuiteResult};
 
 use crate::{Built, BuiltCell, Session};
@@ -25,14 +25,21 @@ pub struct SuiteOptions {
     /// Run each judged test this many more times alone and report its deltas per call
     /// (`--leak-loop`).
     pub leak_loop: Option<u32>,
+    /// Run unpinned (only suites' own constraints files apply) and write
+    /// `matrix/constraints.txt` from what the suites installed (`--update-constraints`).
+    pub update_constraints: bool,
 }
 
 /// The suites to run and the expected findings that apply to them.
 pub struct Plan {
     /// The suites, with the options applied.
     pub suites: Vec<Suite>,
-    /// `matrix/extensions.toml` (its `[[expected]]` entries).
+    /// `matrix/extensions.toml`, its `[[expected]]` entries joined by the projects' own.
     pub extensions: Extensions,
+    /// The cells the `--ext` projects want when the command names none (their `cells` or
+    /// `set`: each project's cells in matrix order, the projects' in the order given), and
+    /// the files that said so.
+    pub default_cells: Option<(Vec<String>, Vec<String>)>,
 }
 
 impl SuiteOptions {
@@ -41,19 +48,48 @@ impl SuiteOptions {
     /// bad value.
     pub fn plan(&self, session: &Session) -> anyhow::Result<Plan> {
         let path = session.matrix.dir.join("extensions.toml");
-        let extensions = exttest::load_suites(&path, &session.project_root)?;
-        let variants: Vec<&str> = session.matrix.variants.iter().map(|v| v.name.as_str()).collect();
-        extensions.check_variants(&variants).map_err(|e| anyhow::anyhow!("{path}: {e}"))?;
+        let mut extensions = exttest::load_suites(&path, &session.project_root)?;
         let mut suites = self.configured_suites(session, &extensions)?;
-        for suite in &suites {
+        let mut defaults: Vec<(Vec<String>, String)> = Vec::new();
+        for suite in &mut suites {
+            let exttest::Source::Dir(dir) = &suite.source else { continue };
             // Checked before any cell is built: a wrong path is a minute's fix, not an hour's.
-            if let exttest::Source::Dir(dir) = &suite.source {
-                anyhow::ensure!(
-                    ["pyproject.toml", "setup.py"].iter().any(|f| dir.join(f).is_file()),
-                    "{path}: suite `{}`: {dir} is not a Python project (no pyproject.toml or \
-                     setup.py there); fix its `path`",
-                    suite.name
-                );
+            anyhow::ensure!(
+                ["pyproject.toml", "setup.py"].iter().any(|f| dir.join(f).is_file()),
+                "{path}: suite `{}`: {dir} is not a Python project (no pyproject.toml or \
+                 setup.py there); fix its `path`",
+                suite.name
+            );
+            // A suite of extensions.toml (`path`, or an `--ext` naming its directory) keeps
+            // its name; an `--ext` project's suite is named after the project.
+            let of_matrix = extensions.suites.iter().any(|s| same_source(&s.source, &suite.source));
+            let project = exttest::read_project(dir, of_matrix.then_some(suite.name.as_str()))?;
+            let Some(config) = project.config else { continue };
+            if of_matrix {
+                let (merged, notes) = suite.over_project(path.as_str(), &config);
+                for note in notes {
+                    eprintln!("{note}");
+                }
+                *suite = merged;
+            }
+            extensions.expected.extend(config.expected.iter().cloned());
+            // A project's default cells are for `--ext`; the matrix's suites run on the
+            // cells the command or set selects.
+            if (!of_matrix || !self.ext.is_empty())
+                && let Some(cells) = &config.cells
+            {
+                defaults.push((default_cells(session, cells, &config)?, config.describe()));
+            }
+        }
+        extensions.check(&session.matrix).map_err(anyhow::Error::msg)?;
+        // Constraints files are read before any cell is built too: a bad line costs nothing.
+        let global = constraints_file(session);
+        if global.is_file() {
+            read_pins(&global, "the matrix's constraints")?;
+        }
+        for suite in &suites {
+            if let Some(own) = &suite.constraints {
+                read_pins(own, &format!("{path}: suite `{}`: its `constraints`", suite.name))?;
             }
         }
         for suite in &mut suites {
@@ -67,7 +103,16 @@ impl SuiteOptions {
                 suite.pytest_args.push(format!("--dm-leak-loop={n}"));
             }
         }
-        Ok(Plan { suites, extensions })
+        let default_cells = (!defaults.is_empty()).then(|| {
+            let mut names: Vec<String> = Vec::new();
+            let mut files = Vec::new();
+            for (cells, file) in defaults {
+                names.extend(cells.into_iter().filter(|c| !names.contains(c)).collect::<Vec<_>>());
+                files.push(file);
+            }
+            (names, files)
+        });
+        Ok(Plan { suites, extensions, default_cells })
     }
 
     fn configured_suites(
@@ -91,10 +136,13 @@ impl SuiteOptions {
                     ["pyproject.toml", "setup.py"].iter().any(|f| abs.join(f).is_file()),
                     "--ext {dir}: no pyproject.toml or setup.py: not a Python project"
                 );
-                let (suite, note) = exttest::suite_for_dir(&abs);
-                if let Some(note) = note {
-                    eprintln!("{note}");
-                }
+                let source = exttest::Source::Dir(abs.clone());
+                let suite = match extensions.suites.iter().find(|s| same_source(&s.source, &source))
+                {
+                    // The directory of a suite of extensions.toml: that suite.
+                    Some(of_matrix) => exttest::Suite { source, ..of_matrix.clone() },
+                    None => exttest::suite_for_project(&exttest::read_project(&abs, None)?),
+                };
                 push_unique(&mut suites, suite)?;
             }
             for spec in &self.pypi {
@@ -133,31 +181,66 @@ impl SuiteOptions {
             .collect()
     }
 
-    /// The command that reruns just `test` of `suite` on `cell`.
-    fn repro(&self, cell: &str, suite: &Suite, test: Option<&str>, leak: bool) -> String {
-        let mut line = format!("cargo xtask test {cell}");
-        match &suite.source {
-            exttest::Source::Dir(dir) if !self.ext.is_empty() => {
-                line.push_str(&format!(" --ext {dir}"))
-            }
+    /// The command that reruns just `test` of `suite` on `cell` (`report::repro`), naming
+    /// the suite as this run's command line did.
+    fn repro(
+        &self,
+        cell: &matrix::CellId,
+        suite: &Suite,
+        test: Option<&str>,
+        leak: bool,
+    ) -> String {
+        use report::repro::SuiteArg;
+        let pypi;
+        let arg = match &suite.source {
+            exttest::Source::Dir(dir) if !self.ext.is_empty() => SuiteArg::Ext(dir),
             exttest::Source::Pypi(spec) if !self.pypi.is_empty() => {
-                line.push_str(&format!(" --pypi {spec}"))
+                pypi = spec.to_string();
+                SuiteArg::Pypi(&pypi)
             }
-            _ => line.push_str(&format!(" --suite {}", suite.name)),
+            _ => SuiteArg::Named(&suite.name),
+        };
+        report::repro::TestLine {
+            cell,
+            suite: arg,
+            malloc: self.malloc.as_deref(),
+            test,
+            leak_loop: leak,
         }
-        if let Some(m) = &self.malloc {
-            line.push_str(&format!(" --malloc {m}"));
-        }
-        if let Some(test) = test {
-            let name = test.rsplit("::").next().unwrap_or(test);
-            line.push_str(&format!(" -k {name}"));
-        }
-        if leak {
-            // The test alone in a loop, its deltas per call printed.
-            line.push_str(" --leak-loop 20");
-        }
-        line
+        .line()
     }
+}
+
+/// Whether two sources are one project: the same sdist, or directories that resolve alike.
+fn same_source(a: &exttest::Source, b: &exttest::Source) -> bool {
+    match (a, b) {
+        (exttest::Source::Dir(a), exttest::Source::Dir(b)) => {
+            a == b
+                || matches!((a.canonicalize_utf8(), b.canonicalize_utf8()), (Ok(x), Ok(y)) if x == y)
+        }
+        (a, b) => a == b,
+    }
+}
+
+/// The names of the cells a project's `cells` or `set` chooses.
+fn default_cells(
+    session: &Session,
+    cells: &exttest::DefaultCells,
+    config: &exttest::ProjectConfig,
+) -> anyhow::Result<Vec<String>> {
+    let selection = match cells {
+        exttest::DefaultCells::Patterns(patterns) => {
+            crate::Selection { patterns: patterns.clone(), ..crate::Selection::default() }
+        }
+        exttest::DefaultCells::Set(set) => {
+            crate::Selection { set: Some(set.clone()), ..crate::Selection::default() }
+        }
+    };
+    let cells = session
+        .matrix
+        .cells(&selection)
+        .with_context(|| format!("the default cells of {}", config.describe()))?;
+    Ok(cells.iter().map(|c| c.name()).collect())
 }
 
 /// The suites' results on one cell.
@@ -186,8 +269,9 @@ pub fn run(
         let name = cell.cell.name();
         if !cell.usable() {
             println!(
-                "{name:26} not tested: {} (see `cargo xtask build {name}`)",
-                cell.why_unusable()
+                "{name:26} not tested: {} (see `{}`)",
+                cell.why_unusable(),
+                report::repro::build(&cell.cell.id())
             );
             continue;
         }
@@ -198,7 +282,10 @@ pub fn run(
                 continue;
             }
         };
-        let env = cell_env(session, cell);
+        let mut env = cell_env(session, cell);
+        if options.update_constraints {
+            env.constraints = None;
+        }
         let detectors = exttest::detectors(cell.cell.variant, options.malloc.as_deref());
         let mut results = Vec::new();
         for suite in &plan.suites {
@@ -217,15 +304,11 @@ pub fn run(
                 );
                 break;
             }
-            let expected = plan.extensions.expected_for(
-                &suite.name,
-                &cell.cell.release.version.to_string(),
-                &cell.cell.variant.name,
-            );
+            let expected = plan.extensions.expected_for(&suite.name, &cell.cell);
             exttest::expect::apply(&mut result.findings, &expected, &result.ran);
             for f in &mut result.findings {
                 f.repro = options.repro(
-                    &name,
+                    &result.cell,
                     suite,
                     f.test.as_deref(),
                     f.kind == exttest::FindingKind::RefLeak,
@@ -242,7 +325,7 @@ pub fn run(
 /// What a suite run needs to know of a built cell.
 pub(crate) fn cell_env<'s>(session: &'s Session, cell: &BuiltCell<'_>) -> CellEnv<'s> {
     CellEnv {
-        cell: cell.cell.name(),
+        cell: cell.cell.id(),
         key: cell.outcome.key.clone(),
         python: cell.outcome.dirs.python(),
         cpython_source: cell.source_dir.clone(),
@@ -250,8 +333,71 @@ pub(crate) fn cell_env<'s>(session: &'s Session, cell: &BuiltCell<'_>) -> CellEn
         pip_cache: session.layout.pip_cache(),
         sdists: session.layout.sdists_dir(),
         work_dir: session.layout.root().to_owned(),
+        constraints: Some(constraints_file(session)).filter(|f| f.is_file()),
         cancel: session.cancel_flag(),
     }
+}
+
+/// `matrix/constraints.txt`: what every suite's installs are pinned to, where it exists.
+pub(crate) fn constraints_file(session: &Session) -> Utf8PathBuf {
+    session.matrix.dir.join("constraints.txt")
+}
+
+/// The constraints file `path`, parsed; `whose` names it in errors.
+fn read_pins(path: &Utf8Path, whose: &str) -> anyhow::Result<exttest::constraints::Pins> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("{whose}: reading {path}; create it or fix the path"))?;
+    exttest::constraints::Pins::parse(path, &text).map_err(|e| anyhow::anyhow!("{whose}: {e}"))
+}
+
+/// `--update-constraints`: writes `matrix/constraints.txt` from the environments the suites
+/// of this run recorded (merged by [`exttest::constraints::update`]), and prints what
+/// changed. A suite whose set-up failed recorded none: said, and its packages are not pinned.
+pub fn update_constraints(
+    session: &Session,
+    plan: &Plan,
+    ran: &[CellSuites],
+) -> anyhow::Result<()> {
+    use exttest::constraints;
+    let file = constraints_file(session);
+    let old = if file.exists() { Some(read_pins(&file, "--update-constraints")?) } else { None };
+    let mut recorded = Vec::new();
+    for r in ran.iter().flat_map(|c| &c.results) {
+        let Some(environment) = &r.environment else {
+            eprintln!(
+                "{file}: {} on {} recorded no environment (its set-up failed): its packages are                  not pinned by this update",
+                r.suite, r.cell
+            );
+            continue;
+        };
+        let own = match plan
+            .suites
+            .iter()
+            .find(|s| s.name == r.suite)
+            .and_then(|s| s.constraints.as_ref())
+        {
+            Some(path) => read_pins(path, &format!("suite `{}`'s constraints", r.suite))?.names(),
+            None => Default::default(),
+        };
+        recorded.push(constraints::Ran { cell: &r.cell, suite: &r.suite, environment, own });
+    }
+    anyhow::ensure!(
+        !recorded.is_empty(),
+        "--update-constraints: no suite recorded its environment, so {file} was not changed"
+    );
+    let update = constraints::update(old.as_ref(), &recorded)
+        .map_err(|e| anyhow::anyhow!("--update-constraints: {e}"))?;
+    process::write_atomically(&file, update.text.as_bytes())
+        .with_context(|| format!("writing {file}"))?;
+    println!(
+        "{file}: written from {} suite run(s){}",
+        recorded.len(),
+        if update.changes.is_empty() { ", unchanged".to_owned() } else { String::new() }
+    );
+    for change in &update.changes {
+        println!("    {change}");
+    }
+    Ok(())
 }
 
 /// `cargo xtask bench --leaks SUITE --cell CELL`: the leak-hunting cost on a real suite.
