@@ -59,14 +59,14 @@ impl Detectors {
 
 /// The detectors of `variant`; `malloc` (the `--malloc` axis) sets `PYTHONMALLOC` for the run.
 pub fn detectors(variant: &Variant, malloc: Option<&str>) -> Detectors {
-    let configure = |arg: &str| variant.configure.iter().any(|a| a == arg);
+    let promise = &variant.promise;
     let mut env = variant.runtime_env.clone();
     // A crash prints the Python traceback of every thread.
     env.insert("PYTHONFAULTHANDLER".to_owned(), "1".to_owned());
     if let Some(malloc) = malloc {
         env.insert("PYTHONMALLOC".to_owned(), malloc.to_owned());
     }
-    let valgrind = configure("--with-valgrind") || configure("--without-pymalloc");
+    let valgrind = promise.valgrind();
     if valgrind {
         // Every allocation through malloc, so memcheck sees it.
         env.entry("PYTHONMALLOC".to_owned()).or_insert_with(|| "malloc".to_owned());
@@ -77,10 +77,10 @@ pub fn detectors(variant: &Variant, malloc: Option<&str>) -> Detectors {
         leak_types: variant.promise.getobjects == Some(true),
         leak_signals: variant.leak_signals.clone(),
         valgrind,
-        asan: configure("--with-address-sanitizer"),
-        tsan: configure("--with-thread-sanitizer"),
-        ubsan: configure("--with-undefined-behavior-sanitizer"),
-        free_threaded: configure("--disable-gil"),
+        asan: promise.has_sanitizer("address"),
+        tsan: promise.has_sanitizer("thread"),
+        ubsan: promise.has_sanitizer("undefined"),
+        free_threaded: promise.free_threaded(),
         env,
         extension_cflags: variant.extra_cflags.clone(),
     }
