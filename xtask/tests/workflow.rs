@@ -205,7 +205,7 @@ const DECLARED: &str = r#"
 [[tool.debug-matrix.expected]]
 test = "test_leak_new_ref"
 kind = "ref-leak"
-cells = ["debug"]
+cells = ["debug", "ref-debug", "trace-refs"]
 reason = "leak_new_ref leaks one reference per call on purpose"
 "#;
 
