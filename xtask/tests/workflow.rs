@@ -496,6 +496,8 @@ fn the_matrix_workflow_as_github_runs_it() {
         "{:#?}",
         undeclared.annotations
     );
+    let summary = &run.jobs["undeclared/conclusion"].summary;
+    assert!(summary.contains("test_leak_new_ref"), "the finding in the summary: {summary}");
     assert!(
         said.contains("undeclared: red 1 debug-matrix-undeclared-workflow-test-report"),
         "{said}"
