@@ -4,7 +4,8 @@
 //! - steps in order, `if:` evaluated (with GitHub's implicit `success() &&`), `run:` scripts as
 //!   `bash --noprofile --norc -eo pipefail` in the workspace with the workflow's, job's and
 //!   step's `env:`, and the files GitHub provides (`GITHUB_OUTPUT`, `GITHUB_ENV`,
-//!   `GITHUB_STEP_SUMMARY`, `GITHUB_PATH`); step outcomes and conclusions
+//!   `GITHUB_STEP_SUMMARY`, `GITHUB_PATH`) and variables (`GITHUB_REPOSITORY`, `GITHUB_SHA`,
+//!   the runner image's `ImageOS` and `ImageVersion`: [`IMAGE`]); step outcomes and conclusions
 //!   (`continue-on-error`), job results as `needs.<job>.result` sees them, a job's `if:` against
 //!   its needs, a matrix from `fromJson` (an `include` list), a cancelled run;
 //! - repositories as on GitHub: `owner/name` is a git repository below [`Runner::repos`]; a run
