@@ -1065,3 +1065,54 @@ fn fetch_never_calls_a_damaged_cached_archive_cached() {
         "#]],
     );
 }
+
+/// Issue 19: every command that records results renders report.md, junit.xml and
+/// report.html beside report.json, prints the HTML's path and ends with the version ×
+/// variant grid and what is new (here a build whose interpreter fails its promise check: a
+/// fake `Makefile` installs a shell script, so no CPython is built). Plain text, since the
+/// output is not a terminal (and `NO_COLOR` is set).
+#[test]
+fn a_command_that_records_results_renders_them_and_prints_the_html_path() {
+    let case = Case::new();
+    let shared = case.shared.to_string();
+    let fetched = case.xtask(&["fetch", "--no-upstream", "--mirror", &shared, "3.11.2+debug"]);
+    assert_eq!(fetched.code, Some(0), "{}", fetched.render());
+    let list = case.xtask(&["list", "--json", "3.11.2+debug"]);
+    let cells: serde_json::Value = serde_json::from_str(&list.stdout).expect("stdout is JSON");
+    let key = cells["include"][0]["key"].as_str().expect("a key").to_owned();
+    let root = case.work.join("builds").join(&key[..16]);
+    fs::create_dir_all(root.join("build")).expect("mkdir");
+    fs::write(root.join("configure.done"), &key).expect("write");
+    let prefix = root.join("prefix");
+    fs::write(
+        root.join("build/Makefile"),
+        format!(
+            "all:\n\ttrue\ninstall:\n\tmkdir -p {prefix}/bin\n\t\
+             printf '#!/bin/sh\\nexit 3\\n' > {prefix}/bin/python3.11\n\t\
+             chmod +x {prefix}/bin/python3.11\n\tln -sf python3.11 {prefix}/bin/python3\n"
+        ),
+    )
+    .expect("write");
+    let report = case.work.join("report");
+    assert!(!report.join("report.html").exists());
+    let run = case.xtask(&["build", "--no-upstream", "--mirror", &shared, "3.11.2+debug"]);
+    assert_eq!(run.code, Some(1), "{}", run.render());
+    for name in ["report.json", "report.md", "junit.xml", "report.html"] {
+        assert!(report.join(name).is_file(), "{name} is missing: {}", run.render());
+    }
+    let html = fs::read_to_string(report.join("report.html")).expect("read");
+    assert!(html.contains("<details id=\"3-11-2-debug\" open>"), "{html}");
+    let tail = run.stdout.split("\nreport: ").nth(1).expect("the HTML's path is printed");
+    let tail = tail.replace(&key[..16], "$KEY");
+    expect![[r#"
+        $TMP/work/report/report.html
+        version  debug
+        3.11.2   broken-promise
+
+        new findings and failed phases (1):
+          3.11.2+debug check: check error: $TMP/work/builds/$KEY/prefix/bin/python3 failed while probing (exit status: 3); its stderr ends with:
+            repro: cargo xtask build 3.11.2+debug
+    "#]]
+    .assert_eq(&tail);
+    assert!(!run.stdout.contains('\u{1b}'), "no colour when stdout is not a terminal");
+}

@@ -814,6 +814,11 @@ fn concurrent_runs_wait_for_each_other(run: &Run) {
 fn the_main_command_is_green(run: &Run) {
     let (ok, text) = run.run(&["matrix", "3.13.5+debug", "--suite", "refbugs"]);
     assert!(ok, "cargo xtask matrix is green:\n{text}");
+    // Issue 19: it renders its results and ends with the HTML's path, the grid and what is new.
+    let html = run.work.join("report/report.html");
+    assert!(html.is_file(), "{html} is rendered");
+    assert!(text.contains("\nreport: ") && text.contains("/report/report.html\n"), "{text}");
+    assert!(text.contains("version ") && text.contains("3.13.5  "), "the grid:\n{text}");
 }
 
 /// The sanitizer cells, smoke profile: the two builds and the example extension (plus a

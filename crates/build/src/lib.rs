@@ -64,6 +64,35 @@ pub struct Job<'m> {
     pub source_dir: Utf8PathBuf,
 }
 
+/// A step of a build: the step that failed, and the name of its log and timing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BuildStep {
+    /// `./configure` (and what prepares it: the lock, the source tree's check).
+    Configure,
+    /// `make`.
+    Make,
+    /// `make install` (and recording the installed interpreter in the manifest).
+    Install,
+}
+
+impl BuildStep {
+    /// `configure`, `make`, `install`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BuildStep::Configure => "configure",
+            BuildStep::Make => "make",
+            BuildStep::Install => "install",
+        }
+    }
+}
+
+impl std::fmt::Display for BuildStep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// How a cell's build ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "kebab-case")]
@@ -77,8 +106,8 @@ pub enum BuildStatus {
     },
     /// A phase failed.
     Failed {
-        /// `configure`, `make` or `install`.
-        phase: String,
+        /// The step that failed.
+        phase: BuildStep,
         /// Why.
         message: String,
         /// The phase's log.
@@ -114,7 +143,7 @@ pub enum CheckStatus {
 #[derive(Debug, Clone)]
 pub struct CellOutcome {
     /// `3.13.5+debug`.
-    pub cell: String,
+    pub cell: matrix::CellId,
     /// The build's cache key.
     pub key: String,
     /// The build's directories.
@@ -239,7 +268,7 @@ impl<'a> Builder<'a> {
                     }
                     _ => CheckStatus::NotRun,
                 };
-                CellOutcome { cell: job.cell.name(), key: plan.key.clone(), dirs, build, check }
+                CellOutcome { cell: job.cell.id(), key: plan.key.clone(), dirs, build, check }
             })
             .collect()
     }
@@ -265,7 +294,7 @@ impl<'a> Builder<'a> {
         {
             Ok(held) => held,
             Err(worklock::LockError::Cancelled { .. }) => return BuildStatus::Cancelled,
-            Err(e) => return failed("configure", e.to_string(), &dirs.root),
+            Err(e) => return failed(BuildStep::Configure, e.to_string(), &dirs.root),
         };
         if fs::symlink_metadata(&dirs.manifest).is_ok() {
             match prefix::damage(&dirs, &plan.key) {
@@ -282,7 +311,7 @@ impl<'a> Builder<'a> {
                     ));
                     if let Err(e) = fs::remove_file(&dirs.manifest) {
                         return failed(
-                            "install",
+                            BuildStep::Install,
                             format!(
                                 "the build is damaged ({why}) and {} could not be removed \
                                  ({e}); delete {} and rerun",
@@ -300,7 +329,7 @@ impl<'a> Builder<'a> {
         let users = prefix::users_of(&dirs.build);
         if !users.is_empty() {
             return failed(
-                "configure",
+                BuildStep::Configure,
                 format!(
                     "{} is in use by process {}, left by an earlier run; it is never built into \
                      while in use: wait for it to end or kill it, then rerun",
@@ -325,7 +354,13 @@ impl<'a> Builder<'a> {
                 let seconds = started.elapsed().as_secs();
                 let interpreter = match prefix::record(&dirs) {
                     Ok(i) => i,
-                    Err(why) => return failed("install", why, &dirs.log("install")),
+                    Err(why) => {
+                        return failed(
+                            BuildStep::Install,
+                            why,
+                            &dirs.log(BuildStep::Install.as_str()),
+                        );
+                    }
                 };
                 let manifest = Manifest {
                     key: plan.key.clone(),
@@ -341,7 +376,7 @@ impl<'a> Builder<'a> {
                 };
                 if let Err(e) = process::write_json_atomically(&dirs.manifest, &manifest) {
                     return failed(
-                        "install",
+                        BuildStep::Install,
                         format!("writing {}: {e:#}", dirs.manifest),
                         &dirs.manifest,
                     );
@@ -369,13 +404,14 @@ impl<'a> Builder<'a> {
         // Never build from a tree changed since it was verified and extracted.
         if let Err(why) = extract::check_tree(&job.source_dir) {
             return Err(failed(
-                "configure",
+                BuildStep::Configure,
                 format!("{why}; run `cargo xtask fetch` to extract it again"),
                 &job.source_dir,
             ));
         }
         let timings = Mutex::new(BTreeMap::new());
-        let phase = |name: &str, argv: Vec<String>| -> Result<(), BuildStatus> {
+        let phase = |step: BuildStep, argv: Vec<String>| -> Result<(), BuildStatus> {
+            let name = step.as_str();
             let started = Instant::now();
             bar.set_message(name.to_owned());
             if self.progress.is_hidden() {
@@ -397,18 +433,18 @@ impl<'a> Builder<'a> {
                 }
                 Err(RunError::Cancelled) => Err(BuildStatus::Cancelled),
                 Err(RunError::Failed(status)) => {
-                    Err(failed(name, format!("exited with {status}"), &log))
+                    Err(failed(step, format!("exited with {status}"), &log))
                 }
                 Err(RunError::TimedOut(t)) => {
-                    Err(failed(name, format!("timed out after {}s", t.as_secs()), &log))
+                    Err(failed(step, format!("timed out after {}s", t.as_secs()), &log))
                 }
                 Err(RunError::Io(e)) => {
-                    Err(failed(name, format!("could not run {}: {e}", argv[0]), &log))
+                    Err(failed(step, format!("could not run {}: {e}", argv[0]), &log))
                 }
             }
         };
         let io_fail = |what: String, e: std::io::Error| {
-            failed("configure", format!("{what}: {e}"), &dirs.root)
+            failed(BuildStep::Configure, format!("{what}: {e}"), &dirs.root)
         };
         let makefile = dirs.build.join("Makefile");
         if !dirs.configure_done.is_file() || !makefile.is_file() {
@@ -426,14 +462,14 @@ impl<'a> Builder<'a> {
                 }
                 line.push(format!("--cache-file={cache}"));
             }
-            phase("configure", line)?;
+            phase(BuildStep::Configure, line)?;
             if !makefile.is_file() {
                 // configure can exit 0 without a Makefile (a source path with a space): then
                 // nothing is marked done and the next run configures again.
                 return Err(failed(
-                    "configure",
+                    BuildStep::Configure,
                     format!("configure exited 0 but wrote no {makefile}"),
-                    &dirs.log("configure"),
+                    &dirs.log(BuildStep::Configure.as_str()),
                 ));
             }
             if let Some(seed) = &seed {
@@ -454,12 +490,12 @@ impl<'a> Builder<'a> {
         }
         let mut make = vec!["make".to_owned(), format!("-j{}", self.options.make_jobs.max(1))];
         make.extend(plan.make_args.iter().cloned());
-        phase("make", make)?;
+        phase(BuildStep::Make, make)?;
         // Install into a fresh prefix, so no file from an interrupted install survives.
         let _ = fs::remove_dir_all(&dirs.prefix);
         let mut install = vec!["make".to_owned(), "install".to_owned()];
         install.extend(plan.make_args.iter().cloned());
-        phase("install", install)?;
+        phase(BuildStep::Install, install)?;
         Ok(timings.into_inner().unwrap_or_default())
     }
 
@@ -524,9 +560,9 @@ impl<'a> Builder<'a> {
     }
 }
 
-fn failed(phase: &str, message: String, log: &Utf8Path) -> BuildStatus {
+fn failed(phase: BuildStep, message: String, log: &Utf8Path) -> BuildStatus {
     BuildStatus::Failed {
-        phase: phase.to_owned(),
+        phase,
         message,
         log: log.to_owned(),
         tail: process::tail_of_file(log, 25),

@@ -22,7 +22,7 @@ use crate::{
 #[derive(Debug, Clone)]
 pub struct LeakBench {
     /// The cell.
-    pub cell: String,
+    pub cell: matrix::CellId,
     /// The suite.
     pub suite: String,
     /// Tests in the suite's run (passed, failed, skipped).

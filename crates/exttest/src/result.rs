@@ -31,7 +31,7 @@ pub struct LeakLoop {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SuiteResult {
     /// The cell.
-    pub cell: String,
+    pub cell: matrix::CellId,
     /// The suite.
     pub suite: String,
     /// Test counts.
@@ -68,7 +68,12 @@ pub struct SuiteResult {
 
 impl SuiteResult {
     /// A result with nothing found yet: the suite's detectors, its log, no tests.
-    pub fn new(cell: String, suite: String, detectors: Vec<String>, log: Utf8PathBuf) -> Self {
+    pub fn new(
+        cell: matrix::CellId,
+        suite: String,
+        detectors: Vec<String>,
+        log: Utf8PathBuf,
+    ) -> Self {
         SuiteResult {
             cell,
             suite,

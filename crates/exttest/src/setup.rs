@@ -24,7 +24,7 @@ use crate::{
 #[derive(Debug, Clone)]
 pub struct CellEnv<'a> {
     /// `3.13.5+debug`.
-    pub cell: String,
+    pub cell: matrix::CellId,
     /// The build's cache key: a venv is kept only while it holds.
     pub key: String,
     /// The cell's installed interpreter.

@@ -6,6 +6,7 @@
 //!
 //! Everything here is pure: loading reads three files, nothing else does I/O.
 
+mod cell_id;
 mod load;
 mod select;
 mod version;
@@ -14,6 +15,7 @@ use std::collections::BTreeMap;
 
 use camino::Utf8PathBuf;
 
+pub use crate::cell_id::{CellId, ParseCellIdError};
 pub use crate::load::{MatrixError, parse_toml, read_toml};
 pub use crate::select::{Pattern, Selection};
 pub use crate::version::PyVersion;
@@ -204,11 +206,16 @@ pub struct Cell<'m> {
 impl Cell<'_> {
     /// The cell's name, `<version>+<variant>` in uv's habit: `3.13.5+debug`.
     pub fn name(&self) -> String {
-        format!("{}+{}", self.release.version, self.variant.name)
+        self.id().to_string()
     }
 }
 
 impl Matrix {
+    /// The variants' names in the order of `variants.toml`: the order renderings show them in.
+    pub fn variant_order(&self) -> Vec<String> {
+        self.variants.iter().map(|v| v.name.clone()).collect()
+    }
+
     /// Looks up a release by its exact version.
     pub fn release(&self, version: PyVersion) -> Option<&Release> {
         self.versions.iter().find(|r| r.version == version)

@@ -161,9 +161,20 @@ fn build_failures(session: &Session, built: &Built<'_>) -> anyhow::Result<()> {
 
 /// `build`: stages 1 and 2.
 pub fn build(session: &Session, names: &[String], options: &BuildOptions) -> anyhow::Result<()> {
-    let (_, built) = sources_and_builds(session, names, options)?;
-    print_built(&built);
-    build_failures(session, &built)
+    let result = sources_and_builds(session, names, options).and_then(|(_, built)| {
+        print_built(&built);
+        build_failures(session, &built)
+    });
+    finish(session, result)
+}
+
+/// A command that records results ends by showing them (the HTML's path, the grid, the new
+/// findings), whether it failed or not, then returns its result.
+fn finish(session: &Session, result: anyhow::Result<()>) -> anyhow::Result<()> {
+    if let Err(err) = results::show(session) {
+        eprintln!("warning: the results could not be shown: {err:#}");
+    }
+    result
 }
 
 /// Stage 3 on `built`, recorded; fails if any cell failed CPython's tests.
@@ -217,8 +228,9 @@ pub fn test_cpython(
     // Checked before anything is built: a bad profile name costs nothing.
     let tests = session.cpython_tests()?;
     tests.profile(&options.profile)?;
-    let (sources, built) = sources_and_builds(session, names, build_options)?;
-    regrtest_stage(session, &tests, &sources, &built, options)
+    let result = sources_and_builds(session, names, build_options)
+        .and_then(|(sources, built)| regrtest_stage(session, &tests, &sources, &built, options));
+    finish(session, result)
 }
 
 /// Stage 4 on `built`, recorded; fails on findings or cells that could not be tested.
@@ -232,7 +244,7 @@ fn suites_stage(
     let ran = suites::run(session, built, options, plan);
     results::update(session, |doc| {
         for cell in &ran {
-            results::record_suites(doc, sources, &built.cells[cell.index], cell.results.clone());
+            results::record_suites(doc, sources, &built.cells[cell.index], &cell.results);
         }
     })?;
     println!("results: {}", session.layout.report_json());
@@ -267,8 +279,9 @@ pub fn test(
 ) -> anyhow::Result<()> {
     // Resolved before anything is built: a bad suite name or `--ext` costs nothing.
     let plan = options.plan(session)?;
-    let (sources, built) = sources_and_builds(session, names, build_options)?;
-    suites_stage(session, &sources, &built, options, &plan)
+    let result = sources_and_builds(session, names, build_options)
+        .and_then(|(sources, built)| suites_stage(session, &sources, &built, options, &plan));
+    finish(session, result)
 }
 
 /// `matrix`: every stage once. Without sources nothing can run, so a failing stage 1 stops
@@ -284,6 +297,21 @@ pub fn matrix(
     let tests = session.cpython_tests()?;
     tests.profile(&regrtest_options.profile)?;
     let plan = suite_options.plan(session)?;
+    let result =
+        every_stage(session, names, build_options, regrtest_options, suite_options, &tests, &plan);
+    finish(session, result)
+}
+
+/// `matrix`'s stages, in order.
+fn every_stage(
+    session: &Session,
+    names: &[String],
+    build_options: &BuildOptions,
+    regrtest_options: &RegrtestOptions,
+    suite_options: &SuiteOptions,
+    tests: &regrtest::TestsFile,
+    plan: &suites::Plan,
+) -> anyhow::Result<()> {
     session.check_buildable()?;
     let cells = session.cells(names)?;
     let sources = Sources::prepare(session, &cells)?;
@@ -299,8 +327,8 @@ pub fn matrix(
         }
     };
     stage("build", build_failures(session, &built));
-    stage("test-cpython", regrtest_stage(session, &tests, &sources, &built, regrtest_options));
-    stage("test", suites_stage(session, &sources, &built, suite_options, &plan));
+    stage("test-cpython", regrtest_stage(session, tests, &sources, &built, regrtest_options));
+    stage("test", suites_stage(session, &sources, &built, suite_options, plan));
     if !failed.is_empty() {
         bail!("the matrix failed in: {}", failed.join(", "));
     }
@@ -324,7 +352,6 @@ pub struct ReportOptions {
 /// `report`: re-renders report.md, junit.xml and report.html from report.json (after merging
 /// other documents, e.g. CI artifacts).
 pub fn report(session: &Session, options: &ReportOptions) -> anyhow::Result<()> {
-    let dir = session.layout.report_dir();
     let json = session.layout.report_json();
     // The one locked writer: a `build` finishing meanwhile is never lost.
     let doc = results::rewrite(session, |doc| {
@@ -342,16 +369,12 @@ pub fn report(session: &Session, options: &ReportOptions) -> anyhow::Result<()> 
         }
         Ok(())
     })?;
-    let markdown = report::render::markdown(&doc);
-    for (name, text) in [
-        ("report.md", markdown.clone()),
-        ("junit.xml", report::render::junit(&doc)?),
-        ("report.html", report::render::html(&doc)?),
-    ] {
-        let path = dir.join(name);
-        process::write_atomically(&path, text.as_bytes())?;
+    // `rewrite` rendered them, under the lock.
+    for path in results::rendered(session) {
         println!("wrote {path}");
     }
+    let order = results::order(session);
+    let markdown = report::render::markdown(&doc, &order);
     if let Some(summary) = &options.summary {
         use std::io::Write as _;
         let mut file = std::fs::OpenOptions::new()
@@ -362,8 +385,9 @@ pub fn report(session: &Session, options: &ReportOptions) -> anyhow::Result<()> 
         file.write_all(markdown.as_bytes()).with_context(|| format!("writing {summary}"))?;
     }
     if options.annotations {
-        print!("{}", report::render::annotations(&doc));
+        print!("{}", report::render::annotations(&doc, &order));
     }
+    results::print_summary(session, &doc);
     let problems = doc.problems();
     if options.check && !problems.is_empty() {
         bail!(

@@ -40,7 +40,7 @@ pub fn run(
         if session.cancelled() {
             break;
         }
-        let name = cell.cell.name();
+        let name = cell.cell.id();
         let _lock = session.lock_cell(&cell.cell)?;
         let files = session.layout.cell(&cell.cell).regrtest(&profile.name);
         let known = tests.known_failures_in(&options.environment, &cell.cell.variant.name);

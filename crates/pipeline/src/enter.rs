@@ -17,17 +17,16 @@ pub(crate) fn command_in_cell(
     suite: Option<&str>,
     program: &str,
 ) -> anyhow::Result<Command> {
-    let name = cell.cell.name();
+    let id = cell.cell.id();
+    let name = id.to_string();
+    let build = report::repro::build(&id);
     if !cell.usable() {
-        bail!("{name} is not usable ({}): run `cargo xtask build {name}`", cell.why_unusable());
+        bail!("{name} is not usable ({}): run `{build}`", cell.why_unusable());
     }
     let dirs = session.layout.cell(&cell.cell);
     let interpreter = cell.outcome.dirs.python();
     if !interpreter.is_file() {
-        bail!(
-            "{name}'s interpreter {interpreter} is missing: run `cargo xtask build {name}` to \
-             build it again"
-        );
+        bail!("{name}'s interpreter {interpreter} is missing: run `{build}` to build it again");
     }
     // `make install` names the interpreter python3; `python` should be it too.
     let shim = dirs.bin();
@@ -39,7 +38,14 @@ pub(crate) fn command_in_cell(
     if let Some(suite) = suite {
         let venv = dirs.suite(suite).venv;
         if !venv.join("bin/python").is_file() {
-            bail!("{venv} does not exist: run `cargo xtask test {name} --suite {suite}` first");
+            let test = report::repro::TestLine {
+                cell: &id,
+                suite: report::repro::SuiteArg::Named(suite),
+                malloc: None,
+                test: None,
+                leak_loop: false,
+            };
+            bail!("{venv} does not exist: run `{}` first", test.line());
         }
         bin_dirs.insert(0, venv.join("bin"));
         python = venv.join("bin/python");

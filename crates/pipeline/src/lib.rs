@@ -73,6 +73,8 @@ pub struct Session {
     mirrors: Vec<String>,
     upstream: bool,
     cancel: Arc<AtomicBool>,
+    /// Whether this run recorded results ([`results::update`]): then the command shows them.
+    recorded: AtomicBool,
 }
 
 impl Session {
@@ -99,6 +101,7 @@ impl Session {
             mirrors: options.mirrors,
             upstream: options.upstream,
             cancel: interrupt_flag()?,
+            recorded: AtomicBool::new(false),
         })
     }
 

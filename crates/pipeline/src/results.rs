@@ -1,8 +1,17 @@
 //! The results document, `<work>/report/report.json`, written from the stages' types: every
-//! command updates the cells it ran and keeps the others. The only writer of the document.
+//! command updates the cells it ran and keeps the others. The only writer of the document
+//! and of its renderings beside it (`report.md`, `junit.xml`, `report.html`), which every
+//! write renders again under the same lock, so they always show what report.json holds;
+//! [`show`] prints the HTML's path, the grid and the new findings at the end of a command.
+//! The stages' results become report.json's own types (the `report` crate's) in `convert`,
+//! the one place that knows both.
+
+mod convert;
+
+use std::io::IsTerminal as _;
 
 use exttest::SuiteResult;
-use report::{Document, Phase, PhaseStatus};
+use report::{Document, Phase, PhaseStatus, render::Order};
 
 use crate::{Built, BuiltCell, PreparedSource, Session, Sources};
 
@@ -18,7 +27,9 @@ pub fn update(session: &Session, update: impl FnOnce(&mut Document)) -> anyhow::
     // A document that cannot be read is moved aside and the command stops: never replaced.
     let mut doc = Document::read(&path).map_err(report::ReadError::set_aside)?;
     update(&mut doc);
-    process::write_json_atomically(&path, &doc)
+    process::write_json_atomically(&path, &doc)?;
+    session.recorded.store(true, std::sync::atomic::Ordering::Relaxed);
+    render(session, &doc)
 }
 
 /// `report`'s read-modify-write, under the same lock as [`update`]: a document that cannot be
@@ -37,7 +48,65 @@ pub fn rewrite(
     let mut doc = Document::read(&path)?;
     update(&mut doc)?;
     process::write_json_atomically(&path, &doc)?;
+    render(session, &doc)?;
     Ok(doc)
+}
+
+/// The order of the renderings: the matrix's variants as `variants.toml` lists them.
+pub fn order(session: &Session) -> Order {
+    Order::new(session.matrix.variant_order())
+}
+
+/// Writes report.md, junit.xml and report.html from `doc` (called with the lock held).
+fn render(session: &Session, doc: &Document) -> anyhow::Result<()> {
+    let dir = session.layout.report_dir();
+    let order = order(session);
+    for (name, text) in [
+        ("report.md", report::render::markdown(doc, &order)),
+        ("junit.xml", report::render::junit(doc, &order)?),
+        ("report.html", report::render::html(doc, &order)?),
+    ] {
+        process::write_atomically(&dir.join(name), text.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// The renderings [`update`] and [`rewrite`] write beside report.json.
+pub fn rendered(session: &Session) -> [camino::Utf8PathBuf; 3] {
+    let dir = session.layout.report_dir();
+    ["report.md", "junit.xml", "report.html"].map(|name| dir.join(name))
+}
+
+/// What a command that recorded results prints last: the HTML's path, then the version ×
+/// variant grid (coloured on a terminal that takes colour: not with `NO_COLOR` set, nor
+/// `TERM=dumb`) and the new findings with their repro lines. Nothing if this run recorded
+/// nothing (it failed before any stage ran).
+pub fn show(session: &Session) -> anyhow::Result<()> {
+    if !session.recorded.load(std::sync::atomic::Ordering::Relaxed) {
+        return Ok(());
+    }
+    // Written atomically: read without the lock, it is one whole version.
+    let doc = Document::read(&session.layout.report_json())?;
+    print_summary(session, &doc);
+    Ok(())
+}
+
+/// The HTML's path, the grid and the new findings of `doc`.
+pub fn print_summary(session: &Session, doc: &Document) {
+    let [_, _, html] = rendered(session);
+    println!(
+        "
+report: {html}"
+    );
+    print!("{}", report::render::console(doc, &order(session), color()));
+}
+
+/// Whether stdout takes ANSI colours: a terminal, `NO_COLOR` unset or empty
+/// (<https://no-color.org>), `TERM` not `dumb`.
+fn color() -> bool {
+    std::io::stdout().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
 }
 
 /// The `fetch` and `verify` phases of a release's preparation in this run.
@@ -65,9 +134,9 @@ fn record_cell(doc: &mut Document, sources: &Sources, cell: &BuiltCell<'_>) {
     match sources.of(&cell.cell) {
         Some(source) => {
             let [fetched, verified] = source_phases(source);
-            doc.record_sources(&cell.cell, &cell.outcome, fetched, verified)
+            doc.record_sources(&cell.cell, &convert::cell_build(&cell.outcome), fetched, verified)
         }
-        None => doc.record_build(&cell.cell, &cell.outcome),
+        None => doc.record_build(&cell.cell, &convert::cell_build(&cell.outcome)),
     }
 }
 
@@ -79,7 +148,11 @@ pub fn record_regrtest(
     run: &regrtest::TestRun,
 ) {
     record_cell(doc, sources, cell);
-    doc.record_cpython_tests(&cell.cell, &cell.outcome, run);
+    doc.record_cpython_tests(
+        &cell.cell,
+        &convert::cell_build(&cell.outcome),
+        &convert::cpython_run(run),
+    );
 }
 
 /// Records the extension suites that ran on `cell`.
@@ -87,8 +160,9 @@ pub fn record_suites(
     doc: &mut Document,
     sources: &Sources,
     cell: &BuiltCell<'_>,
-    suites: Vec<SuiteResult>,
+    suites: &[SuiteResult],
 ) {
     record_cell(doc, sources, cell);
-    doc.record_suites(&cell.cell, &cell.outcome, suites);
+    let suites = suites.iter().map(convert::suite).collect();
+    doc.record_suites(&cell.cell, &convert::cell_build(&cell.outcome), suites);
 }

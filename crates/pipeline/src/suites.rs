@@ -133,30 +133,33 @@ impl SuiteOptions {
             .collect()
     }
 
-    /// The command that reruns just `test` of `suite` on `cell`.
-    fn repro(&self, cell: &str, suite: &Suite, test: Option<&str>, leak: bool) -> String {
-        let mut line = format!("cargo xtask test {cell}");
-        match &suite.source {
-            exttest::Source::Dir(dir) if !self.ext.is_empty() => {
-                line.push_str(&format!(" --ext {dir}"))
-            }
+    /// The command that reruns just `test` of `suite` on `cell` (`report::repro`), naming
+    /// the suite as this run's command line did.
+    fn repro(
+        &self,
+        cell: &matrix::CellId,
+        suite: &Suite,
+        test: Option<&str>,
+        leak: bool,
+    ) -> String {
+        use report::repro::SuiteArg;
+        let pypi;
+        let arg = match &suite.source {
+            exttest::Source::Dir(dir) if !self.ext.is_empty() => SuiteArg::Ext(dir),
             exttest::Source::Pypi(spec) if !self.pypi.is_empty() => {
-                line.push_str(&format!(" --pypi {spec}"))
+                pypi = spec.to_string();
+                SuiteArg::Pypi(&pypi)
             }
-            _ => line.push_str(&format!(" --suite {}", suite.name)),
+            _ => SuiteArg::Named(&suite.name),
+        };
+        report::repro::TestLine {
+            cell,
+            suite: arg,
+            malloc: self.malloc.as_deref(),
+            test,
+            leak_loop: leak,
         }
-        if let Some(m) = &self.malloc {
-            line.push_str(&format!(" --malloc {m}"));
-        }
-        if let Some(test) = test {
-            let name = test.rsplit("::").next().unwrap_or(test);
-            line.push_str(&format!(" -k {name}"));
-        }
-        if leak {
-            // The test alone in a loop, its deltas per call printed.
-            line.push_str(" --leak-loop 20");
-        }
-        line
+        .line()
     }
 }
 
@@ -186,8 +189,9 @@ pub fn run(
         let name = cell.cell.name();
         if !cell.usable() {
             println!(
-                "{name:26} not tested: {} (see `cargo xtask build {name}`)",
-                cell.why_unusable()
+                "{name:26} not tested: {} (see `{}`)",
+                cell.why_unusable(),
+                report::repro::build(&cell.cell.id())
             );
             continue;
         }
@@ -225,7 +229,7 @@ pub fn run(
             exttest::expect::apply(&mut result.findings, &expected, &result.ran);
             for f in &mut result.findings {
                 f.repro = options.repro(
-                    &name,
+                    &result.cell,
                     suite,
                     f.test.as_deref(),
                     f.kind == exttest::FindingKind::RefLeak,
@@ -242,7 +246,7 @@ pub fn run(
 /// What a suite run needs to know of a built cell.
 pub(crate) fn cell_env<'s>(session: &'s Session, cell: &BuiltCell<'_>) -> CellEnv<'s> {
     CellEnv {
-        cell: cell.cell.name(),
+        cell: cell.cell.id(),
         key: cell.outcome.key.clone(),
         python: cell.outcome.dirs.python(),
         cpython_source: cell.source_dir.clone(),

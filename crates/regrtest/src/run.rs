@@ -22,7 +22,7 @@ pub use workdir::RegrtestFiles as Files;
 #[derive(Debug, Clone)]
 pub struct Request<'a> {
     /// `3.13.5+debug`.
-    pub cell: &'a str,
+    pub cell: &'a matrix::CellId,
     /// The installed interpreter.
     pub python: &'a Utf8Path,
     /// The variant's runtime environment (`PYTHONMALLOC=…`); every other `PYTHON*` variable
@@ -46,7 +46,7 @@ pub struct Request<'a> {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TestRun {
     /// `3.13.5+debug`.
-    pub cell: String,
+    pub cell: matrix::CellId,
     /// `smoke`, `full`.
     pub profile: String,
     /// Whose known failures applied.
@@ -88,14 +88,14 @@ pub enum Outcome {
 impl TestRun {
     /// A record for a cell that was not tested.
     pub fn not_run(
-        cell: &str,
+        cell: &matrix::CellId,
         profile: &str,
         environment: &str,
         files: &Files,
         reason: String,
     ) -> TestRun {
         TestRun {
-            cell: cell.to_owned(),
+            cell: cell.clone(),
             profile: profile.to_owned(),
             environment: environment.to_owned(),
             command: Vec::new(),
@@ -192,7 +192,7 @@ pub fn run(req: &Request<'_>) -> anyhow::Result<TestRun> {
         Err(RunError::Failed(status)) => verdict(req, &files, status.to_string()),
     };
     let record = TestRun {
-        cell: req.cell.to_owned(),
+        cell: req.cell.clone(),
         profile: req.profile.name.clone(),
         environment: req.environment.to_owned(),
         command,

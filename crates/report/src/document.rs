@@ -7,24 +7,27 @@
 
 use std::collections::BTreeMap;
 
-use build::{BuildStatus, CellOutcome, CheckStatus};
 use camino::Utf8PathBuf;
-use exttest::SuiteResult;
-use matrix::Cell;
-use regrtest::{Outcome, TestRun};
+use matrix::{Cell, CellId};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::phase::{CellStatus, Phase, PhaseKey, PhaseStatus};
+use crate::{
+    outcome::{BuildStatus, CellBuild, CheckStatus, CpythonRun},
+    phase::{CellStatus, Phase, PhaseKey, PhaseStatus},
+    repro,
+    suite::SuiteResult,
+};
 
 /// Bumped on every incompatible change of [`Document`].
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// The whole document.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Document {
     /// [`SCHEMA_VERSION`] of the writer.
     pub schema_version: u32,
-    /// One entry per cell, sorted by name.
+    /// One entry per cell, in version order (3.13.5 before 3.13.15), then by variant name.
     pub cells: Vec<CellResults>,
     /// Fields this version does not know (a newer version wrote them): kept as read and
     /// written back, never dropped (issue 18).
@@ -33,10 +36,11 @@ pub struct Document {
 }
 
 /// Everything known about one cell.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct CellResults {
     /// `3.13.5+debug`.
-    pub cell: String,
+    #[schemars(schema_with = "crate::schema::cell_id")]
+    pub cell: CellId,
     /// `3.13.5`.
     pub version: String,
     /// `debug`.
@@ -110,7 +114,7 @@ impl Document {
     /// Records `cell`'s build and interpreter check (phases `build` and `check`), creating
     /// its entry if needed and keeping its other phases and suites unless the build key
     /// changed (then what was recorded about the old build is dropped).
-    pub fn record_build(&mut self, cell: &Cell<'_>, outcome: &CellOutcome) {
+    pub fn record_build(&mut self, cell: &Cell<'_>, outcome: &CellBuild) {
         self.entry(cell, outcome);
     }
 
@@ -118,7 +122,7 @@ impl Document {
     pub fn record_sources(
         &mut self,
         cell: &Cell<'_>,
-        outcome: &CellOutcome,
+        outcome: &CellBuild,
         fetch: Phase,
         verify: Phase,
     ) {
@@ -130,15 +134,9 @@ impl Document {
     /// Records the build and a run of CPython's tests (phase `test-cpython-<profile>`):
     /// `passed` if regrtest's verdict is a pass, `failed` if not, `error` without a verdict,
     /// `not-run` if it did not run.
-    pub fn record_cpython_tests(&mut self, cell: &Cell<'_>, outcome: &CellOutcome, run: &TestRun) {
-        let status = match &run.outcome {
-            Outcome::Evaluated(_) if run.ok() => PhaseStatus::Passed,
-            Outcome::Evaluated(_) => PhaseStatus::Failed,
-            Outcome::Error { .. } => PhaseStatus::Error,
-            Outcome::NotRun { .. } => PhaseStatus::NotRun,
-        };
+    pub fn record_cpython_tests(&mut self, cell: &Cell<'_>, outcome: &CellBuild, run: &CpythonRun) {
         let key = PhaseKey::TestCpython { profile: run.profile.clone() };
-        let phase = Phase::new(status, Some(run.seconds), &run.line());
+        let phase = Phase::new(run.status, Some(run.seconds), &run.line);
         self.entry(cell, outcome).phases.insert(key, phase);
     }
 
@@ -149,7 +147,7 @@ impl Document {
     pub fn record_suites(
         &mut self,
         cell: &Cell<'_>,
-        outcome: &CellOutcome,
+        outcome: &CellBuild,
         suites: Vec<SuiteResult>,
     ) {
         let entry = self.entry(cell, outcome);
@@ -180,7 +178,7 @@ impl Document {
     pub fn record_phase(
         &mut self,
         cell: &Cell<'_>,
-        outcome: &CellOutcome,
+        outcome: &CellBuild,
         key: PhaseKey,
         phase: Phase,
     ) {
@@ -191,16 +189,16 @@ impl Document {
     }
 
     /// `cell`'s entry with its build and check recorded from `outcome`.
-    fn entry(&mut self, cell: &Cell<'_>, outcome: &CellOutcome) -> &mut CellResults {
-        let name = cell.name();
-        let index = match self.cells.iter().position(|c| c.cell == name) {
+    fn entry(&mut self, cell: &Cell<'_>, outcome: &CellBuild) -> &mut CellResults {
+        let id = cell.id();
+        let index = match self.cells.iter().position(|c| c.cell == id) {
             Some(i) => i,
             None => {
-                let at = self.cells.partition_point(|c| c.cell < name);
+                let at = self.cells.partition_point(|c| c.cell < id);
                 self.cells.insert(
                     at,
                     CellResults {
-                        cell: name.clone(),
+                        cell: id.clone(),
                         version: cell.release.version.to_string(),
                         variant: cell.variant.name.clone(),
                         key: outcome.key.clone(),
@@ -281,7 +279,7 @@ impl CellResults {
     /// Every failed phase, in pipeline order: the build and the check from their typed
     /// results (with log, tail and diff), every other phase from its recorded status.
     pub fn failed_phases(&self) -> Vec<PhaseFailure> {
-        let build_repro = format!("cargo xtask build {}", self.cell);
+        let build_repro = repro::build(&self.cell);
         let mut out = Vec::new();
         match &self.build {
             BuildStatus::Failed { phase, message, log, tail } => out.push(PhaseFailure {
@@ -326,14 +324,10 @@ impl CellResults {
                 continue;
             }
             let repro = match key {
-                PhaseKey::Fetch | PhaseKey::Verify => {
-                    format!("cargo xtask fetch --version {}", self.version)
-                }
+                PhaseKey::Fetch | PhaseKey::Verify => repro::fetch(self.cell.version),
                 PhaseKey::Build | PhaseKey::Check => build_repro.clone(),
-                PhaseKey::TestCpython { profile } => {
-                    format!("cargo xtask test-cpython {} --profile {profile}", self.cell)
-                }
-                PhaseKey::ExtensionSuites => format!("cargo xtask test {}", self.cell),
+                PhaseKey::TestCpython { profile } => repro::test_cpython(&self.cell, profile),
+                PhaseKey::ExtensionSuites => repro::test(&self.cell),
             };
             let summary = match first_line(&phase.detail) {
                 "" => format!("{key} {}", phase.status),

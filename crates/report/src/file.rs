@@ -228,6 +228,10 @@ fn parse(path: &Utf8Path, bytes: &[u8]) -> Result<Document, ReadError> {
     if !fields.is_empty() {
         return Err(ReadError::UnknownFields { path: path.to_owned(), fields });
     }
+    // Versions as versions: a document written when cells sorted as strings (3.13.15 before
+    // 3.13.5) is put in order.
+    let mut doc = doc;
+    doc.cells.sort_by(|a, b| a.cell.cmp(&b.cell));
     Ok(doc)
 }
 

@@ -9,14 +9,25 @@
 //! - [`Document::read`] and [`Document::merge_file`] are the crate's only file system
 //!   access: they read a document, and [`ReadError::set_aside`] moves a broken one aside.
 //!   Writing is the caller's. Everything else is pure: text in memory, no processes.
-//! - [`render`]: Markdown, JUnit XML, GitHub annotations and HTML from a [`Document`].
+//! - [`render`]: Markdown, JUnit XML, GitHub annotations, the console's grid and HTML from
+//!   a [`Document`].
+//! - [`repro`]: every command line that does again what the document records.
+//! - report.json's types are this crate's own ([`CellBuild`], [`BuildStatus`],
+//!   [`CheckStatus`], [`CpythonRun`], [`SuiteResult`], [`Finding`], [`LeakEvidence`], …): no
+//!   stage crate is a dependency; `pipeline::results` converts the stages' results to them.
+//!   [`schema`] is their JSON Schema, published as `crates/report/report.schema.json`.
 
 mod document;
+mod evidence;
 mod file;
+mod outcome;
 mod phase;
 pub mod render;
 #[cfg(test)]
 mod render_tests;
+pub mod repro;
+pub mod schema;
+mod suite;
 #[cfg(test)]
 mod tests_document;
 
@@ -25,15 +36,20 @@ use serde::Serialize;
 
 pub use crate::{
     document::{CellResults, Document, PhaseFailure, SCHEMA_VERSION},
+    evidence::{
+        Allocation, GrownContainer, GrownRefcount, LeakEvidence, Persistence, Shape, TwinResult,
+    },
     file::{Aside, ReadError},
+    outcome::{BuildStatus, BuildStep, CellBuild, CheckStatus, CpythonRun},
     phase::{CellStatus, Phase, PhaseKey, PhaseStatus},
+    suite::{Counts, Finding, FindingKind, LeakLoop, NotJudged, SuiteResult},
 };
 
 /// One cell as GitHub Actions sees it.
 #[derive(Debug, Serialize)]
 pub struct CellEntry {
     /// `3.13.5+debug`.
-    pub cell: String,
+    pub cell: matrix::CellId,
     /// `3.13.5`.
     pub version: String,
     /// `debug`.
@@ -48,7 +64,7 @@ impl CellEntry {
     /// The entry of `cell`, whose build has cache key `key`.
     pub fn of(cell: &Cell<'_>, key: &str) -> CellEntry {
         CellEntry {
-            cell: cell.name(),
+            cell: cell.id(),
             version: cell.release.version.to_string(),
             variant: cell.variant.name.clone(),
             rebuild_extensions: cell.variant.needs_extension_rebuild(cell.release.version),

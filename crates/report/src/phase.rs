@@ -7,6 +7,7 @@
 
 use std::fmt;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Which phase of a cell: the stages of the pipeline in their order.
@@ -47,6 +48,21 @@ impl fmt::Display for PhaseKey {
     }
 }
 
+impl JsonSchema for PhaseKey {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "PhaseKey".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "Which phase: `fetch`, `verify`, `build`, `check`, \
+                `test-cpython-<profile>`, `extension-suites`.",
+            "type": "string",
+            "pattern": "^(fetch|verify|build|check|extension-suites|test-cpython-.+)$"
+        })
+    }
+}
+
 impl From<PhaseKey> for String {
     fn from(key: PhaseKey) -> String {
         key.to_string()
@@ -74,7 +90,7 @@ impl TryFrom<String> for PhaseKey {
 }
 
 /// How a phase ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum PhaseStatus {
     /// Already there (an archive in the cache, a finished build).
@@ -134,7 +150,7 @@ impl fmt::Display for PhaseStatus {
 }
 
 /// The status of one phase of a cell, with its time where it took any.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Phase {
     /// How it ended.
     pub status: PhaseStatus,

@@ -1,16 +1,21 @@
 //! Renderings of the results [`Document`]: Markdown (for `$GITHUB_STEP_SUMMARY`), JUnit XML
-//! (one testsuite per cell, written by `quick-junit`), GitHub annotations, and one
+//! (one testsuite per cell, written by `quick-junit`), GitHub annotations, the console's
+//! grid and new findings ([`console`]), and one
 //! self-contained HTML page with the version × variant grid (a `minijinja` template,
 //! `report.html`, with HTML auto-escaping). Every rendering shows every failed phase
 //! ([`CellResults::failed_phases`]) and every unexpected finding. Pure: strings in, strings
 //! out.
 
-use build::CheckStatus;
+mod console;
+
+use matrix::PyVersion;
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 use serde::Serialize;
 
+pub use self::console::console;
 use crate::{
-    CellResults, CellStatus, Document, PhaseFailure, PhaseKey, PhaseStatus, document::first_line,
+    CellResults, CellStatus, CheckStatus, Document, NotJudged, PhaseFailure, PhaseKey, PhaseStatus,
+    document::first_line,
 };
 
 /// The findings no `[[expected]]` entry accepts.
@@ -26,36 +31,51 @@ fn label(cell: &CellResults) -> String {
     }
 }
 
-fn versions_and_variants(doc: &Document) -> (Vec<String>, Vec<String>) {
-    let mut versions: Vec<String> = Vec::new();
-    let mut variants: Vec<String> = Vec::new();
-    for c in &doc.cells {
-        if !versions.contains(&c.version) {
-            versions.push(c.version.clone());
-        }
-        if !variants.contains(&c.variant) {
-            variants.push(c.variant.clone());
-        }
+/// The order every rendering shows cells in: versions as versions (3.13.5 before 3.13.15),
+/// and variants as `variants.toml` lists them (`Matrix::variant_order`); a variant it does
+/// not list (a document merged from another matrix) comes after those, by name. The
+/// document does not carry the order: the caller passes the matrix's.
+#[derive(Debug, Clone, Default)]
+pub struct Order {
+    variants: Vec<String>,
+}
+
+impl Order {
+    /// The order of `variants` (names, as `variants.toml` lists them).
+    pub fn new(variants: Vec<String>) -> Order {
+        Order { variants }
     }
-    // Versions in version order (3.13.5 before 3.13.15), not as strings.
-    versions.sort_by_key(|v| version_key(v));
-    (versions, variants)
+
+    fn variant_rank<'v>(&self, variant: &'v str) -> (usize, &'v str) {
+        let rank = self.variants.iter().position(|v| v == variant).unwrap_or(usize::MAX);
+        (rank, variant)
+    }
+
+    fn cell_rank<'c>(&self, c: &'c CellResults) -> (PyVersion, (usize, &'c str)) {
+        (c.cell.version, self.variant_rank(&c.cell.variant))
+    }
+
+    /// The document's cells in this order.
+    pub fn cells<'d>(&self, doc: &'d Document) -> Vec<&'d CellResults> {
+        let mut cells: Vec<&CellResults> = doc.cells.iter().collect();
+        cells.sort_by(|a, b| self.cell_rank(a).cmp(&self.cell_rank(b)));
+        cells
+    }
+
+    /// The grid's rows (versions) and columns (variants) in this order.
+    fn versions_and_variants(&self, doc: &Document) -> (Vec<PyVersion>, Vec<String>) {
+        let mut versions: Vec<PyVersion> = doc.cells.iter().map(|c| c.cell.version).collect();
+        versions.sort();
+        versions.dedup();
+        let mut variants: Vec<&str> = doc.cells.iter().map(|c| c.cell.variant.as_str()).collect();
+        variants.sort_by_key(|v| self.variant_rank(v));
+        variants.dedup();
+        (versions, variants.into_iter().map(str::to_owned).collect())
+    }
 }
 
-/// `3.13.15` as `[3, 13, 15]`, for ordering; a part that is not a number orders after the
-/// numbers, by its text.
-fn version_key(version: &str) -> Vec<(u64, String)> {
-    version
-        .split('.')
-        .map(|part| match part.parse::<u64>() {
-            Ok(n) => (n, String::new()),
-            Err(_) => (u64::MAX, part.to_owned()),
-        })
-        .collect()
-}
-
-fn cell<'d>(doc: &'d Document, version: &str, variant: &str) -> Option<&'d CellResults> {
-    doc.cells.iter().find(|c| c.version == version && c.variant == variant)
+fn cell<'d>(doc: &'d Document, version: PyVersion, variant: &str) -> Option<&'d CellResults> {
+    doc.cells.iter().find(|c| c.cell.version == version && c.cell.variant == variant)
 }
 
 /// A failed phase on one line: what failed, its log, the command that runs it again.
@@ -67,19 +87,19 @@ fn failure_line(f: &PhaseFailure) -> String {
 }
 
 /// Markdown: the grid, then every failed phase and finding with its repro command.
-pub fn markdown(doc: &Document) -> String {
-    let (versions, variants) = versions_and_variants(doc);
+pub fn markdown(doc: &Document, order: &Order) -> String {
+    let (versions, variants) = order.versions_and_variants(doc);
     let mut out = String::from("# debug-matrix results\n\n");
     out.push_str(&format!("| version | {} |\n", variants.join(" | ")));
     out.push_str(&format!("|---|{}\n", "---|".repeat(variants.len())));
     for v in &versions {
         let row: Vec<String> = variants
             .iter()
-            .map(|var| cell(doc, v, var).map_or_else(|| " ".to_owned(), label))
+            .map(|var| cell(doc, *v, var).map_or_else(|| " ".to_owned(), label))
             .collect();
         out.push_str(&format!("| {v} | {} |\n", row.join(" | ")));
     }
-    for c in &doc.cells {
+    for c in order.cells(doc) {
         let mut lines: Vec<String> = problems(c).into_iter().map(|p| format!("- {p}")).collect();
         for s in &c.suites {
             for f in s.findings.iter().filter(|f| f.expected.is_some()) {
@@ -168,9 +188,9 @@ fn failure(message: &str, text: &str) -> TestCaseStatus {
 /// phase (CPython's tests, …; a failing case per failed phase, a skipped one per phase that
 /// did not run), and one case per suite test with a finding (plus one passing case per clean
 /// suite). `quick-junit` writes it, dropping characters XML cannot carry.
-pub fn junit(doc: &Document) -> anyhow::Result<String> {
+pub fn junit(doc: &Document, order: &Order) -> anyhow::Result<String> {
     let mut report = Report::new("debug-matrix");
-    for c in &doc.cells {
+    for c in order.cells(doc) {
         let failures = c.failed_phases();
         let failed = |key: &PhaseKey| failures.iter().find(|f| &f.phase == key);
         let not_run = |key: &PhaseKey| match key {
@@ -208,9 +228,10 @@ pub fn junit(doc: &Document) -> anyhow::Result<String> {
                 cases.push(TestCase::new(name, failure(&format!("{kind}: {}", f.message), &text)));
             }
         }
-        let mut suite = TestSuite::new(c.cell.as_str());
+        let name = c.cell.to_string();
+        let mut suite = TestSuite::new(name.as_str());
         for mut case in cases {
-            case.set_classname(c.cell.as_str());
+            case.set_classname(name.as_str());
             suite.add_test_case(case);
         }
         report.add_test_suite(suite);
@@ -229,9 +250,9 @@ fn escape_property(s: &str) -> String {
 /// GitHub workflow commands, one `::error …::` line per problem: each unexpected finding (a
 /// finding in a test names the test file, relative to the suite's project, so GitHub places
 /// it) and each failed phase, with its detail.
-pub fn annotations(doc: &Document) -> String {
+pub fn annotations(doc: &Document, order: &Order) -> String {
     let mut out = String::new();
-    for c in &doc.cells {
+    for c in order.cells(doc) {
         for s in &c.suites {
             for f in s.unexpected() {
                 let file = f.test.as_deref().and_then(|t| t.split("::").next()).unwrap_or("");
@@ -326,7 +347,7 @@ struct SuiteView {
     detectors: String,
     log: String,
     findings: Vec<FindingView>,
-    grew_not_judged: Vec<exttest::NotJudged>,
+    grew_not_judged: Vec<NotJudged>,
 }
 
 #[derive(Serialize)]
@@ -338,16 +359,16 @@ struct FindingView {
     repro: String,
 }
 
-fn page(doc: &Document) -> Page {
-    let (versions, variants) = versions_and_variants(doc);
+fn page(doc: &Document, order: &Order) -> Page {
+    let (versions, variants) = order.versions_and_variants(doc);
     let rows = versions
         .iter()
         .map(|ver| Row {
-            version: ver.clone(),
+            version: ver.to_string(),
             cells: variants
                 .iter()
                 .map(|var| {
-                    cell(doc, ver, var).map(|c| GridCell {
+                    cell(doc, *ver, var).map(|c| GridCell {
                         status: c.status().to_string(),
                         anchor: anchor(&c.cell),
                         label: match c.status() {
@@ -359,12 +380,12 @@ fn page(doc: &Document) -> Page {
                 .collect(),
         })
         .collect();
-    let cells = doc
-        .cells
-        .iter()
+    let cells = order
+        .cells(doc)
+        .into_iter()
         .map(|c| CellView {
             anchor: anchor(&c.cell),
-            name: c.cell.clone(),
+            name: c.cell.to_string(),
             status: c.status().to_string(),
             open: c.status().is_problem(),
             key: c.key.chars().take(16).collect(),
@@ -420,7 +441,7 @@ fn page(doc: &Document) -> Page {
 
 /// One self-contained page: the version × variant grid coloured by status; each cell opens
 /// its failed phases, its phases, its findings, logs and repro lines.
-pub fn html(doc: &Document) -> anyhow::Result<String> {
+pub fn html(doc: &Document, order: &Order) -> anyhow::Result<String> {
     let mut env = minijinja::Environment::new();
     // HTML auto-escaping by the template's name; minijinja's escaper, except that `/` stays
     // as it is (harmless in text and quoted attributes), so paths and repro lines in the
@@ -440,20 +461,11 @@ pub fn html(doc: &Document) -> anyhow::Result<String> {
         _ => minijinja::escape_formatter(out, state, value),
     });
     env.add_template("report.html", include_str!("report.html"))?;
-    let html = env.get_template("report.html")?.render(minijinja::value::Serde(page(doc)))?;
+    let html =
+        env.get_template("report.html")?.render(minijinja::value::Serde(page(doc, order)))?;
     Ok(format!("{html}\n"))
 }
 
-fn anchor(cell: &str) -> String {
-    cell.replace(['+', '.'], "-")
-}
-
-#[cfg(test)]
-mod order_tests {
-    #[test]
-    fn versions_order_as_versions() {
-        let mut v = vec!["3.13.15", "3.11.2", "3.13.5", "3.14.10"];
-        v.sort_by_key(|v| super::version_key(v));
-        assert_eq!(v, ["3.11.2", "3.13.5", "3.13.15", "3.14.10"]);
-    }
+fn anchor(cell: &matrix::CellId) -> String {
+    cell.to_string().replace(['+', '.'], "-")
 }

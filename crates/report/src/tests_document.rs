@@ -1,15 +1,13 @@
 //! Tests of the results document: recording, reading, merging, and the cell status derived
 //! from every phase (CPython's tests included) as every rendering shows it.
 
-use build::{BuildStatus, CellOutcome, CheckStatus};
 use camino::{Utf8Path, Utf8PathBuf};
 use expect_test::expect;
-use exttest::FindingKind;
-use regrtest::{Evaluation, Outcome, TestRun};
 
 use crate::{
-    Aside, CellStatus, Document, Phase, PhaseKey, PhaseStatus, ReadError, SCHEMA_VERSION, render,
-    render_tests::{document, finding, suite},
+    Aside, BuildStatus, CellBuild, CellStatus, CheckStatus, CpythonRun, Document, FindingKind,
+    Phase, PhaseKey, PhaseStatus, ReadError, SCHEMA_VERSION, render,
+    render_tests::{document, finding, order, suite},
 };
 
 fn matrix() -> matrix::Matrix {
@@ -17,38 +15,17 @@ fn matrix() -> matrix::Matrix {
     matrix::Matrix::load(&dir).expect("the project's matrix loads")
 }
 
-fn outcome(cell: &matrix::Cell<'_>, key: &str) -> CellOutcome {
-    CellOutcome {
-        cell: cell.name(),
-        key: key.to_owned(),
-        dirs: workdir::Layout::new("/w".into()).build(key),
-        build: BuildStatus::Cached,
-        check: CheckStatus::Passed,
-    }
+fn outcome(_cell: &matrix::Cell<'_>, key: &str) -> CellBuild {
+    CellBuild { key: key.to_owned(), build: BuildStatus::Cached, check: CheckStatus::Passed }
 }
 
-fn test_run(cell: &str, outcome: Outcome) -> TestRun {
-    TestRun {
-        cell: cell.to_owned(),
-        profile: "smoke".to_owned(),
-        environment: "local".to_owned(),
-        command: Vec::new(),
-        runtime_env: Default::default(),
-        seconds: 61,
-        log: "/w/cells/x/test-cpython-smoke.log".into(),
-        junit: "/w/cells/x/test-cpython-smoke.xml".into(),
-        outcome,
-    }
+/// A smoke run of CPython's tests that ended `status`, with its line.
+fn test_run(status: PhaseStatus, line: &str) -> CpythonRun {
+    CpythonRun { profile: "smoke".to_owned(), status, seconds: 61, line: line.to_owned() }
 }
 
-fn evaluation(problems: &[&str]) -> Outcome {
-    Outcome::Evaluated(Evaluation {
-        state: if problems.is_empty() { "SUCCESS" } else { "FAILURE" }.to_owned(),
-        modules: Vec::new(),
-        known_but_passed: Vec::new(),
-        problems: problems.iter().map(|p| (*p).to_owned()).collect(),
-    })
-}
+const FAILED_LINE: &str = "smoke: 0 modules, 0 tests passed, 0 skipped modules, 0 failed; \
+                           worker bug: test_gc crashed in 61s; junit: /w/cells/x/test-cpython-smoke.xml";
 
 /// `key=status` for every phase of the only cell, then its status and suites.
 fn phases(doc: &Document) -> String {
@@ -109,27 +86,27 @@ fn a_failed_cpython_test_run_alone_makes_the_cell_a_problem_in_every_rendering()
         Phase::new(PhaseStatus::Verified, None, "sha256 pin"),
     );
     doc.record_suites(&c, &o, vec![suite("3.13.5+debug", "markupsafe", vec![])]);
-    doc.record_cpython_tests(&c, &o, &test_run("3.13.5+debug", evaluation(&[])));
+    doc.record_cpython_tests(&c, &o, &test_run(PhaseStatus::Passed, "smoke: passed"));
     expect!["fetch=cached verify=verified build=cached check=passed test-cpython-smoke=passed extension-suites=clean => ok [markupsafe]"]
         .assert_eq(&phases(&doc));
     assert!(doc.problems().is_empty());
 
-    let run = test_run("3.13.5+debug", evaluation(&["worker bug: test_gc crashed"]));
+    let run = test_run(PhaseStatus::Failed, FAILED_LINE);
     doc.record_cpython_tests(&c, &o, &run);
     expect!["fetch=cached verify=verified build=cached check=passed test-cpython-smoke=failed extension-suites=clean => cpython-tests-failed [markupsafe]"]
         .assert_eq(&phases(&doc));
     assert_eq!(doc.problems(), ["3.13.5+debug (cpython-tests-failed)"]);
 
-    let detail = run.line();
+    let detail = &run.line;
     let repro = "cargo xtask test-cpython 3.13.5+debug --profile smoke";
-    let md = render::markdown(&doc);
+    let md = render::markdown(&doc, &order());
     assert!(md.contains("| 3.13.5 | cpython-tests-failed |"), "{md}");
     assert!(
         md.contains(&format!("- test-cpython-smoke failed: {detail} (repro `{repro}`)")),
         "{md}"
     );
 
-    let junit = render::junit(&doc).expect("junit");
+    let junit = render::junit(&doc, &order()).expect("junit");
     let xml = roxmltree::Document::parse(&junit).expect("well-formed XML");
     let case = xml
         .descendants()
@@ -140,13 +117,13 @@ fn a_failed_cpython_test_run_alone_makes_the_cell_a_problem_in_every_rendering()
     let suite_node = xml.descendants().find(|n| n.has_tag_name("testsuite")).expect("a suite");
     assert_eq!(suite_node.attribute("failures"), Some("1"), "{junit}");
 
-    let annotations = render::annotations(&doc);
+    let annotations = render::annotations(&doc, &order());
     expect![[r#"
         ::error title=3.13.5+debug test-cpython-smoke::test-cpython-smoke failed: smoke: 0 modules, 0 tests passed, 0 skipped modules, 0 failed; worker bug: test_gc crashed in 61s; junit: /w/cells/x/test-cpython-smoke.xml (repro `cargo xtask test-cpython 3.13.5+debug --profile smoke`)
     "#]]
     .assert_eq(&annotations);
 
-    let html = render::html(&doc).expect("html");
+    let html = render::html(&doc, &order()).expect("html");
     assert!(html.contains("<td class=\"cpython-tests-failed\">"), "{html}");
     assert!(html.contains(repro), "{html}");
     assert!(html.contains("<details id=\"3-13-5-debug\" open>"), "{html}");
@@ -158,13 +135,13 @@ fn regrtest_without_a_verdict_is_a_failure_and_not_run_is_not_a_test() {
     let c = m.cell("3.13.5+debug").expect("cell");
     let o = outcome(&c, "k1");
     let mut doc = Document::default();
-    let not_run = Outcome::NotRun { reason: "interrupted".to_owned() };
-    doc.record_cpython_tests(&c, &o, &test_run("3.13.5+debug", not_run));
+    let not_run = test_run(PhaseStatus::NotRun, "smoke: not tested: interrupted");
+    doc.record_cpython_tests(&c, &o, &not_run);
     expect!["build=cached check=passed test-cpython-smoke=not-run => not-tested []"]
         .assert_eq(&phases(&doc));
     assert!(doc.problems().is_empty(), "not tested is not a failure");
-    let error = Outcome::Error { message: "timed out".to_owned(), tail: String::new() };
-    doc.record_cpython_tests(&c, &o, &test_run("3.13.5+debug", error));
+    let error = test_run(PhaseStatus::Error, "smoke: ERROR timed out; log: /w/x.log");
+    doc.record_cpython_tests(&c, &o, &error);
     expect!["build=cached check=passed test-cpython-smoke=error => cpython-tests-failed []"]
         .assert_eq(&phases(&doc));
 }
@@ -216,10 +193,10 @@ fn record_phase_cannot_override_the_build_or_the_check() {
 fn statuses_are_ordered_worst_first() {
     let mut doc = document();
     let statuses: Vec<String> = doc.cells.iter().map(|c| c.status().to_string()).collect();
-    expect![[r#"["ok", "findings", "findings", "build-failed", "broken-promise"]"#]]
+    expect![[r#"["ok", "build-failed", "findings", "broken-promise", "findings"]"#]]
         .assert_eq(&format!("{statuses:?}"));
     // A cell whose build failed and whose tests failed too is summed up by the worst.
-    let broken = &mut doc.cells[3];
+    let broken = doc.cells.iter_mut().find(|c| c.variant == "broken").expect("the broken cell");
     broken.phases.insert(
         PhaseKey::TestCpython { profile: "smoke".to_owned() },
         Phase::new(PhaseStatus::Failed, None, ""),
@@ -331,10 +308,10 @@ fn merging_refuses_a_broken_or_missing_input() {
 #[test]
 fn junit_carries_what_xml_cannot_and_cdata_ends() {
     let mut doc = document();
-    let c = &mut doc.cells[1];
+    let c = doc.cells.iter_mut().find(|c| c.cell.to_string() == "3.13.5+debug").expect("cell");
     c.suites[0].findings[0].message =
         "bell \u{7} escape \u{1b}[31mred\u{1b}[0m nul \u{0} end ]]> and <tag> & \"quotes\"".into();
-    let junit = render::junit(&doc).expect("junit");
+    let junit = render::junit(&doc, &order()).expect("junit");
     let xml = roxmltree::Document::parse(&junit).expect("well-formed XML");
     let failure = xml
         .descendants()
@@ -351,10 +328,10 @@ fn junit_carries_what_xml_cannot_and_cdata_ends() {
 #[test]
 fn html_escapes_what_a_finding_says() {
     let mut doc = document();
-    let c = &mut doc.cells[1];
+    let c = doc.cells.iter_mut().find(|c| c.cell.to_string() == "3.13.5+debug").expect("cell");
     c.suites[0].findings[0].message = "<script>alert('x')</script> & \"q\"".into();
     c.suites[0].findings[0].test = Some("tests/t.py::test_<b>".into());
-    let html = render::html(&doc).expect("html");
+    let html = render::html(&doc, &order()).expect("html");
     assert!(!html.contains("<script>") && !html.contains("<b>"), "{html}");
     assert!(
         html.contains("&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; &quot;q&quot;"),

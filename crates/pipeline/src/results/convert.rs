@@ -1,0 +1,277 @@
+//! The one place where the stages' results become report.json's types: `build`'s outcome,
+//! `regrtest`'s run and `exttest`'s suite results (findings, evidence, growth not judged)
+//! are converted field by field, so a rename in a stage crate is a compile error here,
+//! never a silent change of the file users and CI parse. A new field of a stage's result
+//! reaches report.json in three steps: the field in `report`'s type (`#[serde(default)]`,
+//! so older documents still read), its conversion here, and `UPDATE_EXPECT=1 cargo test -p
+//! report`, which regenerates the published schema. Pure.
+
+use report::PhaseStatus;
+
+/// A cell's build and interpreter check.
+pub(crate) fn cell_build(outcome: &build::CellOutcome) -> report::CellBuild {
+    report::CellBuild {
+        key: outcome.key.clone(),
+        build: build_status(&outcome.build),
+        check: check_status(&outcome.check),
+    }
+}
+
+fn build_status(status: &build::BuildStatus) -> report::BuildStatus {
+    match status {
+        build::BuildStatus::Cached => report::BuildStatus::Cached,
+        build::BuildStatus::Built { seconds } => report::BuildStatus::Built { seconds: *seconds },
+        build::BuildStatus::Failed { phase, message, log, tail } => report::BuildStatus::Failed {
+            phase: match phase {
+                build::BuildStep::Configure => report::BuildStep::Configure,
+                build::BuildStep::Make => report::BuildStep::Make,
+                build::BuildStep::Install => report::BuildStep::Install,
+            },
+            message: message.clone(),
+            log: log.clone(),
+            tail: tail.clone(),
+        },
+        build::BuildStatus::Cancelled => report::BuildStatus::Cancelled,
+    }
+}
+
+fn check_status(status: &build::CheckStatus) -> report::CheckStatus {
+    match status {
+        build::CheckStatus::Passed => report::CheckStatus::Passed,
+        build::CheckStatus::Mismatch { diff } => {
+            report::CheckStatus::Mismatch { diff: diff.clone() }
+        }
+        build::CheckStatus::Error { message } => {
+            report::CheckStatus::Error { message: message.clone() }
+        }
+        build::CheckStatus::NotRun => report::CheckStatus::NotRun,
+    }
+}
+
+/// A run of CPython's tests: `passed` if regrtest's verdict is a pass, `failed` if not,
+/// `error` without a verdict, `not-run` if it did not run.
+pub(crate) fn cpython_run(run: &regrtest::TestRun) -> report::CpythonRun {
+    let status = match &run.outcome {
+        regrtest::Outcome::Evaluated(_) if run.ok() => PhaseStatus::Passed,
+        regrtest::Outcome::Evaluated(_) => PhaseStatus::Failed,
+        regrtest::Outcome::Error { .. } => PhaseStatus::Error,
+        regrtest::Outcome::NotRun { .. } => PhaseStatus::NotRun,
+    };
+    report::CpythonRun {
+        profile: run.profile.clone(),
+        status,
+        seconds: run.seconds,
+        line: run.line(),
+    }
+}
+
+/// A suite's results on a cell (the tests that ran, which only `[[expected]]` needed, are
+/// not recorded).
+pub(crate) fn suite(result: &exttest::SuiteResult) -> report::SuiteResult {
+    let c = &result.counts;
+    report::SuiteResult {
+        cell: result.cell.clone(),
+        suite: result.suite.clone(),
+        counts: report::Counts {
+            passed: c.passed,
+            failed: c.failed,
+            skipped: c.skipped,
+            leak_judged: c.leak_judged,
+            leak_not_judged: c.leak_not_judged,
+            not_rerunnable: c.not_rerunnable,
+        },
+        findings: result.findings.iter().map(finding).collect(),
+        modules: result.modules.clone(),
+        detectors: result.detectors.clone(),
+        log: result.log.clone(),
+        seconds: result.seconds,
+        gil_enabled: result.gil_enabled,
+        grew_not_judged: result
+            .grew_not_judged
+            .iter()
+            .map(|n| report::NotJudged { test: n.test.clone(), reason: n.reason.clone() })
+            .collect(),
+        leak_loops: result
+            .leak_loops
+            .iter()
+            .map(|l| report::LeakLoop {
+                test: l.test.clone(),
+                refs: l.refs.clone(),
+                blocks: l.blocks.clone(),
+            })
+            .collect(),
+    }
+}
+
+fn finding(f: &exttest::Finding) -> report::Finding {
+    report::Finding {
+        kind: kind(f.kind),
+        test: f.test.clone(),
+        message: f.message.clone(),
+        repro: f.repro.clone(),
+        expected: f.expected.clone(),
+        evidence: f.evidence.as_deref().map(|e| Box::new(evidence(e))),
+    }
+}
+
+fn kind(kind: exttest::FindingKind) -> report::FindingKind {
+    use exttest::FindingKind as K;
+    use report::FindingKind as R;
+    match kind {
+        K::RefLeak => R::RefLeak,
+        K::InvalidMemory => R::InvalidMemory,
+        K::MemoryLeak => R::MemoryLeak,
+        K::FatalError => R::FatalError,
+        K::Sanitizer => R::Sanitizer,
+        K::DataRace => R::DataRace,
+        K::UndefinedBehavior => R::UndefinedBehavior,
+        K::GilEnabled => R::GilEnabled,
+        K::ThreadSafety => R::ThreadSafety,
+        K::Crash => R::Crash,
+        K::Hang => R::Hang,
+        K::TestFailure => R::TestFailure,
+        K::CollectionError => R::CollectionError,
+        K::Setup => R::Setup,
+        K::ExpectedMissing => R::ExpectedMissing,
+        K::OrderDependent => R::OrderDependent,
+    }
+}
+
+fn evidence(e: &exttest::evidence::LeakEvidence) -> report::LeakEvidence {
+    use exttest::evidence as x;
+    let shape = |s: x::Shape| match s {
+        x::Shape::Linear => report::Shape::Linear,
+        x::Shape::Stops => report::Shape::Stops,
+        x::Shape::Flattens => report::Shape::Flattens,
+        x::Shape::Unknown => report::Shape::Unknown,
+    };
+    report::LeakEvidence {
+        calls: e.calls,
+        new_objects: e.new_objects.clone(),
+        containers: e
+            .containers
+            .iter()
+            .map(|c| report::GrownContainer {
+                name: c.name.clone(),
+                kind: c.kind.clone(),
+                per_call: c.per_call,
+            })
+            .collect(),
+        orphans: e.orphans,
+        invisible_entries: e.invisible_entries.clone(),
+        refcounts: e
+            .refcounts
+            .iter()
+            .map(|r| report::GrownRefcount {
+                object: r.object.clone(),
+                per_call: r.per_call,
+                unexplained: r.unexplained,
+            })
+            .collect(),
+        retained_check: e.retained_check.clone(),
+        persistence: e.persistence.as_ref().map(|p| report::Persistence {
+            calls: p.calls,
+            seconds: p.seconds,
+            batches: p.batches.clone(),
+            refs: p.refs.map(shape),
+            blocks: p.blocks.map(shape),
+        }),
+        persistence_note: e.persistence_note.clone(),
+        allocations: e
+            .allocations
+            .iter()
+            .map(|a| report::Allocation {
+                r#where: a.r#where.clone(),
+                blocks_per_call: a.blocks_per_call,
+                bytes_per_call: a.bytes_per_call,
+            })
+            .collect(),
+        allocations_error: e.allocations_error.clone(),
+        seconds: e.seconds,
+        twin: e.twin.as_ref().map(|t| report::TwinResult {
+            env: t.env.clone(),
+            refs: t.refs.clone(),
+            blocks: t.blocks.clone(),
+            grows: t.grows,
+            note: t.note.clone(),
+        }),
+        deferred: e.deferred,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every kind converts to the kind report.json spells the same way.
+    #[test]
+    fn finding_kinds_keep_their_names() {
+        for k in exttest::FindingKind::ALL {
+            assert_eq!(kind(k).name(), k.name(), "{k:?}");
+        }
+        assert_eq!(exttest::FindingKind::ALL.len(), report::FindingKind::ALL.len());
+    }
+
+    /// A build's outcome is recorded as the build crate serializes it, step by step.
+    #[test]
+    fn a_failed_build_keeps_its_step() {
+        for step in [build::BuildStep::Configure, build::BuildStep::Make, build::BuildStep::Install]
+        {
+            let status = build::BuildStatus::Failed {
+                phase: step,
+                message: "exited with exit status: 2".to_owned(),
+                log: format!("/w/logs/{step}.log").into(),
+                tail: "Error 2".to_owned(),
+            };
+            let before = serde_json::to_value(&status).expect("serializable");
+            let after = serde_json::to_value(build_status(&status)).expect("serializable");
+            assert_eq!(after, before);
+            assert_eq!(after["phase"], step.as_str());
+        }
+    }
+
+    /// A suite result serializes as it did when report.json stored exttest's type itself:
+    /// the conversion changes no field of the file.
+    #[test]
+    fn a_suite_result_is_recorded_as_exttest_serializes_it() {
+        let events = r#"{"calls": 2, "new_objects": {"list": 1.0}, "containers": [{"name": "m.CACHE", "type": "dict", "per_call": 1.0}],
+            "orphans": 2, "invisible_entries": {"int": 0.5},
+            "refcounts": [{"object": "type m.C", "per_call": 2.0, "unexplained": 1.0}],
+            "retained_check": "why not", "persistence_note": "n",
+            "persistence": {"calls": 24, "seconds": 0.1, "batches": [[8, 16, 24]], "refs": "linear", "blocks": "stops"},
+            "allocations": [{"where": "t.py:1", "blocks_per_call": 3.0, "bytes_per_call": 120}],
+            "allocations_error": "e", "seconds": 0.3, "deferred": true,
+            "twin": {"env": "PURE=1", "refs": [0], "blocks": [1], "grows": false, "note": "skipped"}}"#;
+        let mut result = exttest::SuiteResult::new(
+            "3.13.5+debug".parse().expect("a cell"),
+            "refbugs".to_owned(),
+            vec!["leaks".to_owned()],
+            "/w/test.log".into(),
+        );
+        let mut leak = exttest::Finding::new(
+            exttest::FindingKind::RefLeak,
+            Some("t.py::test_x".to_owned()),
+            "leaks".to_owned(),
+        );
+        leak.repro = "cargo xtask test 3.13.5+debug --suite refbugs -k test_x".to_owned();
+        leak.expected = Some("on purpose".to_owned());
+        leak.evidence = Some(Box::new(serde_json::from_str(events).expect("evidence")));
+        result.findings.push(leak);
+        result.counts.passed = 3;
+        result.counts.leak_judged = 2;
+        result.gil_enabled = Some(false);
+        result.modules.insert("m._c".to_owned(), "/v/_c.so".to_owned());
+        result.grew_not_judged.push(exttest::NotJudged {
+            test: "t.py::test_y".to_owned(),
+            reason: "a cache".to_owned(),
+        });
+        result.leak_loops.push(exttest::LeakLoop {
+            test: "t.py::test_x".to_owned(),
+            refs: vec![2, 2],
+            blocks: vec![3, 3],
+        });
+        let before = serde_json::to_value(&result).expect("serializable");
+        let after = serde_json::to_value(suite(&result)).expect("serializable");
+        assert_eq!(after, before);
+    }
+}
