@@ -123,6 +123,10 @@ pub(crate) struct SuiteArgs {
     /// reference and block deltas per call (the repro of a ref-leak finding)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10000))]
     pub(crate) leak_loop: Option<u32>,
+    /// Run the suites unpinned (only their own constraints files apply) and write
+    /// matrix/constraints.txt from the packages they installed
+    #[arg(long)]
+    pub(crate) update_constraints: bool,
 }
 
 #[derive(Debug, Args)]
@@ -297,6 +301,7 @@ impl SuiteArgs {
             timeout: self.timeout,
             select: self.select.clone(),
             leak_loop: self.leak_loop,
+            update_constraints: self.update_constraints,
         }
     }
 }

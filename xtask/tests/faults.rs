@@ -854,3 +854,39 @@ fn kill_9_during_a_test_run_leaves_no_pytest_behind() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// A constraints file that pip would misread (an option) or that is not there is refused
+/// before any cell is built, naming the file and the line.
+#[test]
+fn bad_constraints_files_are_refused_before_any_build() {
+    let mut case = Case::new();
+    let matrix = case.copy_matrix();
+    let repo = camino::Utf8Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    case.scrub(repo.canonicalize_utf8().expect("the repository").as_str(), "$REPO");
+    fs::write(matrix.join("constraints.txt"), "pytest==9.2.0\n-c elsewhere.txt\n")
+        .expect("writing constraints.txt");
+    let test = ["--matrix-dir", matrix.as_str(), "test", "3.13.5+debug", "--suite", "refbugs"];
+    check(
+        &case.xtask(&test),
+        expect![[r#"
+            exit 1
+            --- stderr
+            error: the matrix's constraints: $TMP/matrix/constraints.txt:2: `-c elsewhere.txt` is not a constraint (NAME==VERSION, optionally with `; marker`); options and includes are not read here
+        "#]],
+    );
+    fs::write(matrix.join("constraints.txt"), "pytest==9.2.0\n").expect("writing constraints.txt");
+    common::edit(
+        &matrix.join("extensions.toml"),
+        "path = \"examples/refbugs\"",
+        "path = \"examples/refbugs\"\nconstraints = \"refbugs-pins.txt\"",
+    );
+    check(
+        &case.xtask(&test),
+        expect![[r#"
+            exit 1
+            --- stderr
+            error: $TMP/matrix/extensions.toml: suite `refbugs`: its `constraints`: reading $TMP/matrix/refbugs-pins.txt; create it or fix the path: No such file or directory (os error 2)
+        "#]],
+    );
+    assert_nothing_built(&case);
+}

@@ -12,7 +12,10 @@
 //! 7. the example extension's bugs are found exactly on the cells that can see them, and are
 //!    accepted there by their `[[expected]]` entries (exit 0); an expected finding that does
 //!    not appear fails the run;
-//! 8. markupsafe's suite passes everywhere with its C speedups loaded;
+//! 8. markupsafe's suite passes everywhere with its C speedups loaded, its environment
+//!    recorded and pinned by `matrix/constraints.txt`; older pins are what a suite's venv
+//!    and build environment get, `--update-constraints` refreshes them from an unpinned run,
+//!    and a rerun under the refreshed file installs the same versions;
 //! 9. every test layout (tests inside the package and left out of the wheel, top-level tests
 //!    relying on rootdir insertion, a unittest-only tests package) tests the installed build,
 //!    with the project's pytest configuration, and no skipped or xfailed test is judged;
@@ -128,6 +131,7 @@ fn the_ci_matrix() {
     example_extension_bugs_are_found_where_visible(&run);
     expected_findings_are_strict(&run);
     markupsafe_passes_with_its_speedups(&run);
+    constraints_pin_the_test_environment_and_refresh(&run);
     every_layout_tests_the_installed_build(&run);
     leak_hunting_judges_only_lost_references(&run);
     leak_hunting_tells_state_from_leaks_by_persistence_and_the_twin(&run);
@@ -412,7 +416,79 @@ fn markupsafe_passes_with_its_speedups(run: &Run) {
         let modules = r["modules"].as_object().expect("modules");
         assert!(modules.contains_key("markupsafe._speedups"), "the C speedups were loaded: {r}");
         assert!(r["counts"]["passed"].as_u64().is_some_and(|n| n > 50), "{r}");
+        // Pinned by the repository's constraints, on every cell (3.11's pip too).
+        let pinned = pin_in(&repo().join("matrix/constraints.txt"), "pytest");
+        assert_eq!(r["environment"]["pytest"].as_str(), pinned.as_deref(), "{r}");
     }
+}
+
+/// The version `file` pins `name` to (`name==VERSION`), if it does.
+fn pin_in(file: &Utf8Path, name: &str) -> Option<String> {
+    let text = fs::read_to_string(file).unwrap_or_else(|e| panic!("{file}: {e}"));
+    text.lines().find_map(|l| l.strip_prefix(&format!("{name}==")).map(str::to_owned))
+}
+
+/// `name`'s version in a suite result's `environment` (its venv, or with `build` its build
+/// environment).
+fn installed(r: &serde_json::Value, part: &str, name: &str) -> String {
+    let list = r["environment"][part].as_array().unwrap_or_else(|| panic!("{part}: {r}"));
+    let found =
+        list.iter().find(|p| p["name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case(name)));
+    found
+        .and_then(|p| p["version"].as_str())
+        .unwrap_or_else(|| panic!("no {name} in {part}: {r}"))
+        .to_owned()
+}
+
+/// Pins older than today's newest are what a suite gets, in its venv and in its project's
+/// isolated build environment (so an unpinned run would install something else); an
+/// update rewrites the file from an unpinned run; a rerun installs what it pins.
+fn constraints_pin_the_test_environment_and_refresh(run: &Run) {
+    let matrix = matrix_copy(run, "matrix-pins");
+    let file = matrix.join("constraints.txt");
+    fs::write(&file, "pytest==8.3.5\npluggy==1.5.0\nsetuptools==80.9.0\n").expect("write");
+    let refbugs = |extra: &[&str]| {
+        let mut args =
+            vec!["--matrix-dir", matrix.as_str(), "test", "3.13.5+debug", "--suite", "refbugs"];
+        args.extend(extra);
+        let (ok, text) = run.run(&args);
+        assert!(ok, "refbugs is clean (its findings expected):\n{text}");
+        let results = extension_results(run, "refbugs");
+        let r = results
+            .as_array()
+            .expect("array")
+            .iter()
+            .find(|r| r["cell"] == "3.13.5+debug")
+            .cloned();
+        (r.unwrap_or_else(|| panic!("no refbugs result on 3.13.5+debug: {results}")), text)
+    };
+    let (old, _) = refbugs(&[]);
+    assert_eq!(installed(&old, "packages", "pytest"), "8.3.5", "{old}");
+    assert_eq!(installed(&old, "packages", "pluggy"), "1.5.0", "{old}");
+    assert_eq!(
+        installed(&old, "build", "setuptools"),
+        "80.9.0",
+        "the build environment is pinned too: {old}"
+    );
+    assert_eq!(old["environment"]["constraints"][0].as_str(), Some(file.as_str()), "{old}");
+
+    let (fresh, text) = refbugs(&["--update-constraints"]);
+    assert!(text.contains(&format!("{file}: written from 1 suite run(s)")), "{text}");
+    let pytest = installed(&fresh, "packages", "pytest");
+    assert_ne!(pytest, "8.3.5", "an unpinned run installs today's pytest: {fresh}");
+    assert_eq!(pin_in(&file, "pytest").as_deref(), Some(pytest.as_str()), "the file pins what ran");
+    assert_eq!(pin_in(&file, "setuptools"), Some(installed(&fresh, "build", "setuptools")));
+    assert!(
+        pin_in(&file, "refbugs").is_none() && pin_in(&file, "pip").is_none(),
+        "the suite's project and pip are never pinned"
+    );
+
+    let (again, _) = refbugs(&[]);
+    assert_eq!(
+        again["environment"]["packages"], fresh["environment"]["packages"],
+        "a pinned rerun installs the same versions"
+    );
+    assert_eq!(again["environment"]["build"], fresh["environment"]["build"]);
 }
 
 /// The suite's compiled modules were loaded from the cell's venv.

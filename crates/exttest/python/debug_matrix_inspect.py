@@ -18,7 +18,9 @@ Prints one JSON object:
                 (``_speedups``/``_native``, ``_map``/``map``,
                 ``_multidict``/``_multidict_py``, a ``fallback`` module);
 ``errors``      why a compiled module is wrong: built for another
-                interpreter, failing to import, or loaded from another file.
+                interpreter, failing to import, or loaded from another file;
+``packages``    ``[name, version]`` of every distribution in the venv's
+                site-packages (the suite's environment, recorded in report.json).
 
 Only the distribution's own files are checked, never its dependencies' (a
 debug build loads release-ABI wheels of test dependencies fine).
@@ -117,6 +119,14 @@ def main(dist_name):
         loaded = os.path.realpath(getattr(module, "__file__", "") or "")
         if loaded != path:
             errors.append("import %s loaded %s, not the installed %s" % (name, loaded, path))
+    packages = sorted(
+        {
+            (d.metadata["Name"], d.version)
+            for d in importlib.metadata.distributions(path=[site])
+            if d.metadata["Name"]
+        },
+        key=lambda p: p[0].lower(),
+    )
     print(
         json.dumps(
             {
@@ -128,6 +138,7 @@ def main(dist_name):
                 "compiled": compiled,
                 "twins": _twins(compiled, pure),
                 "errors": errors,
+                "packages": packages,
             }
         )
     )

@@ -4,7 +4,9 @@
 //! Per cell and suite ([`run_suite`]), under `<work>/cells/<cell>/ext/<suite>/`:
 //!
 //! 1. a venv made by the cell's own interpreter (kept while the cell's build key holds), with
-//!    pytest and the suite's test dependencies from a pip cache shared by all cells;
+//!    pytest and the suite's test dependencies from a pip cache shared by all cells, every
+//!    install pinned by `matrix/constraints.txt` and the suite's own ([`constraints`]), and
+//!    what the venv ends up holding recorded ([`environment`]);
 //! 2. the project copied (or its sdist, downloaded once, unpacked) afresh, and built for
 //!    this cell with `pip install --force-reinstall` (pip's build isolation; a directory's
 //!    wheel is never cached): a wheel is never reused across cells;
@@ -17,12 +19,15 @@
 //!
 //! The pure parts — suites ([`suite`]), detectors ([`detect`]), findings ([`finding`]),
 //! events ([`events`]), valgrind output ([`valgrind`]), ThreadSanitizer and UBSan reports
-//! ([`sanitizer`]), expected findings ([`expect`]) — have no I/O. The process boundary is
+//! ([`sanitizer`]), expected findings ([`expect`]), constraints files ([`constraints`]),
+//! installed packages ([`environment`]) — have no I/O. The process boundary is
 //! `setup.rs` (venv, pip, inspection), `runs.rs` (the test runs, restarts, race hunting) and
 //! `bench.rs`, and every process they spawn is built by `invocation.rs`.
 
 mod bench;
+pub mod constraints;
 pub mod detect;
+pub mod environment;
 pub mod events;
 pub mod evidence;
 pub mod expect;
@@ -41,6 +46,7 @@ pub mod valgrind;
 pub use crate::{
     bench::{LeakBench, bench_leaks},
     detect::{Detectors, detectors},
+    environment::{Environment, Package, PackageSource},
     events::Counts,
     expect::Expected,
     finding::{Finding, FindingKind},

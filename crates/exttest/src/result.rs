@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use camino::Utf8PathBuf;
 use serde::{Deserialize, Serialize};
 
-use crate::{events::Counts, finding::Finding};
+use crate::{environment::Environment, events::Counts, finding::Finding};
 
 /// A test leak hunting saw growing and did not judge, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,6 +61,11 @@ pub struct SuiteResult {
     /// `--leak-loop`: each judged test run alone N more times, its deltas per call.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub leak_loops: Vec<LeakLoop>,
+    /// What the tests ran with: the venv's packages (name, version, wheel or built here),
+    /// pip's and pytest's versions, the build environment, the constraints files. `None`
+    /// where the set-up failed before it was known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<Environment>,
     /// The node ids of the tests that ran (for [`crate::expect::apply`]; not recorded).
     #[serde(skip)]
     pub ran: BTreeSet<String>,
@@ -86,6 +91,7 @@ impl SuiteResult {
             gil_enabled: None,
             grew_not_judged: Vec::new(),
             leak_loops: Vec::new(),
+            environment: None,
             ran: BTreeSet::new(),
         }
     }

@@ -55,6 +55,7 @@ pub fn run_suite(env: &CellEnv<'_>, suite: &Suite, detectors: &Detectors) -> Sui
             result.gil_enabled = outcome.gil_enabled;
             result.grew_not_judged = outcome.grew_not_judged;
             result.leak_loops = outcome.leak_loops;
+            result.environment = Some(prepared.environment.clone());
         }
         Err(err) => {
             result.findings.push(Finding::new(FindingKind::Setup, None, format!("{err:#}")))

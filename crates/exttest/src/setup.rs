@@ -12,8 +12,11 @@ use camino::{Utf8Path, Utf8PathBuf};
 use process::RunError;
 use serde::Deserialize;
 
+use self::pinning::{environment, pin, record_sources};
 use crate::{
+    constraints,
     detect::Detectors,
+    environment::Environment,
     invocation::{self, Invocation, SanitizerUse},
     layout::{self, Installed},
     sdist,
@@ -40,6 +43,9 @@ pub struct CellEnv<'a> {
     /// The work directory: never part of a project's copy (it may be inside an `--ext`
     /// project).
     pub work_dir: Utf8PathBuf,
+    /// `matrix/constraints.txt`, pinning every suite's installs (`None`: nothing pinned
+    /// but what a suite's own constraints file pins, as `--update-constraints` runs).
+    pub constraints: Option<Utf8PathBuf>,
     /// Set by Ctrl-C.
     pub cancel: &'a AtomicBool,
 }
@@ -67,6 +73,8 @@ pub(crate) struct Prepared {
     pub(crate) node_root: Utf8PathBuf,
     /// The plugin's `--dm-modules` file.
     pub(crate) modules_file: Utf8PathBuf,
+    /// What the venv and the project's build environment hold.
+    pub(crate) environment: Environment,
 }
 
 /// The parts of `pip install --report` read here.
@@ -102,7 +110,20 @@ fn step(
     match cmd.run(log, env.cancel) {
         Ok(()) => Ok(()),
         Err(RunError::Cancelled) => bail!("{what}: interrupted"),
-        Err(e) => bail!("{what} failed ({e:?}); log: {log}\n{}", process::tail_of_file(log, 20)),
+        Err(e) => {
+            // Under constraints, say which pin pip could not satisfy and what to do.
+            let pinned = extra_env.iter().find(|(k, _)| k == "PIP_CONSTRAINT");
+            let hint = pinned
+                .and_then(|(_, file)| {
+                    constraints::explain(
+                        &fs::read_to_string(log).unwrap_or_default(),
+                        &fs::read_to_string(file).unwrap_or_default(),
+                    )
+                })
+                .map(|h| format!("\n{h}"))
+                .unwrap_or_default();
+            bail!("{what} failed ({e:?}); log: {log}\n{}{hint}", process::tail_of_file(log, 20))
+        }
     }
 }
 
@@ -125,7 +146,21 @@ pub(crate) fn prepare(
         deps.push(RUN_PARALLEL.to_owned());
     }
     let marker = venv.join(".debug-matrix");
-    let identity = format!("{}\n{}", env.key, deps.join(" "));
+    // The constraints pin every pip install below, and pip's build environments through the
+    // environment (PIP_CONSTRAINT; PIP_BUILD_CONSTRAINT from pip 25.3 on): `-c` would not
+    // reach them.
+    let pinned = pin(env, suite, dir)?;
+    let pin_env: Vec<(String, String)> = match &pinned {
+        Some(file) => ["PIP_CONSTRAINT", "PIP_BUILD_CONSTRAINT"]
+            .iter()
+            .map(|k| ((*k).to_owned(), file.to_string()))
+            .collect(),
+        None => Vec::new(),
+    };
+    let pip_env: Vec<(String, String)> = setup_env.iter().chain(&pin_env).cloned().collect();
+    let pinned_text = pinned.as_ref().and_then(|f| fs::read_to_string(f).ok()).unwrap_or_default();
+    let identity = format!("{}\n{}\n{pinned_text}", env.key, deps.join(" "));
+    let sources_file = venv.join(".debug-matrix-sources.json");
     // The interpreter's environment as the inspection has it: the variant's, then ours.
     let check_env: Vec<(String, String)> =
         detectors.env.clone().into_iter().chain(setup_env.iter().cloned()).collect();
@@ -138,8 +173,9 @@ pub(crate) fn prepare(
         }
         let cmd = Invocation::new(&env.python).args(["-m", "venv", "--clear"]).arg(&venv);
         step(env, "creating the venv", cmd, &log, &setup_env)?;
-        let cmd = Invocation::new(&py).args(["-m", "pip", "install", "-q"]).args(&deps);
-        step(env, "installing test dependencies", cmd, &log, &setup_env)?;
+        let cmd = pip_install(&py, &dir.join("deps-report.json")).args(&deps);
+        step(env, "installing test dependencies", cmd, &log, &pip_env)?;
+        record_sources(&sources_file, &dir.join("deps-report.json"))?;
         fs::write(&marker, &identity).with_context(|| format!("writing {marker}"))?;
     }
 
@@ -155,7 +191,7 @@ pub(crate) fn prepare(
                 .with_context(|| format!("copying the project {project}"))?
         }
         Source::Pypi(spec) => {
-            let sdist = download_sdist(env, suite, spec, &py, &log, &setup_env)?;
+            let sdist = download_sdist(env, suite, spec, &py, &log, &pip_env)?;
             extract::extract_source_archive(&sdist, &src)
                 .with_context(|| format!("unpacking {sdist}"))?;
         }
@@ -180,7 +216,8 @@ pub(crate) fn prepare(
     }
     let build_log = dir.join("build.log");
     let _ = fs::remove_file(&build_log);
-    step(env, &format!("building {} for {}", suite.name, env.cell), cmd, &build_log, &setup_env)?;
+    step(env, &format!("building {} for {}", suite.name, env.cell), cmd, &build_log, &pip_env)?;
+    record_sources(&sources_file, &report_file)?;
     let report: PipReport = serde_json::from_str(
         &fs::read_to_string(&report_file).with_context(|| format!("reading {report_file}"))?,
     )
@@ -195,8 +232,10 @@ pub(crate) fn prepare(
     // The project's own requirements and its test extras (not forced: what is there stays).
     let requirements = runtime_requirements(&metadata.requires_dist);
     if !requirements.is_empty() {
-        let cmd = Invocation::new(&py).args(["-m", "pip", "install", "-q"]).args(&requirements);
-        step(env, &format!("installing what {} requires", metadata.name), cmd, &log, &setup_env)?;
+        let report = dir.join("requires-report.json");
+        let cmd = pip_install(&py, &report).args(&requirements);
+        step(env, &format!("installing what {} requires", metadata.name), cmd, &log, &pip_env)?;
+        record_sources(&sources_file, &report)?;
     }
 
     let out = Invocation::new(&py)
@@ -230,6 +269,11 @@ pub(crate) fn prepare(
             env.cell,
         );
     }
+
+    let environment = environment(&out.stdout, &sources_file, &build_log, &installed, suite)
+        .with_context(|| format!("recording what the venv {venv} holds"))?;
+    let used = [&env.constraints, &suite.constraints].into_iter().flatten().cloned().collect();
+    let environment = Environment { constraints: used, ..environment };
 
     let plan = test_plan(suite, &src, &installed)?;
     let listing: String = plan.overlaid.iter().map(|p| format!("{p}\n")).collect();
@@ -276,6 +320,7 @@ pub(crate) fn prepare(
         test_paths: plan.paths,
         node_root,
         modules_file,
+        environment,
     })
 }
 
@@ -514,6 +559,12 @@ fn download_sdist(
     )
 }
 
+/// `pip install -q --report REPORT`.
+fn pip_install(py: &Utf8Path, report: &Utf8Path) -> Invocation {
+    let _ = fs::remove_file(report);
+    Invocation::new(py).args(["-m", "pip", "install", "-q", "--report"]).arg(report)
+}
+
 /// Appends `text` to the set-up log.
 fn append(log: &Utf8Path, text: &str) {
     use std::io::Write;
@@ -551,5 +602,6 @@ fn setup_sanitizer_env(
     )
 }
 
+mod pinning;
 #[cfg(test)]
 mod tests;

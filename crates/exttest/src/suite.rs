@@ -109,6 +109,9 @@ pub struct Suite {
     /// (`twin-env = { PURE_PYTHON = "1" }`): a `ref-leak` finding's test is run again with
     /// it ([`crate::twin`]); empty: the switch [`crate::twin::known_switch`] knows, if any.
     pub twin_env: BTreeMap<String, String>,
+    /// The suite's own constraints file (pip's format; `constraints` in the configuration,
+    /// relative to its file): wins over `matrix/constraints.txt` for the names it pins.
+    pub constraints: Option<Utf8PathBuf>,
 }
 
 /// Everything `extensions.toml` declares.
@@ -175,6 +178,7 @@ struct RawSuite {
     sha256: Option<String>,
     #[serde(default)]
     twin_env: BTreeMap<String, String>,
+    constraints: Option<Utf8PathBuf>,
 }
 
 /// `tests = "t"` or `tests = ["a", "b"]`.
@@ -292,6 +296,9 @@ pub fn parse_suites(
             timeout_seconds: raw.timeout_seconds,
             sha256,
             twin_env: raw.twin_env,
+            constraints: raw
+                .constraints
+                .map(|c| path.parent().unwrap_or(Utf8Path::new("")).join(c)),
         });
     }
     for e in &file.expected {
@@ -330,7 +337,7 @@ pub fn suite_for_dir(dir: &Utf8Path) -> (Suite, Option<String>) {
 
 /// The project's name from its pyproject.toml (`[project].name`) or setup.cfg (`[metadata]
 /// name`), if it states one.
-fn project_name(dir: &Utf8Path) -> Option<String> {
+pub(crate) fn project_name(dir: &Utf8Path) -> Option<String> {
     let from_pyproject = std::fs::read_to_string(dir.join("pyproject.toml"))
         .ok()
         .and_then(|text| text.parse::<toml::Table>().ok())
@@ -376,6 +383,7 @@ fn ad_hoc(name: &str, source: Source) -> Suite {
         timeout_seconds: default_timeout(),
         sha256: None,
         twin_env: BTreeMap::new(),
+        constraints: None,
     }
 }
 
@@ -441,7 +449,7 @@ mod tests {
         check(
             "[[suite]]\nname = \"m\"\npath = \"x\"\ntimeout = 3\n",
             expect![[r#"
-                error: matrix/extensions.toml:4:1: unknown field `timeout`, expected one of `name`, `path`, `pypi`, `tests`, `test-deps`, `build-env`, `pytest-args`, `test-command`, `valgrind-select`, `timeout-seconds`, `sha256`, `twin-env`
+                error: matrix/extensions.toml:4:1: unknown field `timeout`, expected one of `name`, `path`, `pypi`, `tests`, `test-deps`, `build-env`, `pytest-args`, `test-command`, `valgrind-select`, `timeout-seconds`, `sha256`, `twin-env`, `constraints`
                      4 | timeout = 3
                        | ^"#]],
         );

@@ -251,6 +251,9 @@ fn suites_stage(
     if session.cancelled() {
         bail!("interrupted");
     }
+    if options.update_constraints {
+        suites::update_constraints(session, plan, &ran)?;
+    }
     let mut problems: Vec<String> = ran
         .iter()
         .flat_map(|c| &c.results)

@@ -2,7 +2,7 @@
 //! command that reproduces each finding.
 
 use anyhow::Context as _;
-use camino::Utf8PathBuf;
+use camino::{Utf8Path, Utf8PathBuf};
 use exttest::{CellEnv, Extensions, Suite, SuiteResult};
 
 use crate::{Built, BuiltCell, Session};
@@ -25,6 +25,9 @@ pub struct SuiteOptions {
     /// Run each judged test this many more times alone and report its deltas per call
     /// (`--leak-loop`).
     pub leak_loop: Option<u32>,
+    /// Run unpinned (only suites' own constraints files apply) and write
+    /// `matrix/constraints.txt` from what the suites installed (`--update-constraints`).
+    pub update_constraints: bool,
 }
 
 /// The suites to run and the expected findings that apply to them.
@@ -54,6 +57,16 @@ impl SuiteOptions {
                      setup.py there); fix its `path`",
                     suite.name
                 );
+            }
+        }
+        // Constraints files are read before any cell is built too: a bad line costs nothing.
+        let global = constraints_file(session);
+        if global.is_file() {
+            read_pins(&global, "the matrix's constraints")?;
+        }
+        for suite in &suites {
+            if let Some(own) = &suite.constraints {
+                read_pins(own, &format!("{path}: suite `{}`: its `constraints`", suite.name))?;
             }
         }
         for suite in &mut suites {
@@ -202,7 +215,10 @@ pub fn run(
                 continue;
             }
         };
-        let env = cell_env(session, cell);
+        let mut env = cell_env(session, cell);
+        if options.update_constraints {
+            env.constraints = None;
+        }
         let detectors = exttest::detectors(cell.cell.variant, options.malloc.as_deref());
         let mut results = Vec::new();
         for suite in &plan.suites {
@@ -254,8 +270,71 @@ pub(crate) fn cell_env<'s>(session: &'s Session, cell: &BuiltCell<'_>) -> CellEn
         pip_cache: session.layout.pip_cache(),
         sdists: session.layout.sdists_dir(),
         work_dir: session.layout.root().to_owned(),
+        constraints: Some(constraints_file(session)).filter(|f| f.is_file()),
         cancel: session.cancel_flag(),
     }
+}
+
+/// `matrix/constraints.txt`: what every suite's installs are pinned to, where it exists.
+pub(crate) fn constraints_file(session: &Session) -> Utf8PathBuf {
+    session.matrix.dir.join("constraints.txt")
+}
+
+/// The constraints file `path`, parsed; `whose` names it in errors.
+fn read_pins(path: &Utf8Path, whose: &str) -> anyhow::Result<exttest::constraints::Pins> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("{whose}: reading {path}; create it or fix the path"))?;
+    exttest::constraints::Pins::parse(path, &text).map_err(|e| anyhow::anyhow!("{whose}: {e}"))
+}
+
+/// `--update-constraints`: writes `matrix/constraints.txt` from the environments the suites
+/// of this run recorded (merged by [`exttest::constraints::update`]), and prints what
+/// changed. A suite whose set-up failed recorded none: said, and its packages are not pinned.
+pub fn update_constraints(
+    session: &Session,
+    plan: &Plan,
+    ran: &[CellSuites],
+) -> anyhow::Result<()> {
+    use exttest::constraints;
+    let file = constraints_file(session);
+    let old = if file.exists() { Some(read_pins(&file, "--update-constraints")?) } else { None };
+    let mut recorded = Vec::new();
+    for r in ran.iter().flat_map(|c| &c.results) {
+        let Some(environment) = &r.environment else {
+            eprintln!(
+                "{file}: {} on {} recorded no environment (its set-up failed): its packages are                  not pinned by this update",
+                r.suite, r.cell
+            );
+            continue;
+        };
+        let own = match plan
+            .suites
+            .iter()
+            .find(|s| s.name == r.suite)
+            .and_then(|s| s.constraints.as_ref())
+        {
+            Some(path) => read_pins(path, &format!("suite `{}`'s constraints", r.suite))?.names(),
+            None => Default::default(),
+        };
+        recorded.push(constraints::Ran { cell: &r.cell, suite: &r.suite, environment, own });
+    }
+    anyhow::ensure!(
+        !recorded.is_empty(),
+        "--update-constraints: no suite recorded its environment, so {file} was not changed"
+    );
+    let update = constraints::update(old.as_ref(), &recorded)
+        .map_err(|e| anyhow::anyhow!("--update-constraints: {e}"))?;
+    process::write_atomically(&file, update.text.as_bytes())
+        .with_context(|| format!("writing {file}"))?;
+    println!(
+        "{file}: written from {} suite run(s){}",
+        recorded.len(),
+        if update.changes.is_empty() { ", unchanged".to_owned() } else { String::new() }
+    );
+    for change in &update.changes {
+        println!("    {change}");
+    }
+    Ok(())
 }
 
 /// `cargo xtask bench --leaks SUITE --cell CELL`: the leak-hunting cost on a real suite.

@@ -42,7 +42,10 @@ pub use crate::{
     file::{Aside, ReadError},
     outcome::{BuildStatus, BuildStep, CellBuild, CheckStatus, CpythonRun},
     phase::{CellStatus, Phase, PhaseKey, PhaseStatus},
-    suite::{Counts, Finding, FindingKind, LeakLoop, NotJudged, SuiteResult},
+    suite::{
+        Counts, Environment, Finding, FindingKind, LeakLoop, NotJudged, Package, PackageSource,
+        SuiteResult,
+    },
 };
 
 /// One cell as GitHub Actions sees it.

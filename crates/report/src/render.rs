@@ -123,6 +123,9 @@ pub fn markdown(doc: &Document, order: &Order) -> String {
             for n in &s.grew_not_judged {
                 lines.push(format!("- grew, not judged in {} `{}`: {}", s.suite, n.test, n.reason));
             }
+            if let Some(env) = &s.environment {
+                lines.push(format!("- environment of {}: {}", s.suite, env.summary()));
+            }
         }
         if !lines.is_empty() {
             out.push_str(&format!("\n## {}\n\n{}\n", c.cell, lines.join("\n")));
@@ -348,6 +351,9 @@ struct SuiteView {
     log: String,
     findings: Vec<FindingView>,
     grew_not_judged: Vec<NotJudged>,
+    /// The environment's one-line summary, and its packages.
+    environment: Option<String>,
+    packages: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -432,6 +438,12 @@ fn page(doc: &Document, order: &Order) -> Page {
                         })
                         .collect(),
                     grew_not_judged: s.grew_not_judged.clone(),
+                    environment: s.environment.as_ref().map(crate::Environment::summary),
+                    packages: s
+                        .environment
+                        .as_ref()
+                        .map(crate::Environment::listing)
+                        .unwrap_or_default(),
                 })
                 .collect(),
         })

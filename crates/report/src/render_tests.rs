@@ -31,6 +31,7 @@ pub(crate) fn suite(cell: &str, name: &str, findings: Vec<Finding>) -> SuiteResu
         gil_enabled: None,
         grew_not_judged: Vec::new(),
         leak_loops: Vec::new(),
+        environment: None,
     }
 }
 
@@ -109,6 +110,29 @@ pub(crate) fn document() -> Document {
                                  lost reference"
                             .to_owned(),
                     }],
+                    environment: Some(crate::Environment {
+                        pip: "25.1.1".to_owned(),
+                        pytest: Some("9.2.0".to_owned()),
+                        project: "refbugs".to_owned(),
+                        constraints: vec!["matrix/constraints.txt".into()],
+                        packages: vec![
+                            crate::Package {
+                                name: "pytest".to_owned(),
+                                version: "9.2.0".to_owned(),
+                                source: crate::PackageSource::Wheel,
+                            },
+                            crate::Package {
+                                name: "refbugs".to_owned(),
+                                version: "0.1".to_owned(),
+                                source: crate::PackageSource::Local,
+                            },
+                        ],
+                        build: vec![crate::Package {
+                            name: "setuptools".to_owned(),
+                            version: "84.2.1".to_owned(),
+                            source: crate::PackageSource::Wheel,
+                        }],
+                    }),
                     ..suite("3.13.5+debug", "refbugs", vec![leak])
                 }],
             ),
@@ -198,6 +222,7 @@ fn markdown() {
             new tracked objects per call: list +1
           ```
         - grew, not judged in refbugs `tests/test_refbugs.py::test_cache`: not re-runnable: its growth stops over 504 more calls (per call by batch: refs 2→2→2→2→0.5→0): a bounded cache filling up, not a lost reference
+        - environment of refbugs: pip 25.1.1, pytest 9.2.0, 2 packages (1 built here), 1 in the build environment, pinned by matrix/constraints.txt
 
         ## 3.13.5+trace-refs
 

@@ -1,7 +1,8 @@
 //! An extension suite's results on a cell, as report.json records them: [`SuiteResult`] with
 //! its [`Counts`], its [`Finding`]s (each of a [`FindingKind`], with its repro line and, for
 //! a `ref-leak`, its [`LeakEvidence`](crate::LeakEvidence)), the growth leak hunting did not
-//! judge ([`NotJudged`]) and `--leak-loop`'s deltas ([`LeakLoop`]). These are report.json's
+//! judge ([`NotJudged`]), `--leak-loop`'s deltas ([`LeakLoop`]) and what the tests ran with
+//! ([`Environment`]: every [`Package`] in the venv and the build environment). These are report.json's
 //! types; `exttest`'s are converted to them in one place (`pipeline::results`). Pure.
 
 use std::collections::BTreeMap;
@@ -44,6 +45,103 @@ pub struct SuiteResult {
     /// `--leak-loop`: each judged test run alone N more times, its deltas per call.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub leak_loops: Vec<LeakLoop>,
+    /// What the tests ran with: the venv's packages, pip, pytest, the build environment,
+    /// the constraints files; absent where the set-up failed before it was known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<Environment>,
+}
+
+/// What a suite's tests ran with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Environment {
+    /// The venv's pip (the one the cell's CPython release bundles).
+    pub pip: String,
+    /// The pytest the tests ran with; absent when none is installed.
+    pub pytest: Option<String>,
+    /// The suite's own distribution (never pinned by the constraints).
+    pub project: String,
+    /// The constraints files that pinned the installs (empty: none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(with = "Vec<String>")]
+    pub constraints: Vec<Utf8PathBuf>,
+    /// Every distribution in the venv, by name.
+    pub packages: Vec<Package>,
+    /// What pip installed into the isolated build environment of the suite's project.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub build: Vec<Package>,
+}
+
+impl Environment {
+    /// One line: `pip 25.1.1, pytest 9.2.0, 9 packages (1 built here), 1 in the build
+    /// environment, pinned by matrix/constraints.txt`.
+    pub fn summary(&self) -> String {
+        let built = self.packages.iter().filter(|p| p.source.built_here()).count();
+        let mut out = format!(
+            "pip {}, pytest {}, {} packages ({built} built here)",
+            self.pip,
+            self.pytest.as_deref().unwrap_or("none"),
+            self.packages.len()
+        );
+        if !self.build.is_empty() {
+            out.push_str(&format!(", {} in the build environment", self.build.len()));
+        }
+        if !self.constraints.is_empty() {
+            let files: Vec<&str> = self.constraints.iter().map(|c| c.as_str()).collect();
+            out.push_str(&format!(", pinned by {}", files.join(" and ")));
+        }
+        out
+    }
+
+    /// `name==version (source)` for every package, then the build environment's.
+    pub fn listing(&self) -> Vec<String> {
+        let line = |p: &Package| format!("{}=={} ({})", p.name, p.version, p.source);
+        let mut out: Vec<String> = self.packages.iter().map(line).collect();
+        out.extend(self.build.iter().map(|p| format!("build: {}", line(p))));
+        out
+    }
+}
+
+/// One installed distribution.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Package {
+    /// Its name as its metadata spells it.
+    pub name: String,
+    /// Its version.
+    pub version: String,
+    /// Where it came from.
+    pub source: PackageSource,
+}
+
+/// Where an installed distribution came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum PackageSource {
+    /// A wheel (from the index, a find-links directory or pip's cache).
+    Wheel,
+    /// Built here from an sdist (or a VCS checkout).
+    Sdist,
+    /// Built here from a local project directory.
+    Local,
+    /// Already in the venv when it was made (`ensurepip`).
+    Venv,
+}
+
+impl PackageSource {
+    /// Whether pip built it here.
+    pub fn built_here(self) -> bool {
+        matches!(self, PackageSource::Sdist | PackageSource::Local)
+    }
+}
+
+impl std::fmt::Display for PackageSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PackageSource::Wheel => "wheel",
+            PackageSource::Sdist => "sdist",
+            PackageSource::Local => "local",
+            PackageSource::Venv => "venv",
+        })
+    }
 }
 
 impl SuiteResult {

@@ -18,6 +18,7 @@ fn suite() -> Suite {
         timeout_seconds: 120,
         sha256: None,
         twin_env: BTreeMap::new(),
+        constraints: None,
     }
 }
 
@@ -56,6 +57,14 @@ fn prepared() -> Prepared {
         test_paths: vec!["tests".to_owned()],
         node_root: "/w/ext/pkg/run".into(),
         modules_file: "/w/ext/pkg/modules.json".into(),
+        environment: crate::Environment {
+            pip: "25.1.1".to_owned(),
+            pytest: Some("9.2.0".to_owned()),
+            project: "pkg".to_owned(),
+            constraints: Vec::new(),
+            packages: Vec::new(),
+            build: Vec::new(),
+        },
     }
 }
 

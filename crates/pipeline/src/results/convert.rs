@@ -100,6 +100,29 @@ pub(crate) fn suite(result: &exttest::SuiteResult) -> report::SuiteResult {
                 blocks: l.blocks.clone(),
             })
             .collect(),
+        environment: result.environment.as_ref().map(environment),
+    }
+}
+
+/// What a suite's tests ran with.
+fn environment(e: &exttest::Environment) -> report::Environment {
+    let package = |p: &exttest::Package| report::Package {
+        name: p.name.clone(),
+        version: p.version.clone(),
+        source: match p.source {
+            exttest::PackageSource::Wheel => report::PackageSource::Wheel,
+            exttest::PackageSource::Sdist => report::PackageSource::Sdist,
+            exttest::PackageSource::Local => report::PackageSource::Local,
+            exttest::PackageSource::Venv => report::PackageSource::Venv,
+        },
+    };
+    report::Environment {
+        pip: e.pip.clone(),
+        pytest: e.pytest.clone(),
+        project: e.project.clone(),
+        constraints: e.constraints.clone(),
+        packages: e.packages.iter().map(package).collect(),
+        build: e.build.iter().map(package).collect(),
     }
 }
 
@@ -269,6 +292,24 @@ mod tests {
             test: "t.py::test_x".to_owned(),
             refs: vec![2, 2],
             blocks: vec![3, 3],
+        });
+        let package = |name: &str, source| exttest::Package {
+            name: name.to_owned(),
+            version: "1.0".to_owned(),
+            source,
+        };
+        result.environment = Some(exttest::Environment {
+            pip: "25.1.1".to_owned(),
+            pytest: Some("9.2.0".to_owned()),
+            project: "refbugs".to_owned(),
+            constraints: vec!["/m/constraints.txt".into()],
+            packages: vec![
+                package("a", exttest::PackageSource::Wheel),
+                package("b", exttest::PackageSource::Sdist),
+                package("c", exttest::PackageSource::Local),
+                package("pip", exttest::PackageSource::Venv),
+            ],
+            build: vec![package("setuptools", exttest::PackageSource::Wheel)],
         });
         let before = serde_json::to_value(&result).expect("serializable");
         let after = serde_json::to_value(suite(&result)).expect("serializable");

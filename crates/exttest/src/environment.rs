@@ -1,0 +1,266 @@
+//! [`Environment`]: what a suite's venv held when its tests ran (every distribution, its
+//! version and whether it came from a wheel or was built from source), pip's and pytest's
+//! versions, what pip installed into the isolated build environment of the suite's project,
+//! and which constraints files pinned it. Read from pip's `--report` files and its log; pure.
+
+use std::collections::BTreeMap;
+
+use camino::Utf8PathBuf;
+use serde::{Deserialize, Serialize};
+
+/// Where an installed distribution came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PackageSource {
+    /// A wheel (from the index, a find-links directory or pip's cache).
+    Wheel,
+    /// Built here from an sdist (or a VCS checkout).
+    Sdist,
+    /// Built here from a local project directory (an `--ext` or `path` suite).
+    Local,
+    /// Already in the venv when it was made (`ensurepip`'s pip, and setuptools before 3.12).
+    Venv,
+}
+
+impl PackageSource {
+    /// Whether pip built it here (from an sdist or a project directory).
+    pub fn built_here(self) -> bool {
+        matches!(self, PackageSource::Sdist | PackageSource::Local)
+    }
+}
+
+impl std::fmt::Display for PackageSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PackageSource::Wheel => "wheel",
+            PackageSource::Sdist => "sdist",
+            PackageSource::Local => "local",
+            PackageSource::Venv => "venv",
+        })
+    }
+}
+
+/// One installed distribution.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Package {
+    /// Its name as its metadata spells it (`MarkupSafe`).
+    pub name: String,
+    /// Its version.
+    pub version: String,
+    /// Where it came from.
+    pub source: PackageSource,
+}
+
+/// What a suite's tests ran with: report.json's `environment` of a suite.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Environment {
+    /// The venv's pip (`ensurepip`'s, from the cell's CPython release).
+    pub pip: String,
+    /// The pytest the tests ran with (`None`: not installed, a suite's own test command).
+    pub pytest: Option<String>,
+    /// The suite's own distribution (never pinned by the constraints).
+    pub project: String,
+    /// The constraints files that pinned the installs, as given (empty: none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub constraints: Vec<Utf8PathBuf>,
+    /// Every distribution in the venv, by name.
+    pub packages: Vec<Package>,
+    /// What pip installed into the isolated build environment of the suite's project (the
+    /// build backend and its requirements), from pip's log.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub build: Vec<Package>,
+}
+
+/// A distribution name normalised as PEP 503 does (`Setuptools_SCM` → `setuptools-scm`).
+pub fn normalize(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut dash = false;
+    for c in name.trim().chars() {
+        if matches!(c, '-' | '_' | '.') {
+            dash = true;
+        } else {
+            if dash && !out.is_empty() {
+                out.push('-');
+            }
+            dash = false;
+            out.push(c.to_ascii_lowercase());
+        }
+    }
+    out
+}
+
+/// The parts of pip's `--report` read here.
+#[derive(Deserialize)]
+struct Report {
+    #[serde(default)]
+    install: Vec<Install>,
+}
+
+#[derive(Deserialize)]
+struct Install {
+    download_info: DownloadInfo,
+    metadata: Metadata,
+}
+
+#[derive(Deserialize)]
+struct DownloadInfo {
+    url: String,
+    #[serde(default)]
+    dir_info: Option<serde_json::Value>,
+    #[serde(default)]
+    vcs_info: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct Metadata {
+    name: String,
+    version: String,
+}
+
+/// What pip's `--report` (JSON) says it installed, by [`normalize`]d name, added to
+/// `sources` (a later report's entry replaces an earlier one's).
+pub fn add_report(sources: &mut BTreeMap<String, Package>, report: &str) -> serde_json::Result<()> {
+    let report: Report = serde_json::from_str(report)?;
+    for i in report.install {
+        let info = &i.download_info;
+        let source = if info.dir_info.is_some() {
+            PackageSource::Local
+        } else if info.vcs_info.is_none() && info.url.ends_with(".whl") {
+            PackageSource::Wheel
+        } else {
+            PackageSource::Sdist
+        };
+        sources.insert(
+            normalize(&i.metadata.name),
+            Package { name: i.metadata.name, version: i.metadata.version, source },
+        );
+    }
+    Ok(())
+}
+
+/// What pip installed into isolated build environments, from the log of a `pip install -v`:
+/// the indented `Successfully installed NAME-VERSION …` lines of its build subprocesses. A
+/// package counts as built from source where the log names its sdist (`NAME-VERSION.tar.gz`
+/// or `.zip`), else as a wheel. Sorted by name, each once.
+pub fn build_packages(log: &str) -> Vec<Package> {
+    let mut found: BTreeMap<String, Package> = BTreeMap::new();
+    for line in log.lines() {
+        if !line.starts_with(char::is_whitespace) {
+            continue;
+        }
+        let Some(rest) = line.trim_start().strip_prefix("Successfully installed ") else {
+            continue;
+        };
+        for item in rest.split_whitespace() {
+            let Some((name, version)) = item.rsplit_once('-') else { continue };
+            let sdist = [".tar.gz", ".zip"].iter().any(|ext| {
+                log.contains(&format!("{name}-{version}{ext}"))
+                    || log.contains(&format!("{}-{version}{ext}", name.replace('-', "_")))
+            });
+            let source = if sdist { PackageSource::Sdist } else { PackageSource::Wheel };
+            found.insert(
+                normalize(name),
+                Package { name: name.to_owned(), version: version.to_owned(), source },
+            );
+        }
+    }
+    found.into_values().collect()
+}
+
+/// The venv's distributions (`name`, `version` as `debug_matrix_inspect.py` lists them),
+/// each with its source from `sources` (pip's reports): one no report names came with the
+/// venv ([`PackageSource::Venv`]). The suite's own distribution `project` built from an
+/// sdist (`pypi` suites) is [`PackageSource::Sdist`], though pip built it from the unpacked
+/// directory. Sorted by normalised name.
+pub fn packages(
+    installed: &[(String, String)],
+    sources: &BTreeMap<String, Package>,
+    project: &str,
+    project_from_sdist: bool,
+) -> Vec<Package> {
+    let mut out: Vec<Package> = installed
+        .iter()
+        .map(|(name, version)| {
+            let key = normalize(name);
+            let mut source = match sources.get(&key) {
+                Some(p) if &p.version == version => p.source,
+                // Reinstalled since, by something that wrote no report: say what we know.
+                Some(p) => p.source,
+                None => PackageSource::Venv,
+            };
+            if project_from_sdist && key == normalize(project) {
+                source = PackageSource::Sdist;
+            }
+            Package { name: name.clone(), version: version.clone(), source }
+        })
+        .collect();
+    out.sort_by_key(|p| normalize(&p.name));
+    out.dedup_by_key(|p| normalize(&p.name));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use expect_test::expect;
+
+    use super::*;
+
+    #[test]
+    fn names_are_normalised_as_pep_503_says() {
+        let names = ["Setuptools_SCM", "zope.interface", "MarkupSafe", "a--b__c", "pytest"];
+        let out: Vec<String> = names.iter().map(|n| normalize(n)).collect();
+        assert_eq!(out, ["setuptools-scm", "zope-interface", "markupsafe", "a-b-c", "pytest"]);
+    }
+
+    #[test]
+    fn reports_say_where_each_package_came_from() {
+        let report = r#"{"version": "1", "install": [
+          {"download_info": {"url": "file:///w/ext/m/src", "dir_info": {}},
+           "metadata": {"name": "MarkupSafe", "version": "3.0.2"}},
+          {"download_info": {"url": "https://files/pytest-9.2.0-py3-none-any.whl",
+                             "archive_info": {"hash": "sha256=00"}},
+           "metadata": {"name": "pytest", "version": "9.2.0"}},
+          {"download_info": {"url": "https://files/simplejson-3.20.1.tar.gz",
+                             "archive_info": {}},
+           "metadata": {"name": "simplejson", "version": "3.20.1"}}]}"#;
+        let mut sources = BTreeMap::new();
+        add_report(&mut sources, report).expect("a report");
+        let installed: Vec<(String, String)> = [
+            ("MarkupSafe", "3.0.2"),
+            ("pip", "25.1.1"),
+            ("pytest", "9.2.0"),
+            ("simplejson", "3.20.1"),
+        ]
+        .iter()
+        .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+        .collect();
+        let dir = packages(&installed, &sources, "markupsafe", false);
+        let sdist = packages(&installed, &sources, "markupsafe", true);
+        let show = |p: &[Package]| p.iter().map(|p| format!("{p:?}\n")).collect::<String>();
+        expect![[r#"
+            Package { name: "MarkupSafe", version: "3.0.2", source: Local }
+            Package { name: "pip", version: "25.1.1", source: Venv }
+            Package { name: "pytest", version: "9.2.0", source: Wheel }
+            Package { name: "simplejson", version: "3.20.1", source: Sdist }
+        "#]]
+        .assert_eq(&show(&dir));
+        assert_eq!(sdist[0].source, PackageSource::Sdist);
+    }
+
+    /// A real log of `pip install -v` of a project whose backend pulls more than itself.
+    #[test]
+    fn build_environments_are_read_from_pips_log() {
+        let log = "Processing /w/src\n  Installing build dependencies: started\n  \
+                   Collecting setuptools>=70.1\n    Downloading setuptools-84.2.1-py3-none-any.whl (876 kB)\n  \
+                   Collecting setuptools_scm\n    Using cached setuptools_scm-10.3.4.tar.gz\n  \
+                   Successfully installed packaging-26.4 setuptools-84.2.1 setuptools_scm-10.3.4\n  \
+                   Installing backend dependencies: started\n  Successfully installed Cython-3.3.1\n\
+                   Successfully installed MarkupSafe-3.0.2\n";
+        let out: Vec<String> = build_packages(log)
+            .iter()
+            .map(|p| format!("{} {} {}", p.name, p.version, p.source))
+            .collect();
+        expect![[r#"["Cython 3.3.1 wheel", "packaging 26.4 wheel", "setuptools 84.2.1 wheel", "setuptools_scm 10.3.4 sdist"]"#]]
+            .assert_eq(&format!("{out:?}"));
+    }
+}
