@@ -65,6 +65,8 @@ pub(crate) enum Command {
     Run(Run),
     /// Open an interactive shell inside a cell (like `run CELL -- $SHELL`)
     Shell(Shell),
+    /// Start testing an extension: a starter [tool.debug-matrix] and a GitHub caller workflow
+    Init(Init),
 }
 
 /// Cells by name; without names, the selection flags decide.
@@ -136,6 +138,10 @@ pub(crate) struct List {
     /// Print JSON for GitHub Actions' fromJson: {"include":[{"cell":…}]}
     #[arg(long)]
     pub(crate) json: bool,
+    /// Without cells or selection flags: the cells this project's [tool.debug-matrix] wants
+    /// (what `test --ext DIR` runs on); repeatable
+    #[arg(long, value_name = "DIR")]
+    pub(crate) ext: Vec<Utf8PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -253,6 +259,21 @@ pub(crate) struct Shell {
     pub(crate) suite: Option<String>,
 }
 
+#[derive(Debug, Args)]
+pub(crate) struct Init {
+    /// The extension's project directory (its pyproject.toml or setup.py)
+    pub(crate) dir: Utf8PathBuf,
+    /// Replace an existing [tool.debug-matrix] (or debug-matrix.toml) and workflow file
+    #[arg(long)]
+    pub(crate) force: bool,
+    /// owner/name of this repository on GitHub, for the workflow's `uses:`
+    #[arg(long, default_value = "OWNER/debug-matrix")]
+    pub(crate) tool_repository: String,
+    /// The commit (or tag) of this repository the workflow runs
+    #[arg(long, default_value = "COMMIT")]
+    pub(crate) tool_ref: String,
+}
+
 impl Global {
     pub(crate) fn session_options(self, project_root: Utf8PathBuf) -> pipeline::SessionOptions {
         pipeline::SessionOptions {
@@ -264,6 +285,7 @@ impl Global {
                 versions: self.versions,
                 variants: self.variants,
                 cells: Vec::new(),
+                patterns: Vec::new(),
             },
             mirrors: self.mirror,
             upstream: !self.no_upstream,

@@ -6,6 +6,7 @@ mod bench;
 mod build;
 mod fetch;
 mod flags;
+mod init;
 mod list;
 mod matrix;
 mod report;
@@ -49,6 +50,7 @@ fn dispatch(flags: Flags) -> anyhow::Result<()> {
         Command::Report(cmd) => cmd.run(&session),
         Command::Run(cmd) => cmd.run(&session),
         Command::Shell(cmd) => cmd.run(&session),
+        Command::Init(cmd) => cmd.run(),
     }
 }
 

@@ -1066,6 +1066,222 @@ fn fetch_never_calls_a_damaged_cached_archive_cached() {
     );
 }
 
+/// A project directory at `$TMP/NAME` with `files` (path, contents).
+fn project(case: &Case, name: &str, files: &[(&str, &str)]) -> camino::Utf8PathBuf {
+    let dir = case.dir(name);
+    for (path, text) in files {
+        let path = dir.join(path);
+        fs::create_dir_all(path.parent().expect("a parent")).expect("mkdir");
+        fs::write(&path, text).expect("write");
+    }
+    dir
+}
+
+/// Issue 19: an extension's own `[tool.debug-matrix]` is read by `test --ext`: an unknown key
+/// or a wrong type is an error naming the file, the line and the key, before anything is
+/// fetched or built.
+#[test]
+fn a_projects_own_table_is_checked_naming_file_line_and_key() {
+    let case = Case::new();
+    let table = |body: &str| {
+        format!("[project]\nname = \"mine\"\nversion = \"1\"\n\n[tool.debug-matrix]\n{body}")
+    };
+    project(&case, "a", &[("pyproject.toml", &table("timeout = 30\n"))]);
+    project(
+        &case,
+        "b",
+        &[("pyproject.toml", &table("tests = \"qa\"\ntest-deps = \"hypothesis\"\n"))],
+    );
+    project(
+        &case,
+        "c",
+        &[("setup.py", ""), ("debug-matrix.toml", "name = \"c\"\ncells = [\"3.13+nope\"]\n")],
+    );
+    let mut out = String::new();
+    for dir in ["a", "b", "c"] {
+        out.push_str(&case.xtask(&["test", "--ext", dir]).render());
+    }
+    expect![[r#"
+        exit 1
+        --- stderr
+        error: $TMP/a/pyproject.toml:6:1: unknown key `timeout` in [tool.debug-matrix]: it takes `name`, `cells`, `set`, `expected`, `tests`, `test-deps`, `build-env`, `pytest-args`, `test-command`, `valgrind-select`, `timeout-seconds`, `twin-env`, `constraints`
+             6 | timeout = 30
+               | ^
+        exit 1
+        --- stderr
+        error: $TMP/b/pyproject.toml:7:13: `test-deps`: invalid type: string "hypothesis", expected a sequence
+             7 | test-deps = "hypothesis"
+               |             ^
+        exit 1
+        --- stderr
+        error: the default cells of $TMP/c/debug-matrix.toml: unknown variant `nope`: the matrix has release, debug, ref-debug, trace-refs, valgrind, pymalloc-debug, asan, freethreaded, freethreaded-debug, tsan, ubsan (see matrix/variants.toml)
+    "#]].assert_eq(&out);
+}
+
+/// Issue 19: a suite of `matrix/extensions.toml` whose project has its own table: the matrix
+/// wins field by field and says so; the project's expected entries join the matrix's; and
+/// `[[expected]]` cells are parsed by the one pattern grammar (a bad one names its line).
+#[test]
+fn the_matrix_wins_field_by_field_over_a_projects_table_and_says_so() {
+    let case = Case::new();
+    let own = project(
+        &case,
+        "own",
+        &[(
+            "pyproject.toml",
+            "[project]\nname = \"own-project\"\n\n[tool.debug-matrix]\ntests = \"qa\"\n\
+             timeout-seconds = 60\npytest-args = [\"-x\"]\n",
+        )],
+    );
+    let matrix = case.copy_matrix();
+    let extensions = matrix.join("extensions.toml");
+    let text = fs::read_to_string(&extensions).expect("read");
+    fs::write(
+        &extensions,
+        format!("{text}\n[[suite]]\nname = \"own\"\npath = \"{own}\"\ntimeout-seconds = 300\npytest-args = [\"-x\"]\n"),
+    )
+    .expect("write");
+    // Stops at the fetch (no mirror, no upstream): the plan, with its notes, came first.
+    let run = case.xtask(&[
+        "--matrix-dir",
+        matrix.as_str(),
+        "--no-upstream",
+        "test",
+        "3.13.5+debug",
+        "--suite",
+        "own",
+    ]);
+    check(
+        &run,
+        expect![[r#"
+        exit 1
+        --- stderr
+        suite `own`: `timeout-seconds` = 300 from $TMP/matrix/extensions.toml overrides 60 from $TMP/own/pyproject.toml [tool.debug-matrix]
+        error: fetching CPython 3.13.5: could not fetch Python-3.13.5.tar.xz: no source delivered the pinned bytes
+          no source to try: pass --mirror DIR (or set DEBUG_MATRIX_MIRROR), or allow upstream
+    "#]],
+    );
+    let bad = case.copy_matrix();
+    fs::write(
+        bad.join("extensions.toml"),
+        "[[suite]]\nname = \"m\"\npath = \"x\"\n\n[[expected]]\nsuite = \"m\"\ntest = \"t\"\n\
+         kind = \"crash\"\ncells = [\"3.x+valgrind\"]\nreason = \"r\"\n",
+    )
+    .expect("write");
+    check(
+        &case.xtask(&["--matrix-dir", bad.as_str(), "test", "3.13.5+debug", "--suite", "refbugs"]),
+        expect![[r#"
+            exit 1
+            --- stderr
+            error: $TMP/matrix/extensions.toml:9:9: `cells`: `3.x+valgrind` is not a cell pattern (`3.x` is not a version such as 3.13 or 3.13.5): write VERSION+VARIANT (3.13+debug, 3.13.5+debug), a variant (debug) or a version (3.13)
+                 9 | cells = ["3.x+valgrind"]
+                   |         ^
+        "#]],
+    );
+}
+
+/// Issue 19: `cargo xtask init DIR` looks at the project (its name, its tests' directory, its
+/// test dependency group) and appends a starter table, keeping the file byte for byte before
+/// it; writes the caller workflow at the repository's root; the table reads back (its
+/// default cells are what `test --ext` then runs on); a second run refuses to replace them.
+#[test]
+fn init_writes_a_starter_table_and_a_caller_and_refuses_to_overwrite() {
+    let case = Case::new();
+    let original = "[build-system]\nrequires = [\"setuptools\"]\n\n[project]\nname = \"Sample_Ext\"\n\
+                    version = \"1\"\n\n[dependency-groups]\ntest = [\"pytest\", \"hypothesis>=6\"]\n\
+                    \n[tool.ruff]\nline-length = 99 # kept as written";
+    case.dir("repo/.git");
+    let ext = project(
+        &case,
+        "repo/sample",
+        &[("pyproject.toml", original), ("src/sample/tests/test_x.py", ""), ("setup.py", "")],
+    );
+    check(
+        &case.xtask(&[
+            "init",
+            ext.as_str(),
+            "--tool-repository",
+            "me/debug-matrix",
+            "--tool-ref",
+            "0123abc",
+        ]),
+        expect![[r#"
+            exit 0
+            --- stdout
+            wrote $TMP/repo/sample/pyproject.toml:
+
+                [tool.debug-matrix]
+                # debug-matrix: this project's tests on CPython's debug builds (`cargo xtask test --ext DIR`,
+                # or its reusable workflow). Written by `cargo xtask init`; every key is in debug-matrix's
+                # docs/configuration.md.
+                # The suite is `sample-ext`, after [project].name.
+                tests = "src/sample/tests"  # found
+                # The dependency group `test` (PEP 735), which pip does not install:
+                test-deps = ["pytest", "hypothesis>=6"]
+                # The cells `cargo xtask test --ext DIR` runs on when none are named (patterns such as
+                # "3.13+debug", "valgrind"), or a set of debug-matrix's matrix/cells.toml: set = "ci".
+                cells = ["3.13+debug"]
+                # timeout-seconds = 120  # per test
+    
+                # A finding you know of, accepted on the cells named; strict: once it no longer appears,
+                # the run fails (`expected-missing`) until the entry is removed.
+                # [[tool.debug-matrix.expected]]
+                # test = "test_name"
+                # kind = "ref-leak"
+                # cells = ["debug"]
+                # reason = "why it is accepted"
+
+            wrote $TMP/repo/.github/workflows/debug-matrix.yml:
+
+                # Runs this project's tests on CPython's debug builds with debug-matrix's detectors (leaks,
+                # valgrind, sanitizers), on every cell of a set. Written by `cargo xtask init`; what is tested
+                # and which findings are expected is in [tool.debug-matrix] (or debug-matrix.toml).
+                name: debug-matrix
+                on: [push, pull_request]
+                permissions: {}
+                jobs:
+                  debug-matrix:
+                    permissions:
+                      contents: read
+                    uses: me/debug-matrix/.github/workflows/extension.yml@0123abc
+                    with:
+                      tool-repository: me/debug-matrix
+                      tool-ref: 0123abc
+                      path: sample
+                      set: ci
+
+            try it: cargo xtask test --ext $TMP/repo/sample (the cells it names); the workflow's `conclusion` job is the check to require
+        "#]],
+    );
+    let written = fs::read_to_string(ext.join("pyproject.toml")).expect("read");
+    assert!(written.starts_with(original), "the file is kept byte for byte before the table");
+    let workflow = case.root.join("repo/.github/workflows/debug-matrix.yml");
+    assert!(fs::read_to_string(&workflow).expect("the workflow").contains("path: sample"));
+    // The table reads back: its default cells are what `test --ext` runs on, and `list --ext`
+    // (the reusable workflow's cell list) lists them.
+    check(
+        &case.xtask(&["list", "--ext", ext.as_str()]),
+        expect![[r#"
+        exit 0
+        --- stdout
+        cell           rebuild  build
+        3.13.5+debug   no       --with-pydebug
+        3.13.15+debug  no       --with-pydebug
+        --- stderr
+        cells 3.13.5+debug, 3.13.15+debug (the default of $TMP/repo/sample/pyproject.toml [tool.debug-matrix])
+    "#]],
+    );
+    check(
+        &case.xtask(&["init", ext.as_str()]),
+        expect![[r#"
+        exit 1
+        --- stderr
+        error: $TMP/repo/sample/pyproject.toml already has [tool.debug-matrix], $TMP/repo/.github/workflows/debug-matrix.yml exists: nothing written; `--force` replaces them
+    "#]],
+    );
+    assert!(fs::read_to_string(ext.join("pyproject.toml")).expect("read") == written, "unchanged");
+}
+
 /// Issue 19: every command that records results renders report.md, junit.xml and
 /// report.html beside report.json, prints the HTML's path and ends with the version ×
 /// variant grid and what is new (here a build whose interpreter fails its promise check: a

@@ -422,7 +422,8 @@ fn merge_follows_no_link_out_of_its_directory_and_never_loops() {
 }
 
 /// Issue 18, silent defect 8: `--ext a/proj --ext b/proj` were both suite `proj`, sharing a
-/// venv and a results slot. A suite is named after its project (`[project].name`); two
+/// venv and a results slot. A suite is named after its project (`[project].name`), never its
+/// directory (issue 19: a project without a name is refused, saying where to give one); two
 /// suites of one name are refused before any build, naming both; `--suite` beside `--ext`
 /// is refused rather than ignored.
 #[test]
@@ -439,11 +440,11 @@ fn two_ext_suites_of_one_name_are_refused_naming_both() {
         expect![[r#"
             exit 1
             --- stderr
-            --ext $TMP/a/proj: no [project].name in pyproject.toml nor [metadata] name in setup.cfg; the suite is named `proj` after its directory
-            --ext $TMP/b/proj: no [project].name in pyproject.toml nor [metadata] name in setup.cfg; the suite is named `proj` after its directory
-            error: two suites are named `proj`: --ext $TMP/a/proj and --ext $TMP/b/proj; a suite's name decides its venv and its results, so test them in separate runs (or give one project another name)
+            error: $TMP/a/proj: the project has no name: no [project].name in pyproject.toml nor [metadata] name in setup.cfg, and a suite is named after its project, never its directory; give one, or write a debug-matrix.toml beside setup.py with `name = "…"` (`cargo xtask init $TMP/a/proj` starts one)
         "#]],
     );
+    fs::write(case.root.join("a/proj/pyproject.toml"), "[project]\nname = \"Proj\"\n")
+        .expect("write");
     fs::write(case.root.join("b/proj/pyproject.toml"), "[project]\nname = \"proj\"\n")
         .expect("write");
     let run = case.xtask(&["test", "3.13.5+debug", "--ext", "a/proj", "--ext", "b/proj"]);

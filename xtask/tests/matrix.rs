@@ -130,6 +130,7 @@ fn the_ci_matrix() {
     crashes_and_hangs_are_contained(&run);
     example_extension_bugs_are_found_where_visible(&run);
     expected_findings_are_strict(&run);
+    a_projects_own_table_is_all_it_needs(&run);
     markupsafe_passes_with_its_speedups(&run);
     constraints_pin_the_test_environment_and_refresh(&run);
     every_layout_tests_the_installed_build(&run);
@@ -404,6 +405,53 @@ fn expected_findings_are_strict(run: &Run) {
     assert!(!ok, "a stale expected finding fails the run:\n{text}");
     assert!(text.contains("expected-missing in test_no_leak_new_ref"), "{text}");
     assert!(text.contains("a leak that was fixed"), "{text}");
+}
+
+/// Issue 19: a project configured only by its own `[tool.debug-matrix]` (tests in `qa/`,
+/// where no default looks; a deliberate leak declared expected; default cells), unknown to
+/// `matrix/extensions.toml`: its suite is named after the project, the leak is expected and
+/// the run is green; without the entry the same leak is a `ref-leak` and the run is red.
+fn a_projects_own_table_is_all_it_needs(run: &Run) {
+    let fixture = repo().join("xtask/tests/fixtures/owntable");
+    let (ok, text) = run.run(&["test", "3.13.5+debug", "--ext", fixture.as_str()]);
+    assert!(ok, "the project's own expected entry accepts its leak:\n{text}");
+    assert!(
+        text.contains("expected ref-leak in qa/test_owntable.py::test_leak"),
+        "found in qa/, shown as expected:\n{text}"
+    );
+    let results = extension_results(run, "dm-own-table");
+    assert_eq!(finding_lines(&results), ["3.13.5+debug dm-own-table ref-leak test_leak"], "{text}");
+    assert!(results[0]["findings"][0]["expected"].is_string(), "{results}");
+    assert_eq!(results[0]["counts"]["passed"], 2, "{results}");
+
+    let copy = run.work.join("owntable-unexpected");
+    let _ = fs::remove_dir_all(&copy);
+    copy_dir(&fixture, &copy);
+    let pyproject = copy.join("pyproject.toml");
+    let text = fs::read_to_string(&pyproject).expect("read");
+    let cut = text.find("[[tool.debug-matrix.expected]]").expect("the fixture's expected entry");
+    fs::write(&pyproject, &text[..cut]).expect("write");
+    // No cell named: the project's `cells` decide.
+    let (ok, text) = run.run(&["test", "--ext", copy.as_str()]);
+    assert!(!ok, "an undeclared leak fails the run:\n{text}");
+    assert!(text.contains("cells 3.13.5+debug (the default of"), "{text}");
+    let results = extension_results(run, "dm-own-table");
+    assert_eq!(finding_lines(&results), ["3.13.5+debug dm-own-table ref-leak test_leak"], "{text}");
+    assert!(results[0]["findings"][0]["expected"].is_null(), "{results}");
+}
+
+fn copy_dir(from: &Utf8Path, to: &Utf8Path) {
+    fs::create_dir_all(to).expect("mkdir");
+    for entry in fs::read_dir(from).expect("read_dir").flatten() {
+        let target = to.as_std_path().join(entry.file_name());
+        if entry.path().is_dir() {
+            let target = Utf8PathBuf::from_path_buf(target).expect("utf-8");
+            let source = Utf8PathBuf::from_path_buf(entry.path()).expect("utf-8");
+            copy_dir(&source, &target);
+        } else {
+            fs::copy(entry.path(), target).expect("copy");
+        }
+    }
 }
 
 fn markupsafe_passes_with_its_speedups(run: &Run) {

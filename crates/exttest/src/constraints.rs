@@ -45,15 +45,22 @@ impl Pins {
             if line.is_empty() {
                 continue;
             }
-            let name = name_of(line);
-            if line.starts_with('-') || name.is_empty() {
-                return Err(format!(
-                    "{path}:{}: `{line}` is not a constraint (NAME==VERSION, optionally with \
-                     `; marker`); options and includes are not read here",
-                    i + 1
-                ));
-            }
-            pins.push(Pin { name: normalize(name), spec: line.to_owned(), line: i + 1 });
+            let requirement = if line.starts_with('-') {
+                Err("options and includes are not read here".to_owned())
+            } else {
+                line.parse::<pep508_rs::Requirement>().map_err(|e| e.message.to_string())
+            };
+            let name = match requirement {
+                Ok(r) => r.name.to_string(),
+                Err(why) => {
+                    return Err(format!(
+                        "{path}:{}: `{line}` is not a constraint (NAME==VERSION, optionally \
+                         with `; marker`): {why}",
+                        i + 1
+                    ));
+                }
+            };
+            pins.push(Pin { name, spec: line.to_owned(), line: i + 1 });
         }
         Ok(Pins { path: path.to_owned(), pins })
     }

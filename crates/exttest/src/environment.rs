@@ -71,22 +71,11 @@ pub struct Environment {
     pub build: Vec<Package>,
 }
 
-/// A distribution name normalised as PEP 503 does (`Setuptools_SCM` → `setuptools-scm`).
+/// A distribution name normalised as PEP 503 does (`Setuptools_SCM` → `setuptools-scm`), for
+/// names pip reported; one that is not a PEP 508 name (pip never reports one) is kept as given,
+/// lowercased.
 pub fn normalize(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut dash = false;
-    for c in name.trim().chars() {
-        if matches!(c, '-' | '_' | '.') {
-            dash = true;
-        } else {
-            if dash && !out.is_empty() {
-                out.push('-');
-            }
-            dash = false;
-            out.push(c.to_ascii_lowercase());
-        }
-    }
-    out
+    crate::config::normalize(name.trim()).unwrap_or_else(|_| name.trim().to_lowercase())
 }
 
 /// The parts of pip's `--report` read here.

@@ -1,11 +1,13 @@
-//! Expected findings: `[[expected]]` in `matrix/extensions.toml` accepts a known finding (the
-//! example extension's deliberate bugs, or a bug a user is fixing) on the cells it names.
+//! Expected findings: `[[expected]]` in `matrix/extensions.toml`, or
+//! `[[tool.debug-matrix.expected]]` in a project ([`crate::config`]), accepts a known finding
+//! (the example extension's deliberate bugs, or a bug a user is fixing) on the cells it names.
 //! Strict, like xfail: an expected finding marks its finding as expected (the suite stays
 //! clean); one that no longer appears where its test ran is a finding of its own. Pure.
 
 use std::collections::BTreeSet;
 
-use serde::Deserialize;
+use matrix::{Cell, Matrix, Pattern};
+use serde::{Deserialize, Deserializer};
 
 use crate::finding::{Finding, FindingKind};
 
@@ -13,29 +15,56 @@ use crate::finding::{Finding, FindingKind};
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Expected {
-    /// The suite's name.
+    /// The suite's name: written in `matrix/extensions.toml`; a project's own entries leave it
+    /// out and get the project's name.
+    #[serde(default)]
     pub suite: String,
     /// The test: a pytest node id, or its last part (`test_leak_new_ref`).
     pub test: String,
     /// The finding's kind.
     pub kind: FindingKind,
-    /// Cells it is expected on: a cell (`3.13.5+debug`), a variant (`debug`), or a version
-    /// prefix and a variant (`3.13+debug`); empty: every cell.
-    #[serde(default)]
-    pub cells: Vec<String>,
+    /// Cells it is expected on, in [`Pattern`]'s one grammar: a cell (`3.13.5+debug`), a
+    /// variant (`debug`), a version prefix and a variant (`3.13+debug`), or a version prefix
+    /// (`3.13`); empty: every cell.
+    #[serde(default, deserialize_with = "patterns")]
+    pub cells: Vec<Pattern>,
     /// Why it is accepted (shown beside the finding).
     pub reason: String,
+    /// The file that declared it (named by its `expected-missing` finding).
+    #[serde(skip)]
+    pub origin: String,
+}
+
+/// `cells = ["3.13+debug", …]`, each parsed where it is written (an error points at it).
+pub(crate) fn patterns<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Pattern>, D::Error> {
+    struct Text(Pattern);
+    impl<'de> Deserialize<'de> for Text {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Text, D::Error> {
+            let text = String::deserialize(d)?;
+            text.parse().map(Text).map_err(serde::de::Error::custom)
+        }
+    }
+    Ok(Vec::<Text>::deserialize(d)?.into_iter().map(|t| t.0).collect())
 }
 
 impl Expected {
-    /// Whether this entry applies to `suite` on the cell `version`+`variant`.
-    pub fn applies(&self, suite: &str, version: &str, variant: &str) -> bool {
+    /// Whether this entry applies to `suite` on `cell`.
+    pub fn applies(&self, suite: &str, cell: &Cell<'_>) -> bool {
         self.suite == suite
-            && (self.cells.is_empty()
-                || self.cells.iter().any(|pattern| match pattern.split_once('+') {
-                    Some((v, var)) => var == variant && version_matches(version, v),
-                    None => pattern == variant,
-                }))
+            && (self.cells.is_empty() || self.cells.iter().any(|p| p.matches_cell(cell)))
+    }
+
+    /// Checks that every version and variant its cells name is in `matrix`.
+    pub fn check(&self, matrix: &Matrix) -> Result<(), String> {
+        for pattern in &self.cells {
+            matrix.check_pattern(pattern).map_err(|e| {
+                format!(
+                    "{}: [[expected]] for suite `{}`, test `{}`: cells = \"{pattern}\": {e}",
+                    self.origin, self.suite, self.test
+                )
+            })?;
+        }
+        Ok(())
     }
 
     /// Whether `test` (a node id) is this entry's test.
@@ -47,15 +76,6 @@ impl Expected {
                 last.split_once('[').is_some_and(|(base, _)| base == self.test)
             })
     }
-
-    /// The variant names this entry's patterns mention.
-    pub fn variants(&self) -> impl Iterator<Item = &str> {
-        self.cells.iter().map(|p| p.split_once('+').map_or(p.as_str(), |(_, v)| v))
-    }
-}
-
-fn version_matches(version: &str, prefix: &str) -> bool {
-    version == prefix || version.starts_with(&format!("{prefix}."))
 }
 
 /// Marks the findings `expected` accepts (by suite, cell, test and kind; sets
@@ -77,9 +97,10 @@ pub fn apply(findings: &mut Vec<Finding>, expected: &[&Expected], ran: &BTreeSet
                 Some(entry.test.clone()),
                 format!(
                     "the expected {} finding did not appear (expected because: {}); if it is \
-                     fixed, remove its [[expected]] entry from matrix/extensions.toml",
+                     fixed, remove its [[expected]] entry from {}",
                     kind_name(entry.kind),
-                    entry.reason
+                    entry.reason,
+                    entry.origin
                 ),
             ));
         }
@@ -106,27 +127,39 @@ mod tests {
             suite: "refbugs".to_owned(),
             test: "test_leak".to_owned(),
             kind: FindingKind::RefLeak,
-            cells: cells.iter().map(|c| (*c).to_owned()).collect(),
+            cells: cells.iter().map(|c| c.parse().expect("a pattern")).collect(),
             reason: "on purpose".to_owned(),
+            origin: "matrix/extensions.toml".to_owned(),
         }
+    }
+
+    fn real_matrix() -> Matrix {
+        let dir = camino::Utf8Path::new(env!("CARGO_MANIFEST_DIR")).join("../../matrix");
+        Matrix::load(&dir).expect("the repository's matrix loads")
     }
 
     #[test]
     fn which_cells_and_tests() {
+        let m = real_matrix();
+        let cell = |name: &str| m.cell(name).expect("a cell");
         let e = entry(&["debug", "3.13+trace-refs", "3.11.2+valgrind"]);
-        assert!(e.applies("refbugs", "3.13.5", "debug"));
-        assert!(e.applies("refbugs", "3.13.5", "trace-refs"));
-        assert!(!e.applies("refbugs", "3.11.2", "trace-refs"));
-        assert!(e.applies("refbugs", "3.11.2", "valgrind"));
-        assert!(!e.applies("refbugs", "3.13.5", "valgrind"));
-        assert!(!e.applies("other", "3.13.5", "debug"));
-        assert!(!entry(&["3.1+debug"]).applies("refbugs", "3.13.5", "debug"));
-        assert!(entry(&[]).applies("refbugs", "3.13.5", "asan"));
+        assert!(e.applies("refbugs", &cell("3.13.5+debug")));
+        assert!(e.applies("refbugs", &cell("3.13.5+trace-refs")));
+        assert!(!e.applies("refbugs", &cell("3.11.2+trace-refs")));
+        assert!(e.applies("refbugs", &cell("3.11.2+valgrind")));
+        assert!(!e.applies("refbugs", &cell("3.13.5+valgrind")));
+        assert!(!e.applies("other", &cell("3.13.5+debug")));
+        assert!(entry(&["3.13"]).applies("refbugs", &cell("3.13.15+asan")));
+        assert!(entry(&[]).applies("refbugs", &cell("3.13.5+asan")));
         assert!(e.names("tests/test_x.py::test_leak"));
         assert!(e.names("tests/test_x.py::test_leak[a-1]"));
         assert!(e.names("test_leak"));
         assert!(!e.names("tests/test_x.py::test_leak_not"));
-        assert_eq!(e.variants().collect::<Vec<_>>(), ["debug", "trace-refs", "valgrind"]);
+        assert_eq!(e.check(&m), Ok(()));
+        expect![[r#"Err("matrix/extensions.toml: [[expected]] for suite `refbugs`, test `test_leak`: cells = \"3.13+nope\": unknown variant `nope`: the matrix has release, debug, ref-debug, trace-refs, valgrind, pymalloc-debug, asan, freethreaded, freethreaded-debug, tsan, ubsan (see matrix/variants.toml)")"#]]
+        .assert_eq(&format!("{:?}", entry(&["3.13+nope"]).check(&m)));
+        expect![[r#"Err("matrix/extensions.toml: [[expected]] for suite `refbugs`, test `test_leak`: cells = \"3.1+debug\": unknown version `3.1`: the matrix has 3.11.2, 3.13.5, 3.13.15, 3.14.10, 3.15.2 (see matrix/versions.toml)")"#]]
+        .assert_eq(&format!("{:?}", entry(&["3.1+debug"]).check(&m)));
     }
 
     #[test]

@@ -17,7 +17,8 @@
 //!    runtime environment (`PYTHONMALLOC`, `ASAN_OPTIONS`), a per-test timeout. A crash is
 //!    reported and the run continues without the crashing test.
 //!
-//! The pure parts — suites ([`suite`]), detectors ([`detect`]), findings ([`finding`]),
+//! The pure parts — suites ([`suite`]), their settings ([`config`]: `matrix/extensions.toml`,
+//! a project's `[tool.debug-matrix]`), detectors ([`detect`]), findings ([`finding`]),
 //! events ([`events`]), valgrind output ([`valgrind`]), ThreadSanitizer and UBSan reports
 //! ([`sanitizer`]), expected findings ([`expect`]), constraints files ([`constraints`]),
 //! installed packages ([`environment`]) — have no I/O. The process boundary is
@@ -25,6 +26,7 @@
 //! `bench.rs`, and every process they spawn is built by `invocation.rs`.
 
 mod bench;
+pub mod config;
 pub mod constraints;
 pub mod detect;
 pub mod environment;
@@ -32,6 +34,7 @@ pub mod events;
 pub mod evidence;
 pub mod expect;
 pub mod finding;
+pub mod init;
 mod invocation;
 pub mod layout;
 mod result;
@@ -45,6 +48,7 @@ pub mod valgrind;
 
 pub use crate::{
     bench::{LeakBench, bench_leaks},
+    config::{DefaultCells, Project, ProjectConfig, read_project},
     detect::{Detectors, detectors},
     environment::{Environment, Package, PackageSource},
     events::Counts,
@@ -54,5 +58,5 @@ pub use crate::{
     result::{LeakLoop, NotJudged, SuiteResult},
     runs::run_suite,
     setup::CellEnv,
-    suite::{Extensions, PypiSpec, Source, Suite, load_suites, suite_for_dir, suite_for_pypi},
+    suite::{Extensions, PypiSpec, Source, Suite, load_suites, suite_for_project, suite_for_pypi},
 };

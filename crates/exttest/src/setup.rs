@@ -335,7 +335,7 @@ fn suite_tests(
             if !src.join(t).exists() {
                 bail!(
                     "suite `{}`: tests = \"{t}\" is not in the project; it has: {}. \
-                     Set `tests` in matrix/extensions.toml to its test directory",
+                     Set `tests` to its test directory in the project's [tool.debug-matrix] (or its suite in matrix/extensions.toml)",
                     suite.name,
                     listing(src)
                 );
@@ -366,7 +366,7 @@ fn suite_tests(
     if found.is_empty() {
         bail!(
             "suite `{}`: found no tests (no `testpaths` in its pytest configuration, no tests/, \
-             test/ or <package>/tests); the project has: {}. Set `tests` in matrix/extensions.toml",
+             test/ or <package>/tests); the project has: {}. Set `tests` in the project's [tool.debug-matrix] (or its suite in matrix/extensions.toml)",
             suite.name,
             listing(src)
         );

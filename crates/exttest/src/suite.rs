@@ -1,12 +1,17 @@
-//! Extension suites: `matrix/extensions.toml`, or one project directory given with `--ext`.
+//! Extension suites: `matrix/extensions.toml`'s, or a project directory given with `--ext`
+//! (its own table is read by [`crate::config`]), or a PyPI sdist given with `--pypi`.
 
 use std::collections::BTreeMap;
 
 use camino::{Utf8Path, Utf8PathBuf};
 use matrix::MatrixError;
 use serde::Deserialize;
+use toml::Spanned;
 
-use crate::expect::Expected;
+use crate::{
+    config::{self, Place, Project, ProjectConfig, Settings, SuiteTable},
+    expect::Expected,
+};
 
 /// Where a suite's project comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,6 +114,9 @@ pub struct Suite {
     /// (`twin-env = { PURE_PYTHON = "1" }`): a `ref-leak` finding's test is run again with
     /// it ([`crate::twin`]); empty: the switch [`crate::twin::known_switch`] knows, if any.
     pub twin_env: BTreeMap<String, String>,
+    /// What its file (or files, merged) said, before defaults: compared when a project's own
+    /// table meets this one ([`crate::config::merge`]).
+    pub settings: Settings,
     /// The suite's own constraints file (pip's format; `constraints` in the configuration,
     /// relative to its file): wins over `matrix/constraints.txt` for the names it pins.
     pub constraints: Option<Utf8PathBuf>,
@@ -124,27 +132,14 @@ pub struct Extensions {
 }
 
 impl Extensions {
-    /// The entries of `expected` for `suite` on the cell `version`+`variant`.
-    pub fn expected_for(&self, suite: &str, version: &str, variant: &str) -> Vec<&Expected> {
-        self.expected.iter().filter(|e| e.applies(suite, version, variant)).collect()
+    /// The entries of `expected` for `suite` on `cell`.
+    pub fn expected_for(&self, suite: &str, cell: &matrix::Cell<'_>) -> Vec<&Expected> {
+        self.expected.iter().filter(|e| e.applies(suite, cell)).collect()
     }
 
-    /// Checks that every variant an `[[expected]]` entry names exists.
-    pub fn check_variants(&self, variants: &[&str]) -> Result<(), String> {
-        for e in &self.expected {
-            for v in e.variants() {
-                if !variants.contains(&v) {
-                    return Err(format!(
-                        "[[expected]] for suite `{}`, test `{}`: unknown variant `{v}` \
-                         (matrix/variants.toml has {})",
-                        e.suite,
-                        e.test,
-                        variants.join(", ")
-                    ));
-                }
-            }
-        }
-        Ok(())
+    /// Checks that every version and variant an `[[expected]]` entry names is in `matrix`.
+    pub fn check(&self, matrix: &matrix::Matrix) -> Result<(), String> {
+        self.expected.iter().try_for_each(|e| e.check(matrix))
     }
 }
 
@@ -152,57 +147,58 @@ impl Extensions {
 #[serde(deny_unknown_fields)]
 struct File {
     #[serde(default)]
-    suite: Vec<RawSuite>,
+    suite: Vec<Spanned<SuiteTable>>,
     #[serde(default)]
     expected: Vec<Expected>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct RawSuite {
-    name: String,
-    path: Option<Utf8PathBuf>,
-    pypi: Option<String>,
-    #[serde(default)]
-    tests: Paths,
-    #[serde(default)]
-    test_deps: Vec<String>,
-    #[serde(default)]
-    build_env: BTreeMap<String, String>,
-    #[serde(default)]
-    pytest_args: Vec<String>,
-    test_command: Option<Vec<String>>,
-    valgrind_select: Option<String>,
-    #[serde(default = "default_timeout")]
-    timeout_seconds: u64,
-    sha256: Option<String>,
-    #[serde(default)]
-    twin_env: BTreeMap<String, String>,
-    constraints: Option<Utf8PathBuf>,
+fn default_timeout() -> u64 {
+    120
 }
 
-/// `tests = "t"` or `tests = ["a", "b"]`.
-#[derive(Deserialize, Default)]
-#[serde(untagged)]
-enum Paths {
-    #[default]
-    None,
-    One(String),
-    Many(Vec<String>),
-}
-
-impl Paths {
-    fn into_vec(self) -> Vec<String> {
-        match self {
-            Paths::None => Vec::new(),
-            Paths::One(p) => vec![p],
-            Paths::Many(v) => v,
+impl Suite {
+    /// A suite of `name` from `source` with `settings` (defaults where they say nothing).
+    pub fn new(name: &str, source: Source, settings: &Settings) -> Suite {
+        let s = settings.clone();
+        Suite {
+            name: name.to_owned(),
+            source,
+            tests: s.tests.unwrap_or_default(),
+            test_deps: s.test_deps.unwrap_or_default(),
+            build_env: s.build_env.unwrap_or_default(),
+            pytest_args: s.pytest_args.unwrap_or_default(),
+            test_command: s.test_command,
+            valgrind_select: s.valgrind_select,
+            timeout_seconds: s.timeout_seconds.unwrap_or_else(default_timeout),
+            sha256: None,
+            twin_env: s.twin_env.unwrap_or_default(),
+            constraints: s.constraints,
+            settings: settings.clone(),
         }
     }
 }
 
-fn default_timeout() -> u64 {
-    120
+impl Suite {
+    /// This suite of `matrix/extensions.toml` (`matrix_file`) over its project's own table:
+    /// field by field, what the matrix sets wins; the lines say each override.
+    pub fn over_project(&self, matrix_file: &str, config: &ProjectConfig) -> (Suite, Vec<String>) {
+        let (merged, notes) = config::merge(
+            &self.name,
+            &self.settings,
+            matrix_file,
+            &config.settings,
+            &config.describe(),
+        );
+        let suite = Suite::new(&self.name, self.source.clone(), &merged);
+        (Suite { sha256: self.sha256.clone(), ..suite }, notes)
+    }
+}
+
+/// The suite of a project directory (`cargo xtask test --ext DIR`): named after the project,
+/// with its own table's settings.
+pub fn suite_for_project(project: &Project) -> Suite {
+    let settings = project.config.as_ref().map(|c| c.settings.clone()).unwrap_or_default();
+    Suite::new(&project.name, Source::Dir(project.dir.clone()), &settings)
 }
 
 /// Reads `extensions.toml`; relative `path`s are resolved against `repo_root`.
@@ -218,173 +214,91 @@ pub fn parse_suites(
     text: &str,
     repo_root: &Utf8Path,
 ) -> Result<Extensions, MatrixError> {
-    let file: File = matrix::parse_toml(path, text)?;
-    let locate = |name: &str| {
-        let needle = format!("\"{name}\"");
-        let start = text.find(&needle).unwrap_or(0);
-        start..start + needle.len()
-    };
+    let file: File = config::parse(path, text, Place::Matrix)?;
     let mut suites: Vec<Suite> = Vec::new();
-    for raw in file.suite {
-        let fail = |message: String| Err(MatrixError::at(path, text, locate(&raw.name), message));
-        if raw.name.is_empty()
-            || !raw.name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
-            return fail(format!("suite name `{}` must be letters, digits, `-` and `_`", raw.name));
-        }
-        if suites.iter().any(|s| s.name == raw.name) {
-            return fail(format!("suite `{}` is declared twice", raw.name));
-        }
-        let source = match (raw.path, raw.pypi) {
-            (Some(dir), None) => Source::Dir(repo_root.join(dir)),
-            (None, Some(spec)) => match PypiSpec::parse(&spec) {
-                Ok(spec) => Source::Pypi(spec),
-                Err(e) => return fail(format!("suite `{}`: pypi = \"{spec}\": {e}", raw.name)),
-            },
-            _ => {
-                return fail(format!("suite `{}`: give exactly one of `path` or `pypi`", raw.name));
-            }
+    for table in file.suite {
+        let table_span = table.span();
+        let table = table.into_inner();
+        table.check_place(Place::Matrix, path, text)?;
+        let Some(name) = &table.name else {
+            return Err(MatrixError::at(
+                path,
+                text,
+                table_span,
+                "a [[suite]] needs a `name`".to_owned(),
+            ));
         };
-        let sha256 = match raw.sha256 {
+        let fail = |message: String| Err(MatrixError::at(path, text, name.span(), message));
+        let name = name.get_ref().clone();
+        if name.is_empty()
+            || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return fail(format!("suite name `{name}` must be letters, digits, `-` and `_`"));
+        }
+        if suites.iter().any(|s| s.name == name) {
+            return fail(format!("suite `{name}` is declared twice"));
+        }
+        let source = match (&table.path, &table.pypi) {
+            (Some(dir), None) => Source::Dir(repo_root.join(dir.get_ref())),
+            (None, Some(spec)) => match PypiSpec::parse(spec.get_ref()) {
+                Ok(spec) => Source::Pypi(spec),
+                Err(e) => {
+                    return fail(format!("suite `{name}`: pypi = \"{}\": {e}", spec.get_ref()));
+                }
+            },
+            _ => return fail(format!("suite `{name}`: give exactly one of `path` or `pypi`")),
+        };
+        let sha256 = match table.sha256.as_ref().map(|d| d.get_ref()) {
             Some(_) if !matches!(source, Source::Pypi(_)) => {
                 return fail(format!(
-                    "suite `{}`: sha256 pins a `pypi` sdist; a `path` project has none",
-                    raw.name
+                    "suite `{name}`: sha256 pins a `pypi` sdist; a `path` project has none"
                 ));
             }
             Some(digest)
                 if digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) =>
             {
                 return fail(format!(
-                    "suite `{}`: sha256 = \"{digest}\" is not a sha256 (64 hexadecimal digits, \
-                     as PyPI shows it for the sdist)",
-                    raw.name
+                    "suite `{name}`: sha256 = \"{digest}\" is not a sha256 (64 hexadecimal \
+                     digits, as PyPI shows it for the sdist)"
                 ));
             }
             digest => digest.map(|d| d.to_ascii_lowercase()),
         };
-        if let Some(bad) = raw
-            .twin_env
-            .keys()
-            .find(|k| k.is_empty() || !k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
-        {
-            return fail(format!(
-                "suite `{}`: twin-env names `{bad}`, not an environment variable \
-                 (letters, digits and `_`)",
-                raw.name
-            ));
-        }
-        let tests = raw.tests.into_vec();
-        if let Some(bad) = tests.iter().find(|t| {
-            let p = Utf8Path::new(t);
-            p.is_absolute() || p.components().any(|c| c.as_str() == "..")
-        }) {
-            return fail(format!(
-                "suite `{}`: tests = \"{bad}\" must be a path inside the project",
-                raw.name
-            ));
-        }
-        suites.push(Suite {
-            name: raw.name,
-            source,
-            tests,
-            test_deps: raw.test_deps,
-            build_env: raw.build_env,
-            pytest_args: raw.pytest_args,
-            test_command: raw.test_command,
-            valgrind_select: raw.valgrind_select,
-            timeout_seconds: raw.timeout_seconds,
-            sha256,
-            twin_env: raw.twin_env,
-            constraints: raw
-                .constraints
-                .map(|c| path.parent().unwrap_or(Utf8Path::new("")).join(c)),
-        });
+        let settings = table.settings(path, text)?;
+        suites.push(Suite { sha256, ..Suite::new(&name, source, &settings) });
     }
-    for e in &file.expected {
+    let mut expected = file.expected;
+    for e in &mut expected {
         if !suites.iter().any(|s| s.name == e.suite) {
             let needle = format!("\"{}\"", e.suite);
             let start = text.find(&format!("suite = {needle}")).map_or(0, |i| i + 8);
-            return Err(MatrixError::at(
-                path,
-                text,
-                start..start + needle.len(),
-                format!("[[expected]] names suite `{}`, which is not declared", e.suite),
-            ));
+            let message = if e.suite.is_empty() {
+                "an [[expected]] entry needs `suite`: the name of a [[suite]]".to_owned()
+            } else {
+                format!("[[expected]] names suite `{}`, which is not declared", e.suite)
+            };
+            return Err(MatrixError::at(path, text, start..start + needle.len(), message));
         }
+        e.origin = path.to_string();
     }
-    Ok(Extensions { suites, expected: file.expected })
+    Ok(Extensions { suites, expected })
 }
 
-/// An ad hoc suite for the project directory `dir` (`cargo xtask test --ext DIR`), named
-/// after the project: `[project].name` in pyproject.toml, else `[metadata] name` in
-/// setup.cfg, else the directory's name, which comes with a note saying so (two projects in
-/// directories of one name would otherwise share a suite; issue 18).
-pub fn suite_for_dir(dir: &Utf8Path) -> (Suite, Option<String>) {
-    let (name, note) = match project_name(dir) {
-        Some(name) => (name, None),
-        None => {
-            let name = dir.file_name().unwrap_or("ext").to_owned();
-            let note = format!(
-                "--ext {dir}: no [project].name in pyproject.toml nor [metadata] name in \
-                 setup.cfg; the suite is named `{name}` after its directory"
-            );
-            (name, Some(note))
-        }
-    };
-    (ad_hoc(&name, Source::Dir(dir.to_owned())), note)
-}
-
-/// The project's name from its pyproject.toml (`[project].name`) or setup.cfg (`[metadata]
-/// name`), if it states one.
+/// The normalized name of the project in `dir`, if it has one (for the constraints a suite's
+/// own project must not be held back by).
 pub(crate) fn project_name(dir: &Utf8Path) -> Option<String> {
-    let from_pyproject = std::fs::read_to_string(dir.join("pyproject.toml"))
-        .ok()
-        .and_then(|text| text.parse::<toml::Table>().ok())
-        .and_then(|t| t.get("project")?.get("name")?.as_str().map(str::to_owned));
-    let from_setup_cfg = || {
-        let text = std::fs::read_to_string(dir.join("setup.cfg")).ok()?;
-        let mut in_metadata = false;
-        for line in text.lines().map(str::trim) {
-            if line.starts_with('[') {
-                in_metadata = line == "[metadata]";
-            } else if in_metadata
-                && let Some((key, value)) = line.split_once('=')
-                && key.trim() == "name"
-            {
-                return Some(value.trim().to_owned());
-            }
-        }
-        None
-    };
-    from_pyproject.or_else(from_setup_cfg).filter(|n| !n.trim().is_empty())
+    config::read_project(dir, None).ok().map(|p| p.name)
 }
 
-/// An ad hoc suite for a PyPI sdist (`cargo xtask test --pypi NAME==VERSION`); its tests are
-/// found as for a suite without `tests`.
+/// An ad hoc suite for a PyPI sdist (`cargo xtask test --pypi NAME==VERSION`), named after the
+/// project (normalized: `zope.interface` is `zope-interface`); its tests are found as for a
+/// suite without `tests`.
 pub fn suite_for_pypi(spec: &str) -> Result<Suite, String> {
     let spec = PypiSpec::parse(spec).map_err(|e| {
         format!("--pypi {spec}: {e}; expected NAME==VERSION (a pinned release with an sdist)")
     })?;
-    Ok(ad_hoc(&spec.name.clone(), Source::Pypi(spec)))
-}
-
-fn ad_hoc(name: &str, source: Source) -> Suite {
-    let name = name.replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "_");
-    Suite {
-        name,
-        source,
-        tests: Vec::new(),
-        test_deps: Vec::new(),
-        build_env: BTreeMap::new(),
-        pytest_args: Vec::new(),
-        test_command: None,
-        valgrind_select: None,
-        timeout_seconds: default_timeout(),
-        sha256: None,
-        twin_env: BTreeMap::new(),
-        constraints: None,
-    }
+    let name = config::normalize(&spec.name)?;
+    Ok(Suite::new(&name, Source::Pypi(spec), &Settings::default()))
 }
 
 #[cfg(test)]
@@ -412,8 +326,7 @@ mod tests {
         let names: Vec<&str> = ext.suites.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(&names[..2], ["refbugs", "markupsafe"]);
         let m = matrix::Matrix::load(&root.join("matrix"))?;
-        let variants: Vec<&str> = m.variants.iter().map(|v| v.name.as_str()).collect();
-        assert_eq!(ext.check_variants(&variants), Ok(()));
+        assert_eq!(ext.check(&m), Ok(()));
         Ok(())
     }
 
@@ -449,16 +362,16 @@ mod tests {
         check(
             "[[suite]]\nname = \"m\"\npath = \"x\"\ntimeout = 3\n",
             expect![[r#"
-                error: matrix/extensions.toml:4:1: unknown field `timeout`, expected one of `name`, `path`, `pypi`, `tests`, `test-deps`, `build-env`, `pytest-args`, `test-command`, `valgrind-select`, `timeout-seconds`, `sha256`, `twin-env`, `constraints`
+                error: matrix/extensions.toml:4:1: unknown key `timeout` in [[suite]]: it takes `name`, `path`, `pypi`, `sha256`, `tests`, `test-deps`, `build-env`, `pytest-args`, `test-command`, `valgrind-select`, `timeout-seconds`, `twin-env`, `constraints`
                      4 | timeout = 3
                        | ^"#]],
         );
         check(
             "[[suite]]\nname = \"m\"\npath = \"x\"\ntests = \"../elsewhere\"\n",
             expect![[r#"
-                error: matrix/extensions.toml:2:8: suite `m`: tests = "../elsewhere" must be a path inside the project
-                     2 | name = "m"
-                       |        ^"#]],
+                error: matrix/extensions.toml:4:9: `tests`: "../elsewhere" must be a path inside the project
+                     4 | tests = "../elsewhere"
+                       |         ^"#]],
         );
         check(
             "[[suite]]\nname = \"m\"\npath = \"x\"\n[[expected]]\nsuite = \"n\"\ntest = \"t\"\nkind = \"ref-leak\"\nreason = \"r\"\n",
@@ -470,7 +383,7 @@ mod tests {
         check(
             "[[suite]]\nname = \"m\"\npath = \"x\"\n[[expected]]\nsuite = \"m\"\ntest = \"t\"\nkind = \"leak\"\nreason = \"r\"\n",
             expect![[r#"
-                error: matrix/extensions.toml:7:8: unknown variant `leak`, expected one of `ref-leak`, `invalid-memory`, `memory-leak`, `fatal-error`, `sanitizer`, `data-race`, `undefined-behavior`, `gil-enabled`, `thread-safety`, `crash`, `hang`, `test-failure`, `collection-error`, `setup`, `expected-missing`, `order-dependent`
+                error: matrix/extensions.toml:7:8: `kind`: unknown variant `leak`, expected one of `ref-leak`, `invalid-memory`, `memory-leak`, `fatal-error`, `sanitizer`, `data-race`, `undefined-behavior`, `gil-enabled`, `thread-safety`, `crash`, `hang`, `test-failure`, `collection-error`, `setup`, `expected-missing`, `order-dependent`
                      7 | kind = "leak"
                        |        ^"#]],
         );
@@ -484,45 +397,19 @@ mod tests {
         let ext =
             parse_suites(Utf8Path::new("e.toml"), text, Utf8Path::new("/repo")).expect("parses");
         assert_eq!(ext.suites[0].tests, ["a", "src/m/tests"]);
-        assert_eq!(ext.expected_for("m", "3.13.5", "debug").len(), 1);
-        assert_eq!(ext.expected_for("m", "3.13.5", "valgrind").len(), 0);
-        expect![[r#"Err("[[expected]] for suite `m`, test `test_leak`: unknown variant `nope` (matrix/variants.toml has debug, valgrind)")"#]]
-            .assert_eq(&format!("{:?}", ext.check_variants(&["debug", "valgrind"])));
-    }
-
-    /// Issue 18, silent defect 8: `--ext a/proj --ext b/proj` were both suite `proj`. A
-    /// suite is named after its project; the directory's name only as a fallback, said.
-    #[test]
-    fn an_ext_suite_is_named_after_its_project() {
-        let tmp = tempfile::tempdir().expect("tempdir");
-        let root = Utf8Path::from_path(tmp.path()).expect("utf-8");
-        let project = |dir: &str, file: &str, text: &str| {
-            let dir = root.join(dir);
-            std::fs::create_dir_all(&dir).expect("mkdir");
-            std::fs::write(dir.join(file), text).expect("write");
-            dir
-        };
-        let name = |dir: &Utf8Path| {
-            let (suite, note) = suite_for_dir(dir);
-            let note = note.map(|n| n.replace(root.as_str(), "$TMP"));
-            format!("{} {note:?}", suite.name)
-        };
-        let a = project("a/proj", "pyproject.toml", "[project]\nname = \"zope.interface\"\n");
-        let b = project("b/proj", "setup.cfg", "[options]\nname = no\n[metadata]\nname = ujson\n");
-        let c = project("c/proj", "setup.py", "");
-        let d = project("d/proj", "pyproject.toml", "[build-system]\nrequires = []\n");
-        expect![[r#"
-            zope_interface None
-            ujson None
-            proj Some("--ext $TMP/c/proj: no [project].name in pyproject.toml nor [metadata] name in setup.cfg; the suite is named `proj` after its directory")
-            proj Some("--ext $TMP/d/proj: no [project].name in pyproject.toml nor [metadata] name in setup.cfg; the suite is named `proj` after its directory")"#]]
-        .assert_eq(&[a, b, c, d].iter().map(|d| name(d)).collect::<Vec<_>>().join("\n"));
+        let root = Utf8Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let m = matrix::Matrix::load(&root.join("matrix")).expect("the matrix");
+        let cell = |name: &str| m.cell(name).expect("a cell");
+        assert_eq!(ext.expected_for("m", &cell("3.13.5+debug")).len(), 1);
+        assert_eq!(ext.expected_for("m", &cell("3.13.5+valgrind")).len(), 0);
+        expect![[r#"Err("e.toml: [[expected]] for suite `m`, test `test_leak`: cells = \"3.13+nope\": unknown variant `nope`: the matrix has release, debug, ref-debug, trace-refs, valgrind, pymalloc-debug, asan, freethreaded, freethreaded-debug, tsan, ubsan (see matrix/variants.toml)")"#]]
+            .assert_eq(&format!("{:?}", ext.check(&m)));
     }
 
     #[test]
     fn ad_hoc_pypi_suites() {
         let s = suite_for_pypi("zope.interface==8.0").expect("a pin");
-        assert_eq!(s.name, "zope_interface");
+        assert_eq!(s.name, "zope-interface");
         assert_eq!(s.source, Source::Pypi(PypiSpec::parse("zope.interface==8.0").expect("a pin")));
         assert_eq!(
             s.source,

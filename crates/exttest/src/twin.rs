@@ -38,7 +38,7 @@ const KNOWN: &[(&str, &str, &str)] = &[
 /// The documented switch to the pure-Python implementation of the distribution `dist`, if
 /// this tool knows one.
 pub fn known_switch(dist: &str) -> Option<(&'static str, &'static str)> {
-    let name = normalize(dist);
+    let name = crate::environment::normalize(dist);
     KNOWN.iter().find(|(d, _, _)| *d == name).map(|(_, k, v)| (*k, *v))
 }
 
@@ -54,17 +54,6 @@ pub fn switch(suite: &Suite, dist: &str) -> Vec<(String, String)> {
 /// `NAME=VALUE NAME=VALUE`.
 pub fn describe(switch: &[(String, String)]) -> String {
     switch.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")
-}
-
-fn normalize(name: &str) -> String {
-    let mut out = String::new();
-    for c in name.chars() {
-        let c = if matches!(c, '-' | '_' | '.') { '-' } else { c.to_ascii_lowercase() };
-        if !(c == '-' && out.ends_with('-')) {
-            out.push(c);
-        }
-    }
-    out
 }
 
 /// The twin's result for each of `tests`, from the twin run's `events`; `signals` are the

@@ -21,6 +21,61 @@ impl Pattern {
         self.version.is_none_or(|v| v.is_prefix_of(&release.version))
             && self.variant.as_ref().is_none_or(|name| *name == variant.name)
     }
+
+    /// Whether the pattern matches `cell`.
+    pub fn matches_cell(&self, cell: &Cell<'_>) -> bool {
+        self.matches(cell.release, cell.variant)
+    }
+}
+
+/// The written form of a pattern, the one grammar of every list of cells a user writes
+/// (`[[expected]]`'s `cells`, a project's default `cells`): `3.13.5+debug` (a cell),
+/// `3.13+debug` (a version prefix and a variant), `debug` (a variant on every version),
+/// `3.13` (every variant of a version prefix). Names are checked against a matrix with
+/// [`Matrix::check_pattern`].
+impl std::str::FromStr for Pattern {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Pattern, String> {
+        let bad = |why: &str| {
+            Err(format!(
+                "`{text}` is not a cell pattern ({why}): write VERSION+VARIANT (3.13+debug, \
+                 3.13.5+debug), a variant (debug) or a version (3.13)"
+            ))
+        };
+        let word = |s: &str| {
+            !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        };
+        let (version, variant) = match text.split_once('+') {
+            Some((version, variant)) => (Some(version), Some(variant)),
+            None if text.starts_with(|c: char| c.is_ascii_digit()) => (Some(text), None),
+            None => (None, Some(text)),
+        };
+        let version = match version {
+            Some(v) => match v.parse::<PyVersion>() {
+                Ok(v) => Some(v),
+                Err(_) => return bad(&format!("`{v}` is not a version such as 3.13 or 3.13.5")),
+            },
+            None => None,
+        };
+        if let Some(variant) = variant
+            && !word(variant)
+        {
+            return bad(&format!("`{variant}` is not a variant name"));
+        }
+        Ok(Pattern { version, variant: variant.map(str::to_owned) })
+    }
+}
+
+impl std::fmt::Display for Pattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.version, &self.variant) {
+            (Some(version), Some(variant)) => write!(f, "{version}+{variant}"),
+            (Some(version), None) => write!(f, "{version}"),
+            (None, Some(variant)) => write!(f, "{variant}"),
+            (None, None) => write!(f, "*"),
+        }
+    }
 }
 
 /// What the user asked for on the command line. Empty means the default cells.
@@ -34,6 +89,10 @@ pub struct Selection {
     pub variants: Vec<String>,
     /// Exact cell names (`3.13.5+debug`); chosen regardless of include/exclude rules.
     pub cells: Vec<String>,
+    /// Cell patterns (a project's default `cells`): every valid cell any of them matches,
+    /// regardless of include/exclude rules; a release not built here only where a pattern's
+    /// version names it. Alone: not beside the other fields.
+    pub patterns: Vec<Pattern>,
 }
 
 impl Matrix {
@@ -66,7 +125,7 @@ impl Matrix {
     }
 
     /// Checks that a pattern names things the matrix has.
-    pub(crate) fn check_pattern(&self, pattern: &Pattern) -> Result<(), MatrixError> {
+    pub fn check_pattern(&self, pattern: &Pattern) -> Result<(), MatrixError> {
         if let Some(version) = pattern.version {
             self.version_prefix(&version.to_string())?;
         }
@@ -127,6 +186,9 @@ pub(crate) fn cells<'m>(
         }
         return Ok(cells);
     }
+    if !selection.patterns.is_empty() {
+        return by_patterns(matrix, &selection.patterns);
+    }
     let rules: &CellRules = match &selection.set {
         None => &matrix.default_rules,
         Some(set) => matrix.sets.get(set).ok_or_else(|| MatrixError::UnknownSet {
@@ -170,6 +232,30 @@ pub(crate) fn cells<'m>(
     }
     if chosen.is_empty() {
         return Err(MatrixError::Empty(describe(selection)));
+    }
+    Ok(chosen)
+}
+
+/// The cells `patterns` choose (see [`Selection::patterns`]).
+fn by_patterns<'m>(matrix: &'m Matrix, patterns: &[Pattern]) -> Result<Vec<Cell<'m>>, MatrixError> {
+    for pattern in patterns {
+        matrix.check_pattern(pattern)?;
+    }
+    let mut chosen = Vec::new();
+    for release in &matrix.versions {
+        for variant in &matrix.variants {
+            let named = |p: &Pattern| {
+                p.matches(release, variant)
+                    && (release.not_built_here.is_none() || p.version.is_some())
+            };
+            if variant.is_valid_for(release.version) && patterns.iter().any(named) {
+                chosen.push(Cell { release, variant });
+            }
+        }
+    }
+    if chosen.is_empty() {
+        let list: Vec<String> = patterns.iter().map(Pattern::to_string).collect();
+        return Err(MatrixError::Empty(format!("cells = [{}]", list.join(", "))));
     }
     Ok(chosen)
 }

@@ -1,7 +1,7 @@
 use camino::Utf8Path;
 use expect_test::{Expect, expect};
 
-use crate::{Matrix, Selection};
+use crate::{Matrix, Pattern, Selection};
 
 fn real_matrix() -> Matrix {
     let dir = Utf8Path::new(env!("CARGO_MANIFEST_DIR")).join("../../matrix");
@@ -440,4 +440,52 @@ fn a_release_not_built_here_is_chosen_only_by_name() {
         cells: 3.14.2+debug; not built here: -
         cells: 3.13.5+debug; not built here: 3.14.2 (no archive here)"#]]
     .assert_eq(&outcomes.join("\n"));
+}
+
+/// One grammar for every list of cells a user writes: `[[expected]]` cells and a project's
+/// default cells are parsed by `Pattern`'s `FromStr`, and select with `Selection::patterns`.
+#[test]
+fn cell_patterns_are_one_grammar() {
+    let mut out = String::new();
+    for text in
+        ["3.13.5+debug", "3.13+debug", "debug", "3.13", "3.x+debug", "+debug", "3.13+", "de bug"]
+    {
+        match text.parse::<Pattern>() {
+            Ok(p) => out.push_str(&format!("{text}: {p} {p:?}\n")),
+            Err(e) => out.push_str(&format!("{text}: {e}\n")),
+        }
+    }
+    expect![[r#"
+        3.13.5+debug: 3.13.5+debug Pattern { version: Some(PyVersion { major: 3, minor: 13, patch: Some(5) }), variant: Some("debug") }
+        3.13+debug: 3.13+debug Pattern { version: Some(PyVersion { major: 3, minor: 13, patch: None }), variant: Some("debug") }
+        debug: debug Pattern { version: None, variant: Some("debug") }
+        3.13: 3.13 Pattern { version: Some(PyVersion { major: 3, minor: 13, patch: None }), variant: None }
+        3.x+debug: `3.x+debug` is not a cell pattern (`3.x` is not a version such as 3.13 or 3.13.5): write VERSION+VARIANT (3.13+debug, 3.13.5+debug), a variant (debug) or a version (3.13)
+        +debug: `+debug` is not a cell pattern (`` is not a version such as 3.13 or 3.13.5): write VERSION+VARIANT (3.13+debug, 3.13.5+debug), a variant (debug) or a version (3.13)
+        3.13+: `3.13+` is not a cell pattern (`` is not a variant name): write VERSION+VARIANT (3.13+debug, 3.13.5+debug), a variant (debug) or a version (3.13)
+        de bug: `de bug` is not a cell pattern (`de bug` is not a variant name): write VERSION+VARIANT (3.13+debug, 3.13.5+debug), a variant (debug) or a version (3.13)
+    "#]].assert_eq(&out);
+    let patterns = |list: &[&str]| Selection {
+        patterns: list.iter().map(|p| p.parse().expect("a pattern")).collect(),
+        ..Selection::default()
+    };
+    check_cells(
+        patterns(&["3.13+debug", "3.11.2+valgrind"]),
+        expect![[r#"
+        3.11.2+valgrind
+        3.13.5+debug
+        3.13.15+debug"#]],
+    );
+    check_cells(
+        patterns(&["3.13+nope"]),
+        expect![
+            "error: unknown variant `nope`: the matrix has release, debug, ref-debug, trace-refs, valgrind, pymalloc-debug, asan, freethreaded, freethreaded-debug, tsan, ubsan (see matrix/variants.toml)"
+        ],
+    );
+    check_cells(
+        patterns(&["3.9+debug"]),
+        expect![
+            "error: unknown version `3.9`: the matrix has 3.11.2, 3.13.5, 3.13.15, 3.14.10, 3.15.2 (see matrix/versions.toml)"
+        ],
+    );
 }

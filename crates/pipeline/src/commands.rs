@@ -11,8 +11,22 @@ use crate::{
 };
 
 /// `list`: the selected (or named) cells as a table, or as JSON for GitHub Actions (with
-/// build keys).
-pub fn list(session: &Session, names: &[String], json: bool) -> anyhow::Result<()> {
+/// build keys); with `ext`, by default the cells those projects want (`test --ext`'s).
+pub fn list(
+    session: &Session,
+    names: &[String],
+    json: bool,
+    ext: &[Utf8PathBuf],
+) -> anyhow::Result<()> {
+    let names = match ext {
+        [] => names.to_vec(),
+        _ => {
+            let plan =
+                SuiteOptions { ext: ext.to_vec(), ..SuiteOptions::default() }.plan(session)?;
+            cells_to_test(session, names, &plan)
+        }
+    };
+    let names = &names[..];
     let cells = session.cells(names)?;
     if json {
         let toolchain = build::read_toolchain()?;
@@ -273,6 +287,18 @@ fn suites_stage(
     Ok(())
 }
 
+/// The cells named, else those the `--ext` projects want when no selection flag is given
+/// either (said, with the files that want them).
+fn cells_to_test(session: &Session, names: &[String], plan: &suites::Plan) -> Vec<String> {
+    match &plan.default_cells {
+        Some((cells, files)) if names.is_empty() && !session.selects() => {
+            eprintln!("cells {} (the default of {})", cells.join(", "), files.join(", "));
+            cells.clone()
+        }
+        _ => names.to_vec(),
+    }
+}
+
 /// `test`: stages 1, 2 and 4.
 pub fn test(
     session: &Session,
@@ -282,7 +308,8 @@ pub fn test(
 ) -> anyhow::Result<()> {
     // Resolved before anything is built: a bad suite name or `--ext` costs nothing.
     let plan = options.plan(session)?;
-    let result = sources_and_builds(session, names, build_options)
+    let names = cells_to_test(session, names, &plan);
+    let result = sources_and_builds(session, &names, build_options)
         .and_then(|(sources, built)| suites_stage(session, &sources, &built, options, &plan));
     finish(session, result)
 }
@@ -300,8 +327,9 @@ pub fn matrix(
     let tests = session.cpython_tests()?;
     tests.profile(&regrtest_options.profile)?;
     let plan = suite_options.plan(session)?;
+    let names = cells_to_test(session, names, &plan);
     let result =
-        every_stage(session, names, build_options, regrtest_options, suite_options, &tests, &plan);
+        every_stage(session, &names, build_options, regrtest_options, suite_options, &tests, &plan);
     finish(session, result)
 }
 
@@ -531,5 +559,28 @@ fn say_if_unbuilt(session: &Session, cell: &str) -> anyhow::Result<()> {
              {cell}` does the same), then running the command"
         );
     }
+    Ok(())
+}
+
+/// `init DIR`: a starter `[tool.debug-matrix]` and caller workflow for a project, printed.
+pub fn init(dir: &camino::Utf8Path, options: &exttest::init::InitOptions) -> anyhow::Result<()> {
+    let written = exttest::init::init(dir, options)?;
+    for w in &written {
+        println!("wrote {}:\n", w.path);
+        for line in w.text.lines() {
+            if line.is_empty() { println!() } else { println!("    {line}") }
+        }
+        println!();
+    }
+    if options.tool_repository.starts_with("OWNER/") || options.tool_ref == "COMMIT" {
+        println!(
+            "in the workflow, replace OWNER/debug-matrix and COMMIT with debug-matrix's \
+             repository and the commit to run (or give --tool-repository and --tool-ref)"
+        );
+    }
+    println!(
+        "try it: cargo xtask test --ext {dir} (the cells it names); the workflow's `conclusion` \
+         job is the check to require"
+    );
     Ok(())
 }

@@ -30,6 +30,7 @@ use anyhow::Context as _;
 use camino::{Utf8Path, Utf8PathBuf};
 use matrix::{Cell, Matrix};
 
+pub use exttest::init::InitOptions;
 pub use matrix::Selection;
 /// Call first in `main`: serves as a watchdog when started as one, else enables watchdogs
 /// (every process group dies with the tool, SIGKILL included; see `process::watchdog`).
@@ -128,6 +129,12 @@ impl Session {
             );
         }
         Ok(())
+    }
+
+    /// Whether a selection flag (`--set`, `--version`, `--variant`) was given.
+    pub fn selects(&self) -> bool {
+        let s = &self.selection;
+        s.set.is_some() || !s.versions.is_empty() || !s.variants.is_empty()
     }
 
     /// The named set (`--set`), if any.

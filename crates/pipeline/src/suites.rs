@@ -34,8 +34,12 @@ pub struct SuiteOptions {
 pub struct Plan {
     /// The suites, with the options applied.
     pub suites: Vec<Suite>,
-    /// `matrix/extensions.toml` (its `[[expected]]` entries).
+    /// `matrix/extensions.toml`, its `[[expected]]` entries joined by the projects' own.
     pub extensions: Extensions,
+    /// The cells the `--ext` projects want when the command names none (their `cells` or
+    /// `set`: each project's cells in matrix order, the projects' in the order given), and
+    /// the files that said so.
+    pub default_cells: Option<(Vec<String>, Vec<String>)>,
 }
 
 impl SuiteOptions {
@@ -44,21 +48,40 @@ impl SuiteOptions {
     /// bad value.
     pub fn plan(&self, session: &Session) -> anyhow::Result<Plan> {
         let path = session.matrix.dir.join("extensions.toml");
-        let extensions = exttest::load_suites(&path, &session.project_root)?;
-        let variants: Vec<&str> = session.matrix.variants.iter().map(|v| v.name.as_str()).collect();
-        extensions.check_variants(&variants).map_err(|e| anyhow::anyhow!("{path}: {e}"))?;
+        let mut extensions = exttest::load_suites(&path, &session.project_root)?;
         let mut suites = self.configured_suites(session, &extensions)?;
-        for suite in &suites {
+        let mut defaults: Vec<(Vec<String>, String)> = Vec::new();
+        for suite in &mut suites {
+            let exttest::Source::Dir(dir) = &suite.source else { continue };
             // Checked before any cell is built: a wrong path is a minute's fix, not an hour's.
-            if let exttest::Source::Dir(dir) = &suite.source {
-                anyhow::ensure!(
-                    ["pyproject.toml", "setup.py"].iter().any(|f| dir.join(f).is_file()),
-                    "{path}: suite `{}`: {dir} is not a Python project (no pyproject.toml or \
-                     setup.py there); fix its `path`",
-                    suite.name
-                );
+            anyhow::ensure!(
+                ["pyproject.toml", "setup.py"].iter().any(|f| dir.join(f).is_file()),
+                "{path}: suite `{}`: {dir} is not a Python project (no pyproject.toml or \
+                 setup.py there); fix its `path`",
+                suite.name
+            );
+            // A suite of extensions.toml (`path`, or an `--ext` naming its directory) keeps
+            // its name; an `--ext` project's suite is named after the project.
+            let of_matrix = extensions.suites.iter().any(|s| same_source(&s.source, &suite.source));
+            let project = exttest::read_project(dir, of_matrix.then_some(suite.name.as_str()))?;
+            let Some(config) = project.config else { continue };
+            if of_matrix {
+                let (merged, notes) = suite.over_project(path.as_str(), &config);
+                for note in notes {
+                    eprintln!("{note}");
+                }
+                *suite = merged;
+            }
+            extensions.expected.extend(config.expected.iter().cloned());
+            // A project's default cells are for `--ext`; the matrix's suites run on the
+            // cells the command or set selects.
+            if (!of_matrix || !self.ext.is_empty())
+                && let Some(cells) = &config.cells
+            {
+                defaults.push((default_cells(session, cells, &config)?, config.describe()));
             }
         }
+        extensions.check(&session.matrix).map_err(anyhow::Error::msg)?;
         // Constraints files are read before any cell is built too: a bad line costs nothing.
         let global = constraints_file(session);
         if global.is_file() {
@@ -80,7 +103,16 @@ impl SuiteOptions {
                 suite.pytest_args.push(format!("--dm-leak-loop={n}"));
             }
         }
-        Ok(Plan { suites, extensions })
+        let default_cells = (!defaults.is_empty()).then(|| {
+            let mut names: Vec<String> = Vec::new();
+            let mut files = Vec::new();
+            for (cells, file) in defaults {
+                names.extend(cells.into_iter().filter(|c| !names.contains(c)).collect::<Vec<_>>());
+                files.push(file);
+            }
+            (names, files)
+        });
+        Ok(Plan { suites, extensions, default_cells })
     }
 
     fn configured_suites(
@@ -104,10 +136,13 @@ impl SuiteOptions {
                     ["pyproject.toml", "setup.py"].iter().any(|f| abs.join(f).is_file()),
                     "--ext {dir}: no pyproject.toml or setup.py: not a Python project"
                 );
-                let (suite, note) = exttest::suite_for_dir(&abs);
-                if let Some(note) = note {
-                    eprintln!("{note}");
-                }
+                let source = exttest::Source::Dir(abs.clone());
+                let suite = match extensions.suites.iter().find(|s| same_source(&s.source, &source))
+                {
+                    // The directory of a suite of extensions.toml: that suite.
+                    Some(of_matrix) => exttest::Suite { source, ..of_matrix.clone() },
+                    None => exttest::suite_for_project(&exttest::read_project(&abs, None)?),
+                };
                 push_unique(&mut suites, suite)?;
             }
             for spec in &self.pypi {
@@ -176,6 +211,38 @@ impl SuiteOptions {
     }
 }
 
+/// Whether two sources are one project: the same sdist, or directories that resolve alike.
+fn same_source(a: &exttest::Source, b: &exttest::Source) -> bool {
+    match (a, b) {
+        (exttest::Source::Dir(a), exttest::Source::Dir(b)) => {
+            a == b
+                || matches!((a.canonicalize_utf8(), b.canonicalize_utf8()), (Ok(x), Ok(y)) if x == y)
+        }
+        (a, b) => a == b,
+    }
+}
+
+/// The names of the cells a project's `cells` or `set` chooses.
+fn default_cells(
+    session: &Session,
+    cells: &exttest::DefaultCells,
+    config: &exttest::ProjectConfig,
+) -> anyhow::Result<Vec<String>> {
+    let selection = match cells {
+        exttest::DefaultCells::Patterns(patterns) => {
+            crate::Selection { patterns: patterns.clone(), ..crate::Selection::default() }
+        }
+        exttest::DefaultCells::Set(set) => {
+            crate::Selection { set: Some(set.clone()), ..crate::Selection::default() }
+        }
+    };
+    let cells = session
+        .matrix
+        .cells(&selection)
+        .with_context(|| format!("the default cells of {}", config.describe()))?;
+    Ok(cells.iter().map(|c| c.name()).collect())
+}
+
 /// The suites' results on one cell.
 #[derive(Debug, Clone)]
 pub struct CellSuites {
@@ -237,11 +304,7 @@ pub fn run(
                 );
                 break;
             }
-            let expected = plan.extensions.expected_for(
-                &suite.name,
-                &cell.cell.release.version.to_string(),
-                &cell.cell.variant.name,
-            );
+            let expected = plan.extensions.expected_for(&suite.name, &cell.cell);
             exttest::expect::apply(&mut result.findings, &expected, &result.ran);
             for f in &mut result.findings {
                 f.repro = options.repro(

@@ -21,7 +21,13 @@ fn a_file_is_read_and_bad_lines_are_refused() {
         p.pins.iter().map(|p| format!("{}:{} {}", p.line, p.name, p.spec)).collect();
     expect![[r#"["3:pytest pytest==9.2.0", "4:setuptools-scm Setuptools_SCM==10.3.4", "5:numpy numpy==2.3.0; python_version >= \"3.12\""]"#]]
         .assert_eq(&format!("{shown:?}"));
-    for bad in ["-c other.txt\n", "--index-url x\n", "==1\n"] {
+    for bad in [
+        "-c other.txt\n",
+        "--index-url x\n",
+        "==1\n",
+        "pytest=9.2\n",
+        "pytest==9.2 ; python_versio > \"3\"\n",
+    ] {
         let err = Pins::parse(Utf8Path::new("c.txt"), bad).expect_err(bad);
         assert!(err.starts_with("c.txt:1: `"), "{err}");
     }

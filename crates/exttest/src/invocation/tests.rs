@@ -18,6 +18,7 @@ fn suite() -> Suite {
         timeout_seconds: 120,
         sha256: None,
         twin_env: BTreeMap::new(),
+        settings: Default::default(),
         constraints: None,
     }
 }
