@@ -502,15 +502,10 @@ fn the_matrix_workflow_as_github_runs_it() {
         said.contains("undeclared: red 1 debug-matrix-undeclared-workflow-test-report"),
         "{said}"
     );
-    // The same leak declared in the caller's [tool.debug-matrix]: green.
-    // PENDING issue 19 item 1 (branch `pyproject`): until `test --ext` reads the project's
-    // [tool.debug-matrix], the declared call is red too and this assertion fails.
+    // The same leak declared in the caller's [tool.debug-matrix]: green. (Needs `--ext` to read
+    // [tool.debug-matrix]: issue 19, item 1.)
     let declared = &run.jobs["declared"];
-    assert_eq!(
-        declared.result, "success",
-        "PENDING issue 19 item 1: `test --ext` must read [tool.debug-matrix]: {:#?}",
-        run.jobs["declared/conclusion"].steps
-    );
+    assert_eq!(declared.result, "success", "{:#?}", run.jobs["declared/conclusion"].steps);
     assert!(
         said.contains("declared: green 0 debug-matrix-declared-workflow-test-report"),
         "{said}"
