@@ -209,33 +209,39 @@ cells = ["debug", "ref-debug", "trace-refs"]
 reason = "leak_new_ref leaks one reference per call on purpose"
 "#;
 
-/// The caller's workflow: two calls of `extension.yml` at `sha`, and a job reading their outputs.
+/// The caller's workflow: the one `cargo xtask init` writes (its template, calling
+/// `extension.yml` at `sha` for `declared/`, on the test's set), with a second call for
+/// `undeclared/` and a job reading both calls' outputs.
 fn caller_workflow(sha: &str) -> String {
-    let call = |path: &str| {
-        format!(
-            "  {path}:\n    permissions:\n      contents: read\n    uses: {TOOL}/.github/workflows/extension.yml@{sha}\n    with:\n      path: {path}\n      set: workflow-test\n"
-        )
+    let template = fs::read_to_string(repo().join("crates/exttest/templates/debug-matrix.yml"))
+        .expect("the caller template");
+    let call = |job: &str, path: &str| {
+        let text = template
+            .replace("@@TOOL_REPOSITORY@@", TOOL)
+            .replace("@@TOOL_REF@@", sha)
+            .replace("@@PATH@@", path)
+            .replace("\n      set: ci\n", "\n      set: workflow-test\n")
+            .replace("\n  debug-matrix:\n", &format!("\n  {job}:\n"));
+        assert!(text.contains(&format!("path: {path}\n      set: workflow-test\n")), "{text}");
+        text
     };
+    let first = call("debug-matrix", "declared");
+    let second = call("undeclared", "undeclared");
+    let (_, second_job) = second.split_once("\njobs:\n").expect("the template's jobs");
     format!(
-        r#"name: debug-matrix
-on: [push, pull_request]
-permissions: {{}}
-jobs:
-{}{}  verdicts:
-    needs: [declared, undeclared]
+        r#"{first}{second_job}  verdicts:
+    needs: [debug-matrix, undeclared]
     if: always()
     runs-on: ubuntu-24.04
     steps:
       - name: Verdicts
         env:
-          DECLARED: ${{{{ needs.declared.outputs.verdict }}}} ${{{{ needs.declared.outputs.new-findings }}}} ${{{{ needs.declared.outputs.report-artifact }}}}
+          DECLARED: ${{{{ needs.debug-matrix.outputs.verdict }}}} ${{{{ needs.debug-matrix.outputs.new-findings }}}} ${{{{ needs.debug-matrix.outputs.report-artifact }}}}
           UNDECLARED: ${{{{ needs.undeclared.outputs.verdict }}}} ${{{{ needs.undeclared.outputs.new-findings }}}} ${{{{ needs.undeclared.outputs.report-artifact }}}}
         run: |
           echo "declared: ${{DECLARED}}"
           echo "undeclared: ${{UNDECLARED}}"
-"#,
-        call("declared"),
-        call("undeclared")
+"#
     )
 }
 
@@ -460,7 +466,7 @@ fn the_matrix_workflow_as_github_runs_it() {
     let mut run = runner.start(CALLER, &sha, "debug-matrix.yml", "push", json!({}));
     run.run_all();
     let mut uploaded = Vec::new();
-    for call in ["declared", "undeclared"] {
+    for (call, path) in [("debug-matrix", "declared"), ("undeclared", "undeclared")] {
         let cells = &run.jobs[&format!("{call}/cells")];
         assert_eq!(cells.result, "success", "{call}: {:#?}", cells.steps);
         let cell = run.jobs[&format!("{call}/cell")].clone();
@@ -473,7 +479,7 @@ fn the_matrix_workflow_as_github_runs_it() {
             "{}",
             cell.step_output("Build")
         );
-        let prefix = format!("debug-matrix-{call}-workflow-test");
+        let prefix = format!("debug-matrix-{path}-workflow-test");
         let artifact = run.artifacts().join(format!("{prefix}-cell-3.13.5-debug"));
         assert!(artifact.join("report/report.json").is_file(), "{call}: {artifact}");
         assert!(run.artifacts().join(format!("{prefix}-report/report.json")).is_file());
@@ -484,6 +490,7 @@ fn the_matrix_workflow_as_github_runs_it() {
         let ext = cell.step_output("Test the extension");
         assert!(ext.contains("leakyext"), "the suite is named after [project].name: {ext}");
     }
+    assert_ne!(uploaded[0], uploaded[1], "each call its own artifacts");
     let verdicts = run.required("verdicts");
     let said = verdicts.step_output("Verdicts");
     eprintln!("{said}");
@@ -504,8 +511,8 @@ fn the_matrix_workflow_as_github_runs_it() {
     );
     // The same leak declared in the caller's [tool.debug-matrix]: green. (Needs `--ext` to read
     // [tool.debug-matrix]: issue 19, item 1.)
-    let declared = &run.jobs["declared"];
-    assert_eq!(declared.result, "success", "{:#?}", run.jobs["declared/conclusion"].steps);
+    let declared = &run.jobs["debug-matrix"];
+    assert_eq!(declared.result, "success", "{:#?}", run.jobs["debug-matrix/conclusion"].steps);
     assert!(
         said.contains("declared: green 0 debug-matrix-declared-workflow-test-report"),
         "{said}"
@@ -634,5 +641,5 @@ fn a_called_checkout_without_repository_and_ref_fails_the_caller() {
     let forgot = commit(&bare, None, &tool.test, &[(file, text.replace(named, ""))], "forgot");
     let sha = publish_caller(&runner, &caller_workflow(&forgot));
     let mut run = runner.start(CALLER, &sha, "debug-matrix.yml", "push", json!({}));
-    run.job("declared");
+    run.job("debug-matrix");
 }
