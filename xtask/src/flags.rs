@@ -175,6 +175,11 @@ pub(crate) struct Build {
     /// How many cells to build side by side
     #[arg(long, short = 'j', default_value_t = 1)]
     pub(crate) jobs: usize,
+    /// Prove the selected, already built cells reproducible: build each again from scratch
+    /// under varied conditions (umask, TZ, locale, environment, make -j) and compare the
+    /// installed trees file by file; exits 1 on any difference
+    #[arg(long)]
+    pub(crate) check: bool,
     #[command(flatten)]
     pub(crate) build: BuildArgs,
 }

@@ -1331,3 +1331,131 @@ fn a_command_that_records_results_renders_them_and_prints_the_html_path() {
     .assert_eq(&tail);
     assert!(!run.stdout.contains('\u{1b}'), "no colour when stdout is not a terminal");
 }
+
+/// The crafted 3.11.2 release of the `build --check` test: `configure` writes a Makefile
+/// whose install writes `lib/buildinfo.txt`, with the time in it when `DM_STAMP` is set (a
+/// deliberately non-reproducible build), and a shell script as the interpreter.
+const STAMPING_CONFIGURE: &[u8] = b"#!/bin/sh\n\
+for a; do case $a in --prefix=*) prefix=${a#--prefix=};; esac; done\n\
+cat > Makefile <<EOF\n\
+all:\n\
+\ttrue\n\
+install:\n\
+\tinstall -d -m 755 $prefix/bin $prefix/lib\n\
+\tprintf '#!/bin/sh\\\\necho fake\\\\n' > $prefix/bin/python3.11 && chmod 755 $prefix/bin/python3.11\n\
+\tln -sf python3.11 $prefix/bin/python3\n\
+\tif [ -n \"\\$\\$DM_STAMP\" ]; then echo \"built at \\$\\$(date +%s%N)\"; else echo built; fi > $prefix/lib/buildinfo.txt\n\
+\tchmod 644 $prefix/lib/buildinfo.txt\n\
+EOF\n";
+
+/// Issue 21: `build --check` rebuilds an already built cell from scratch under varied
+/// conditions and compares the installed trees: the same build is "reproducible: N files
+/// identical" (exit 0); a build that writes the time into an installed file exits 1 naming
+/// that file and its differing line, restores the first build, keeps the rebuild to look at,
+/// and records both in report.json.
+#[test]
+fn build_check_proves_a_build_reproducible_and_names_a_file_a_timestamp_changed() {
+    let mut case = Case::new();
+    let archive = common::tgz(&[
+        Entry::Dir("Python-3.11.2/"),
+        Entry::File("Python-3.11.2/configure", STAMPING_CONFIGURE),
+    ]);
+    let sha = common::sha256_hex(&archive);
+    let fetched = fetch_crafted(&mut case, &archive, &sha);
+    assert_eq!(fetched.code, Some(0), "{}", fetched.render());
+    let mirror = case.root.join("mirror");
+    let matrix = case.root.join("matrix");
+    let args = |more: &[&'static str]| -> Vec<String> {
+        let mut v: Vec<String> = ["build", "--no-upstream", "--mirror", mirror.as_str()]
+            .iter()
+            .chain(["--matrix-dir", matrix.as_str()].iter())
+            .map(|s| (*s).to_owned())
+            .collect();
+        v.extend(more.iter().map(|s| (*s).to_owned()));
+        v.push("3.11.2+debug".to_owned());
+        v
+    };
+    let run = |case: &Case, more: &[&'static str]| {
+        let a = args(more);
+        case.xtask(&a.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let not_yet = run(&case, &["--check"]);
+    assert_eq!(not_yet.code, Some(1), "{}", not_yet.render());
+    assert!(not_yet.stderr.contains("not built yet: 3.11.2+debug"), "{}", not_yet.render());
+
+    // The fake interpreter breaks the promise; the build itself is complete.
+    let built = run(&case, &[]);
+    assert!(built.stdout.contains("built in"), "{}", built.render());
+
+    let same = run(&case, &["--check"]);
+    assert_eq!(same.code, Some(0), "{}", same.render());
+    assert!(
+        same.stdout.contains("3.11.2+debug: reproducible: 3 files identical"),
+        "{}",
+        same.render()
+    );
+    assert!(same.stdout.contains("umask 0002"), "{}", same.render());
+
+    case.env("DM_STAMP", "1");
+    let stamped = run(&case, &["--check"]);
+    assert_eq!(stamped.code, Some(1), "{}", stamped.render());
+    assert!(
+        stamped.stdout.contains("3.11.2+debug: NOT reproducible: 1 of 3 files differ"),
+        "{}",
+        stamped.render()
+    );
+    assert!(
+        stamped.stdout.contains("  lib/buildinfo.txt: text, line 1: `built`, then `built at "),
+        "{}",
+        stamped.render()
+    );
+    assert!(
+        stamped.stderr.contains("not proven reproducible: 3.11.2+debug"),
+        "{}",
+        stamped.render()
+    );
+
+    let build_root = fs::read_dir(case.work.join("builds"))
+        .expect("builds/")
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.join("manifest.json").is_file())
+        .expect("the build");
+    let first = fs::read_to_string(build_root.join("prefix/lib/buildinfo.txt")).expect("restored");
+    assert_eq!(first, "built\n", "the first build is restored");
+    let kept = fs::read_to_string(build_root.join("check/rebuild-prefix/lib/buildinfo.txt"))
+        .expect("the differing rebuild is kept");
+    assert!(kept.starts_with("built at "), "{kept}");
+
+    let report: serde_json::Value = serde_json::from_str(
+        &fs::read_to_string(case.work.join("report/report.json")).expect("report.json"),
+    )
+    .expect("JSON");
+    let cell = &report["cells"][0];
+    assert_eq!(cell["phases"]["reproducible"]["status"], "failed", "{cell}");
+    assert_eq!(cell["reproducibility"]["identical"], 2, "{cell}");
+    assert_eq!(cell["reproducibility"]["differing"][0]["path"], "lib/buildinfo.txt", "{cell}");
+}
+
+/// Issue 21: what configure would find is part of the build key. A library's header that
+/// appears on the compiler's include path (here through `CPATH`, which configure's compiler
+/// honours as `cc -E -v` does) makes another key, so a build made without it is never
+/// reused silently; hidden again, the key is the first one again.
+#[test]
+fn a_library_header_on_the_include_path_changes_the_build_key() {
+    let key = |case: &Case| {
+        let run = case.xtask(&["list", "--json", "3.11.2+debug"]);
+        assert_eq!(run.code, Some(0), "{}", run.render());
+        let doc: serde_json::Value = serde_json::from_str(&run.stdout).expect("stdout is JSON");
+        doc["include"][0]["key"].as_str().expect("a key").to_owned()
+    };
+    let mut case = Case::new();
+    let without = key(&case);
+    let include = case.dir("gdbm-include");
+    fs::write(include.join("gdbm.h"), "/* a library configure would find */\n").expect("write");
+    case.env("CPATH", include.as_str());
+    let with = key(&case);
+    assert_ne!(with, without, "one key for two machines that build different interpreters");
+    case.env("CPATH", "");
+    assert_eq!(key(&case), without, "hidden again: the first key");
+}

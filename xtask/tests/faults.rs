@@ -872,7 +872,7 @@ fn bad_constraints_files_are_refused_before_any_build() {
         expect![[r#"
             exit 1
             --- stderr
-            error: the matrix's constraints: $TMP/matrix/constraints.txt:2: `-c elsewhere.txt` is not a constraint (NAME==VERSION, optionally with `; marker`); options and includes are not read here
+            error: the matrix's constraints: $TMP/matrix/constraints.txt:2: `-c elsewhere.txt` is not a constraint (NAME==VERSION, optionally with `; marker`): options and includes are not read here
         "#]],
     );
     fs::write(matrix.join("constraints.txt"), "pytest==9.2.0\n").expect("writing constraints.txt");

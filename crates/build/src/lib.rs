@@ -16,7 +16,9 @@
 //! every running process group and marks nothing complete.
 
 pub mod bench;
+pub mod detect;
 pub mod prefix;
+pub mod repro;
 
 use std::{
     collections::BTreeMap,
@@ -179,6 +181,9 @@ pub struct Manifest {
     pub compiler: String,
     /// The compiler's target.
     pub target: String,
+    /// What configure would have found when the build was made ([`detect::detect`]).
+    #[serde(default)]
+    pub detected: Vec<String>,
     /// Seconds the build took.
     pub seconds: u64,
     /// Seconds per phase run in the final, completing run (configure is absent when a
@@ -190,8 +195,9 @@ pub struct Manifest {
     pub interpreter: Option<prefix::Interpreter>,
 }
 
-/// Reads the machine's toolchain identity (`cc --version`, `cc -dumpmachine`): two short
-/// synchronous commands, run with xshell.
+/// Reads the machine's toolchain identity (`cc --version`, `cc -dumpmachine`: two short
+/// synchronous commands, run with xshell) and what configure would find along its include
+/// path ([`detect`]: a few `stat`s).
 pub fn read_toolchain() -> anyhow::Result<Toolchain> {
     let sh = xshell::Shell::new().context("creating a shell")?;
     let first_line = |arg: &str| -> anyhow::Result<String> {
@@ -201,7 +207,12 @@ pub fn read_toolchain() -> anyhow::Result<Toolchain> {
             .with_context(|| format!("running `cc {arg}`: is a C compiler installed?"))?;
         Ok(out.lines().next().unwrap_or("").trim().to_owned())
     };
-    Ok(Toolchain { compiler: first_line("--version")?, target: first_line("-dumpmachine")? })
+    let target = first_line("-dumpmachine")?;
+    Ok(Toolchain {
+        compiler: first_line("--version")?,
+        detected: detect::detect(&detect::include_path(&target)),
+        target,
+    })
 }
 
 /// Builds and checks cells.
@@ -326,6 +337,13 @@ impl<'a> Builder<'a> {
         if self.cancelled() {
             return BuildStatus::Cancelled;
         }
+        if let Some(why) = detect::changed_since_earlier(
+            &self.layout.builds_dir(),
+            &cells[0],
+            &self.toolchain.detected,
+        ) {
+            self.say(format!("{label}: not reusing an earlier build: {why}; building anew"));
+        }
         let users = prefix::users_of(&dirs.build);
         if !users.is_empty() {
             return failed(
@@ -347,7 +365,7 @@ impl<'a> Builder<'a> {
         bar.set_prefix(label.clone());
         bar.enable_steady_tick(Duration::from_millis(200));
         let started = Instant::now();
-        let result = self.run_phases(plan, job, &dirs, &bar, &label);
+        let result = self.run_phases(plan, job, &dirs, &bar, &label, None);
         bar.finish_and_clear();
         match result {
             Ok(phases) => {
@@ -370,6 +388,7 @@ impl<'a> Builder<'a> {
                     env: plan.env.clone(),
                     compiler: self.toolchain.compiler.clone(),
                     target: self.toolchain.target.clone(),
+                    detected: self.toolchain.detected.clone(),
                     seconds,
                     phases,
                     interpreter: Some(interpreter),
@@ -400,6 +419,7 @@ impl<'a> Builder<'a> {
         dirs: &BuildDirs,
         bar: &indicatif::ProgressBar,
         label: &str,
+        variation: Option<&repro::Variation>,
     ) -> Result<BTreeMap<String, u64>, BuildStatus> {
         // Never build from a tree changed since it was verified and extracted.
         if let Err(why) = extract::check_tree(&job.source_dir) {
@@ -418,12 +438,23 @@ impl<'a> Builder<'a> {
                 eprintln!("{label}: {name}…");
             }
             let log = dirs.log(name);
+            // The plan's umask inside; a check's varied one outside it (which it must not
+            // reach).
+            let program = argv[0].clone();
+            let argv = repro::under_umask(configure::UMASK, argv);
+            let argv = match variation {
+                Some(v) => repro::under_umask(&v.umask, argv),
+                None => argv,
+            };
             let mut cmd = Command::new(&argv[0]);
             cmd.args(&argv[1..]).current_dir(&dirs.build);
             for var in configure::SCRUBBED_ENV {
                 cmd.env_remove(var);
             }
             cmd.envs(&plan.env);
+            if let Some(v) = variation {
+                cmd.envs(&v.env);
+            }
             match run_logged(cmd, &log, &self.cancel, Some(self.options.phase_timeout)) {
                 Ok(()) => {
                     if let Ok(mut t) = timings.lock() {
@@ -439,7 +470,7 @@ impl<'a> Builder<'a> {
                     Err(failed(step, format!("timed out after {}s", t.as_secs()), &log))
                 }
                 Err(RunError::Io(e)) => {
-                    Err(failed(step, format!("could not run {}: {e}", argv[0]), &log))
+                    Err(failed(step, format!("could not run {program}: {e}"), &log))
                 }
             }
         };
@@ -453,15 +484,24 @@ impl<'a> Builder<'a> {
             let _ = fs::remove_dir_all(&dirs.logs);
             fs::create_dir_all(&dirs.build)
                 .map_err(|e| io_fail(format!("creating {}", dirs.build), e))?;
-            let mut line = plan.configure_line(&job.source_dir, &dirs.prefix);
+            // configure by a relative path: `srcdir` and `VPATH` are then relative (the same
+            // in every work directory), and the interpreter, which compiles `VPATH` in
+            // (getpath.c), names no directory of the build.
+            let source = relative_path(&dirs.build, &job.source_dir);
+            let mut line = plan.configure_line(&source, &dirs.prefix);
             let seed = self.config_cache_seed(plan);
             if let Some(seed) = &seed {
+                // A rebuild that checks reproducibility has the same configure line but
+                // starts from an empty cache, and offers nothing to later builds.
                 let cache = dirs.build.join("config.cache");
-                if fs::copy(seed, &cache).is_ok() {
+                if variation.is_none() && fs::copy(seed, &cache).is_ok() {
                     bar.set_message("configure (seeded)");
                 }
-                line.push(format!("--cache-file={cache}"));
+                // Relative to the build directory, where configure runs (it is recorded in
+                // sysconfig's CONFIG_ARGS).
+                line.push("--cache-file=config.cache".to_owned());
             }
+            let seed = seed.filter(|_| variation.is_none());
             phase(BuildStep::Configure, line)?;
             if !makefile.is_file() {
                 // configure can exit 0 without a Makefile (a source path with a space): then
@@ -488,13 +528,17 @@ impl<'a> Builder<'a> {
             fs::write(&dirs.configure_done, &plan.key)
                 .map_err(|e| io_fail(format!("writing {}", dirs.configure_done), e))?;
         }
-        let mut make = vec!["make".to_owned(), format!("-j{}", self.options.make_jobs.max(1))];
+        let jobs = variation.map_or(self.options.make_jobs, |v| v.make_jobs);
+        let mut make = vec!["make".to_owned(), format!("-j{}", jobs.max(1))];
         make.extend(plan.make_args.iter().cloned());
+        let build_dir = dirs.build.canonicalize_utf8().unwrap_or_else(|_| dirs.build.clone());
+        make.extend(plan.prefix_map_args(&job.source_dir, &build_dir));
         phase(BuildStep::Make, make)?;
         // Install into a fresh prefix, so no file from an interrupted install survives.
         let _ = fs::remove_dir_all(&dirs.prefix);
         let mut install = vec!["make".to_owned(), "install".to_owned()];
         install.extend(plan.make_args.iter().cloned());
+        install.extend(plan.prefix_map_args(&job.source_dir, &build_dir));
         phase(BuildStep::Install, install)?;
         Ok(timings.into_inner().unwrap_or_default())
     }
@@ -558,6 +602,25 @@ impl<'a> Builder<'a> {
         }
         status
     }
+}
+
+/// `to` as a path relative to the directory `from` (both resolved first, so a symlinked
+/// work directory still leads to the right place); `to` itself when either cannot be
+/// resolved.
+pub fn relative_path(from: &Utf8Path, to: &Utf8Path) -> Utf8PathBuf {
+    let (Ok(from), Ok(to)) = (from.canonicalize_utf8(), to.canonicalize_utf8()) else {
+        return to.to_owned();
+    };
+    let (a, b): (Vec<_>, Vec<_>) = (from.components().collect(), to.components().collect());
+    let common = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let mut out = Utf8PathBuf::new();
+    for _ in common..a.len() {
+        out.push("..");
+    }
+    for part in &b[common..] {
+        out.push(part.as_str());
+    }
+    out
 }
 
 fn failed(phase: BuildStep, message: String, log: &Utf8Path) -> BuildStatus {

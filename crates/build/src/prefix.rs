@@ -146,6 +146,7 @@ mod tests {
             env: BTreeMap::new(),
             compiler: String::new(),
             target: String::new(),
+            detected: Vec::new(),
             seconds: 0,
             phases: BTreeMap::new(),
             interpreter: Some(record(&dirs).expect("record")),

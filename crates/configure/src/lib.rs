@@ -5,8 +5,14 @@
 //! same [`BuildPlan`] every time, and nothing here spawns a process. The key covers
 //! everything that changes the installed interpreter: the archive digest, the variant's build
 //! definition (configure arguments and macros, not its runtime environment), the fixed
-//! environment, the toolchain identity and [`PLAN_FORMAT`]. Two variants that build alike
-//! (`release` and `pymalloc-debug`, which differ only at run time) share one build.
+//! environment, the toolchain identity, what configure would find on the machine (the
+//! headers of the optional modules' libraries, [`Toolchain::detected`]) and [`PLAN_FORMAT`].
+//! Two variants that build alike (`release` and `pymalloc-debug`, which differ only at run
+//! time) share one build.
+//!
+//! The key never holds a path: the source and build directories reach the compiler only
+//! through [`BuildPlan::prefix_map_args`], which maps them to fixed names, so builds in two
+//! work directories share a key and their compiled files do not name either directory.
 
 use std::collections::BTreeMap;
 
@@ -15,7 +21,19 @@ use matrix::Cell;
 use sha2::{Digest, Sha256};
 
 /// Bumped whenever the way builds are made changes, so old cache entries stop matching.
-pub const PLAN_FORMAT: u32 = 1;
+pub const PLAN_FORMAT: u32 = 2;
+
+/// The umask of every build step: the permissions `make install` gives to what it does not
+/// `chmod` itself (`__pycache__` directories, the `bin/` scripts, lib2to3's grammar pickles)
+/// follow it, so a user's umask would otherwise change the installed tree.
+pub const UMASK: &str = "0022";
+
+/// The name the source directory has in compiled files (debug info, `__FILE__`): point a
+/// debugger at the real one with `set substitute-path /debug-matrix/source <source dir>`.
+pub const SOURCE_MAPPED: &str = "/debug-matrix/source";
+
+/// The name the build directory has in compiled files.
+pub const BUILD_MAPPED: &str = "/debug-matrix/build";
 
 /// Arguments every build gets, whatever the variant.
 pub const FIXED_CONFIGURE_ARGS: &[&str] = &[
@@ -77,6 +95,11 @@ pub struct Toolchain {
     pub compiler: String,
     /// `cc -dumpmachine`, e.g. `x86_64-linux-gnu`.
     pub target: String,
+    /// What configure would find on this machine: one line per optional library's header,
+    /// `_gdbm: gdbm.h in /usr/include` or `_gdbm: missing` (read by `build::detect`). A
+    /// machine that gains or loses a library builds a different interpreter, so this is part
+    /// of the key.
+    pub detected: Vec<String>,
 }
 
 /// Everything a cell's build runs with.
@@ -104,6 +127,17 @@ impl BuildPlan {
             vec![source_dir.join("configure").into_string(), format!("--prefix={prefix}")];
         line.extend(self.configure_args.iter().cloned());
         line
+    }
+
+    /// The `make` variable that maps the source and build directories to [`SOURCE_MAPPED`]
+    /// and [`BUILD_MAPPED`] in everything compiled (debug info, `__FILE__`), given to `make`
+    /// and `make install` only: on the command line it is neither in the installed
+    /// `Makefile` nor in sysconfig, and `CFLAGS_NODIST` never reaches extensions built later.
+    pub fn prefix_map_args(&self, source_dir: &Utf8Path, build_dir: &Utf8Path) -> Vec<String> {
+        vec![format!(
+            "CFLAGS_NODIST=-ffile-prefix-map={source_dir}={SOURCE_MAPPED} \
+             -ffile-prefix-map={build_dir}={BUILD_MAPPED}"
+        )]
     }
 
     /// A short form of the key for directory names and messages.
@@ -151,6 +185,11 @@ pub fn plan(cell: &Cell<'_>, toolchain: &Toolchain) -> BuildPlan {
     }
     field("compiler", &toolchain.compiler);
     field("target", &toolchain.target);
+    field("prefix-map", &format!("{SOURCE_MAPPED} {BUILD_MAPPED}"));
+    field("umask", UMASK);
+    for line in &toolchain.detected {
+        field("detected", line);
+    }
     let key = hex::encode(hasher.finalize());
 
     BuildPlan {
@@ -171,8 +210,14 @@ fn config_cache_group(cell: &Cell<'_>, toolchain: &Toolchain) -> Option<String> 
     if !v.cflags.is_empty() || v.configure.iter().any(|a| a.contains("sanitizer")) {
         return None;
     }
-    let compiler =
-        hex::encode(Sha256::digest(format!("{}\n{}", toolchain.compiler, toolchain.target)));
+    // What configure found is in `config.cache` too (`ac_cv_header_gdbm_h=no`): a machine
+    // that gained a library must not be told it lacks it by an older build's cache.
+    let compiler = hex::encode(Sha256::digest(format!(
+        "{}\n{}\n{}",
+        toolchain.compiler,
+        toolchain.target,
+        toolchain.detected.join("\n")
+    )));
     Some(format!("{}-{}", cell.release.version, &compiler[..12]))
 }
 
@@ -188,6 +233,7 @@ mod tests {
         Toolchain {
             compiler: "gcc (Debian 12.2.0-14) 12.2.0".into(),
             target: "x86_64-linux-gnu".into(),
+            detected: vec!["_gdbm: gdbm.h in /usr/include".into(), "_sqlite3: missing".into()],
         }
     }
 
@@ -221,23 +267,23 @@ mod tests {
         .map(|n| show(n))
         .collect();
         expect![[r#"
-            3.13.5+release: key 48ae6e2751d5c72e
+            3.13.5+release: key 5afa7275a0992d16
               configure /src/configure --prefix=/prefix --with-ensurepip=no
               make []
               run {}
-            3.13.5+pymalloc-debug: key 48ae6e2751d5c72e
+            3.13.5+pymalloc-debug: key 5afa7275a0992d16
               configure /src/configure --prefix=/prefix --with-ensurepip=no
               make []
               run {"PYTHONMALLOC": "pymalloc_debug"}
-            3.13.5+ref-debug: key c95bdc379aede390
+            3.13.5+ref-debug: key 1ad3aa718284de06
               configure /src/configure --prefix=/prefix --with-ensurepip=no
               make ["EXTRA_CFLAGS=-DPy_REF_DEBUG"]
               run {}
-            3.13.5+valgrind: key e84ec1464f588646
+            3.13.5+valgrind: key 74e62c219e159d95
               configure /src/configure --prefix=/prefix --with-ensurepip=no --with-pydebug --without-pymalloc --with-valgrind
               make []
               run {}
-            3.11.2+debug: key 4925fdeb200136b4
+            3.11.2+debug: key 37df0d43dc68517f
               configure /src/configure --prefix=/prefix --with-ensurepip=no --with-pydebug
               make []
               run {}
@@ -251,6 +297,16 @@ mod tests {
         let base = plan(&cell, &toolchain()).key;
         let other_cc = Toolchain { compiler: "gcc 13".into(), ..toolchain() };
         assert_ne!(plan(&cell, &other_cc).key, base, "compiler is part of the key");
+        let no_gdbm = Toolchain {
+            detected: vec!["_gdbm: missing".into(), "_sqlite3: missing".into()],
+            ..toolchain()
+        };
+        assert_ne!(plan(&cell, &no_gdbm).key, base, "what configure finds is part of the key");
+        assert_ne!(
+            config_cache_group(&cell, &no_gdbm),
+            config_cache_group(&cell, &toolchain()),
+            "a config.cache that says a library is missing is not offered to a machine that has it"
+        );
         let mut variant = cell.variant.clone();
         variant.configure.push("--enable-shared".into());
         let changed = Cell { release: cell.release, variant: &variant };

@@ -59,14 +59,14 @@ impl Detectors {
 
 /// The detectors of `variant`; `malloc` (the `--malloc` axis) sets `PYTHONMALLOC` for the run.
 pub fn detectors(variant: &Variant, malloc: Option<&str>) -> Detectors {
-    let configure = |arg: &str| variant.configure.iter().any(|a| a == arg);
+    let promise = &variant.promise;
     let mut env = variant.runtime_env.clone();
     // A crash prints the Python traceback of every thread.
     env.insert("PYTHONFAULTHANDLER".to_owned(), "1".to_owned());
     if let Some(malloc) = malloc {
         env.insert("PYTHONMALLOC".to_owned(), malloc.to_owned());
     }
-    let valgrind = configure("--with-valgrind") || configure("--without-pymalloc");
+    let valgrind = promise.valgrind();
     if valgrind {
         // Every allocation through malloc, so memcheck sees it.
         env.entry("PYTHONMALLOC".to_owned()).or_insert_with(|| "malloc".to_owned());
@@ -77,51 +77,14 @@ pub fn detectors(variant: &Variant, malloc: Option<&str>) -> Detectors {
         leak_types: variant.promise.getobjects == Some(true),
         leak_signals: variant.leak_signals.clone(),
         valgrind,
-        asan: configure("--with-address-sanitizer"),
-        tsan: configure("--with-thread-sanitizer"),
-        ubsan: configure("--with-undefined-behavior-sanitizer"),
-        free_threaded: configure("--disable-gil"),
+        asan: promise.has_sanitizer("address"),
+        tsan: promise.has_sanitizer("thread"),
+        ubsan: promise.has_sanitizer("undefined"),
+        free_threaded: promise.free_threaded(),
         env,
         extension_cflags: variant.extra_cflags.clone(),
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use camino::Utf8Path;
-    use expect_test::expect;
-    use matrix::Matrix;
-
-    use super::*;
-
-    #[test]
-    fn each_variant_brings_its_detector() -> Result<(), matrix::MatrixError> {
-        let m = Matrix::load(&Utf8Path::new(env!("CARGO_MANIFEST_DIR")).join("../../matrix"))?;
-        let mut out = String::new();
-        for v in &m.variants {
-            let d = detectors(v, None);
-            out.push_str(&format!(
-                "{:18} [{}] free-threaded={} cflags={:?} env={:?}\n",
-                v.name,
-                d.names().join(", "),
-                d.free_threaded,
-                d.extension_cflags,
-                d.env
-            ));
-        }
-        expect![[r#"
-            release            [] free-threaded=false cflags=[] env={"PYTHONFAULTHANDLER": "1"}
-            debug              [leaks] free-threaded=false cflags=[] env={"PYTHONFAULTHANDLER": "1"}
-            ref-debug          [leaks] free-threaded=false cflags=["-DPy_REF_DEBUG"] env={"PYTHONFAULTHANDLER": "1"}
-            trace-refs         [leaks, leak-types] free-threaded=false cflags=[] env={"PYTHONFAULTHANDLER": "1"}
-            valgrind           [valgrind, PYTHONMALLOC=malloc] free-threaded=false cflags=[] env={"PYTHONFAULTHANDLER": "1", "PYTHONMALLOC": "malloc"}
-            pymalloc-debug     [PYTHONMALLOC=pymalloc_debug] free-threaded=false cflags=[] env={"PYTHONFAULTHANDLER": "1", "PYTHONMALLOC": "pymalloc_debug"}
-            asan               [asan] free-threaded=false cflags=[] env={"ASAN_OPTIONS": "detect_leaks=0:abort_on_error=1:symbolize=1", "PYTHONFAULTHANDLER": "1"}
-            freethreaded       [] free-threaded=true cflags=[] env={"PYTHONFAULTHANDLER": "1"}
-            freethreaded-debug [leaks] free-threaded=true cflags=[] env={"PYTHONFAULTHANDLER": "1"}
-            tsan               [tsan] free-threaded=true cflags=[] env={"PYTHONFAULTHANDLER": "1", "TSAN_OPTIONS": "halt_on_error=0:handle_segv=0:second_deadlock_stack=1"}
-            ubsan              [ubsan] free-threaded=false cflags=[] env={"PYTHONFAULTHANDLER": "1", "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1"}
-        "#]].assert_eq(&out);
-        Ok(())
-    }
-}
+mod tests;

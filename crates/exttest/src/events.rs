@@ -651,6 +651,3 @@ fn context_after(log: &str, line: &str, lines: usize) -> String {
 
 #[cfg(test)]
 mod tests;
-
-#[cfg(test)]
-mod protocol;

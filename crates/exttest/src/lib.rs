@@ -12,7 +12,7 @@
 //!    wheel is never cached): a wheel is never reused across cells;
 //! 3. a check that every compiled module in the venv ends with the cell's `EXT_SUFFIX` and is
 //!    what `import` loads (no silent pure-Python fallback);
-//! 4. pytest, from outside the source tree, with our plugin (`python/debug_matrix_pytest.py`):
+//! 4. pytest, from outside the source tree, with our plugin (the package `python/debug_matrix_pytest/`):
 //!    leak hunting on `Py_REF_DEBUG` cells, valgrind memcheck on valgrind cells, the cell's
 //!    runtime environment (`PYTHONMALLOC`, `ASAN_OPTIONS`), a per-test timeout. A crash is
 //!    reported and the run continues without the crashing test.

@@ -169,6 +169,26 @@ pub struct Promise {
     pub sanitizers: Option<Vec<String>>,
 }
 
+impl Promise {
+    /// Whether the interpreter is promised to carry `sanitizer` (`address`, `thread`,
+    /// `undefined`); load refuses a variant whose configure flag and promise disagree.
+    pub fn has_sanitizer(&self, sanitizer: &str) -> bool {
+        self.sanitizers.as_deref().unwrap_or_default().iter().any(|s| s == sanitizer)
+    }
+
+    /// Whether the interpreter is promised to be the free-threaded build (`Py_GIL_DISABLED`
+    /// = 1: load requires it of `--disable-gil`).
+    pub fn free_threaded(&self) -> bool {
+        self.config_vars.get("Py_GIL_DISABLED") == Some(&1)
+    }
+
+    /// Whether the interpreter is promised to be built for valgrind (`WITH_VALGRIND` = 1:
+    /// load requires it of `--with-valgrind`).
+    pub fn valgrind(&self) -> bool {
+        self.config_vars.get("WITH_VALGRIND") == Some(&1)
+    }
+}
+
 /// The sanitizers a promise may name, with the configure flag that brings each.
 pub const SANITIZERS: &[(&str, &str)] = &[
     ("address", "--with-address-sanitizer"),

@@ -558,6 +558,22 @@ fn load_variants(src: &Source) -> Result<Vec<Variant>, MatrixError> {
                 "variant `{name}`: --disable-gil exists from 3.13 on; add since = \"3.13\""
             ));
         }
+        for (flag, var) in
+            [("--disable-gil", "Py_GIL_DISABLED"), ("--with-valgrind", "WITH_VALGRIND")]
+        {
+            let promised = raw.promise.config_vars.get(var) == Some(&1);
+            if has(flag) != promised {
+                return fail(format!(
+                    "variant `{name}`: {flag} and the promise's config-vars {var} = 1 go together \
+                     (the tests' detectors follow the promise); {}",
+                    if promised {
+                        format!("add {flag} or drop {var}")
+                    } else {
+                        format!("add {var} = 1")
+                    }
+                ));
+            }
+        }
         if has("--with-address-sanitizer")
             && raw.promise.config_vars.get("WITH_PYMALLOC") == Some(&1)
         {

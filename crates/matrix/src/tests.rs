@@ -223,6 +223,27 @@ fn load_errors_name_file_line_and_column() {
                    |        ^"#]],
     );
     check_load(
+        VERSIONS,
+        &VARIANTS.replace("--with-pydebug", "--with-valgrind"),
+        "",
+        expect![[r#"
+            error: matrix/variants.toml:3:8: variant `debug`: --with-valgrind and the promise's config-vars WITH_VALGRIND = 1 go together (the tests' detectors follow the promise); add WITH_VALGRIND = 1
+                 3 | name = "debug"
+                   |        ^"#]],
+    );
+    check_load(
+        VERSIONS,
+        &VARIANTS.replace(
+            "rebuild-extensions = false",
+            "rebuild-extensions = false\n[variant.promise]\nconfig-vars = { Py_GIL_DISABLED = 1 }",
+        ),
+        "",
+        expect![[r#"
+            error: matrix/variants.toml:3:8: variant `debug`: --disable-gil and the promise's config-vars Py_GIL_DISABLED = 1 go together (the tests' detectors follow the promise); add --disable-gil or drop Py_GIL_DISABLED
+                 3 | name = "debug"
+                   |        ^"#]],
+    );
+    check_load(
         "[[version]]\nversion = \"3.13.5\nurl = 1\n",
         VARIANTS,
         "",

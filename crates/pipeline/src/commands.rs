@@ -191,6 +191,82 @@ fn finish(session: &Session, result: anyhow::Result<()>) -> anyhow::Result<()> {
     result
 }
 
+/// `build --check`: each selected cell, already built, is built again from scratch under
+/// varied conditions and the two installed trees compared (`build::repro`); recorded as the
+/// phase `reproducible`. Fails on any difference, and on cells not built yet (the check
+/// proves a build, it does not make the first one).
+pub fn build_check(
+    session: &Session,
+    names: &[String],
+    options: &BuildOptions,
+) -> anyhow::Result<()> {
+    let cells = session.cells(names)?;
+    let toolchain = build::read_toolchain()?;
+    let unbuilt: Vec<String> = cells
+        .iter()
+        .filter(|c| !session.layout.build(&configure::plan(c, &toolchain).key).manifest.is_file())
+        .map(|c| c.name())
+        .collect();
+    if !unbuilt.is_empty() {
+        bail!(
+            "not built yet: {}; `build --check` rebuilds a build to compare it, run `cargo xtask \
+             build {}` first",
+            unbuilt.join(", "),
+            unbuilt.join(" ")
+        );
+    }
+    let result = sources_and_builds(session, names, options)
+        .and_then(|(_, built)| check_built(session, &built, toolchain, options));
+    finish(session, result)
+}
+
+/// The rebuilds and comparisons of `build --check`, recorded; fails on any difference.
+fn check_built(
+    session: &Session,
+    built: &Built<'_>,
+    toolchain: configure::Toolchain,
+    options: &BuildOptions,
+) -> anyhow::Result<()> {
+    let builder = build::Builder::new(
+        &session.layout,
+        toolchain,
+        build::Options {
+            make_jobs: options.make_jobs.unwrap_or_else(|| session.cpus()),
+            parallel_builds: 1,
+            phase_timeout: options.phase_timeout,
+            share_config_cache: true,
+        },
+        session.cancel_flag().clone(),
+    );
+    let jobs: Vec<build::Job<'_>> = built
+        .cells
+        .iter()
+        .map(|c| build::Job { cell: c.cell, source_dir: c.source_dir.clone() })
+        .collect();
+    let checks = {
+        let _polling = crate::Polling::start();
+        builder.check_reproducible(&jobs)
+    };
+    for check in &checks {
+        print!("{}", check.render());
+    }
+    results::update(session, |doc| results::record_reproducibility(doc, built, &checks))?;
+    if session.cancelled() {
+        bail!("interrupted; the first builds were restored; rerun the same command to check");
+    }
+    let failed: Vec<String> =
+        checks.iter().filter(|c| !c.ok()).map(|c| c.cells.join(", ")).collect();
+    if !failed.is_empty() {
+        bail!(
+            "{} of {} builds are not proven reproducible: {}",
+            failed.len(),
+            checks.len(),
+            failed.join("; ")
+        );
+    }
+    Ok(())
+}
+
 /// Stage 3 on `built`, recorded; fails if any cell failed CPython's tests.
 fn regrtest_stage(
     session: &Session,

@@ -166,3 +166,22 @@ pub fn record_suites(
     let suites = suites.iter().map(convert::suite).collect();
     doc.record_suites(&cell.cell, &convert::cell_build(&cell.outcome), suites);
 }
+
+/// Records each `build --check` that compared its trees (a check that could not run records
+/// nothing: the build's earlier result stands).
+pub fn record_reproducibility(
+    doc: &mut Document,
+    built: &Built<'_>,
+    checks: &[build::repro::ReproCheck],
+) {
+    for check in checks {
+        let Some(reproducibility) = convert::reproducibility(&check.outcome) else { continue };
+        for cell in built.cells.iter().filter(|c| check.cells.contains(&c.cell.name())) {
+            doc.record_reproducibility(
+                &cell.cell,
+                &convert::cell_build(&cell.outcome),
+                reproducibility.clone(),
+            );
+        }
+    }
+}

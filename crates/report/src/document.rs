@@ -16,6 +16,7 @@ use crate::{
     outcome::{BuildStatus, CellBuild, CheckStatus, CpythonRun},
     phase::{CellStatus, Phase, PhaseKey, PhaseStatus},
     repro,
+    reproducibility::Reproducibility,
     suite::SuiteResult,
 };
 
@@ -59,6 +60,9 @@ pub struct CellResults {
     /// Each phase's status and time, in pipeline order.
     #[serde(default)]
     pub phases: BTreeMap<PhaseKey, Phase>,
+    /// The last `build --check` of this build (also the phase `reproducible`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reproducibility: Option<Reproducibility>,
     /// Fields this version does not know, kept as read (see [`Document::extra`]).
     #[serde(flatten, default, skip_serializing_if = "BTreeMap::is_empty")]
     pub extra: BTreeMap<String, serde_json::Value>,
@@ -188,6 +192,18 @@ impl Document {
         }
     }
 
+    /// Records the build and a `build --check` of it (phase `reproducible`).
+    pub fn record_reproducibility(
+        &mut self,
+        cell: &Cell<'_>,
+        outcome: &CellBuild,
+        reproducibility: Reproducibility,
+    ) {
+        let entry = self.entry(cell, outcome);
+        entry.phases.insert(PhaseKey::Reproducible, reproducibility.phase());
+        entry.reproducibility = Some(reproducibility);
+    }
+
     /// `cell`'s entry with its build and check recorded from `outcome`.
     fn entry(&mut self, cell: &Cell<'_>, outcome: &CellBuild) -> &mut CellResults {
         let id = cell.id();
@@ -207,6 +223,7 @@ impl Document {
                         check: outcome.check.clone(),
                         suites: Vec::new(),
                         phases: BTreeMap::new(),
+                        reproducibility: None,
                         extra: BTreeMap::new(),
                     },
                 );
@@ -218,6 +235,7 @@ impl Document {
             // Another build: what was recorded about the old one no longer holds.
             entry.suites.clear();
             entry.phases.clear();
+            entry.reproducibility = None;
         }
         entry.key = outcome.key.clone();
         entry.source_sha256 = cell.release.sha256.clone();
@@ -326,6 +344,7 @@ impl CellResults {
             let repro = match key {
                 PhaseKey::Fetch | PhaseKey::Verify => repro::fetch(self.cell.version),
                 PhaseKey::Build | PhaseKey::Check => build_repro.clone(),
+                PhaseKey::Reproducible => repro::build_check(&self.cell),
                 PhaseKey::TestCpython { profile } => repro::test_cpython(&self.cell, profile),
                 PhaseKey::ExtensionSuites => repro::test(&self.cell),
             };

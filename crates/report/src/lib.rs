@@ -26,6 +26,7 @@ pub mod render;
 #[cfg(test)]
 mod render_tests;
 pub mod repro;
+mod reproducibility;
 pub mod schema;
 mod suite;
 #[cfg(test)]
@@ -42,6 +43,7 @@ pub use crate::{
     file::{Aside, ReadError},
     outcome::{BuildStatus, BuildStep, CellBuild, CheckStatus, CpythonRun},
     phase::{CellStatus, Phase, PhaseKey, PhaseStatus},
+    reproducibility::{DifferingFile, Reproducibility},
     suite::{
         Counts, Environment, Finding, FindingKind, LeakLoop, NotJudged, Package, PackageSource,
         SuiteResult,

@@ -22,6 +22,8 @@ pub enum PhaseKey {
     Build,
     /// The interpreter's promise check (`check`).
     Check,
+    /// A rebuild installed the same files (`reproducible`, from `build --check`).
+    Reproducible,
     /// CPython's own tests with a profile (`test-cpython-<profile>`).
     TestCpython {
         /// `smoke`, `full`, …
@@ -42,6 +44,7 @@ impl fmt::Display for PhaseKey {
             PhaseKey::Verify => f.write_str("verify"),
             PhaseKey::Build => f.write_str("build"),
             PhaseKey::Check => f.write_str("check"),
+            PhaseKey::Reproducible => f.write_str("reproducible"),
             PhaseKey::TestCpython { profile } => write!(f, "{}{profile}", PhaseKey::TEST_CPYTHON),
             PhaseKey::ExtensionSuites => f.write_str("extension-suites"),
         }
@@ -55,10 +58,10 @@ impl JsonSchema for PhaseKey {
 
     fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
         schemars::json_schema!({
-            "description": "Which phase: `fetch`, `verify`, `build`, `check`, \
+            "description": "Which phase: `fetch`, `verify`, `build`, `check`, `reproducible`, \
                 `test-cpython-<profile>`, `extension-suites`.",
             "type": "string",
-            "pattern": "^(fetch|verify|build|check|extension-suites|test-cpython-.+)$"
+            "pattern": "^(fetch|verify|build|check|reproducible|extension-suites|test-cpython-.+)$"
         })
     }
 }
@@ -78,6 +81,7 @@ impl TryFrom<String> for PhaseKey {
             "verify" => PhaseKey::Verify,
             "build" => PhaseKey::Build,
             "check" => PhaseKey::Check,
+            "reproducible" => PhaseKey::Reproducible,
             "extension-suites" => PhaseKey::ExtensionSuites,
             _ => match s.strip_prefix(PhaseKey::TEST_CPYTHON) {
                 Some(profile) if !profile.is_empty() => {
@@ -180,6 +184,8 @@ pub enum CellStatus {
     Cancelled,
     /// The interpreter does not keep its promise (or could not be checked).
     BrokenPromise,
+    /// A rebuild installed different files (`build --check`).
+    NotReproducible,
     /// CPython's own tests failed or gave no verdict.
     CpythonTestsFailed,
     /// The extension suites could not run.
@@ -205,6 +211,7 @@ impl CellStatus {
             PhaseKey::Fetch | PhaseKey::Verify => CellStatus::SourcesFailed,
             PhaseKey::Build => CellStatus::BuildFailed,
             PhaseKey::Check => CellStatus::BrokenPromise,
+            PhaseKey::Reproducible => CellStatus::NotReproducible,
             PhaseKey::TestCpython { .. } => CellStatus::CpythonTestsFailed,
             PhaseKey::ExtensionSuites => CellStatus::SuitesFailed,
         }
@@ -217,6 +224,7 @@ impl CellStatus {
             CellStatus::BuildFailed => "build-failed",
             CellStatus::Cancelled => "cancelled",
             CellStatus::BrokenPromise => "broken-promise",
+            CellStatus::NotReproducible => "not-reproducible",
             CellStatus::CpythonTestsFailed => "cpython-tests-failed",
             CellStatus::SuitesFailed => "suites-failed",
             CellStatus::Findings => "findings",

@@ -52,6 +52,7 @@ fn cell(
         check,
         suites,
         phases: Default::default(),
+        reproducibility: None,
         extra: Default::default(),
     }
 }

@@ -11,6 +11,11 @@ pub fn build(cell: &CellId) -> String {
     format!("cargo xtask build {cell}")
 }
 
+/// `cargo xtask build --check CELL`: builds the cell again and compares (reproducibility).
+pub fn build_check(cell: &CellId) -> String {
+    format!("cargo xtask build --check {cell}")
+}
+
 /// `cargo xtask fetch --version VERSION`: fetches and verifies the release's sources.
 pub fn fetch(version: PyVersion) -> String {
     format!("cargo xtask fetch --version {version}")

@@ -129,6 +129,64 @@ fn a_failed_cpython_test_run_alone_makes_the_cell_a_problem_in_every_rendering()
     assert!(html.contains("<details id=\"3-13-5-debug\" open>"), "{html}");
 }
 
+/// Issue 21: `build --check` is recorded as the phase `reproducible`; a difference makes
+/// the cell `not-reproducible` in every rendering, naming the file and what differs, with
+/// the command that checks again. A new build drops the old build's check.
+#[test]
+fn a_build_that_is_not_reproducible_is_a_problem_naming_the_file() {
+    let m = matrix();
+    let c = m.cell("3.11.2+debug").expect("cell");
+    let o = outcome(&c, "k1");
+    let mut doc = Document::default();
+    let same = crate::Reproducibility {
+        identical: 7667,
+        differing: vec![],
+        naming_build_dirs: vec![],
+        varied: vec!["umask 0002".into()],
+        seconds: 200,
+    };
+    doc.record_reproducibility(&c, &o, same);
+    expect!["build=cached check=passed reproducible=passed => not-tested []"]
+        .assert_eq(&phases(&doc));
+    assert_eq!(doc.cells[0].phases[&PhaseKey::Reproducible].detail, "7667 files identical");
+
+    let differs = crate::Reproducibility {
+        identical: 7666,
+        differing: vec![crate::DifferingFile {
+            path: "lib/python3.11/buildinfo.txt".into(),
+            what: "text, line 1: `built`, then `built at 1765000000`".into(),
+        }],
+        naming_build_dirs: vec!["bin/python3.11".into()],
+        varied: vec![],
+        seconds: 200,
+    };
+    doc.record_reproducibility(&c, &o, differs);
+    expect!["build=cached check=passed reproducible=failed => not-reproducible []"]
+        .assert_eq(&phases(&doc));
+    assert_eq!(doc.problems(), ["3.11.2+debug (not-reproducible)"]);
+    let md = render::markdown(&doc, &order());
+    assert!(md.contains("- reproducible failed: 1 of 7667 files differ"), "{md}");
+    assert!(md.contains("cargo xtask build --check 3.11.2+debug"), "{md}");
+    let html = render::html(&doc, &order()).expect("html");
+    assert!(html.contains("<td class=\"not-reproducible\">"), "{html}");
+    assert!(html.contains("td.not-reproducible,"), "coloured as a problem");
+    let failure = &doc.cells[0].failed_phases()[0];
+    assert!(
+        failure.detail.contains(
+            "lib/python3.11/buildinfo.txt: text, line 1: `built`, then `built at 1765000000`\n\
+             bin/python3.11: names the source or build directory"
+        ),
+        "{}",
+        failure.detail
+    );
+    let text = serde_json::to_string(&doc).expect("json");
+    let back: Document = serde_json::from_str(&text).expect("reads back");
+    assert_eq!(back.cells[0].reproducibility, doc.cells[0].reproducibility);
+
+    doc.record_build(&c, &outcome(&c, "k2"));
+    assert_eq!(doc.cells[0].reproducibility, None, "another build's check does not hold");
+}
+
 #[test]
 fn regrtest_without_a_verdict_is_a_failure_and_not_run_is_not_a_test() {
     let m = matrix();

@@ -86,102 +86,56 @@ appeared in ``sys.modules`` since the last look.
 
 Events
 ------
-The events, one JSON object per line with its kind in ``event`` (``session``,
-``baseline``, ``collect_error``, ``module``, ``signals``, ``start``, ``end``,
-``leak``, ``finish``), are specified in one place, ``events.schema.json``
-beside this file: every kind, every field, what it means, with examples.
-The plugin's tests (``plugin-tests/``) validate every event this plugin
-writes against it, and ``crates/exttest/src/events.rs`` parses its examples.
-Change the three together.
+One JSON object per line of the ``--dm-results`` file, its kind in ``event``. They are
+specified in one place, ``events.schema.json`` beside this package: every kind, every
+field, what it means, with examples. The plugin's tests (``plugin-tests/``) validate every
+event this plugin writes against it, ``crates/exttest/src/events.rs`` parses its examples,
+and ``xtask/tests/tidy.rs`` checks that this list, the schema and the kinds the modules
+write are the same. Change them together.
+
+``session``
+    The session began: pytest's and Python's versions, leak hunting's mode.
+``baseline``
+    Leak hunting's calibration: a no-op's deltas through the tests' loop.
+``collect_error``
+    A test file or directory could not be collected.
+``module``
+    One of ``--dm-modules``' modules was first seen, with the file it came from.
+``signals``
+    From now on only these deltas decide a leak (release-ABI modules are loaded).
+``start``
+    A test is about to run (``fsync``'d).
+``end``
+    A test ended: its outcome, and its leak check or why it was not judged.
+``leak``
+    A test judged leaking, with the evidence of what grew.
+``loop``
+    ``--dm-leak-loop``: a judged test's deltas per call, run alone.
+``gil``
+    Free-threaded interpreters: the GIL's state, at the start and when it changed.
+``sanitizer``
+    What a ``--dm-sanitizer-log`` file gained, and the test that was running.
+``finish``
+    The session ended (missing when the process died).
 
 Modules
 -------
+``options.py`` the ``--dm-*`` options (pytest's argument parser) and their checks;
 ``results.py`` the events file; ``hunt.py`` leak hunting's measurements (the protocol, the
-screen, the clean-up between runs, the calibration, the persistence batches);
-``judge.py`` its judgement (the retained check, persistence, the evidence of what grew);
+screen, the calibration, the persistence batches); ``cleanup.py`` what is put back and
+cleared between runs;
+``retained.py`` the retained check (is what the re-runs made kept reachable?);
+``judge.py`` the judgement (the retained check, persistence, the evidence of what grew);
 ``rerun.py`` what can be re-run; ``watch.py`` the module, GIL and sanitizer watchers;
 ``plugin.py`` the pytest hooks.
 """
 
 import pytest
 
+from .options import pytest_addoption
 from .plugin import DebugMatrixPlugin
 
-
-def pytest_addoption(parser):
-    group = parser.getgroup("debug-matrix", "debug-matrix C-extension checks")
-    group.addoption(
-        "--dm-results",
-        metavar="PATH",
-        default=None,
-        help="append JSON-lines events (session, start, end, leak, ...) to PATH",
-    )
-    group.addoption(
-        "--dm-leaks",
-        action="store_true",
-        default=False,
-        help="hunt reference/memory-block leaks (needs a Py_REF_DEBUG build)",
-    )
-    group.addoption(
-        "--dm-leak-runs",
-        metavar="WARMUP:RUNS",
-        default="3:3",
-        help="extra runs per test for --dm-leaks: unmeasured:measured (default 3:3)",
-    )
-    group.addoption(
-        "--dm-leak-screen",
-        metavar="WARMUP:RUNS",
-        default="3:2",
-        help="cheap screening runs per test before the full protocol (default 3:2); "
-        "0:0 puts every test through the full protocol",
-    )
-    group.addoption(
-        "--dm-leak-loop",
-        metavar="N",
-        type=int,
-        default=0,
-        help="with --dm-leaks: run each judged test N more times alone and print its "
-        "deltas per call",
-    )
-    group.addoption(
-        "--dm-leak-evidence",
-        metavar="full|deferred",
-        default="full",
-        help="deferred: leave persistence and tracemalloc out of a leak's evidence (a later "
-        "run of the leaks alone gathers them)",
-    )
-    group.addoption(
-        "--dm-modules",
-        metavar="PATH",
-        default=None,
-        help="JSON {compiled: {name: file}, twins: {name: [names]}}: report where the "
-        "suite's own compiled modules (and their pure-Python twins) are loaded from",
-    )
-    group.addoption(
-        "--dm-leak-signals",
-        metavar="SIGNALS",
-        default="refs,blocks",
-        help="which deltas decide a leak: refs, blocks or refs,blocks (default: either)",
-    )
-    group.addoption(
-        "--dm-mark-stderr",
-        action="store_true",
-        default=False,
-        help="write 'debug-matrix: start <test id>' to the real stderr before each test",
-    )
-    group.addoption(
-        "--dm-sanitizer-log",
-        metavar="PREFIX",
-        default=None,
-        help="the sanitizers' log_path: report what PREFIX.<pid> files gain, per test",
-    )
-    group.addoption(
-        "--dm-timeout",
-        metavar="SECONDS",
-        type=float,
-        default=None,
-        help="dump tracebacks and exit if one phase of a test takes longer",
-    )
+__all__ = ["pytest_addoption", "pytest_configure", "pytest_unconfigure"]
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -11,6 +11,7 @@ import pytest
 
 from . import judge
 from .hunt import Hunter, RerunFailed, leak_support, noop, warm_caches
+from .options import Options
 from .rerun import fixture_marks, not_rerunnable, reset_fixtures, rerunner
 from .results import Results
 from .watch import GilWatch, ModuleWatch, SanitizerWatch
@@ -19,22 +20,13 @@ from .watch import GilWatch, ModuleWatch, SanitizerWatch
 class DebugMatrixPlugin:
     def __init__(self, config):
         self.config = config
-        opt = config.option
-        self.results = Results(opt.dm_results)
-        self.warmups, self.runs = parse_runs(opt.dm_leak_runs)
-        self.screen_warmups, self.screen_runs = parse_runs(opt.dm_leak_screen, allow_zero=True)
-        self.signals = set(opt.dm_leak_signals.split(","))
-        if opt.dm_leak_evidence not in ("full", "deferred"):
-            raise pytest.UsageError(
-                "--dm-leak-evidence: expected full or deferred, got %r" % (opt.dm_leak_evidence,)
-            )
-        self.defer_evidence = opt.dm_leak_evidence == "deferred"
-        if not self.signals or not self.signals <= {"refs", "blocks"}:
-            raise pytest.UsageError(
-                "--dm-leak-signals: expected refs, blocks or refs,blocks, got %r"
-                % (opt.dm_leak_signals,)
-            )
-        self.leaks_requested = bool(opt.dm_leaks)
+        opt = Options(config.option)
+        self.results = Results(opt.results)
+        self.warmups, self.runs = opt.warmups, opt.runs
+        self.screen_warmups, self.screen_runs = opt.screen_warmups, opt.screen_runs
+        self.signals = opt.signals
+        self.defer_evidence = opt.defer_evidence
+        self.leaks_requested = opt.leaks
         available, reason = leak_support()
         self.leaks_reason = None
         if not self.leaks_requested:
@@ -48,16 +40,16 @@ class DebugMatrixPlugin:
         self.baseline = None
         self.screen_baseline = None
         self.baseline_types = {}
-        self.modules = ModuleWatch(opt.dm_modules)
+        self.modules = ModuleWatch(opt.modules)
         self.release_abi = []
         self.release_abi_scanned = 0
-        self.loop = opt.dm_leak_loop
+        self.loop = opt.leak_loop
         self.loops = []
         self.loop_baseline = None
         self.root = str(config.rootpath)
-        self.timeout = opt.dm_timeout if opt.dm_timeout and opt.dm_timeout > 0 else None
+        self.timeout = opt.timeout
         self.armed_at = 0.0
-        self.mark_stderr = bool(opt.dm_mark_stderr)
+        self.mark_stderr = opt.mark_stderr
         self.stderr_fd = None
         if self.timeout is not None or self.mark_stderr:
             # The real stderr, not pytest's capture file, which dies with us.
@@ -66,7 +58,7 @@ class DebugMatrixPlugin:
             except (AttributeError, ValueError, OSError):
                 fileno = 2
             self.stderr_fd = os.dup(fileno)
-        self.sanitizer = SanitizerWatch(opt.dm_sanitizer_log)
+        self.sanitizer = SanitizerWatch(opt.sanitizer_log)
         self.gil = GilWatch(bool(sysconfig.get_config_var("Py_GIL_DISABLED")))
         self.reports = {}
         self.in_call = None
@@ -485,17 +477,6 @@ def _short_longrepr(report, limit=2000):
     if len(text) > limit:
         text = text[: limit - 3] + "..."
     return text
-
-def parse_runs(text, allow_zero=False):
-    try:
-        warm, runs = text.split(":")
-        warm = int(warm) if warm.strip() else 3
-        runs = int(runs) if runs.strip() else 3
-    except ValueError:
-        raise pytest.UsageError("expected WARMUP:RUNS, e.g. 3:3, got %r" % (text,))
-    if warm < 0 or runs < (0 if allow_zero else 1):
-        raise pytest.UsageError("WARMUP:RUNS: need WARMUP >= 0 and RUNS >= 1, got %r" % (text,))
-    return warm, runs
 
 
 def _release_abi_modules(modules):

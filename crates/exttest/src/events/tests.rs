@@ -1,3 +1,5 @@
+mod protocol;
+
 use expect_test::{Expect, expect};
 
 use super::*;

@@ -222,6 +222,33 @@ fn evidence(e: &exttest::evidence::LeakEvidence) -> report::LeakEvidence {
     }
 }
 
+/// What report.json keeps of a `build --check` that compared its trees; `None` when the
+/// check could not run (not built, in use, the rebuild failed, cancelled).
+pub(crate) fn reproducibility(
+    outcome: &build::repro::ReproOutcome,
+) -> Option<report::Reproducibility> {
+    let build::repro::ReproOutcome::Compared { comparison, embedded, varied, seconds, .. } =
+        outcome
+    else {
+        return None;
+    };
+    Some(report::Reproducibility {
+        identical: comparison.identical,
+        differing: comparison
+            .differences
+            .iter()
+            .map(|d| report::DifferingFile { path: d.path.to_string(), what: d.what.clone() })
+            .collect(),
+        naming_build_dirs: embedded
+            .iter()
+            .filter(|e| e.allowed.is_none())
+            .map(|e| e.path.to_string())
+            .collect(),
+        varied: varied.clone(),
+        seconds: *seconds,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

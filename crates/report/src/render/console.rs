@@ -81,6 +81,7 @@ fn ansi(status: CellStatus) -> &'static str {
         | CellStatus::BuildFailed
         | CellStatus::Cancelled
         | CellStatus::BrokenPromise
+        | CellStatus::NotReproducible
         | CellStatus::CpythonTestsFailed
         | CellStatus::SuitesFailed => "31",
     }

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::events::Event;
 
-const SCHEMA: &str = include_str!("../../python/events.schema.json");
+const SCHEMA: &str = include_str!("../../../python/events.schema.json");
 const SCHEMA_PATH: &str = "crates/exttest/python/events.schema.json";
 
 /// Kinds the plugin writes that nothing in this crate reads.
