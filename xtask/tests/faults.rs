@@ -127,8 +127,8 @@ fn configure_arguments_the_tool_sets_itself_are_refused() {
         expect![[r#"
             exit 1
             --- stderr
-            error: $TMP/matrix/variants.toml:44:8: variant `debug`: configure argument `--cache-file=/tmp/c` is the tool's own (it sets --prefix per build and the configure cache itself); remove it
-                44 | name = "debug"
+            error: $TMP/matrix/variants.toml:47:8: variant `debug`: configure argument `--cache-file=/tmp/c` is the tool's own (it sets --prefix per build and the configure cache itself); remove it
+                47 | name = "debug"
                    |        ^
         "#]],
     );
