@@ -1235,7 +1235,8 @@ fn init_writes_a_starter_table_and_a_caller_and_refuses_to_overwrite() {
 
                 # Runs this project's tests on CPython's debug builds with debug-matrix's detectors (leaks,
                 # valgrind, sanitizers), on every cell of a set. Written by `cargo xtask init`; what is tested
-                # and which findings are expected is in [tool.debug-matrix] (or debug-matrix.toml).
+                # and which findings are expected is in [tool.debug-matrix] (or debug-matrix.toml). debug-matrix
+                # runs at the commit of the `uses:` line: change that line to move to another.
                 name: debug-matrix
                 on: [push, pull_request]
                 permissions: {}
@@ -1245,8 +1246,6 @@ fn init_writes_a_starter_table_and_a_caller_and_refuses_to_overwrite() {
                       contents: read
                     uses: me/debug-matrix/.github/workflows/extension.yml@0123abc
                     with:
-                      tool-repository: me/debug-matrix
-                      tool-ref: 0123abc
                       path: sample
                       set: ci
 

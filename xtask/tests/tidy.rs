@@ -224,6 +224,28 @@ fn the_fault_catalogue_names_real_tests() {
     assert!(rows >= 50, "docs/faults.md lists {rows} faults; issue 9 asks for at least 50");
 }
 
+/// README's caller workflow ("Your extension across the matrix") is the file `cargo xtask init`
+/// writes: its one template, `crates/exttest/templates/debug-matrix.yml`, with `OWNER`,
+/// `COMMIT` and the path `.` filled in.
+#[test]
+fn the_readme_quotes_the_caller_workflow_init_writes() {
+    let readme = fs::read_to_string(repo().join("README.md")).expect("README.md");
+    let begin = "<!-- caller workflow: begin -->\n```yaml\n";
+    let start = readme.find(begin).expect("README marks the caller workflow's block") + begin.len();
+    let len = readme[start..].find("```\n<!-- caller workflow: end -->").expect("its end");
+    let template = repo().join("crates/exttest/templates/debug-matrix.yml");
+    let filled = fs::read_to_string(&template)
+        .expect("the template")
+        .replace("@@TOOL_REPOSITORY@@", "OWNER/debug-matrix")
+        .replace("@@TOOL_REF@@", "COMMIT")
+        .replace("@@PATH@@", ".");
+    assert_eq!(
+        &readme[start..start + len],
+        filled,
+        "README's caller workflow is not {template} (filled in): copy the template into README"
+    );
+}
+
 /// A test's file: under a `tests` directory, or a unit-test module's own file (`tests.rs`,
 /// `tests_*.rs`, `*_tests.rs`).
 fn is_test_file(path: &Utf8Path) -> bool {

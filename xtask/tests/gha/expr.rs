@@ -1,7 +1,8 @@
 //! The `${{ }}` expressions of our workflows, and nothing more: literals, the contexts a job
 //! sees, `!`, `==`, `!=`, `&&`, `||`, property access, and the functions `success`, `failure`,
 //! `cancelled`, `always`, `fromJson`, `toJSON`, `hashFiles`. Anything else panics, so that a
-//! test cannot pass a step whose condition or inputs it did not really evaluate.
+//! test cannot pass a step whose condition or inputs it did not really evaluate; so does a
+//! `needs.<job>.outputs.<name>` (or `jobs.…`) the job does not declare.
 
 use serde_json::Value;
 
@@ -180,8 +181,14 @@ impl Parser<'_, '_> {
             self.pos += 1;
             value = match value.get(&name) {
                 Some(v) => v.clone(),
-                // An output nobody set is '' (null) on GitHub; anything else missing is a
-                // misspelt name here.
+                // A job's outputs are the ones it declares (each '' until set): another is a
+                // misspelt name, which GitHub would silently read as ''.
+                None if path.ends_with(".outputs")
+                    && (path.starts_with("needs.") || path.starts_with("jobs.")) =>
+                {
+                    panic!("`{path}.{name}`: the job declares no such output (in `{}`)", self.src)
+                }
+                // A step's output nobody set is '' (null) on GitHub.
                 None if path.ends_with(".outputs") => Value::Null,
                 None => panic!("`{path}.{name}` does not exist (in `{}`)", self.src),
             };

@@ -4,16 +4,32 @@
 //! - steps in order, `if:` evaluated (with GitHub's implicit `success() &&`), `run:` scripts as
 //!   `bash --noprofile --norc -eo pipefail` in the workspace with the workflow's, job's and
 //!   step's `env:`, and the files GitHub provides (`GITHUB_OUTPUT`, `GITHUB_ENV`,
-//!   `GITHUB_STEP_SUMMARY`, `GITHUB_PATH`); step outcomes and conclusions
+//!   `GITHUB_STEP_SUMMARY`, `GITHUB_PATH`) and variables (`GITHUB_REPOSITORY`, `GITHUB_SHA`,
+//!   the runner image's `ImageOS` and `ImageVersion`: [`IMAGE`]); step outcomes and conclusions
 //!   (`continue-on-error`), job results as `needs.<job>.result` sees them, a job's `if:` against
 //!   its needs, a matrix from `fromJson` (an `include` list), a cancelled run;
-//! - the actions by name: `actions/checkout` (empties the workspace, then lays the repository
-//!   in it), `actions/cache/restore` and `/save` (a store kept between test runs, as GitHub's
-//!   cache is between workflow runs; an entry matches only the same `path` list, as GitHub's
-//!   cache version does), `actions/upload-artifact` (the root is the one directory uploaded, or
-//!   a file's parent, or the least common ancestor of several paths; hidden files left out) and
-//!   `actions/download-artifact` (with `pattern`: one directory per artifact name);
-//! - `${{ }}` through [`expr`], which panics on anything it does not know.
+//! - repositories as on GitHub: `owner/name` is a git repository below [`Runner::repos`]; a run
+//!   is of one commit, its workflow file read from that commit;
+//! - reusable workflows: a job with `uses: OWNER/REPO/.github/workflows/FILE@REF` runs the
+//!   called workflow read at that commit, with the caller's `github` context, `inputs` from
+//!   `with:` (declared, typed, required), `job.workflow_repository` and `job.workflow_sha`
+//!   naming the called workflow, its jobs in `needs` order (recorded as `CALLER/JOB`), and its
+//!   `outputs:` from its jobs' as the caller's `needs.CALLER.outputs`;
+//! - the actions by name: `actions/checkout` (empties the directory, then a real `git clone`
+//!   of `repository` at `ref`, by GitHub's defaults: the run's repository at the run's commit,
+//!   another repository at its default branch; in a called workflow both must be given, or the
+//!   test fails), `actions/cache/restore` and `/save` (a store kept between test runs, as
+//!   GitHub's cache is between workflow runs; an entry matches only the same `path` list, as
+//!   GitHub's cache version does), `actions/upload-artifact` (the root is the one directory
+//!   uploaded, or a file's parent, or the least common ancestor of several paths; hidden files
+//!   left out; a name already in the run is an error, or with `overwrite: true` replaced, but
+//!   only by the job that uploaded it: "re-run failed jobs", not two calls or cells colliding)
+//!   and `actions/download-artifact` (with `pattern`: one directory per artifact name);
+//! - `${{ }}` through [`expr`], which panics on anything it does not know, on a
+//!   `needs.<job>.outputs.<name>` the job does not declare, and on a missing property;
+//! - what makes a check pass: [`WorkflowRun::required`] fails the test when the job to require
+//!   is `skipped` (GitHub counts a skipped required check as passing), and a matrix that
+//!   expands to nothing fails its job, as on GitHub.
 //!
 //! The scripts' commands are real, except four shims in `gha/bin` (see each): `cargo --locked
 //! xtask` runs the xtask binary under test, `rustup`, `sudo` and `apt-get` check instead of
@@ -75,77 +91,145 @@ pub struct Runner {
     pub bin: Utf8PathBuf,
     /// Environment every step starts from (beside GitHub's own variables).
     pub base_env: Vec<(String, String)>,
+    /// The repositories GitHub holds: `<repos>/<owner>/<name>` is a git repository whose `HEAD`
+    /// is its default branch.
+    pub repos: Utf8PathBuf,
 }
 
-/// One run of a workflow.
+/// The runner image a job runs on, as its `ImageOS` and `ImageVersion` variables say.
+pub const IMAGE: (&str, &str) = ("ubuntu24", "20261130.1");
+
+/// One run of a workflow (or of a workflow called by one).
 pub struct WorkflowRun<'r> {
     runner: &'r Runner,
     workflow: Value,
     file: String,
-    event: String,
+    /// The `github` context: the run's event, repository and commit (a caller's, in a called
+    /// workflow).
+    github: Value,
+    /// `job.workflow_repository` and `job.workflow_sha`: where this workflow file was read.
+    origin: (String, String),
+    /// A workflow called by another (`workflow_call`).
+    called: bool,
+    /// `CALLER/` in a called workflow (its jobs' names in the run), else empty.
+    prefix: String,
     inputs: Map<String, Value>,
     artifacts: Utf8PathBuf,
     /// The run was cancelled (before the next job starts).
     pub cancelled: bool,
-    /// Finished jobs, by id.
+    /// Finished jobs, by id (a called workflow's as `CALLER/JOB`).
     pub jobs: BTreeMap<String, JobRun>,
-    checkout: Box<dyn Fn(&Utf8Path) + 'r>,
+}
+
+/// `git` with `args` in `dir`; its stdout, trimmed. Panics when it fails.
+pub fn git(dir: &Utf8Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("git {args:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "git -C {dir} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("git prints UTF-8").trim().to_owned()
 }
 
 impl Runner {
-    /// Starts a run of `file` (relative to `.github/workflows`, read from `repo`) for `event`
-    /// with `inputs` (applied over the declared defaults); `checkout` lays the repository in
-    /// an empty directory.
+    /// The git repository GitHub holds as `owner/name`.
+    pub fn repo(&self, name: &str) -> Utf8PathBuf {
+        let dir = self.repos.join(name);
+        assert!(dir.exists(), "no repository {name} (at {dir})");
+        dir
+    }
+
+    /// The commit `rev` (a SHA, branch or tag) names in repository `name`.
+    pub fn commit(&self, name: &str, rev: &str) -> String {
+        git(&self.repo(name), &["rev-parse", "--verify", "--quiet", &format!("{rev}^{{commit}}")])
+    }
+
+    fn read_workflow(&self, repository: &str, sha: &str, file: &str) -> Value {
+        let text = git(&self.repo(repository), &["show", &format!("{sha}:{file}")]);
+        serde_yaml::from_str(&text)
+            .unwrap_or_else(|e| panic!("parsing {file} of {repository}@{sha}: {e}"))
+    }
+
+    /// Starts a run of `.github/workflows/FILE` of repository `repository` at `rev`, for
+    /// `event` with `inputs` (applied over the declared defaults).
     pub fn start<'r>(
         &'r self,
-        repo: &Utf8Path,
+        repository: &str,
+        rev: &str,
         file: &str,
         event: &str,
         inputs: Value,
-        checkout: impl Fn(&Utf8Path) + 'r,
     ) -> WorkflowRun<'r> {
-        let path = repo.join(".github/workflows").join(file);
-        let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
-        let workflow: Value =
-            serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("parsing {path}: {e}"));
-        let declared = workflow["on"][event]["inputs"].as_object().cloned().unwrap_or_default();
-        let mut resolved = Map::new();
-        for (name, spec) in &declared {
-            resolved.insert(name.clone(), spec.get("default").cloned().unwrap_or(Value::Null));
-        }
-        for (name, value) in inputs.as_object().cloned().unwrap_or_default() {
-            assert!(declared.contains_key(&name), "{file}: input `{name}` is not declared");
-            resolved.insert(name, value);
-        }
-        for (name, spec) in &declared {
-            let required = spec["required"].as_bool().unwrap_or(false);
-            assert!(!required || !resolved[name].is_null(), "{file}: input `{name}` is required");
-        }
-        // Inputs of other triggers exist as names, without values.
-        if let Some(on) = workflow["on"].as_object() {
-            for spec in on.values() {
-                for name in spec["inputs"].as_object().into_iter().flat_map(|m| m.keys()) {
-                    resolved.entry(name.clone()).or_insert(Value::Null);
-                }
-            }
-        }
+        let sha = self.commit(repository, rev);
+        let workflow = self.read_workflow(repository, &sha, &format!(".github/workflows/{file}"));
+        let inputs = resolve_inputs(file, &workflow, event, inputs);
         let runs = self.root.join("runs");
         fs::create_dir_all(&runs).expect("runs/");
         let n = fs::read_dir(&runs).expect("runs/").count();
         let artifacts = runs.join(format!("{n}/artifacts"));
         fs::create_dir_all(&artifacts).expect("artifacts/");
+        let github = json!({
+            "event_name": event,
+            "workflow": workflow["name"].as_str().unwrap_or(file),
+            "ref": "refs/heads/main",
+            "repository": repository,
+            "sha": sha,
+        });
         WorkflowRun {
             runner: self,
             workflow,
             file: file.to_owned(),
-            event: event.to_owned(),
-            inputs: resolved,
+            github,
+            origin: (repository.to_owned(), sha),
+            called: false,
+            prefix: String::new(),
+            inputs,
             artifacts,
             cancelled: false,
             jobs: BTreeMap::new(),
-            checkout: Box::new(checkout),
         }
     }
+}
+
+/// The inputs of `event` declared by `workflow`: `given` over the defaults; undeclared or
+/// missing required ones panic.
+fn resolve_inputs(file: &str, workflow: &Value, event: &str, given: Value) -> Map<String, Value> {
+    let declared = workflow["on"][event]["inputs"].as_object().cloned().unwrap_or_default();
+    let mut resolved = Map::new();
+    for (name, spec) in &declared {
+        resolved.insert(name.clone(), spec.get("default").cloned().unwrap_or(Value::Null));
+    }
+    for (name, value) in given.as_object().cloned().unwrap_or_default() {
+        let spec =
+            declared.get(&name).unwrap_or_else(|| panic!("{file}: input `{name}` is not declared"));
+        let ok = match spec["type"].as_str() {
+            Some("string") | None => value.is_string(),
+            Some("boolean") => value.is_boolean(),
+            Some("number") => value.is_number(),
+            Some(other) => panic!("{file}: input type {other} is not emulated"),
+        };
+        assert!(ok, "{file}: input `{name}` is {value}, not of type {}", spec["type"]);
+        resolved.insert(name, value);
+    }
+    for (name, spec) in &declared {
+        let required = spec["required"].as_bool().unwrap_or(false);
+        assert!(!required || !resolved[name].is_null(), "{file}: input `{name}` is required");
+    }
+    // Inputs of other triggers exist as names, without values.
+    if let Some(on) = workflow["on"].as_object() {
+        for spec in on.values() {
+            for name in spec["inputs"].as_object().into_iter().flat_map(|m| m.keys()) {
+                resolved.entry(name.clone()).or_insert(Value::Null);
+            }
+        }
+    }
+    resolved
 }
 
 fn lines(v: &Value) -> Vec<String> {
@@ -228,6 +312,8 @@ pub fn files_below(dir: &Utf8Path) -> Vec<String> {
 }
 
 struct StepState {
+    /// The job (and matrix entry) the steps belong to, for artifact ownership.
+    label: String,
     env: BTreeMap<String, String>,
     path_prepend: Vec<String>,
     steps: Map<String, Value>,
@@ -241,9 +327,10 @@ impl WorkflowRun<'_> {
     /// The result GitHub would give job `id` without running it (a cell killed by its
     /// timeout: `cancelled`), for the jobs after it.
     pub fn set_result(&mut self, id: &str, result: &str) {
+        let spec = self.job_spec(id);
         let run = JobRun {
             result: result.to_owned(),
-            outputs: Map::new(),
+            outputs: self.unset_outputs(&spec),
             summary: String::new(),
             annotations: Vec::new(),
             steps: Vec::new(),
@@ -258,6 +345,75 @@ impl WorkflowRun<'_> {
 
     fn job_spec(&self, id: &str) -> Value {
         self.workflow["jobs"][id].clone()
+    }
+
+    /// The outputs a job declares, each `''`: what `needs` sees of a job that did not run.
+    fn unset_outputs(&self, spec: &Value) -> Map<String, Value> {
+        let names: Vec<String> = match spec["uses"].as_str() {
+            Some(uses) => {
+                let (called, _, _) = self.called_workflow(uses);
+                called["on"]["workflow_call"]["outputs"]
+                    .as_object()
+                    .into_iter()
+                    .flat_map(|m| m.keys().cloned())
+                    .collect()
+            }
+            None => {
+                spec["outputs"].as_object().into_iter().flat_map(|m| m.keys().cloned()).collect()
+            }
+        };
+        names.into_iter().map(|k| (k, Value::String(String::new()))).collect()
+    }
+
+    /// The workflow a `uses:` line names, with the repository and commit it was read from.
+    fn called_workflow(&self, uses: &str) -> (Value, String, String) {
+        let (path, rev) = uses.rsplit_once('@').unwrap_or_else(|| panic!("uses: {uses}: no @REF"));
+        let mut parts = path.splitn(3, '/');
+        let (Some(owner), Some(name), Some(file)) = (parts.next(), parts.next(), parts.next())
+        else {
+            panic!("uses: {uses}: not OWNER/REPO/PATH@REF (local `./` calls are not emulated)")
+        };
+        assert!(file.starts_with(".github/workflows/"), "uses: {uses}: not a workflow file");
+        let repository = format!("{owner}/{name}");
+        let sha = self.runner.commit(&repository, rev);
+        (self.runner.read_workflow(&repository, &sha, file), repository, sha)
+    }
+
+    /// Runs every job not run yet, in the order of their `needs`.
+    pub fn run_all(&mut self) {
+        let ids: Vec<String> =
+            self.workflow["jobs"].as_object().expect("jobs").keys().cloned().collect();
+        while let Some(next) = ids.iter().find(|id| {
+            !self.jobs.contains_key(*id)
+                && self.needs_of(&self.job_spec(id)).iter().all(|n| self.jobs.contains_key(n))
+        }) {
+            let next = next.clone();
+            self.job(&next);
+        }
+        let left: Vec<&String> = ids.iter().filter(|id| !self.jobs.contains_key(*id)).collect();
+        assert!(left.is_empty(), "{}: jobs {left:?} wait on jobs that never run", self.file);
+    }
+
+    /// Job `id` as the check a branch protection requires (running it if it has not run):
+    /// fails the test when it was skipped, since GitHub counts a skipped required check as
+    /// passing.
+    pub fn required(&mut self, id: &str) -> JobRun {
+        let run = match self.jobs.get(id) {
+            Some(r) => r.clone(),
+            None => self.job(id),
+        };
+        assert_ne!(
+            run.result, "skipped",
+            "{}: `{id}` is the check to require and was skipped, which GitHub counts as passing",
+            self.file
+        );
+        run
+    }
+
+    /// Runs job `id` again in this run, as "Re-run jobs" does (same artifacts).
+    pub fn rerun(&mut self, id: &str) -> JobRun {
+        self.jobs.remove(id);
+        self.job(id)
     }
 
     fn needs_of(&self, spec: &Value) -> Vec<String> {
@@ -278,14 +434,7 @@ impl WorkflowRun<'_> {
             needs_ctx.insert(n.clone(), json!({"result": job.result, "outputs": job.outputs}));
         }
         let mut c = Map::new();
-        c.insert(
-            "github".into(),
-            json!({
-                "event_name": self.event,
-                "workflow": self.workflow["name"].as_str().unwrap_or(&self.file),
-                "ref": "refs/heads/main",
-            }),
-        );
+        c.insert("github".into(), self.github.clone());
         c.insert("inputs".into(), Value::Object(self.inputs.clone()));
         c.insert("needs".into(), Value::Object(needs_ctx));
         c
@@ -303,6 +452,9 @@ impl WorkflowRun<'_> {
     pub fn job(&mut self, id: &str) -> JobRun {
         let spec = self.job_spec(id);
         assert!(spec.is_object(), "{}: no job `{id}`", self.file);
+        if spec.get("uses").is_some() {
+            return self.call(id, &spec);
+        }
         keys_known(
             &format!("job {id}"),
             &spec,
@@ -321,26 +473,13 @@ impl WorkflowRun<'_> {
         );
         let needs = self.needs_of(&spec);
         let contexts = self.base_contexts(&needs);
-        let needs_ok = needs.iter().all(|n| self.jobs[n].result == "success");
-        let needs_failed = needs.iter().any(|n| self.jobs[n].result == "failure");
+        let run_it = self.job_condition(&spec, &contexts, &needs);
         let hash = self.hash_file();
         let scope = expr::Scope {
             contexts: &contexts,
-            status: expr::Status {
-                success: needs_ok && !self.cancelled,
-                failure: needs_failed,
-                cancelled: self.cancelled,
-            },
+            status: expr::Status { success: true, failure: false, cancelled: self.cancelled },
             hash_file: &hash,
         };
-        let cond = spec["if"].as_str().unwrap_or("success()");
-        let cond = cond.trim().trim_start_matches("${{").trim_end_matches("}}");
-        let cond = if expr::has_status_function(cond) {
-            cond.to_owned()
-        } else {
-            format!("success() && ({cond})")
-        };
-        let run_it = expr::truthy(&expr::eval(&cond, &scope));
         let entries: Vec<Value> = match &spec["strategy"] {
             Value::Null => vec![Value::Null],
             strategy if run_it => {
@@ -355,12 +494,21 @@ impl WorkflowRun<'_> {
             _ => Vec::new(),
         };
         drop(hash);
-        let result = if !run_it || entries.is_empty() {
+        let result = if !run_it {
             JobRun {
                 result: "skipped".into(),
-                outputs: Map::new(),
+                outputs: self.unset_outputs(&spec),
                 summary: String::new(),
                 annotations: Vec::new(),
+                steps: Vec::new(),
+            }
+        } else if entries.is_empty() {
+            // GitHub: "Matrix vector 'include' does not contain any values": the job fails.
+            JobRun {
+                result: "failure".into(),
+                outputs: self.unset_outputs(&spec),
+                summary: String::new(),
+                annotations: vec![format!("::error::job {id}: the matrix has no entries")],
                 steps: Vec::new(),
             }
         } else {
@@ -386,6 +534,136 @@ impl WorkflowRun<'_> {
             first
         };
         eprintln!("=== {}: job {id}: {}", self.file, result.result);
+        self.jobs.insert(id.to_owned(), result.clone());
+        result
+    }
+
+    /// A job's `if:` (with GitHub's implicit `success() &&`) against its needs' results.
+    fn job_condition(&self, spec: &Value, contexts: &Map<String, Value>, needs: &[String]) -> bool {
+        let needs_ok = needs.iter().all(|n| self.jobs[n].result == "success");
+        let needs_failed = needs.iter().any(|n| self.jobs[n].result == "failure");
+        let hash = self.hash_file();
+        let scope = expr::Scope {
+            contexts,
+            status: expr::Status {
+                success: needs_ok && !self.cancelled,
+                failure: needs_failed,
+                cancelled: self.cancelled,
+            },
+            hash_file: &hash,
+        };
+        let cond = match &spec["if"] {
+            Value::Null => "success()".to_owned(),
+            Value::Bool(b) => b.to_string(),
+            Value::String(c) => c.clone(),
+            other => panic!("if: {other}"),
+        };
+        let cond = cond.trim().trim_start_matches("${{").trim_end_matches("}}");
+        let cond = if expr::has_status_function(cond) {
+            cond.to_owned()
+        } else {
+            format!("success() && ({cond})")
+        };
+        expr::truthy(&expr::eval(&cond, &scope))
+    }
+
+    /// Job `id` calls a reusable workflow: its jobs run here, recorded as `id/JOB`.
+    fn call(&mut self, id: &str, spec: &Value) -> JobRun {
+        keys_known(
+            &format!("job {id}"),
+            spec,
+            &["name", "needs", "if", "uses", "with", "permissions"],
+        );
+        let needs = self.needs_of(spec);
+        let contexts = self.base_contexts(&needs);
+        let uses = spec["uses"].as_str().expect("uses: a string");
+        let skipped = !self.job_condition(spec, &contexts, &needs);
+        let result = if skipped {
+            JobRun {
+                result: "skipped".into(),
+                outputs: self.unset_outputs(spec),
+                summary: String::new(),
+                annotations: Vec::new(),
+                steps: Vec::new(),
+            }
+        } else {
+            let (workflow, repository, sha) = self.called_workflow(uses);
+            let hash = self.hash_file();
+            let scope = expr::Scope {
+                contexts: &contexts,
+                status: expr::Status { success: true, failure: false, cancelled: self.cancelled },
+                hash_file: &hash,
+            };
+            let mut with = Map::new();
+            for (k, v) in spec["with"].as_object().into_iter().flatten() {
+                let value = match v {
+                    Value::String(t) => expr::template(t, &scope),
+                    other => other.clone(),
+                };
+                with.insert(k.clone(), value);
+            }
+            drop(hash);
+            let file = uses.split('@').next().unwrap_or(uses).to_owned();
+            let inputs = resolve_inputs(&file, &workflow, "workflow_call", Value::Object(with));
+            let mut called = WorkflowRun {
+                runner: self.runner,
+                workflow,
+                file,
+                github: self.github.clone(),
+                origin: (repository, sha),
+                called: true,
+                prefix: format!("{}{id}/", self.prefix),
+                inputs,
+                artifacts: self.artifacts.clone(),
+                cancelled: self.cancelled,
+                jobs: BTreeMap::new(),
+            };
+            called.run_all();
+            let mut jobs_ctx = Map::new();
+            for (j, r) in &called.jobs {
+                jobs_ctx.insert(j.clone(), json!({"result": r.result, "outputs": r.outputs}));
+            }
+            let mut c = Map::new();
+            c.insert("jobs".into(), Value::Object(jobs_ctx));
+            c.insert("inputs".into(), Value::Object(called.inputs.clone()));
+            let no_hash = |p: &str| -> String { panic!("hashFiles({p}) in outputs") };
+            let scope = expr::Scope {
+                contexts: &c,
+                status: expr::Status { success: true, failure: false, cancelled: false },
+                hash_file: &no_hash,
+            };
+            let mut outputs = Map::new();
+            let declared = called.workflow["on"]["workflow_call"]["outputs"].clone();
+            for (k, v) in declared.as_object().into_iter().flatten() {
+                let value = v["value"].as_str().unwrap_or_else(|| panic!("output {k}: no value"));
+                outputs.insert(
+                    k.clone(),
+                    Value::String(expr::to_text(&expr::template(value, &scope))),
+                );
+            }
+            let results: Vec<&str> = called.jobs.values().map(|r| r.result.as_str()).collect();
+            let result = if results.contains(&"failure") {
+                "failure"
+            } else if results.contains(&"cancelled") {
+                "cancelled"
+            } else {
+                "success"
+            };
+            let mut run = JobRun {
+                result: result.into(),
+                outputs,
+                summary: String::new(),
+                annotations: Vec::new(),
+                steps: Vec::new(),
+            };
+            for (j, r) in called.jobs {
+                run.summary.push_str(&r.summary);
+                run.annotations.extend(r.annotations.iter().cloned());
+                self.jobs.insert(format!("{id}/{j}"), r);
+            }
+            run
+        };
+        eprintln!("=== {}: job {id} (calls {uses}): {}", self.file, result.result);
         self.jobs.insert(id.to_owned(), result.clone());
         result
     }
@@ -417,7 +695,13 @@ impl WorkflowRun<'_> {
         contexts.insert("matrix".into(), matrix.clone());
         contexts.insert("runner".into(), json!({"os": "Linux", "temp": runner.temp}));
         contexts.insert("steps".into(), Value::Object(Map::new()));
+        contexts.insert("job".into(), self.job_context("success"));
+        let label = match matrix {
+            Value::Null => format!("{}{id}", self.prefix),
+            m => format!("{}{id} {m}", self.prefix),
+        };
         let mut st = StepState {
+            label,
             env: BTreeMap::new(),
             path_prepend: Vec::new(),
             steps: Map::new(),
@@ -461,6 +745,15 @@ impl WorkflowRun<'_> {
             annotations: st.annotations,
             steps: st.records,
         }
+    }
+
+    /// The `job` context with the job's status so far.
+    fn job_context(&self, status: &str) -> Value {
+        json!({
+            "status": status,
+            "workflow_repository": self.origin.0,
+            "workflow_sha": self.origin.1,
+        })
     }
 
     fn eval_in(
@@ -527,6 +820,8 @@ impl WorkflowRun<'_> {
             .or_else(|| step["uses"].as_str().map(|u| u.split('@').next().unwrap_or(u).to_owned()))
             .unwrap_or_else(|| format!("step {n}"));
         contexts.insert("steps".into(), Value::Object(st.steps.clone()));
+        let status = if self.cancelled { "cancelled" } else { st.status.as_str() };
+        contexts.insert("job".into(), self.job_context(status));
         let cond = step.get("if").cloned().unwrap_or(Value::String("success()".into()));
         let cond = match cond {
             Value::Bool(b) => Value::Bool(b),
@@ -563,7 +858,7 @@ impl WorkflowRun<'_> {
         let step_started = std::time::Instant::now();
         let (ok, output, outputs) = if let Some(uses) = step["uses"].as_str() {
             let action = uses.split('@').next().unwrap_or(uses);
-            let (ok, out, outputs) = self.action(action, &with);
+            let (ok, out, outputs) = self.action(action, &with, &st.label);
             (ok, out, outputs)
         } else {
             let script = step["run"].as_str().expect("a step has run: or uses:");
@@ -598,7 +893,11 @@ impl WorkflowRun<'_> {
                 .env("CI", "true")
                 .env("GITHUB_ACTIONS", "true")
                 .env("GITHUB_WORKSPACE", &self.runner.workspace)
-                .env("GITHUB_EVENT_NAME", &self.event)
+                .env("GITHUB_EVENT_NAME", self.github["event_name"].as_str().expect("event"))
+                .env("GITHUB_REPOSITORY", self.github["repository"].as_str().expect("repository"))
+                .env("GITHUB_SHA", self.github["sha"].as_str().expect("sha"))
+                .env("ImageOS", IMAGE.0)
+                .env("ImageVersion", IMAGE.1)
                 .env("RUNNER_OS", "Linux")
                 .env("RUNNER_TEMP", &self.runner.temp)
                 .env("GHA_XTASK", &self.runner.xtask);
@@ -669,15 +968,37 @@ impl WorkflowRun<'_> {
         &self,
         action: &str,
         with: &Map<String, Value>,
+        who: &str,
     ) -> (bool, String, Vec<(String, String)>) {
         let text = |k: &str| with.get(k).map(expr::to_text).unwrap_or_default();
         let known = |keys: &[&str]| keys_known(action, &Value::Object(with.clone()), keys);
         match action {
             "actions/checkout" => {
-                // `repository` and `ref` name what to check out: here always this working tree
-                // (the tool, or the caller's repository in the reusable workflow's tests).
                 known(&["persist-credentials", "repository", "ref", "path"]);
                 assert_eq!(text("persist-credentials"), "false", "checkout keeps no credentials");
+                // In a called workflow the defaults are the caller's repository and event: easy
+                // to mistake for the called workflow's own. Our workflows name both.
+                assert!(
+                    !self.called || (!text("repository").is_empty() && !text("ref").is_empty()),
+                    "{}: a checkout without `repository:` and `ref:` (here {with:?}) takes the \
+                     caller's repository at the caller's commit",
+                    self.file
+                );
+                let run_repo = self.github["repository"].as_str().expect("repository");
+                let repository = match text("repository") {
+                    r if r.is_empty() => run_repo.to_owned(),
+                    r => r,
+                };
+                let rev = match text("ref") {
+                    r if !r.is_empty() => r,
+                    // GitHub's defaults: the event's commit of the run's repository, the
+                    // default branch of any other.
+                    _ if repository == run_repo => {
+                        self.github["sha"].as_str().expect("sha").to_owned()
+                    }
+                    _ => "HEAD".to_owned(),
+                };
+                let sha = self.runner.commit(&repository, &rev);
                 let dest = match with.get("path") {
                     Some(p) => self.runner.workspace.join(expr::to_text(p)),
                     None => self.runner.workspace.clone(),
@@ -686,13 +1007,10 @@ impl WorkflowRun<'_> {
                 for entry in dest.read_dir_utf8().expect("checkout path").flatten() {
                     remove(entry.path());
                 }
-                (self.checkout)(&dest);
-                let what = format!("{} {}", text("repository"), text("ref"));
-                (
-                    true,
-                    format!("checked out {} into {dest} (emptied first)", what.trim()),
-                    Vec::new(),
-                )
+                let from = self.runner.repo(&repository);
+                git(&dest, &["clone", "--quiet", "--shared", "--no-checkout", from.as_str(), "."]);
+                git(&dest, &["checkout", "--quiet", "--detach", &sha]);
+                (true, format!("checked out {repository}@{sha} ({rev}) into {dest}"), Vec::new())
             }
             "actions/cache/restore" => {
                 known(&["path", "key", "restore-keys"]);
@@ -763,20 +1081,31 @@ impl WorkflowRun<'_> {
                 (true, format!("cache saved as {key}"), Vec::new())
             }
             "actions/upload-artifact" => {
-                known(&["name", "path", "if-no-files-found", "retention-days"]);
+                known(&["name", "path", "if-no-files-found", "retention-days", "overwrite"]);
                 let name = text("name");
                 assert!(
-                    !name.contains(['+', '"', ':', '<', '>', '|', '*', '?', '\\', '/']),
-                    "artifact name {name}"
+                    !name.is_empty()
+                        && !name.contains(['+', '"', ':', '<', '>', '|', '*', '?', '\\', '/']),
+                    "artifact name {name:?}"
                 );
                 let dest = self.artifacts.join(&name);
+                let owner = self.artifacts.with_file_name("owners").join(&name);
                 if dest.exists() {
-                    return (
-                        false,
-                        format!("an artifact named {name} already exists in this run"),
-                        Vec::new(),
-                    );
+                    if text("overwrite") != "true" {
+                        return (
+                            false,
+                            format!("an artifact named {name} already exists in this run"),
+                            Vec::new(),
+                        );
+                    }
+                    // GitHub would replace it; a job other than the one that uploaded it is two
+                    // calls (or cells) sharing a name, each hiding the other's results.
+                    let first = fs::read_to_string(&owner).expect("artifact owner");
+                    assert_eq!(first, who, "artifact {name}: uploaded by two jobs of one run");
+                    remove(&dest);
                 }
+                fs::create_dir_all(owner.parent().expect("owners/")).expect("owners/");
+                fs::write(&owner, who).expect("artifact owner");
                 let paths: Vec<Utf8PathBuf> = lines(&with["path"])
                     .iter()
                     .map(|p| {
