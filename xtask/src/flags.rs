@@ -142,6 +142,10 @@ pub(crate) struct List {
     /// (what `test --ext DIR` runs on); repeatable
     #[arg(long, value_name = "DIR")]
     pub(crate) ext: Vec<Utf8PathBuf>,
+    /// With --ext: only the cells the projects name (`cells` or `set` in [tool.debug-matrix]);
+    /// an error when they name none (the reusable workflow's default)
+    #[arg(long, requires = "ext")]
+    pub(crate) project_cells: bool,
 }
 
 #[derive(Debug, Args)]

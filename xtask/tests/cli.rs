@@ -1222,7 +1222,7 @@ fn init_writes_a_starter_table_and_a_caller_and_refuses_to_overwrite() {
                 # "3.13+debug", "valgrind"), or a set of debug-matrix's matrix/cells.toml: set = "ci".
                 cells = ["3.13+debug"]
                 # timeout-seconds = 120  # per test
-    
+
                 # A finding you know of, accepted on the cells named; strict: once it no longer appears,
                 # the run fails (`expected-missing`) until the entry is removed.
                 # [[tool.debug-matrix.expected]]
@@ -1234,8 +1234,9 @@ fn init_writes_a_starter_table_and_a_caller_and_refuses_to_overwrite() {
             wrote $TMP/repo/.github/workflows/debug-matrix.yml:
 
                 # Runs this project's tests on CPython's debug builds with debug-matrix's detectors (leaks,
-                # valgrind, sanitizers), on every cell of a set. Written by `cargo xtask init`; what is tested
-                # and which findings are expected is in [tool.debug-matrix] (or debug-matrix.toml). debug-matrix
+                # valgrind, sanitizers), on the cells [tool.debug-matrix] (or debug-matrix.toml) names with
+                # `cells` or `set`, as `cargo xtask test --ext` does; it also says what is tested and which
+                # findings are expected. Written by `cargo xtask init`. debug-matrix
                 # runs at the commit of the `uses:` line: change that line to move to another.
                 name: debug-matrix
                 on: [push, pull_request]
@@ -1247,7 +1248,6 @@ fn init_writes_a_starter_table_and_a_caller_and_refuses_to_overwrite() {
                     uses: me/debug-matrix/.github/workflows/extension.yml@0123abc
                     with:
                       path: sample
-                      set: ci
 
             try it: cargo xtask test --ext $TMP/repo/sample (the cells it names); the workflow's `conclusion` job is the check to require
         "#]],
@@ -1269,6 +1269,25 @@ fn init_writes_a_starter_table_and_a_caller_and_refuses_to_overwrite() {
         --- stderr
         cells 3.13.5+debug, 3.13.15+debug (the default of $TMP/repo/sample/pyproject.toml [tool.debug-matrix])
     "#]],
+    );
+    // The workflow's default: only the cells the project names, an error when it names none.
+    let listed = case.xtask(&["list", "--ext", ext.as_str(), "--project-cells"]);
+    assert_eq!(listed.code, Some(0), "{}", listed.render());
+    assert!(listed.stdout.contains("3.13.15+debug"), "{}", listed.render());
+    let bare = case.root.join("repo/bare");
+    fs::create_dir_all(&bare).expect("mkdir");
+    fs::write(
+        bare.join("pyproject.toml"),
+        "[project]\nname = \"bare\"\nversion = \"1\"\n\n[tool.debug-matrix]\ntests = [\"tests\"]\n",
+    )
+    .expect("write");
+    check(
+        &case.xtask(&["list", "--json", "--ext", bare.as_str(), "--project-cells"]),
+        expect![[r#"
+            exit 1
+            --- stderr
+            error: $TMP/repo/bare: [tool.debug-matrix] names no default cells: add `cells = ["3.13+debug"]` (patterns) or `set = "ci"` to it, or name a set (the workflow's `set` input, `--set`)
+        "#]],
     );
     check(
         &case.xtask(&["init", ext.as_str()]),

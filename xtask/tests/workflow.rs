@@ -201,6 +201,7 @@ fn publish_tool(runner: &gha::Runner) -> Tool {
 /// The `[tool.debug-matrix]` of the caller's `declared/` project: refbugs' leak is expected.
 const DECLARED: &str = r#"
 [tool.debug-matrix]
+set = "workflow-test"
 
 [[tool.debug-matrix.expected]]
 test = "test_leak_new_ref"
@@ -210,8 +211,9 @@ reason = "leak_new_ref leaks one reference per call on purpose"
 "#;
 
 /// The caller's workflow: the one `cargo xtask init` writes (its template, calling
-/// `extension.yml` at `sha` for `declared/`, on the test's set), with a second call for
-/// `undeclared/` and a job reading both calls' outputs.
+/// `extension.yml` at `sha` for `declared/`, on the cells its `[tool.debug-matrix]` names),
+/// with a second call for `undeclared/` on the test's set (the `set` input), and a job
+/// reading both calls' outputs.
 fn caller_workflow(sha: &str) -> String {
     let template = fs::read_to_string(repo().join("crates/exttest/templates/debug-matrix.yml"))
         .expect("the caller template");
@@ -220,13 +222,12 @@ fn caller_workflow(sha: &str) -> String {
             .replace("@@TOOL_REPOSITORY@@", TOOL)
             .replace("@@TOOL_REF@@", sha)
             .replace("@@PATH@@", path)
-            .replace("\n      set: ci\n", "\n      set: workflow-test\n")
             .replace("\n  debug-matrix:\n", &format!("\n  {job}:\n"));
-        assert!(text.contains(&format!("path: {path}\n      set: workflow-test\n")), "{text}");
+        assert!(text.ends_with(&format!("path: {path}\n")), "{text}");
         text
     };
     let first = call("debug-matrix", "declared");
-    let second = call("undeclared", "undeclared");
+    let second = call("undeclared", "undeclared") + "      set: workflow-test\n";
     let (_, second_job) = second.split_once("\njobs:\n").expect("the template's jobs");
     format!(
         r#"{first}{second_job}  verdicts:
@@ -479,7 +480,9 @@ fn the_matrix_workflow_as_github_runs_it() {
             "{}",
             cell.step_output("Build")
         );
-        let prefix = format!("debug-matrix-{path}-workflow-test");
+        // `declared/` names its cells in its table, `undeclared/` is given the set.
+        let set = if path == "declared" { "project" } else { "workflow-test" };
+        let prefix = format!("debug-matrix-{path}-{set}");
         let artifact = run.artifacts().join(format!("{prefix}-cell-3.13.5-debug"));
         assert!(artifact.join("report/report.json").is_file(), "{call}: {artifact}");
         assert!(run.artifacts().join(format!("{prefix}-report/report.json")).is_file());
@@ -509,14 +512,10 @@ fn the_matrix_workflow_as_github_runs_it() {
         said.contains("undeclared: red 1 debug-matrix-undeclared-workflow-test-report"),
         "{said}"
     );
-    // The same leak declared in the caller's [tool.debug-matrix]: green. (Needs `--ext` to read
-    // [tool.debug-matrix]: issue 19, item 1.)
+    // The same leak declared in the caller's [tool.debug-matrix]: green.
     let declared = &run.jobs["debug-matrix"];
     assert_eq!(declared.result, "success", "{:#?}", run.jobs["debug-matrix/conclusion"].steps);
-    assert!(
-        said.contains("declared: green 0 debug-matrix-declared-workflow-test-report"),
-        "{said}"
-    );
+    assert!(said.contains("declared: green 0 debug-matrix-declared-project-report"), "{said}");
     eprintln!("all scenarios after {:?}", started.elapsed());
 }
 
@@ -637,8 +636,9 @@ fn a_called_checkout_without_repository_and_ref_fails_the_caller() {
     let text = gha::git(&bare, &["show", &format!("{}:{file}", tool.test)]) + "\n";
     let named =
         "          repository: ${{ github.repository }}\n          ref: ${{ github.sha }}\n";
-    assert_eq!(text.matches(named).count(), 1, "extension.yml names the caller's checkout");
-    let forgot = commit(&bare, None, &tool.test, &[(file, text.replace(named, ""))], "forgot");
+    // The `cells` job's and the `cell` job's; the first forgets.
+    assert_eq!(text.matches(named).count(), 2, "extension.yml names the caller's checkouts");
+    let forgot = commit(&bare, None, &tool.test, &[(file, text.replacen(named, "", 1))], "forgot");
     let sha = publish_caller(&runner, &caller_workflow(&forgot));
     let mut run = runner.start(CALLER, &sha, "debug-matrix.yml", "push", json!({}));
     run.job("debug-matrix");

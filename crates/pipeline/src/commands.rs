@@ -11,18 +11,29 @@ use crate::{
 };
 
 /// `list`: the selected (or named) cells as a table, or as JSON for GitHub Actions (with
-/// build keys); with `ext`, by default the cells those projects want (`test --ext`'s).
+/// build keys); with `ext`, by default the cells those projects want (`test --ext`'s), and
+/// with `project_cells` only those (an error when they name none).
 pub fn list(
     session: &Session,
     names: &[String],
     json: bool,
     ext: &[Utf8PathBuf],
+    project_cells: bool,
 ) -> anyhow::Result<()> {
     let names = match ext {
         [] => names.to_vec(),
         _ => {
             let plan =
                 SuiteOptions { ext: ext.to_vec(), ..SuiteOptions::default() }.plan(session)?;
+            if project_cells && plan.default_cells.is_none() {
+                let dirs: Vec<String> = ext.iter().map(|d| d.to_string()).collect();
+                bail!(
+                    "{}: [tool.debug-matrix] names no default cells: add `cells = \
+                     [\"3.13+debug\"]` (patterns) or `set = \"ci\"` to it, or name a set \
+                     (the workflow's `set` input, `--set`)",
+                    dirs.join(", ")
+                );
+            }
             cells_to_test(session, names, &plan)
         }
     };
