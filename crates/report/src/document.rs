@@ -369,3 +369,6 @@ impl CellResults {
 pub(crate) fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or("")
 }
+
+#[cfg(test)]
+mod tests;

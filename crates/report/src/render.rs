@@ -481,3 +481,6 @@ pub fn html(doc: &Document, order: &Order) -> anyhow::Result<String> {
 fn anchor(cell: &matrix::CellId) -> String {
     cell.to_string().replace(['+', '.'], "-")
 }
+
+#[cfg(test)]
+pub mod tests;

@@ -7,7 +7,7 @@ use expect_test::expect;
 use crate::{
     Aside, BuildStatus, CellBuild, CellStatus, CheckStatus, CpythonRun, Document, FindingKind,
     Phase, PhaseKey, PhaseStatus, ReadError, SCHEMA_VERSION, render,
-    render_tests::{document, finding, order, suite},
+    render::tests::{document, finding, order, suite},
 };
 
 fn matrix() -> matrix::Matrix {

@@ -258,16 +258,16 @@ fn annotations() {
 fn stored_document() {
     // Also the input of the screenshot test (xtask/tests/report_page.rs).
     let json = serde_json::to_string_pretty(&document()).expect("serializable");
-    expect_file!["../test_data/report.json"].assert_eq(&json);
+    expect_file!["../../test_data/report.json"].assert_eq(&json);
     let back: Document = serde_json::from_str(&json).expect("round trip");
     assert_eq!(render::markdown(&back, &order()), render::markdown(&document(), &order()));
 }
 
 #[test]
 fn junit_and_html() {
-    expect_file!["../test_data/junit.xml"]
+    expect_file!["../../test_data/junit.xml"]
         .assert_eq(&render::junit(&document(), &order()).expect("junit"));
-    expect_file!["../test_data/report.html"]
+    expect_file!["../../test_data/report.html"]
         .assert_eq(&render::html(&document(), &order()).expect("html"));
 }
 
