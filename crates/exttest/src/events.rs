@@ -55,8 +55,8 @@ pub enum Event {
     End {
         /// Its node id.
         test: String,
-        /// `passed`, `failed` or `skipped`.
-        outcome: String,
+        /// The worst of its phases.
+        outcome: TestOutcome,
         /// Short failure text.
         #[serde(default)]
         longrepr: Option<String>,
@@ -174,6 +174,29 @@ pub enum Exit {
     Signal(i32),
     /// Killed by us after the per-run time limit.
     TimedOut,
+}
+
+/// How a test ended, as the plugin reports it: the worst of its phases; an xfailed test is
+/// `Skipped`, an xpassed one `Passed` (`events.schema.json`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TestOutcome {
+    /// Every phase passed.
+    Passed,
+    /// A phase failed or raised.
+    Failed,
+    /// Skipped, or expected to fail and did.
+    Skipped,
+}
+
+impl std::fmt::Display for TestOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TestOutcome::Passed => "passed",
+            TestOutcome::Failed => "failed",
+            TestOutcome::Skipped => "skipped",
+        })
+    }
 }
 
 /// Counts of test outcomes.
@@ -335,9 +358,7 @@ pub fn evaluate(events: &[Event], exit: &Exit, log: &str) -> Vec<Finding> {
     let mut findings = Vec::new();
     for e in events {
         match e {
-            Event::End { test, outcome, longrepr, .. }
-                if outcome != "passed" && outcome != "skipped" =>
-            {
+            Event::End { test, outcome: TestOutcome::Failed, longrepr, .. } => {
                 findings.push(Finding::new(
                     FindingKind::TestFailure,
                     Some(test.clone()),
@@ -527,10 +548,10 @@ pub fn count(events: &[Event]) -> Counts {
     let mut counts = Counts::default();
     for event in events {
         let Event::End { outcome, leak_check, not_judged, .. } = event else { continue };
-        match outcome.as_str() {
-            "passed" => counts.passed += 1,
-            "skipped" => counts.skipped += 1,
-            _ => counts.failed += 1,
+        match outcome {
+            TestOutcome::Passed => counts.passed += 1,
+            TestOutcome::Skipped => counts.skipped += 1,
+            TestOutcome::Failed => counts.failed += 1,
         }
         if leak_check.is_some() {
             counts.leak_judged += 1;

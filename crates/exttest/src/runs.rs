@@ -473,7 +473,7 @@ fn thread_safety_findings(
     let passed: BTreeSet<&str> = plain_events
         .iter()
         .filter_map(|e| match e {
-            Event::End { test, outcome, .. } if outcome == "passed" => Some(test.as_str()),
+            Event::End { test, outcome: events::TestOutcome::Passed, .. } => Some(test.as_str()),
             _ => None,
         })
         .collect();
@@ -599,7 +599,7 @@ fn ask_the_twin(
 fn mark_order_dependent(findings: &mut [Finding], events: &[Event]) {
     for e in events {
         let Event::End { test, outcome, .. } = e else { continue };
-        if outcome != "passed" {
+        if *outcome != events::TestOutcome::Passed {
             continue;
         }
         for f in findings.iter_mut() {

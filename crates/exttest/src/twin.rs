@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 
 use crate::{
-    events::{Counts, Event},
+    events::{Counts, Event, TestOutcome},
     evidence::TwinResult,
     finding::{Finding, FindingKind},
     result::NotJudged,
@@ -82,7 +82,7 @@ pub fn results(
         };
         let twin = match end {
             None => result(&[], &[], false, Some("did not run".to_owned())),
-            Some((outcome, _, _, _)) if outcome != "passed" => {
+            Some((outcome, _, _, _)) if *outcome != TestOutcome::Passed => {
                 result(&[], &[], false, Some(format!("{outcome} with the twin: not measured")))
             }
             Some((_, Some(check), _, _)) | Some((_, None, _, Some(check))) => {
