@@ -7,9 +7,10 @@ use process::RunError;
 
 use crate::{
     detect::Detectors,
-    events::{self, Counts, Exit},
+    events::{self, Exit},
     finding::{Finding, FindingKind},
     invocation::{BenchMode, RunKind, TestRuns},
+    result::Counts,
     setup::{CellEnv, prepare},
     suite::Suite,
     twin,

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use crate::{
     evidence::LeakEvidence,
     finding::{Finding, FindingKind},
-    result::NotJudged,
+    result::{Counts, NotJudged},
 };
 
 /// One line of the plugin's results file (`--dm-results`): the fields of the event kinds
@@ -197,42 +197,6 @@ impl std::fmt::Display for TestOutcome {
             TestOutcome::Skipped => "skipped",
         })
     }
-}
-
-/// Counts of test outcomes.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Counts {
-    /// Passed tests.
-    pub passed: u64,
-    /// Failed tests.
-    pub failed: u64,
-    /// Skipped tests (xfailed ones included).
-    pub skipped: u64,
-    /// Tests leak hunting judged (leak hunting cells only).
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub leak_judged: u64,
-    /// Tests leak hunting ran but did not judge: skipped, xfailed, failed, or not re-runnable.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub leak_not_judged: u64,
-    /// Of those, the tests that passed once but could not be re-run.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub not_rerunnable: u64,
-}
-
-impl Counts {
-    /// Adds another run's counts (a restart after a crash goes on with other tests).
-    pub fn add(&mut self, other: &Counts) {
-        self.passed += other.passed;
-        self.failed += other.failed;
-        self.skipped += other.skipped;
-        self.leak_judged += other.leak_judged;
-        self.leak_not_judged += other.leak_not_judged;
-        self.not_rerunnable += other.not_rerunnable;
-    }
-}
-
-fn is_zero(n: &u64) -> bool {
-    *n == 0
 }
 
 /// The test that started last and never ended: where a crash or hang happened.

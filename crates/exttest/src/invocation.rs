@@ -15,7 +15,7 @@ use std::{
 use camino::{Utf8Path, Utf8PathBuf};
 use process::RunError;
 
-use crate::{detect::Detectors, setup::Prepared, suite::Suite};
+use crate::{detect::Detectors, prepared::Prepared, suite::Suite};
 
 /// The time limit of one set-up step (creating the venv, a pip install, the extension's
 /// build, the sdist's download).

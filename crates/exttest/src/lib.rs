@@ -37,6 +37,7 @@ pub mod finding;
 pub mod init;
 mod invocation;
 pub mod layout;
+mod prepared;
 mod result;
 mod runs;
 pub mod sanitizer;
@@ -51,11 +52,10 @@ pub use crate::{
     config::{DefaultCells, Project, ProjectConfig, read_project},
     detect::{Detectors, detectors},
     environment::{Environment, Package, PackageSource},
-    events::Counts,
     expect::Expected,
     finding::{Finding, FindingKind},
     invocation::plugin_dir,
-    result::{LeakLoop, NotJudged, SuiteResult},
+    result::{Counts, LeakLoop, NotJudged, SuiteResult},
     runs::run_suite,
     setup::CellEnv,
     suite::{Extensions, PypiSpec, Source, Suite, load_suites, suite_for_project, suite_for_pypi},

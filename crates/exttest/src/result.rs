@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use camino::Utf8PathBuf;
 use serde::{Deserialize, Serialize};
 
-use crate::{environment::Environment, events::Counts, finding::Finding};
+use crate::{environment::Environment, finding::Finding};
 
 /// A test leak hunting saw growing and did not judge, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -105,4 +105,40 @@ impl SuiteResult {
     pub fn unexpected(&self) -> impl Iterator<Item = &Finding> {
         self.findings.iter().filter(|f| f.expected.is_none() && !f.kind.is_note())
     }
+}
+
+/// Counts of test outcomes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Counts {
+    /// Passed tests.
+    pub passed: u64,
+    /// Failed tests.
+    pub failed: u64,
+    /// Skipped tests (xfailed ones included).
+    pub skipped: u64,
+    /// Tests leak hunting judged (leak hunting cells only).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub leak_judged: u64,
+    /// Tests leak hunting ran but did not judge: skipped, xfailed, failed, or not re-runnable.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub leak_not_judged: u64,
+    /// Of those, the tests that passed once but could not be re-run.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub not_rerunnable: u64,
+}
+
+impl Counts {
+    /// Adds another run's counts (a restart after a crash goes on with other tests).
+    pub fn add(&mut self, other: &Counts) {
+        self.passed += other.passed;
+        self.failed += other.failed;
+        self.skipped += other.skipped;
+        self.leak_judged += other.leak_judged;
+        self.leak_not_judged += other.leak_not_judged;
+        self.not_rerunnable += other.not_rerunnable;
+    }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }

@@ -17,12 +17,13 @@ use process::RunError;
 
 use crate::{
     detect::Detectors,
-    events::{self, Counts, Event, Exit},
+    events::{self, Event, Exit},
     finding::{Finding, FindingKind},
     invocation::{Invocation, PARALLEL_THREADS, RunKind, TestRuns, sanitizer_prefix},
-    result::{LeakLoop, NotJudged, SuiteResult},
+    prepared::Prepared,
+    result::{Counts, LeakLoop, NotJudged, SuiteResult},
     sanitizer,
-    setup::{CellEnv, Prepared, hunts_races, prepare},
+    setup::{CellEnv, hunts_races, prepare},
     suite::Suite,
     twin, valgrind,
 };

@@ -10,10 +10,10 @@
 use std::collections::BTreeMap;
 
 use crate::{
-    events::{Counts, Event, TestOutcome},
+    events::{Event, TestOutcome},
     evidence::TwinResult,
     finding::{Finding, FindingKind},
-    result::NotJudged,
+    result::{Counts, NotJudged},
     suite::Suite,
 };
 
