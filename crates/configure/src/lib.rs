@@ -96,7 +96,7 @@ pub struct Toolchain {
     /// `cc -dumpmachine`, e.g. `x86_64-linux-gnu`.
     pub target: String,
     /// What configure would find on this machine: one line per optional library's header,
-    /// `_gdbm: gdbm.h in /usr/include` or `_gdbm: missing` (read by `build::detect`). A
+    /// `_gdbm: gdbm.h in /usr/include` or `_gdbm: missing` (read by `builder::detect`). A
     /// machine that gains or loses a library builds a different interpreter, so this is part
     /// of the key.
     pub detected: Vec<String>,

@@ -40,7 +40,7 @@ pub fn list(
     let names = &names[..];
     let cells = session.cells(names)?;
     if json {
-        let toolchain = build::read_toolchain()?;
+        let toolchain = builder::read_toolchain()?;
         let keys: Vec<String> = cells.iter().map(|c| configure::plan(c, &toolchain).key).collect();
         println!("{}", report::cell_list_json(&cells, &keys));
     } else {
@@ -150,7 +150,7 @@ fn sources_and_builds<'s>(
 }
 
 fn print_built(built: &Built<'_>) {
-    use build::{BuildStatus, CheckStatus};
+    use builder::{BuildStatus, CheckStatus};
     for c in &built.cells {
         let o = &c.outcome;
         let build = match &o.build {
@@ -203,7 +203,7 @@ fn finish(session: &Session, result: anyhow::Result<()>) -> anyhow::Result<()> {
 }
 
 /// `build --check`: each selected cell, already built, is built again from scratch under
-/// varied conditions and the two installed trees compared (`build::repro`); recorded as the
+/// varied conditions and the two installed trees compared (`builder::repro`); recorded as the
 /// phase `reproducible`. Fails on any difference, and on cells not built yet (the check
 /// proves a build, it does not make the first one).
 pub fn build_check(
@@ -212,7 +212,7 @@ pub fn build_check(
     options: &BuildOptions,
 ) -> anyhow::Result<()> {
     let cells = session.cells(names)?;
-    let toolchain = build::read_toolchain()?;
+    let toolchain = builder::read_toolchain()?;
     let unbuilt: Vec<String> = cells
         .iter()
         .filter(|c| !session.layout.build(&configure::plan(c, &toolchain).key).manifest.is_file())
@@ -238,10 +238,10 @@ fn check_built(
     toolchain: configure::Toolchain,
     options: &BuildOptions,
 ) -> anyhow::Result<()> {
-    let builder = build::Builder::new(
+    let cpython = builder::Builder::new(
         &session.layout,
         toolchain,
-        build::Options {
+        builder::Options {
             make_jobs: options.make_jobs.unwrap_or_else(|| session.cpus()),
             parallel_builds: 1,
             phase_timeout: options.phase_timeout,
@@ -249,14 +249,14 @@ fn check_built(
         },
         session.cancel_flag().clone(),
     );
-    let jobs: Vec<build::Job<'_>> = built
+    let jobs: Vec<builder::Job<'_>> = built
         .cells
         .iter()
-        .map(|c| build::Job { cell: c.cell, source_dir: c.source_dir.clone() })
+        .map(|c| builder::Job { cell: c.cell, source_dir: c.source_dir.clone() })
         .collect();
     let checks = {
         let _polling = crate::Polling::start();
-        builder.check_reproducible(&jobs)
+        cpython.check_reproducible(&jobs)
     };
     for check in &checks {
         print!("{}", check.render());
@@ -584,18 +584,18 @@ pub fn bench(
     let sources = Sources::prepare(session, &[a])?;
     let source_dir = sources.of(&a).context("the release's source")?.prepared.source_dir.clone();
     let jobs = [
-        build::Job { cell: a, source_dir: source_dir.clone() },
-        build::Job { cell: b, source_dir },
+        builder::Job { cell: a, source_dir: source_dir.clone() },
+        builder::Job { cell: b, source_dir },
     ];
     let dir = session.layout.bench_dir();
     eprintln!(
         "benchmark in {dir}: bare recipe, then the tool cold, seeded and warm (several minutes)"
     );
     let _polling = crate::Polling::start();
-    let report = build::bench::bench(
+    let report = builder::bench::bench(
         &dir,
         &jobs,
-        build::read_toolchain()?,
+        builder::read_toolchain()?,
         make_jobs.unwrap_or_else(|| session.cpus()),
         session.cancel_flag().clone(),
     )?;
@@ -639,7 +639,7 @@ pub fn shell_in_cell(session: &Session, cell: &str, suite: Option<&str>) -> anyh
 fn say_if_unbuilt(session: &Session, cell: &str) -> anyhow::Result<()> {
     let cells = session.cells(&[cell.to_owned()])?;
     let Some(one) = cells.first() else { return Ok(()) };
-    let key = configure::plan(one, &build::read_toolchain()?).key;
+    let key = configure::plan(one, &builder::read_toolchain()?).key;
     if !session.layout.build(&key).manifest.is_file() {
         eprintln!(
             "{cell} is not built yet: building it first (several minutes; `cargo xtask build \

@@ -172,7 +172,7 @@ pub fn record_suites(
 pub fn record_reproducibility(
     doc: &mut Document,
     built: &Built<'_>,
-    checks: &[build::repro::ReproCheck],
+    checks: &[builder::repro::ReproCheck],
 ) {
     for check in checks {
         let Some(reproducibility) = convert::reproducibility(&check.outcome) else { continue };

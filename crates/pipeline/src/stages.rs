@@ -3,7 +3,7 @@
 
 use std::{collections::BTreeMap, time::Instant};
 
-use build::{Builder, CellOutcome, Job};
+use builder::{Builder, CellOutcome, Job};
 use camino::Utf8PathBuf;
 use configure::BuildPlan;
 use matrix::{Cell, Matrix};
@@ -70,7 +70,7 @@ impl Default for BuildOptions {
         BuildOptions {
             make_jobs: None,
             parallel_builds: 1,
-            phase_timeout: build::DEFAULT_PHASE_TIMEOUT,
+            phase_timeout: builder::DEFAULT_PHASE_TIMEOUT,
         }
     }
 }
@@ -96,7 +96,7 @@ impl BuiltCell<'_> {
 
     /// Why later stages cannot use it, for people.
     pub fn why_unusable(&self) -> String {
-        use build::{BuildStatus, CheckStatus};
+        use builder::{BuildStatus, CheckStatus};
         match (&self.outcome.build, &self.outcome.check) {
             (BuildStatus::Failed { phase, log, .. }, _) => {
                 format!("its build failed in {phase}; log: {log}")
@@ -140,7 +140,7 @@ impl<'m> Built<'m> {
             jobs.len() == cells.len(),
             "internal: a cell's release has no prepared source"
         );
-        let build_options = build::Options {
+        let build_options = builder::Options {
             make_jobs: options.make_jobs.unwrap_or_else(|| session.cpus()),
             parallel_builds: options.parallel_builds.max(1),
             phase_timeout: options.phase_timeout,
@@ -148,7 +148,7 @@ impl<'m> Built<'m> {
         };
         let builder = Builder::new(
             &session.layout,
-            build::read_toolchain()?,
+            builder::read_toolchain()?,
             build_options,
             session.cancel_flag().clone(),
         );

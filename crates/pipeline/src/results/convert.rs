@@ -9,7 +9,7 @@
 use report::PhaseStatus;
 
 /// A cell's build and interpreter check.
-pub(crate) fn cell_build(outcome: &build::CellOutcome) -> report::CellBuild {
+pub(crate) fn cell_build(outcome: &builder::CellOutcome) -> report::CellBuild {
     report::CellBuild {
         key: outcome.key.clone(),
         build: build_status(&outcome.build),
@@ -17,34 +17,34 @@ pub(crate) fn cell_build(outcome: &build::CellOutcome) -> report::CellBuild {
     }
 }
 
-fn build_status(status: &build::BuildStatus) -> report::BuildStatus {
+fn build_status(status: &builder::BuildStatus) -> report::BuildStatus {
     match status {
-        build::BuildStatus::Cached => report::BuildStatus::Cached,
-        build::BuildStatus::Built { seconds } => report::BuildStatus::Built { seconds: *seconds },
-        build::BuildStatus::Failed { phase, message, log, tail } => report::BuildStatus::Failed {
+        builder::BuildStatus::Cached => report::BuildStatus::Cached,
+        builder::BuildStatus::Built { seconds } => report::BuildStatus::Built { seconds: *seconds },
+        builder::BuildStatus::Failed { phase, message, log, tail } => report::BuildStatus::Failed {
             phase: match phase {
-                build::BuildStep::Configure => report::BuildStep::Configure,
-                build::BuildStep::Make => report::BuildStep::Make,
-                build::BuildStep::Install => report::BuildStep::Install,
+                builder::BuildStep::Configure => report::BuildStep::Configure,
+                builder::BuildStep::Make => report::BuildStep::Make,
+                builder::BuildStep::Install => report::BuildStep::Install,
             },
             message: message.clone(),
             log: log.clone(),
             tail: tail.clone(),
         },
-        build::BuildStatus::Cancelled => report::BuildStatus::Cancelled,
+        builder::BuildStatus::Cancelled => report::BuildStatus::Cancelled,
     }
 }
 
-fn check_status(status: &build::CheckStatus) -> report::CheckStatus {
+fn check_status(status: &builder::CheckStatus) -> report::CheckStatus {
     match status {
-        build::CheckStatus::Passed => report::CheckStatus::Passed,
-        build::CheckStatus::Mismatch { diff } => {
+        builder::CheckStatus::Passed => report::CheckStatus::Passed,
+        builder::CheckStatus::Mismatch { diff } => {
             report::CheckStatus::Mismatch { diff: diff.clone() }
         }
-        build::CheckStatus::Error { message } => {
+        builder::CheckStatus::Error { message } => {
             report::CheckStatus::Error { message: message.clone() }
         }
-        build::CheckStatus::NotRun => report::CheckStatus::NotRun,
+        builder::CheckStatus::NotRun => report::CheckStatus::NotRun,
     }
 }
 
@@ -225,9 +225,9 @@ fn evidence(e: &exttest::evidence::LeakEvidence) -> report::LeakEvidence {
 /// What report.json keeps of a `build --check` that compared its trees; `None` when the
 /// check could not run (not built, in use, the rebuild failed, cancelled).
 pub(crate) fn reproducibility(
-    outcome: &build::repro::ReproOutcome,
+    outcome: &builder::repro::ReproOutcome,
 ) -> Option<report::Reproducibility> {
-    let build::repro::ReproOutcome::Compared { comparison, embedded, varied, seconds, .. } =
+    let builder::repro::ReproOutcome::Compared { comparison, embedded, varied, seconds, .. } =
         outcome
     else {
         return None;

@@ -14,8 +14,10 @@ fn finding_kinds_keep_their_names() {
 /// A build's outcome is recorded as the build crate serializes it, step by step.
 #[test]
 fn a_failed_build_keeps_its_step() {
-    for step in [build::BuildStep::Configure, build::BuildStep::Make, build::BuildStep::Install] {
-        let status = build::BuildStatus::Failed {
+    for step in
+        [builder::BuildStep::Configure, builder::BuildStep::Make, builder::BuildStep::Install]
+    {
+        let status = builder::BuildStatus::Failed {
             phase: step,
             message: "exited with exit status: 2".to_owned(),
             log: format!("/w/logs/{step}.log").into(),
